@@ -1,0 +1,335 @@
+"""The one description of an optimiser's linear dynamics near a quadratic minimum.
+
+Theory: ``shared/theory.md`` §2. Every method compiles to a :class:`LinearDynamics`:
+
+    z_{t+1} = A_t z_t + b_t,     A_t = F(η) ⊗ I_d + G(η) ⊗ H_B,
+
+where the state ``z`` stacks ``m`` blocks of size ``d`` (``m = 1`` for GD/SGD, ``m = 2``
+for momentum: ``(δ_t, δ_{t−1})``), ``F(η)`` and ``G(η)`` are ``m × m`` matrices whose
+entries are polynomials in the learning rate ``η``, ``H_B`` is the sampled batch Hessian
+whose law is a :class:`BatchLaw`, and ``b_t`` is optional additive noise
+(:class:`AdditiveNoise`). Block ``(i, j)`` of ``A_t`` is ``F_ij(η) I + G_ij(η) H_B``.
+
+The numeric, symbolic and Monte Carlo evaluators read only this description; none
+of them knows a method by name. Coefficients are plain numbers (``int``, ``float``,
+:class:`fractions.Fraction`) or SymPy expressions, so the symbolic layer can keep
+them exact.
+
+Examples
+--------
+>>> from stability import SGD
+>>> dynamics = SGD(batch_size=2).dynamics()
+>>> dynamics.blocks, dynamics.identity_part.coefficients, dynamics.hessian_part.coefficients
+(1, (((1,),),), (((0,),), ((-1,),)))
+>>> dynamics.batch.mixing(4)
+Fraction(1, 3)
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from fractions import Fraction
+from typing import Any
+
+import numpy as np
+
+from stability.errors import InvalidInputError
+from stability.validation import check_batch_size
+
+__all__ = [
+    "AdditiveNoise",
+    "BatchLaw",
+    "LinearDynamics",
+    "MatrixPolynomial",
+]
+
+Coefficient = Any  # a real number or a SymPy expression
+
+
+def _is_zero(value: Coefficient) -> bool:
+    try:
+        return bool(value == 0)
+    except TypeError:  # pragma: no cover - exotic types
+        return False
+
+
+@dataclass(frozen=True)
+class MatrixPolynomial:
+    """An ``m × m`` matrix polynomial in the learning rate, ``Σ_k η^k P_k``.
+
+    Attributes
+    ----------
+    coefficients : tuple of nested tuples
+        ``coefficients[k][i][j]`` is entry ``(i, j)`` of ``P_k``.
+
+    Examples
+    --------
+    >>> from stability.dynamics import MatrixPolynomial
+    >>> polynomial = MatrixPolynomial.from_matrices([[[1, 0], [1, 0]], [[-2, 0], [0, 0]]])
+    >>> polynomial.degree, polynomial.size
+    (1, 2)
+    >>> polynomial.evaluate(0.5)
+    array([[0., 0.],
+           [1., 0.]])
+    """
+
+    coefficients: tuple[tuple[tuple[Coefficient, ...], ...], ...]
+
+    @classmethod
+    def from_matrices(cls, matrices: Sequence[Sequence[Sequence[Coefficient]]]) -> MatrixPolynomial:
+        """Build from a list of ``m × m`` nested sequences, lowest power first."""
+        coefficients = tuple(tuple(tuple(row) for row in matrix) for matrix in matrices)
+        size = len(coefficients[0])
+        for matrix in coefficients:
+            if len(matrix) != size or any(len(row) != size for row in matrix):
+                raise InvalidInputError("every coefficient of a MatrixPolynomial must be m × m")
+        # drop trailing zero powers so that the degree is honest
+        while len(coefficients) > 1 and all(_is_zero(x) for row in coefficients[-1] for x in row):
+            coefficients = coefficients[:-1]
+        return cls(coefficients)
+
+    @property
+    def degree(self) -> int:
+        """The highest power of the learning rate with a non-zero coefficient."""
+        return len(self.coefficients) - 1
+
+    @property
+    def size(self) -> int:
+        """``m``, the number of state blocks."""
+        return len(self.coefficients[0])
+
+    def numeric_coefficients(self) -> np.ndarray:
+        """The coefficients as a float array of shape ``(degree + 1, m, m)``."""
+        return np.array(
+            [[[float(x) for x in row] for row in matrix] for matrix in self.coefficients],
+            dtype=float,
+        )
+
+    def evaluate(self, lr: float) -> np.ndarray:
+        """The numeric ``m × m`` matrix at learning rate ``lr``."""
+        powers = float(lr) ** np.arange(self.degree + 1)
+        return np.tensordot(powers, self.numeric_coefficients(), axes=1)
+
+
+@dataclass(frozen=True)
+class BatchLaw:
+    """The law of the sampled batch Hessian ``H_B = (1/B) Σ_{i∈B} H_i``.
+
+    Parameters
+    ----------
+    batch_size : int or None
+        ``B``; ``None`` means the full batch (``H_B = H`` deterministically).
+    replacement : bool
+        Whether the ``B`` indices are drawn with replacement (i.i.d. uniform) or are
+        ``B`` distinct indices (uniform without replacement).
+
+    Notes
+    -----
+    ``E[H_B ⊗ H_B] = (1 − p) H ⊗ H + p M`` with ``M = (1/n) Σ H_i ⊗ H_i`` and mixing
+    weight ``p = 1/B`` with replacement, ``p = (n − B)/(B (n − 1))`` without
+    (``shared/theory.md`` §3; Mulayoff & Michaeli 2023).
+
+    Examples
+    --------
+    >>> from stability.dynamics import BatchLaw
+    >>> BatchLaw(3).mixing(6), BatchLaw(5, replacement=True).mixing(6)
+    (Fraction(1, 5), Fraction(1, 5))
+    >>> BatchLaw(None).mixing(6)
+    Fraction(0, 1)
+    """
+
+    batch_size: int | None = None
+    replacement: bool = False
+
+    def __post_init__(self) -> None:
+        check_batch_size(self.batch_size)
+        if not isinstance(self.replacement, bool | np.bool_):
+            raise InvalidInputError(f"replacement must be True or False; got {self.replacement!r}")
+
+    @property
+    def full(self) -> bool:
+        """Whether this is the full batch (no sampling noise)."""
+        return self.batch_size is None
+
+    def validate(self, samples: int | None) -> None:
+        """Check that the batch size fits a problem with ``samples`` samples."""
+        if self.batch_size is None:
+            return
+        if samples is None:
+            raise InvalidInputError(
+                f"batch_size={self.batch_size} needs per-sample structure, but the problem is a "
+                "single hessian; build it with Quadratic.from_hessians, from_data or from_gram, "
+                "or use batch_size=None"
+            )
+        if not self.replacement and self.batch_size > samples:
+            raise InvalidInputError(
+                f"batch_size must be at most the number of samples n={samples} when drawing "
+                f"without replacement; got {self.batch_size}"
+            )
+
+    def mixing(self, samples: int | None) -> Fraction:
+        """The weight ``p`` of ``M`` in ``E[H_B ⊗ H_B]`` for a problem with ``samples`` samples."""
+        self.validate(samples)
+        if self.batch_size is None:
+            return Fraction(0)
+        if self.replacement:
+            return Fraction(1, self.batch_size)
+        assert samples is not None
+        if samples == 1:
+            return Fraction(0)
+        return Fraction(samples - self.batch_size, self.batch_size * (samples - 1))
+
+    def sample_weights(
+        self, samples: int, runs: int, rng: np.random.Generator
+    ) -> np.ndarray:
+        """Draw ``runs`` batches as weights ``w`` with ``H_B = Σ_i w_i H_i`` (shape ``(runs, n)``)."""
+        self.validate(samples)
+        if self.batch_size is None:
+            return np.full((runs, samples), 1.0 / samples)
+        batch = self.batch_size
+        if self.replacement:
+            indices = rng.integers(0, samples, size=(runs, batch))
+        else:
+            # the first B entries of a uniform random permutation, one per run
+            keys = rng.random((runs, samples))
+            indices = np.argpartition(keys, batch - 1, axis=1)[:, :batch] if batch < samples else (
+                np.broadcast_to(np.arange(samples), (runs, samples))
+            )
+        weights = np.zeros((runs, samples))
+        np.add.at(weights, (np.arange(runs)[:, None], indices), 1.0 / batch)
+        return weights
+
+    def describe(self) -> str:
+        """A short human-readable description, e.g. ``"B=4 without replacement"``."""
+        if self.batch_size is None:
+            return "full batch"
+        how = "with" if self.replacement else "without"
+        return f"B={self.batch_size} {how} replacement"
+
+
+@dataclass(frozen=True)
+class AdditiveNoise:
+    """Additive noise ``b_t = (u(η) ⊗ I + w(η) ⊗ H_B) ε_t`` entering the state.
+
+    ``u`` and ``w`` are length-``m`` vectors of polynomials in ``η`` (one per state
+    block); ``ε_t`` is a zero-mean random vector in parameter space, independent of the
+    state and of the batch draw, with covariance :attr:`covariance`. Variational GD
+    (``shared/theory.md`` §5) has ``u = 0``, ``w = −η`` and ``ε`` the mean of ``S``
+    posterior draws.
+
+    Attributes
+    ----------
+    identity_coefficients : tuple of tuples
+        ``identity_coefficients[i][k]``: coefficient of ``η^k`` in ``u_i``.
+    hessian_coefficients : tuple of tuples
+        ``hessian_coefficients[i][k]``: coefficient of ``η^k`` in ``w_i``.
+    covariance : float, ndarray or SymPy matrix
+        ``Cov(ε)``: a scalar (times the identity), a vector (diagonal) or a matrix.
+    sampler : callable, optional
+        ``sampler(rng, runs, dimension) -> (runs, dimension)`` array of draws of ``ε``,
+        used by the Monte Carlo layer.
+    """
+
+    identity_coefficients: tuple[tuple[Coefficient, ...], ...]
+    hessian_coefficients: tuple[tuple[Coefficient, ...], ...]
+    covariance: Any
+    sampler: Callable[[np.random.Generator, int, int], np.ndarray] | None = field(
+        default=None, compare=False
+    )
+
+    def covariance_matrix(self, dimension: int) -> np.ndarray:
+        """``Cov(ε)`` as a dense float ``d × d`` matrix."""
+        covariance = np.asarray(self.covariance, dtype=float)
+        if covariance.ndim == 0:
+            return float(covariance) * np.eye(dimension)
+        if covariance.ndim == 1:
+            return np.diag(covariance)
+        return covariance
+
+    def evaluate(self, lr: float) -> tuple[np.ndarray, np.ndarray]:
+        """The numeric vectors ``u(η)`` and ``w(η)``."""
+
+        def values(table: tuple[tuple[Coefficient, ...], ...]) -> np.ndarray:
+            return np.array(
+                [sum(float(c) * float(lr) ** k for k, c in enumerate(row)) for row in table]
+            )
+
+        return values(self.identity_coefficients), values(self.hessian_coefficients)
+
+
+@dataclass(frozen=True)
+class LinearDynamics:
+    """A method's random linear recursion ``z_{t+1} = (F(η) ⊗ I + G(η) ⊗ H_B) z_t + b_t``.
+
+    Attributes
+    ----------
+    name : str
+        A short label for tables and errors (e.g. ``"SGD"``).
+    identity_part : MatrixPolynomial
+        ``F(η)``, the coefficients of the identity in each state block.
+    hessian_part : MatrixPolynomial
+        ``G(η)``, the coefficients of the batch Hessian ``H_B`` in each block.
+    batch : BatchLaw
+        The law of ``H_B``.
+    noise : AdditiveNoise or None
+        Additive noise, if any.
+    state : tuple of str
+        Names of the state blocks, e.g. ``("δ_t", "δ_{t-1}")``; the first is the error ``δ``.
+
+    Examples
+    --------
+    >>> from stability import HeavyBall
+    >>> dynamics = HeavyBall(0.5).dynamics()
+    >>> dynamics.state
+    ('δ_t', 'δ_{t-1}')
+    >>> dynamics.identity_part.evaluate(0.1), dynamics.hessian_part.evaluate(0.1)
+    (array([[ 1.5, -0.5],
+           [ 1. ,  0. ]]), array([[-0.1,  0. ],
+           [ 0. ,  0. ]]))
+    """
+
+    name: str
+    identity_part: MatrixPolynomial
+    hessian_part: MatrixPolynomial
+    batch: BatchLaw
+    noise: AdditiveNoise | None = None
+    state: tuple[str, ...] = ("δ_t",)
+
+    def __post_init__(self) -> None:
+        if self.identity_part.size != self.hessian_part.size:
+            raise InvalidInputError("identity_part and hessian_part must have the same size m")
+        if len(self.state) != self.identity_part.size:
+            raise InvalidInputError("state must name one block per row of the state map")
+
+    @property
+    def blocks(self) -> int:
+        """``m``, the number of parameter-sized blocks in the state."""
+        return self.identity_part.size
+
+    @property
+    def degree(self) -> int:
+        """Degree in ``η`` of the state map ``A(η)``."""
+        return max(self.identity_part.degree, self.hessian_part.degree)
+
+    def gradient_step_scale(self) -> Coefficient | None:
+        """``g`` if the state map is ``I − g η H_B`` (plain gradient step), else ``None``.
+
+        Evaluators use this to take the symmetric generalised eigenvalue route of
+        Mulayoff & Michaeli (2023) instead of the general polynomial one.
+        """
+        if self.blocks != 1 or self.identity_part.degree != 0:
+            return None
+        if not (self.identity_part.coefficients[0][0][0] == 1):
+            return None
+        powers = self.hessian_part.coefficients
+        if len(powers) != 2 or not _is_zero(powers[0][0][0]):
+            return None
+        return -powers[1][0][0]
+
+    def state_map(self, lr: float, batch_hessian: np.ndarray) -> np.ndarray:
+        """The numeric ``A = F(η) ⊗ I + G(η) ⊗ H_B`` for one batch Hessian (``md × md``)."""
+        size = batch_hessian.shape[-1]
+        return np.kron(self.identity_part.evaluate(lr), np.eye(size)) + np.kron(
+            self.hessian_part.evaluate(lr), batch_hessian
+        )

@@ -1,0 +1,66 @@
+"""Exceptions raised by :mod:`stability`.
+
+Every error the package raises on bad input is one of these. They subclass the
+built-in :class:`ValueError` or :class:`TypeError`, so callers that already catch
+those keep working, and callers that want to tell the package's complaints apart
+can catch :class:`StabilityError`.
+
+Examples
+--------
+>>> import numpy as np
+>>> import stability
+>>> try:
+...     stability.Quadratic(np.array([[1.0, 2.0], [0.0, 1.0]]))
+... except stability.NotSymmetricError as error:
+...     print(type(error).__mro__[1].__name__, "|", error)
+InvalidInputError | hessian must be symmetric; largest asymmetry |A - A^T| is 2 (relative 1)
+"""
+
+from __future__ import annotations
+
+__all__ = [
+    "DimensionError",
+    "InvalidInputError",
+    "InvalidTypeError",
+    "NotPositiveSemidefiniteError",
+    "NotSymmetricError",
+    "SizeLimitError",
+    "StabilityError",
+    "UnstableError",
+]
+
+
+class StabilityError(Exception):
+    """Base class of every exception raised by :mod:`stability`."""
+
+
+class InvalidInputError(StabilityError, ValueError):
+    """An argument has the right type but a value the package cannot accept."""
+
+
+class InvalidTypeError(StabilityError, TypeError):
+    """An argument has a type the package cannot accept."""
+
+
+class DimensionError(InvalidInputError):
+    """An array has the wrong number of dimensions or the wrong shape."""
+
+
+class NotSymmetricError(InvalidInputError):
+    """A matrix that must be symmetric is not (within a tolerance)."""
+
+
+class NotPositiveSemidefiniteError(InvalidInputError):
+    """A Hessian or covariance has a negative eigenvalue: the point is not a minimum."""
+
+
+class UnstableError(InvalidInputError):
+    """A quantity that exists only in the mean-square stable regime was asked for outside it.
+
+    Raised, for instance, when a stationary second moment is requested at a learning
+    rate where the second-moment operator has spectral radius at least one.
+    """
+
+
+class SizeLimitError(InvalidInputError):
+    """A computation was refused up front because it would not finish in reasonable time."""

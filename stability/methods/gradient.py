@@ -1,0 +1,75 @@
+"""Gradient descent and stochastic gradient descent.
+
+Theory: ``shared/theory.md`` §3 (Mulayoff & Michaeli 2023; Wu, Ma & E 2018; Ma & Ying 2021).
+The state is ``δ`` alone and the state map is ``I − η H_B``.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from stability.dynamics import BatchLaw, LinearDynamics, MatrixPolynomial
+from stability.methods.base import Method
+from stability.validation import check_positive_integer
+
+__all__ = ["GD", "SGD", "gradient_step_dynamics"]
+
+
+def gradient_step_dynamics(name: str, batch: BatchLaw) -> LinearDynamics:
+    """The dynamics ``δ_{t+1} = (I − η H_B) δ_t`` under the batch law ``batch``."""
+    return LinearDynamics(
+        name=name,
+        identity_part=MatrixPolynomial.from_matrices([[[1]]]),
+        hessian_part=MatrixPolynomial.from_matrices([[[0]], [[-1]]]),
+        batch=batch,
+    )
+
+
+@dataclass(frozen=True)
+class GD(Method):
+    """Full-batch gradient descent, ``δ_{t+1} = (I − η H) δ_t``.
+
+    Its edge of stability is ``η* = 2 / λ_max(H)``.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from stability import GD, Quadratic, critical_learning_rate
+    >>> float(critical_learning_rate(Quadratic(np.diag([4.0, 1.0])), GD()))
+    0.5
+    """
+
+    def dynamics(self) -> LinearDynamics:
+        """Compile to the shared description: ``F = 1``, ``G = −η``, full batch."""
+        return gradient_step_dynamics("GD", BatchLaw(None))
+
+
+@dataclass(frozen=True)
+class SGD(Method):
+    """Minibatch stochastic gradient descent, ``δ_{t+1} = (I − η H_B) δ_t``.
+
+    Parameters
+    ----------
+    batch_size : int
+        The batch size ``B ≥ 1`` (at most ``n`` without replacement).
+    replacement : bool, default False
+        Draw the ``B`` indices with replacement (i.i.d.) instead of ``B`` distinct ones.
+
+    Examples
+    --------
+    >>> from stability import SGD, Quadratic, critical_learning_rate
+    >>> problem = Quadratic.from_data([[1.0, 0.0], [0.0, 1.0], [1.0, 1.0]])
+    >>> round(float(critical_learning_rate(problem, SGD(batch_size=1))), 12)  # 3 − √3
+    1.267949192431
+    """
+
+    batch_size: int
+    replacement: bool = False
+
+    def __post_init__(self) -> None:
+        check_positive_integer(self.batch_size, "batch_size")
+        BatchLaw(self.batch_size, self.replacement)
+
+    def dynamics(self) -> LinearDynamics:
+        """Compile to the shared description: ``F = 1``, ``G = −η``, batch law ``B``."""
+        return gradient_step_dynamics("SGD", BatchLaw(self.batch_size, self.replacement))

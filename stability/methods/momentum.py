@@ -1,0 +1,115 @@
+"""Heavy-ball (Polyak) and Nesterov momentum.
+
+Theory: ``shared/theory.md`` §4. The state is ``(δ_t, δ_{t−1})`` and the second-moment
+operator is quadratic in ``η``; the threshold is the smallest positive root of
+``det(T(η) − I) = 0`` (§2, rule 2).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+from stability.dynamics import BatchLaw, LinearDynamics, MatrixPolynomial
+from stability.methods.base import Method
+from stability.validation import check_batch_size, check_momentum
+
+__all__ = ["HeavyBall", "Nesterov"]
+
+_MOMENTUM_STATE = ("δ_t", "δ_{t-1}")
+
+
+@dataclass(frozen=True)
+class HeavyBall(Method):
+    """Heavy-ball momentum, ``δ_{t+1} = δ_t − η H_B δ_t + β (δ_t − δ_{t−1})``.
+
+    Parameters
+    ----------
+    momentum : float or SymPy expression
+        ``β`` in ``[0, 1)``.
+    batch_size : int or None, default None
+        ``None`` for the full batch, else the minibatch size ``B``.
+    replacement : bool, default False
+        Draw minibatch indices with replacement.
+
+    Notes
+    -----
+    Full batch, the edge of stability is ``λ_max(H) = 2 (1 + β) / η``.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from stability import HeavyBall, Quadratic, critical_learning_rate
+    >>> float(critical_learning_rate(Quadratic(np.diag([2.0, 1.0])), HeavyBall(0.5)))
+    1.5
+    """
+
+    momentum: Any
+    batch_size: int | None = None
+    replacement: bool = False
+
+    def __post_init__(self) -> None:
+        check_momentum(self.momentum)
+        check_batch_size(self.batch_size)
+        BatchLaw(self.batch_size, self.replacement)
+
+    def dynamics(self) -> LinearDynamics:
+        """Compile: ``A = [[(1 + β) I − η H_B, −β I], [I, 0]]``."""
+        beta = self.momentum
+        return LinearDynamics(
+            name="HeavyBall",
+            identity_part=MatrixPolynomial.from_matrices([[[1 + beta, -beta], [1, 0]]]),
+            hessian_part=MatrixPolynomial.from_matrices([[[0, 0], [0, 0]], [[-1, 0], [0, 0]]]),
+            batch=BatchLaw(self.batch_size, self.replacement),
+            state=_MOMENTUM_STATE,
+        )
+
+
+@dataclass(frozen=True)
+class Nesterov(Method):
+    """Nesterov momentum: the gradient is taken at the look-ahead ``δ_t + β (δ_t − δ_{t−1})``.
+
+    ``δ_{t+1} = (I − η H_B) ((1 + β) δ_t − β δ_{t−1})``.
+
+    Parameters
+    ----------
+    momentum : float or SymPy expression
+        ``β`` in ``[0, 1)``.
+    batch_size : int or None, default None
+        ``None`` for the full batch, else the minibatch size ``B``.
+    replacement : bool, default False
+        Draw minibatch indices with replacement.
+
+    Notes
+    -----
+    Full batch, the edge of stability is ``λ_max(H) = 2 (1 + β) / (η (1 + 2β))``.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from stability import Nesterov, Quadratic, critical_learning_rate
+    >>> float(critical_learning_rate(Quadratic(np.diag([2.0, 1.0])), Nesterov(0.5)))
+    0.75
+    """
+
+    momentum: Any
+    batch_size: int | None = None
+    replacement: bool = False
+
+    def __post_init__(self) -> None:
+        check_momentum(self.momentum)
+        check_batch_size(self.batch_size)
+        BatchLaw(self.batch_size, self.replacement)
+
+    def dynamics(self) -> LinearDynamics:
+        """Compile: ``A = [[(1 + β)(I − η H_B), −β (I − η H_B)], [I, 0]]``."""
+        beta = self.momentum
+        return LinearDynamics(
+            name="Nesterov",
+            identity_part=MatrixPolynomial.from_matrices([[[1 + beta, -beta], [1, 0]]]),
+            hessian_part=MatrixPolynomial.from_matrices(
+                [[[0, 0], [0, 0]], [[-(1 + beta), beta], [0, 0]]]
+            ),
+            batch=BatchLaw(self.batch_size, self.replacement),
+            state=_MOMENTUM_STATE,
+        )
