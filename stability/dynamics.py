@@ -180,10 +180,8 @@ class BatchLaw:
             return Fraction(0)
         return Fraction(samples - self.batch_size, self.batch_size * (samples - 1))
 
-    def sample_weights(
-        self, samples: int, runs: int, rng: np.random.Generator
-    ) -> np.ndarray:
-        """Draw ``runs`` batches as weights ``w`` with ``H_B = Σ_i w_i H_i`` (shape ``(runs, n)``)."""
+    def sample_weights(self, samples: int, runs: int, rng: np.random.Generator) -> np.ndarray:
+        """Draw ``runs`` batches as weights ``w``, ``H_B = Σ_i w_i H_i`` (shape ``(runs, n)``)."""
         self.validate(samples)
         if self.batch_size is None:
             return np.full((runs, samples), 1.0 / samples)
@@ -193,8 +191,10 @@ class BatchLaw:
         else:
             # the first B entries of a uniform random permutation, one per run
             keys = rng.random((runs, samples))
-            indices = np.argpartition(keys, batch - 1, axis=1)[:, :batch] if batch < samples else (
-                np.broadcast_to(np.arange(samples), (runs, samples))
+            indices = (
+                np.argpartition(keys, batch - 1, axis=1)[:, :batch]
+                if batch < samples
+                else (np.broadcast_to(np.arange(samples), (runs, samples)))
             )
         weights = np.zeros((runs, samples))
         np.add.at(weights, (np.arange(runs)[:, None], indices), 1.0 / batch)

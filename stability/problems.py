@@ -139,9 +139,7 @@ class Quadratic:
         matrix = as_finite_array(hessian, "hessian", 2)
         matrix = check_symmetric(matrix, "hessian", tolerance)
         check_psd(matrix, "hessian", tolerance)
-        self._init(
-            kind="hessian", hessian=matrix, hessians=None, data=None, tolerance=tolerance
-        )
+        self._init(kind="hessian", hessian=matrix, hessians=None, data=None, tolerance=tolerance)
 
     def _init(
         self,
@@ -165,9 +163,7 @@ class Quadratic:
         return problem
 
     @classmethod
-    def from_hessians(
-        cls, hessians: Any, *, tolerance: float = DEFAULT_TOLERANCE
-    ) -> Quadratic:
+    def from_hessians(cls, hessians: Any, *, tolerance: float = DEFAULT_TOLERANCE) -> Quadratic:
         """Build a problem from per-sample Hessians; ``H`` is their mean.
 
         Parameters
@@ -349,9 +345,9 @@ class Quadratic:
             # Thin SVD of X: X = W S Vᵀ, H = V (S²/n) Vᵀ; reduced rows y_i = Vᵀ x_i = W S.
             left, singular, right_t = np.linalg.svd(self._data, full_matrices=False)
             eigenvalues = singular**2 / self._data.shape[0]
-            keep = eigenvalues > _rank_cutoff(float(eigenvalues.max(initial=0.0)), max(
-                self._data.shape
-            ))
+            keep = eigenvalues > _rank_cutoff(
+                float(eigenvalues.max(initial=0.0)), max(self._data.shape)
+            )
             basis = right_t[keep].T
             vectors = left[:, keep] * singular[keep]
             return ReducedQuadratic(
@@ -361,9 +357,9 @@ class Quadratic:
                 vectors=_readonly(vectors),
             )
         eigenvalues, vectors = self._spectrum
-        keep = eigenvalues > _rank_cutoff(float(max(eigenvalues[0], 0.0)), max(
-            self.dimension, n or 1
-        ))
+        keep = eigenvalues > _rank_cutoff(
+            float(max(eigenvalues[0], 0.0)), max(self.dimension, n or 1)
+        )
         basis = vectors[:, keep]
         hessians = None
         if self._hessians is not None:

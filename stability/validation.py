@@ -79,9 +79,7 @@ def check_symmetric(
     return 0.5 * (matrix + np.swapaxes(matrix, -1, -2))
 
 
-def check_psd(
-    matrix: np.ndarray, name: str, tolerance: float = DEFAULT_TOLERANCE
-) -> np.ndarray:
+def check_psd(matrix: np.ndarray, name: str, tolerance: float = DEFAULT_TOLERANCE) -> np.ndarray:
     """Check that symmetric ``matrix`` (or a stack of them) is positive semi-definite.
 
     Returns the eigenvalues (ascending, last axis). An eigenvalue below

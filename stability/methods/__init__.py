@@ -1,4 +1,4 @@
-"""Optimisers, one small file each, every one compiling to :class:`~stability.dynamics.LinearDynamics`."""
+"""Optimisers, one small file each, each compiling to a shared LinearDynamics."""
 
 from stability.methods.base import Method
 from stability.methods.gradient import GD, SGD

@@ -11,7 +11,6 @@ from __future__ import annotations
 
 from abc import ABC, abstractmethod
 from dataclasses import dataclass
-
 from typing import Any
 
 from stability.dynamics import BatchLaw, LinearDynamics

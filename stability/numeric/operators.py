@@ -87,8 +87,10 @@ def hessian_moment_tensor(
     moment = (1.0 - mixing) * np.einsum("ij,kl->ijkl", hessian, hessian)
     if mixing:
         if vectors is not None:
-            per_sample = np.einsum("si,sj,sk,sl->ijkl", vectors, vectors, vectors, vectors,
-                                   optimize=True) / vectors.shape[0]
+            per_sample = (
+                np.einsum("si,sj,sk,sl->ijkl", vectors, vectors, vectors, vectors, optimize=True)
+                / vectors.shape[0]
+            )
         elif hessians is not None:
             per_sample = np.einsum("sij,skl->ijkl", hessians, hessians, optimize=True) / len(
                 hessians
@@ -130,7 +132,12 @@ def operator_coefficients(
     result = np.zeros((2 * degree + 1, state * state, state * state))
     for j in range(degree + 1):
         for k in range(degree + 1):
-            f_j, g_j, f_k, g_k = identity_terms[j], hessian_terms[j], identity_terms[k], hessian_terms[k]
+            f_j, g_j, f_k, g_k = (
+                identity_terms[j],
+                hessian_terms[j],
+                identity_terms[k],
+                hessian_terms[k],
+            )
             # axes: a i c k ; b j d l  with row (a,i),(c,k) and column (b,j),(d,l)
             term = np.einsum("ab,ij,cd,kl->aickbjdl", f_j, eye, f_k, eye)
             term += np.einsum("ab,ij,cd,kl->aickbjdl", f_j, eye, g_k, hessian)
@@ -150,9 +157,7 @@ def reduced_moment_tensor(reduced: ReducedQuadratic, mixing: float) -> np.ndarra
     )
 
 
-def dense_operator(
-    problem: Quadratic, dynamics: LinearDynamics, lr: float
-) -> np.ndarray:
+def dense_operator(problem: Quadratic, dynamics: LinearDynamics, lr: float) -> np.ndarray:
     """``E[A ⊗ A]`` at learning rate ``lr`` in the original coordinates (``(m d)² × (m d)²``)."""
     mixing = float(dynamics.batch.mixing(problem.samples))
     state = dynamics.blocks * problem.dimension
@@ -195,7 +200,7 @@ def second_moment_operator(problem: Quadratic, method: Any, lr: float) -> np.nda
     >>> from stability import SGD, Quadratic, second_moment_operator
     >>> problem = Quadratic.from_hessians([[[1.0]], [[3.0]]])
     >>> second_moment_operator(problem, SGD(1, replacement=True), 0.5)  # E (1 − η h)²
-    array([[0.125]])
+    array([[0.25]])
     """
     problem = as_problem(problem)
     lr = check_learning_rate(lr)

@@ -176,7 +176,9 @@ def reduced_operator(problem: Quadratic, method: Any) -> ReducedOperator:
 def _gradient_threshold(operator: ReducedOperator) -> float:
     curvature = operator.curvature
     scaled = operator.noise_curvature / np.sqrt(np.outer(curvature, curvature))
-    top = float(scipy.linalg.eigvalsh(scaled, subset_by_index=[len(scaled) - 1, len(scaled) - 1])[0])
+    top = float(
+        scipy.linalg.eigvalsh(scaled, subset_by_index=[len(scaled) - 1, len(scaled) - 1])[0]
+    )
     if top <= 0:
         return math.inf
     return 2.0 / (operator.gradient_scale * top)
@@ -184,7 +186,9 @@ def _gradient_threshold(operator: ReducedOperator) -> float:
 
 def _polynomial_threshold(operator: ReducedOperator) -> float:
     scale = float(operator.reduced.eigenvalues[0])
-    coefficients = operator.coefficients / scale ** np.arange(len(operator.coefficients))[:, None, None]
+    coefficients = (
+        operator.coefficients / scale ** np.arange(len(operator.coefficients))[:, None, None]
+    )
     coefficients = coefficients.copy()
     size = coefficients.shape[1]
     coefficients[0] -= np.eye(size)
@@ -198,7 +202,9 @@ def _polynomial_threshold(operator: ReducedOperator) -> float:
     left = np.zeros((dimension, dimension))
     right = np.eye(dimension)
     for block in range(degree - 1):
-        left[block * size : (block + 1) * size, (block + 1) * size : (block + 2) * size] = np.eye(size)
+        left[block * size : (block + 1) * size, (block + 1) * size : (block + 2) * size] = np.eye(
+            size
+        )
     for power in range(degree):
         left[(degree - 1) * size :, power * size : (power + 1) * size] = -coefficients[power]
     right[(degree - 1) * size :, (degree - 1) * size :] = coefficients[degree]
@@ -252,14 +258,14 @@ def critical_learning_rate(
     >>> import numpy as np
     >>> from stability import GD, SGD, HeavyBall, Quadratic, critical_learning_rate
     >>> problem = Quadratic.from_data(np.array([[1.0, 0.0], [0.0, 1.0], [1.0, 1.0]]))
-    >>> float(critical_learning_rate(problem, GD()))  # 2 / λ_max(H)
-    1.0
+    >>> round(critical_learning_rate(problem, GD()), 10)  # 2 / λ_max(H), λ_max(H) = 1
+    2.0
     >>> round(critical_learning_rate(problem, SGD(1)), 10)  # 3 − √3
     1.2679491924
-    >>> round(critical_learning_rate(problem, SGD(1, replacement=True)), 10)
-    0.8284271247
+    >>> round(critical_learning_rate(problem, SGD(2, replacement=True)), 10)
+    1.569499126
     >>> round(critical_learning_rate(problem, HeavyBall(0.5)), 10)  # 2 (1 + β) / λ_max
-    1.5
+    3.0
     """
     if precision is not None:
         from stability.numeric.precision import high_precision_critical_learning_rate
