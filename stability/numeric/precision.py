@@ -1,0 +1,315 @@
+"""High-precision (mpmath) thresholds: the same eigenvalue problems at any number of digits.
+
+Theory: ``shared/theory.md`` §2–§3. The float input is converted to mpmath numbers
+exactly; the reduction to ``range(H)``, the second-moment operator and its eigenvalue
+problem are then all carried out at ``precision`` decimal digits. The code path is
+deliberately independent of the float one (it applies ``S ↦ E[A S Aᵀ]`` to a basis
+instead of assembling Kronecker tensors), so the two check each other; tests use it as
+the reference near degenerate spectra, where float eigen-solvers lose digits.
+
+For gradient steps ``I − g η H_B`` the threshold is ``2 / (g λ_max(C^{-1/2} D C^{-1/2}))``
+(Mulayoff & Michaeli 2023); otherwise it is the smallest positive real root of
+``det(T(η) − I)``, found from the companion matrix of the matrix polynomial after the
+substitution ``η = c + 1/μ`` that makes the leading coefficient ``T(c) − I`` invertible.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import mpmath
+
+from stability.dynamics import LinearDynamics
+from stability.errors import InvalidInputError, SizeLimitError
+from stability.methods.base import as_dynamics
+from stability.problems import Quadratic, as_problem
+from stability.validation import check_positive_integer
+
+__all__ = ["MAX_PRECISION_SIZE", "high_precision_critical_learning_rate"]
+
+#: Largest eigenvalue-problem dimension the mpmath route accepts.
+MAX_PRECISION_SIZE = 60
+
+
+def _matrix(rows: list[list[Any]]) -> mpmath.matrix:
+    return mpmath.matrix(rows)
+
+
+def _reduce(problem: Quadratic) -> tuple[list[Any], mpmath.matrix, list[mpmath.matrix]]:
+    """Eigenvalues of ``H`` on its range, the range basis and the reduced per-sample Hessians."""
+    d = problem.dimension
+    if problem.data is not None:
+        rows = [[mpmath.mpf(float(v)) for v in row] for row in problem.data]
+        samples = [_matrix([[x] for x in row]) for row in rows]
+        per_sample = [x * x.T for x in samples]
+    elif problem.samples is not None:
+        per_sample = [
+            _matrix([[mpmath.mpf(float(v)) for v in row] for row in h])
+            for h in problem.per_sample_hessians()
+        ]
+    else:
+        per_sample = [_matrix([[mpmath.mpf(float(v)) for v in row] for row in problem.hessian])]
+    hessian = mpmath.matrix(d, d)
+    for h in per_sample:
+        hessian += h
+    hessian /= len(per_sample)
+    eigenvalues, vectors = mpmath.eigsy(hessian)
+    order = sorted(range(d), key=lambda k: -eigenvalues[k])
+    top = eigenvalues[order[0]] if d else mpmath.mpf(0)
+    cutoff = abs(top) * mpmath.mpf(10) ** (-(mpmath.mp.dps // 2))
+    keep = [k for k in order if eigenvalues[k] > cutoff]
+    basis = mpmath.matrix(d, len(keep))
+    for column, k in enumerate(keep):
+        for row in range(d):
+            basis[row, column] = vectors[row, k]
+    reduced = [basis.T * h * basis for h in per_sample] if keep else []
+    return [eigenvalues[k] for k in keep], basis, reduced
+
+
+def _symmetric_basis(size: int) -> list[mpmath.matrix]:
+    basis = []
+    half = mpmath.sqrt(mpmath.mpf(1) / 2)
+    for a in range(size):
+        for b in range(a, size):
+            element = mpmath.matrix(size, size)
+            if a == b:
+                element[a, a] = 1
+            else:
+                element[a, b] = element[b, a] = half
+            basis.append(element)
+    return basis
+
+
+def _kron(left: mpmath.matrix, right: mpmath.matrix) -> mpmath.matrix:
+    result = mpmath.matrix(left.rows * right.rows, left.cols * right.cols)
+    for i in range(left.rows):
+        for j in range(left.cols):
+            if left[i, j] == 0:
+                continue
+            for k in range(right.rows):
+                for m in range(right.cols):
+                    result[i * right.rows + k, j * right.cols + m] = left[i, j] * right[k, m]
+    return result
+
+
+def _frobenius(left: mpmath.matrix, right: mpmath.matrix) -> Any:
+    return mpmath.fsum(
+        left[i, j] * right[i, j] for i in range(left.rows) for j in range(left.cols)
+    )
+
+
+def _operator_powers(
+    dynamics: LinearDynamics, per_sample: list[mpmath.matrix], mixing: Any, rank: int
+) -> list[mpmath.matrix]:
+    """Matrices of ``T_q`` (``T(η) = Σ_q η^q T_q``) in the svec basis, by applying the map."""
+    blocks = dynamics.blocks
+    identity = mpmath.eye(rank)
+    hessian = mpmath.matrix(rank, rank)
+    for h in per_sample:
+        hessian += h
+    hessian /= len(per_sample)
+
+    def block_matrix(table: tuple) -> mpmath.matrix:
+        return _matrix([[mpmath.mpf(_exact(x)) for x in row] for row in table])
+
+    identity_terms = [_kron(block_matrix(p), identity) for p in dynamics.identity_part.coefficients]
+    hessian_blocks = [block_matrix(p) for p in dynamics.hessian_part.coefficients]
+    degree = dynamics.degree
+    zero = mpmath.matrix(blocks * rank, blocks * rank)
+
+    def term(table: list, k: int) -> mpmath.matrix:
+        return table[k] if k < len(table) else zero
+
+    mean_terms = [_kron(g, hessian) for g in hessian_blocks]
+    sample_terms = [[_kron(g, h) for h in per_sample] for g in hessian_blocks]
+    basis = _symmetric_basis(blocks * rank)
+    size = len(basis)
+    powers = [mpmath.matrix(size, size) for _ in range(2 * degree + 1)]
+    for column, element in enumerate(basis):
+        for j in range(degree + 1):
+            for k in range(degree + 1):
+                f_j, f_k = term(identity_terms, j), term(identity_terms, k)
+                image = f_j * element * f_k.T
+                if j < len(mean_terms):
+                    image += mean_terms[j] * element * f_k.T
+                if k < len(mean_terms):
+                    image += f_j * element * mean_terms[k].T
+                if j < len(mean_terms) and k < len(mean_terms):
+                    image += (1 - mixing) * mean_terms[j] * element * mean_terms[k].T
+                    if mixing:
+                        sandwich = mpmath.matrix(blocks * rank, blocks * rank)
+                        for left, right in zip(sample_terms[j], sample_terms[k], strict=True):
+                            sandwich += left * element * right.T
+                        image += mixing * sandwich / len(per_sample)
+                for row, other in enumerate(basis):
+                    powers[j + k][row, column] += _frobenius(other, image)
+    return powers
+
+
+def _exact(value: Any) -> Any:
+    """A coefficient as an exact mpmath-friendly number."""
+    if hasattr(value, "numerator") and hasattr(value, "denominator"):
+        return mpmath.mpf(int(value.numerator)) / int(value.denominator)
+    if hasattr(value, "free_symbols"):
+        if value.free_symbols:
+            raise InvalidInputError(
+                "the mpmath route needs numeric method parameters; got a symbolic coefficient"
+            )
+        return mpmath.mpf(str(value.evalf(mpmath.mp.dps + 5)))
+    return mpmath.mpf(value)
+
+
+def _gradient_route(
+    eigenvalues: list[Any], per_sample: list[mpmath.matrix], mixing: Any, scale: Any
+) -> Any:
+    rank = len(eigenvalues)
+    pairs = [(a, b) for a in range(rank) for b in range(a, rank)]
+    size = len(pairs)
+    root_two = mpmath.sqrt(2)
+
+    def weight(a: int, b: int) -> Any:
+        return 1 if a == b else root_two
+
+    scaled = mpmath.matrix(size, size)
+    curvature = [(eigenvalues[a] + eigenvalues[b]) / 2 for a, b in pairs]
+    for row, (a, b) in enumerate(pairs):
+        scaled[row, row] += (1 - mixing) * eigenvalues[a] * eigenvalues[b]
+    if mixing:
+        for h in per_sample:
+            for row, (a, b) in enumerate(pairs):
+                for column, (c, e) in enumerate(pairs):
+                    value = (h[a, c] * h[b, e] + h[a, e] * h[b, c]) / 2
+                    scaled[row, column] += (
+                        mixing * value * weight(a, b) * weight(c, e) / len(per_sample)
+                    )
+    for row in range(size):
+        for column in range(size):
+            scaled[row, column] /= mpmath.sqrt(curvature[row] * curvature[column])
+    top = max(mpmath.eigsy(scaled, eigvals_only=True))
+    if top <= 0:
+        return mpmath.inf
+    return 2 / (scale * top)
+
+
+def _polynomial_route(powers: list[mpmath.matrix], sharpness: Any) -> Any:
+    size = powers[0].rows
+    coefficients = [p.copy() for p in powers]
+    coefficients[0] -= mpmath.eye(size)
+    while len(coefficients) > 1 and mpmath.mnorm(coefficients[-1], 1) == 0:
+        coefficients.pop()
+    degree = len(coefficients) - 1
+    if degree == 0:
+        return mpmath.inf
+    if degree * size > MAX_PRECISION_SIZE:
+        raise SizeLimitError(
+            f"the high-precision polynomial eigenvalue problem would have dimension "
+            f"{degree * size} (limit {MAX_PRECISION_SIZE}); use the float route"
+        )
+
+    def at(shift: Any) -> mpmath.matrix:
+        total = mpmath.matrix(size, size)
+        for power, matrix in enumerate(coefficients):
+            total += shift**power * matrix
+        return total
+
+    # shift η = c + 1/μ so that the leading coefficient T(c) − I is invertible
+    for trial in (mpmath.mpf("-0.7310585786"), mpmath.mpf("-1.6180339887"), mpmath.mpf("-0.31")):
+        shift = trial / sharpness
+        leading = at(shift)
+        if abs(mpmath.det(leading)) > mpmath.mpf(10) ** (-(mpmath.mp.dps // 2)):
+            break
+    else:  # pragma: no cover - three unlucky shifts
+        raise InvalidInputError("could not find a regular shift for the polynomial eigenproblem")
+    # R(μ) = Σ_k Q_k μ^{q−k},  Q_k = Σ_{j ≥ k} binom(j, k) c^{j−k} P_j
+    shifted = []
+    for k in range(degree + 1):
+        total = mpmath.matrix(size, size)
+        for j in range(k, degree + 1):
+            total += mpmath.binomial(j, k) * shift ** (j - k) * coefficients[j]
+        shifted.append(total)
+    inverse = mpmath.inverse(shifted[0])
+    companion = mpmath.matrix(degree * size, degree * size)
+    for block in range(degree - 1):
+        for i in range(size):
+            companion[block * size + i, (block + 1) * size + i] = 1
+    for k in range(1, degree + 1):
+        block = -inverse * shifted[k]
+        column = (degree - k) * size
+        for i in range(size):
+            for j in range(size):
+                companion[(degree - 1) * size + i, column + j] = block[i, j]
+    eigenvalues = mpmath.eig(companion, left=False, right=False)
+    tiny = mpmath.mpf(10) ** (-(mpmath.mp.dps // 3))
+    candidates = []
+    for mu in eigenvalues:
+        if abs(mu) < tiny:
+            continue  # η = ∞
+        eta = shift + 1 / mu
+        if abs(mpmath.im(eta)) <= tiny * max(1, abs(eta)) and mpmath.re(eta) * sharpness > tiny:
+            candidates.append(mpmath.re(eta))
+    return min(candidates) if candidates else mpmath.inf
+
+
+def high_precision_critical_learning_rate(
+    problem: Quadratic, method: Any, *, precision: int = 50
+) -> Any:
+    """The exact critical learning rate computed with mpmath at ``precision`` digits.
+
+    Parameters
+    ----------
+    problem : Quadratic
+        A small problem (the eigenvalue problem must have dimension at most
+        :data:`MAX_PRECISION_SIZE`).
+    method : Method or LinearDynamics
+        The optimiser; its parameters must be numbers.
+    precision : int, default 50
+        Decimal digits.
+
+    Returns
+    -------
+    mpmath.mpf
+        ``η*`` (``mpmath.inf`` when every rate is stable); ``float()`` converts it.
+
+    Raises
+    ------
+    SizeLimitError
+        If the problem is too large for mpmath.
+
+    Examples
+    --------
+    >>> import mpmath
+    >>> from stability import SGD, Quadratic, critical_learning_rate
+    >>> problem = Quadratic.from_data([[1.0, 0.0], [0.0, 1.0], [1.0, 1.0]])
+    >>> rate = critical_learning_rate(problem, SGD(1), precision=40)
+    >>> mpmath.nstr(rate, 40)  # 3 − √3
+    '1.267949192431122706472553658494127633057'
+    >>> float(rate)
+    1.2679491924311228
+    """
+    problem = as_problem(problem)
+    dynamics = as_dynamics(method)
+    precision = check_positive_integer(precision, "precision")
+    mixing_fraction = dynamics.batch.mixing(problem.samples)
+    with mpmath.workdps(precision + 15):
+        mixing = mpmath.mpf(mixing_fraction.numerator) / mixing_fraction.denominator
+        eigenvalues, _, per_sample = _reduce(problem)
+        rank = len(eigenvalues)
+        if rank == 0:
+            return mpmath.inf
+        state = dynamics.blocks * rank
+        size = state * (state + 1) // 2
+        if size > MAX_PRECISION_SIZE:
+            raise SizeLimitError(
+                f"the high-precision eigenvalue problem would have dimension {size} "
+                f"(limit {MAX_PRECISION_SIZE}); use the float route (precision=None)"
+            )
+        scale = dynamics.gradient_step_scale()
+        if scale is not None:
+            result = _gradient_route(eigenvalues, per_sample, mixing, _exact(scale))
+        else:
+            powers = _operator_powers(dynamics, per_sample, mixing, rank)
+            result = _polynomial_route(powers, max(eigenvalues))
+    if result == mpmath.inf:
+        return mpmath.inf
+    with mpmath.workdps(precision):
+        return +result
