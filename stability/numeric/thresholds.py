@@ -34,6 +34,7 @@ from stability.numeric.operators import (
     reduced_moment_tensor,
     symmetric_basis,
 )
+from stability.numeric.polynomial import smallest_positive_real_root
 from stability.problems import Quadratic, ReducedQuadratic, as_problem
 from stability.validation import check_learning_rate
 
@@ -44,11 +45,6 @@ __all__ = [
     "reduced_operator",
     "spectral_radius",
 ]
-
-# Roots of det(T(ν) − I) with |ν| below this (ν = η λ_max) are the trivial root η = 0.
-_ZERO_ROOT = 1e-6
-# A root is real when its imaginary part is below this, relative to its size.
-_REAL_ROOT = 1e-6
 
 
 @dataclass(frozen=True, eq=False)
@@ -186,37 +182,10 @@ def _gradient_threshold(operator: ReducedOperator) -> float:
 
 def _polynomial_threshold(operator: ReducedOperator) -> float:
     scale = float(operator.reduced.eigenvalues[0])
-    coefficients = (
-        operator.coefficients / scale ** np.arange(len(operator.coefficients))[:, None, None]
-    )
-    coefficients = coefficients.copy()
-    size = coefficients.shape[1]
-    coefficients[0] -= np.eye(size)
-    degree = coefficients.shape[0] - 1
-    while degree > 0 and not np.any(coefficients[degree]):
-        degree -= 1
-    if degree == 0:
-        return math.inf
-    # companion pencil: A v = ν B v with v = (x, ν x, …, ν^{q−1} x)
-    dimension = degree * size
-    left = np.zeros((dimension, dimension))
-    right = np.eye(dimension)
-    for block in range(degree - 1):
-        left[block * size : (block + 1) * size, (block + 1) * size : (block + 2) * size] = np.eye(
-            size
-        )
-    for power in range(degree):
-        left[(degree - 1) * size :, power * size : (power + 1) * size] = -coefficients[power]
-    right[(degree - 1) * size :, (degree - 1) * size :] = coefficients[degree]
-    alpha_beta = scipy.linalg.eigvals(left, right, homogeneous_eigvals=True)
-    alpha, beta = alpha_beta
-    finite = np.abs(beta) > 1e-12 * np.abs(alpha)
-    roots = alpha[finite] / beta[finite]
-    real = np.abs(roots.imag) <= _REAL_ROOT * np.maximum(1.0, np.abs(roots))
-    candidates = roots.real[real & (roots.real > _ZERO_ROOT)]
-    if candidates.size == 0:
-        return math.inf
-    return float(candidates.min()) / scale
+    powers = np.arange(len(operator.coefficients))[:, None, None]
+    coefficients = operator.coefficients / scale**powers  # in ν = η λ_max
+    coefficients[0] -= np.eye(coefficients.shape[1])
+    return smallest_positive_real_root(coefficients) / scale
 
 
 def critical_learning_rate(
