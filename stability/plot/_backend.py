@@ -1,0 +1,71 @@
+"""Private helpers of :mod:`stability.plot`: the lazy matplotlib import, axes, labels.
+
+matplotlib is an optional extra. It is imported only when a figure is asked for, and a
+missing installation raises :class:`ImportError` naming the ``plot`` extra.
+"""
+
+from __future__ import annotations
+
+import importlib
+from typing import Any
+
+from stability.errors import InvalidTypeError
+from stability.methods.base import as_dynamics
+
+__all__ = ["PLOT_EXTRA_HINT", "method_label", "new_axes", "require_matplotlib"]
+
+PLOT_EXTRA_HINT = (
+    "stability.plot needs matplotlib, which is an optional extra; install it with "
+    "pip install 'stability[plot]' (or pip install matplotlib)"
+)
+
+
+def require_matplotlib() -> Any:
+    """Import and return :mod:`matplotlib`, or raise :class:`ImportError` naming the extra."""
+    try:
+        return importlib.import_module("matplotlib")
+    except ImportError as error:
+        raise ImportError(PLOT_EXTRA_HINT) from error
+
+
+def new_axes(ax: Any, *, size: tuple[float, float] = (5.0, 3.6)) -> Any:
+    """Return ``ax`` if given (checked), else the axes of a new stand-alone figure.
+
+    The figure is a plain :class:`matplotlib.figure.Figure`, not registered with pyplot,
+    so library calls never accumulate open figures; save it with ``ax.figure.savefig``.
+    """
+    require_matplotlib()
+    from matplotlib.axes import Axes
+    from matplotlib.figure import Figure
+
+    if ax is None:
+        figure = Figure(figsize=size, layout="constrained")
+        return figure.add_subplot()
+    if not isinstance(ax, Axes):
+        raise InvalidTypeError(f"ax must be a matplotlib Axes or None; got {type(ax).__name__}")
+    return ax
+
+
+def method_label(method: Any) -> str:
+    """A short legend label for a method, e.g. ``"SGD, B=4"`` or ``"HeavyBall β=0.9"``.
+
+    Examples
+    --------
+    >>> from stability import GD, SGD, HeavyBall
+    >>> from stability.plot._backend import method_label
+    >>> method_label(GD()), method_label(SGD(4)), method_label(SGD(2, replacement=True))
+    ('GD', 'SGD, B=4', 'SGD, B=2 with repl.')
+    >>> method_label(HeavyBall(0.9, batch_size=8))
+    'HeavyBall β=0.9, B=8'
+    """
+    dynamics = as_dynamics(method)
+    label = dynamics.name
+    momentum = getattr(method, "momentum", None)
+    if momentum is not None:
+        label += f" β={momentum:g}" if isinstance(momentum, int | float) else f" β={momentum}"
+    batch = dynamics.batch
+    if batch.batch_size is not None:
+        label += f", B={batch.batch_size}"
+        if batch.replacement:
+            label += " with repl."
+    return label

@@ -1,0 +1,317 @@
+"""The (learning rate, batch size) phase diagram of a stochastic method.
+
+Theory: ``shared/theory.md`` §3–§4 and §8. The exact boundary is ``η*(B)`` from
+:func:`stability.critical_learning_rate`; an independent verdict (typically Monte
+Carlo simulation of the same dynamics) is drawn as dots on top of it, so the figure
+shows at a glance where experiment and theory agree.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+from typing import Any
+
+import numpy as np
+
+from stability.errors import InvalidInputError, InvalidTypeError
+from stability.methods.gradient import SGD
+from stability.numeric.thresholds import critical_learning_rate
+from stability.plot._backend import method_label, new_axes
+from stability.plot.radius import _check_learning_rates
+from stability.problems import Quadratic, as_problem
+from stability.validation import check_positive_integer
+
+__all__ = ["PhaseData", "phase_data", "phase_diagram"]
+
+Verdict = Callable[[Any, float], Any]
+
+
+def _as_bool_verdict(value: Any, method: Any, lr: float) -> bool:
+    """Read a verdict: a bool, or an object with a boolean ``stable`` attribute."""
+    if hasattr(value, "stable"):
+        value = value.stable
+    if isinstance(value, bool | np.bool_):
+        return bool(value)
+    raise InvalidTypeError(
+        "verdict must return a bool (True = stable) or an object with a boolean 'stable' "
+        f"attribute; for {method_label(method)} at lr={lr:.6g} it returned "
+        f"{type(value).__name__}"
+    )
+
+
+class PhaseData:
+    """The numbers behind a phase diagram (see :func:`phase_data`).
+
+    Attributes
+    ----------
+    batch_sizes : ndarray of int, shape (b,)
+        The batch sizes (rows), ascending.
+    thresholds : ndarray, shape (b,)
+        The exact ``η*(B)`` of each row.
+    learning_rates : ndarray, shape (k,)
+        The learning rates (columns) at which verdicts were taken, ascending.
+    verdicts : ndarray of bool, shape (b, k), or None
+        ``verdicts[i, j]``: the verdict "stable" at ``(learning_rates[j], batch_sizes[i])``.
+    labels : list of str
+        The method label of each row.
+    """
+
+    def __init__(
+        self,
+        batch_sizes: np.ndarray,
+        thresholds: np.ndarray,
+        learning_rates: np.ndarray,
+        verdicts: np.ndarray | None,
+        labels: list[str],
+    ) -> None:
+        self.batch_sizes = batch_sizes
+        self.thresholds = thresholds
+        self.learning_rates = learning_rates
+        self.verdicts = verdicts
+        self.labels = labels
+
+    @property
+    def predicted(self) -> np.ndarray:
+        """The exact theory's verdict on the grid: ``learning_rates[j] < thresholds[i]``."""
+        return self.learning_rates[None, :] < self.thresholds[:, None]
+
+    @property
+    def disagreements(self) -> np.ndarray:
+        """Grid points where the verdict differs from the exact theory (all False if none)."""
+        if self.verdicts is None:
+            return np.zeros((len(self.batch_sizes), len(self.learning_rates)), dtype=bool)
+        return self.verdicts != self.predicted
+
+
+def phase_data(
+    problem: Quadratic,
+    batch_sizes: Sequence[int],
+    lrs: Any = None,
+    *,
+    method: Callable[[int], Any] = SGD,
+    verdict: Verdict | None = None,
+) -> PhaseData:
+    """Exact thresholds ``η*(B)`` and, optionally, verdicts on a (learning rate, B) grid.
+
+    Parameters
+    ----------
+    problem : Quadratic
+        The minimum, with per-sample structure.
+    batch_sizes : sequence of int
+        The batch sizes ``B`` (rows of the diagram).
+    lrs : array_like, optional
+        Positive learning rates (columns). By default 12 equally spaced values up to
+        1.3 times the largest finite threshold.
+    method : callable, default SGD
+        ``method(B)`` builds the optimiser of a row: ``SGD`` (without replacement),
+        ``functools.partial(SGD, replacement=True)``, or e.g.
+        ``lambda B: HeavyBall(0.9, batch_size=B)``.
+    verdict : callable, optional
+        ``verdict(method, lr)`` returns True when the method is judged stable at ``lr``
+        (or an object with a boolean ``stable`` attribute, such as a Monte Carlo
+        check result). Called once per grid point. None: no verdicts.
+
+    Returns
+    -------
+    PhaseData
+
+    Examples
+    --------
+    >>> from stability.examples import regression_example
+    >>> from stability.plot import phase_data
+    >>> data = phase_data(regression_example(), [1, 4, 32], [0.5, 1.0, 2.0])
+    >>> data.thresholds.round(3)
+    array([0.745, 1.804, 2.646])
+    >>> data.predicted
+    array([[ True, False, False],
+           [ True,  True, False],
+           [ True,  True,  True]])
+    """
+    problem = as_problem(problem)
+    if isinstance(batch_sizes, str) or not isinstance(batch_sizes, Sequence | np.ndarray):
+        raise InvalidTypeError(
+            f"batch_sizes must be a sequence of integers; got {type(batch_sizes).__name__}"
+        )
+    if len(batch_sizes) == 0:
+        raise InvalidInputError("batch_sizes must not be empty")
+    sizes = sorted(
+        {
+            check_positive_integer(
+                int(size) if isinstance(size, np.integer) else size, "batch_sizes"
+            )
+            for size in batch_sizes
+        }
+    )
+    if not callable(method):
+        raise InvalidTypeError(
+            f"method must be a callable B -> method (e.g. SGD); got {type(method).__name__}"
+        )
+    if verdict is not None and not callable(verdict):
+        raise InvalidTypeError(
+            f"verdict must be a callable (method, lr) -> bool or None; got {type(verdict).__name__}"
+        )
+    methods = [method(size) for size in sizes]
+    thresholds = np.array([float(critical_learning_rate(problem, item)) for item in methods])
+    if lrs is None:
+        finite = thresholds[np.isfinite(thresholds)]
+        if finite.size == 0:
+            raise InvalidInputError(
+                "every threshold is infinite (H = 0); pass lrs to choose the learning rates"
+            )
+        grid = np.linspace(0.0, 1.3 * float(finite.max()), 13)[1:]
+    else:
+        grid = np.unique(_check_learning_rates(lrs))
+    verdicts = None
+    if verdict is not None:
+        verdicts = np.array(
+            [
+                [_as_bool_verdict(verdict(item, float(lr)), item, float(lr)) for lr in grid]
+                for item in methods
+            ],
+            dtype=bool,
+        )
+    return PhaseData(
+        np.array(sizes), thresholds, grid, verdicts, [method_label(item) for item in methods]
+    )
+
+
+def phase_diagram(
+    problem: Quadratic,
+    batch_sizes: Sequence[int],
+    lrs: Any = None,
+    *,
+    method: Callable[[int], Any] = SGD,
+    verdict: Verdict | None = None,
+    ax: Any = None,
+) -> Any:
+    """Plot the (learning rate, batch size) phase diagram with verdicts as dots.
+
+    The exact boundary ``η*(B)`` is drawn as a line with markers and the mean-square
+    stable region to its left is shaded. When ``verdict`` is given (for instance a
+    Monte Carlo check), each grid point gets a dot: filled circles where the verdict is
+    "stable", crosses where it is "diverges"; points where the verdict contradicts the
+    exact theory are ringed. The batch-size axis is logarithmic (base 2) when the
+    sizes span a factor of four or more.
+
+    Artists carry ``gid`` tags: ``"boundary"`` (the line), ``"stable-region"`` (the
+    shading), ``"verdict-stable"``, ``"verdict-unstable"`` and ``"disagreement"`` (the
+    dot collections; absent when empty).
+
+    Parameters
+    ----------
+    problem : Quadratic
+        The minimum, with per-sample structure.
+    batch_sizes : sequence of int
+        The batch sizes ``B`` (rows).
+    lrs : array_like, optional
+        Learning rates at which verdicts are taken (see :func:`phase_data`).
+    method : callable, default SGD
+        ``method(B)`` builds the optimiser of a row.
+    verdict : callable, optional
+        ``verdict(method, lr) -> bool`` (True = stable) or an object with a ``stable``
+        attribute. None draws the exact boundary only.
+    ax : matplotlib.axes.Axes, optional
+        Where to draw; by default a new figure is made.
+
+    Returns
+    -------
+    matplotlib.axes.Axes
+
+    Raises
+    ------
+    ImportError
+        If matplotlib (the ``plot`` extra) is not installed.
+    InvalidInputError
+        If ``batch_sizes`` is empty or holds a non-positive size, or a learning rate is
+        not positive.
+
+    Examples
+    --------
+    >>> from stability.examples import regression_example
+    >>> from stability.plot import phase_diagram
+    >>> import stability
+    >>> problem = regression_example()
+    >>> exact = lambda method, lr: stability.is_stable(problem, method, lr)
+    >>> ax = phase_diagram(problem, [1, 2, 4, 8, 16, 32], verdict=exact)
+    >>> ax.get_xlabel(), ax.get_ylabel()
+    ('learning rate η', 'batch size B')
+    >>> [c.get_gid() for c in ax.collections]
+    ['stable-region', 'verdict-stable', 'verdict-unstable']
+    """
+    data = phase_data(problem, batch_sizes, lrs, method=method, verdict=verdict)
+    ax = new_axes(ax, size=(6.4, 3.6))
+    sizes = data.batch_sizes.astype(float)
+    finite = np.isfinite(data.thresholds)
+    right = float(data.learning_rates.max())
+    if np.any(finite):
+        right = max(right, float(data.thresholds[finite].max()))
+    right *= 1.05
+    edge = np.where(finite, data.thresholds, right)
+    ax.fill_betweenx(
+        sizes,
+        0.0,
+        edge,
+        color="tab:green",
+        alpha=0.12,
+        linewidth=0,
+        gid="stable-region",
+        label="mean-square stable (exact)",
+    )
+    ax.plot(
+        data.thresholds[finite],
+        sizes[finite],
+        color="tab:green",
+        marker="D",
+        markersize=4,
+        label="exact threshold η*(B)",
+        gid="boundary",
+    )
+    if data.verdicts is not None:
+        lr_grid, size_grid = np.meshgrid(data.learning_rates, sizes)
+        stable = data.verdicts
+        if np.any(stable):
+            ax.scatter(
+                lr_grid[stable],
+                size_grid[stable],
+                s=22,
+                color="tab:blue",
+                marker="o",
+                label="verdict: stable",
+                gid="verdict-stable",
+                zorder=3,
+            )
+        if np.any(~stable):
+            ax.scatter(
+                lr_grid[~stable],
+                size_grid[~stable],
+                s=26,
+                color="tab:red",
+                marker="x",
+                label="verdict: diverges",
+                gid="verdict-unstable",
+                zorder=3,
+            )
+        wrong = data.disagreements
+        if np.any(wrong):
+            ax.scatter(
+                lr_grid[wrong],
+                size_grid[wrong],
+                s=110,
+                facecolors="none",
+                edgecolors="black",
+                linewidths=1.0,
+                label="contradicts exact η*",
+                gid="disagreement",
+                zorder=4,
+            )
+    if sizes.max() >= 4 * sizes.min():
+        ax.set_yscale("log", base=2)
+    ax.set_yticks(sizes, [str(int(size)) for size in sizes])
+    ax.minorticks_off()
+    ax.set_xlim(0.0, right)
+    ax.set_xlabel("learning rate η")
+    ax.set_ylabel("batch size B")
+    title = data.labels[0].split(",")[0]
+    ax.set_title(title, fontsize="medium")
+    ax.legend(frameon=False, fontsize="small", loc="upper left", bbox_to_anchor=(1.01, 1.0))
+    return ax

@@ -1,0 +1,208 @@
+"""Spectral radius of the second-moment operator against the learning rate.
+
+Theory: ``shared/theory.md`` §2–§4. Mean-square stability at ``η`` is ``ρ(T(η)) < 1``
+on the non-neutral subspace, and the exact threshold ``η*`` is where the curve
+crosses one (always at ``+1``, by the Krein–Rutman argument of §2).
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Sequence
+from typing import Any
+
+import numpy as np
+import scipy.linalg
+
+from stability.errors import InvalidInputError
+from stability.methods.base import Method
+from stability.numeric.thresholds import (
+    ReducedOperator,
+    critical_learning_rate,
+    reduced_operator,
+)
+from stability.plot._backend import method_label, new_axes
+from stability.problems import Quadratic, as_problem
+from stability.validation import as_finite_array
+
+__all__ = ["radius_curve", "spectral_radius_curves"]
+
+
+def _radius(operator: ReducedOperator, lr: float) -> float:
+    if operator.size == 0:
+        return 0.0
+    matrix = operator.matrix(lr)
+    if operator.gradient_scale is not None:
+        eigenvalues = scipy.linalg.eigvalsh(matrix)
+    else:
+        eigenvalues = scipy.linalg.eigvals(matrix)
+    return float(np.max(np.abs(eigenvalues)))
+
+
+def _check_learning_rates(lrs: Any) -> np.ndarray:
+    values = as_finite_array(lrs, "lrs", 1)
+    if np.any(values <= 0):
+        raise InvalidInputError(
+            f"lrs must be positive learning rates; the smallest is {values.min():.6g}"
+        )
+    return values
+
+
+def radius_curve(problem: Quadratic, method: Any, lrs: Any) -> np.ndarray:
+    """``ρ(T(η))`` at each learning rate of ``lrs``, assembling the operator only once.
+
+    The same quantity as :func:`stability.spectral_radius`, evaluated on a grid.
+
+    Parameters
+    ----------
+    problem : Quadratic
+        The minimum.
+    method : Method or LinearDynamics
+        The optimiser.
+    lrs : array_like, shape (k,)
+        Positive learning rates.
+
+    Returns
+    -------
+    ndarray, shape (k,)
+        The spectral radii.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from stability import GD, Quadratic
+    >>> from stability.plot import radius_curve
+    >>> radius_curve(Quadratic(np.diag([2.0, 1.0])), GD(), [0.25, 1.0])  # max (1 − η λ)²
+    array([0.5625, 1.    ])
+    """
+    problem = as_problem(problem)
+    values = _check_learning_rates(lrs)
+    operator = reduced_operator(problem, method)
+    return np.array([_radius(operator, float(lr)) for lr in values])
+
+
+def _as_methods(methods: Any) -> list[Any]:
+    if isinstance(methods, Method):
+        return [methods]
+    if isinstance(methods, str) or not isinstance(methods, Sequence):
+        raise InvalidInputError(
+            "methods must be a method or a sequence of methods, e.g. [SGD(1), SGD(8), GD()]; "
+            f"got {type(methods).__name__}"
+        )
+    if len(methods) == 0:
+        raise InvalidInputError("methods must not be empty")
+    return list(methods)
+
+
+def spectral_radius_curves(
+    problem: Quadratic,
+    methods: Any,
+    lrs: Any = None,
+    *,
+    points: int = 300,
+    radius_limit: float = 2.0,
+    ax: Any = None,
+) -> Any:
+    """Plot ``ρ(T(η))`` against ``η`` for several methods, with the exact thresholds marked.
+
+    One curve per method (typically SGD at several batch sizes, and GD); a dashed
+    horizontal line at ``ρ = 1``; at each finite threshold ``η*`` a dotted vertical line
+    and a marker at ``(η*, 1)`` in the curve's colour. Thresholds come from
+    :func:`stability.critical_learning_rate` (an eigenvalue problem), so the markers are
+    exact and independent of the grid; each ``η*`` is also added to the grid, so every
+    curve passes through its marker.
+
+    Artists carry ``gid`` tags for programmatic access: ``"radius:<label>"`` for a curve,
+    ``"threshold:<label>"`` for a marker and ``"edge:<label>"`` for a vertical line,
+    where ``<label>`` is the method's label (e.g. ``"SGD, B=4"``).
+
+    Parameters
+    ----------
+    problem : Quadratic
+        The minimum (with per-sample structure for stochastic methods).
+    methods : Method or sequence of Method
+        The optimisers, e.g. ``[SGD(1), SGD(4), SGD(16), GD()]``.
+    lrs : array_like, optional
+        Positive learning rates to evaluate at. By default ``points`` equally spaced
+        values up to 1.3 times the largest finite threshold.
+    points : int, default 300
+        Grid size when ``lrs`` is not given.
+    radius_limit : float, default 2.0
+        Upper limit of the vertical axis (the data above it are kept, only clipped). The
+        lower limit is just below the smallest radius drawn, so the crossing stays visible
+        when a flat direction keeps ``ρ`` close to one.
+    ax : matplotlib.axes.Axes, optional
+        Where to draw; by default a new figure is made.
+
+    Returns
+    -------
+    matplotlib.axes.Axes
+        The axes drawn on (save with ``ax.figure.savefig(path)``).
+
+    Raises
+    ------
+    ImportError
+        If matplotlib (the ``plot`` extra) is not installed.
+    InvalidInputError
+        If ``methods`` is empty, a learning rate is not positive, or every threshold is
+        infinite and no ``lrs`` were given.
+
+    Examples
+    --------
+    >>> from stability import GD, SGD
+    >>> from stability.examples import regression_example
+    >>> from stability.plot import spectral_radius_curves
+    >>> ax = spectral_radius_curves(regression_example(), [SGD(1), SGD(8), GD()], points=50)
+    >>> [line.get_label() for line in ax.get_lines() if line.get_gid().startswith("radius")]
+    ['SGD, B=1: η* = 0.745', 'SGD, B=8: η* = 2.258', 'GD: η* = 2.646']
+    >>> ax.get_xlabel()
+    'learning rate η'
+    """
+    problem = as_problem(problem)
+    method_list = _as_methods(methods)
+    if isinstance(points, bool) or not isinstance(points, int) or points < 2:
+        raise InvalidInputError(f"points must be an integer of at least 2; got {points!r}")
+    if not (isinstance(radius_limit, int | float) and radius_limit > 1):
+        raise InvalidInputError(f"radius_limit must be a number above 1; got {radius_limit!r}")
+    thresholds = [float(critical_learning_rate(problem, method)) for method in method_list]
+    finite = [value for value in thresholds if math.isfinite(value)]
+    if lrs is None:
+        if not finite:
+            raise InvalidInputError(
+                "every threshold is infinite (H = 0); pass lrs to choose the learning rates"
+            )
+        grid = np.linspace(0.0, 1.3 * max(finite), points + 1)[1:]
+    else:
+        grid = _check_learning_rates(lrs)
+    ax = new_axes(ax)
+    low, high = float(grid.min()), float(grid.max())
+    lowest = 1.0
+    for method, threshold in zip(method_list, thresholds, strict=True):
+        label = method_label(method)
+        lr_values = grid
+        if math.isfinite(threshold) and low <= threshold <= high:
+            lr_values = np.union1d(grid, [threshold])
+        radii = radius_curve(problem, method, lr_values)
+        lowest = min(lowest, float(radii.min()))
+        shown = f"{label}: η* = {threshold:.4g}" if math.isfinite(threshold) else f"{label}: η* = ∞"
+        (curve,) = ax.plot(lr_values, radii, label=shown, gid=f"radius:{label}")
+        if math.isfinite(threshold):
+            colour = curve.get_color()
+            ax.axvline(threshold, color=colour, linestyle=":", linewidth=1, gid=f"edge:{label}")
+            ax.plot(
+                [threshold],
+                [1.0],
+                marker="o",
+                color=colour,
+                linestyle="none",
+                label="_nolegend_",
+                gid=f"threshold:{label}",
+            )
+    ax.axhline(1.0, color="0.4", linestyle="--", linewidth=1, gid="unit-radius")
+    ax.set_xlim(0.0, high)
+    bottom = max(0.0, lowest - 0.05 * (radius_limit - lowest))
+    ax.set_ylim(bottom, float(radius_limit))
+    ax.set_xlabel("learning rate η")
+    ax.set_ylabel("spectral radius ρ(T(η))")
+    ax.legend(frameon=False, fontsize="small")
+    return ax
