@@ -7,6 +7,7 @@ which argument is wrong and how, e.g. ``hessian must be square; got shape (2, 3)
 from __future__ import annotations
 
 import numbers
+from fractions import Fraction
 from typing import Any
 
 import numpy as np
@@ -28,6 +29,7 @@ __all__ = [
     "check_positive_integer",
     "check_psd",
     "check_symmetric",
+    "exact_number",
     "is_symbolic",
 ]
 
@@ -38,6 +40,28 @@ DEFAULT_TOLERANCE = 1e-10
 def is_symbolic(value: Any) -> bool:
     """Whether ``value`` is a SymPy object (a symbol or an expression with free symbols)."""
     return hasattr(value, "free_symbols") and bool(getattr(value, "free_symbols", ()))
+
+
+def exact_number(value: Any) -> Any:
+    """A method parameter as an exact number, so that identities such as ``(1 + β) − β = 1``
+    hold exactly in the dynamics description.
+
+    Floats become the :class:`~fractions.Fraction` of their shortest decimal representation
+    (``0.6 → 3/5``); integers, fractions and SymPy expressions are returned unchanged.
+
+    Examples
+    --------
+    >>> from stability.validation import exact_number
+    >>> exact_number(0.6), exact_number(2)
+    (Fraction(3, 5), 2)
+    """
+    if isinstance(value, bool):
+        return int(value)
+    if isinstance(value, numbers.Integral):
+        return int(value)
+    if isinstance(value, float | np.floating):
+        return Fraction(repr(float(value)))
+    return value
 
 
 def as_finite_array(value: Any, name: str, ndim: int | tuple[int, ...]) -> np.ndarray:

@@ -12,7 +12,7 @@ from typing import Any
 
 from stability.dynamics import BatchLaw, LinearDynamics, MatrixPolynomial
 from stability.methods.base import Method
-from stability.validation import check_batch_size, check_momentum
+from stability.validation import check_batch_size, check_momentum, exact_number
 
 __all__ = ["HeavyBall", "Nesterov"]
 
@@ -55,7 +55,7 @@ class HeavyBall(Method):
 
     def dynamics(self) -> LinearDynamics:
         """Compile: ``A = [[(1 + β) I − η H_B, −β I], [I, 0]]``."""
-        beta = self.momentum
+        beta = exact_number(self.momentum)
         return LinearDynamics(
             name="HeavyBall",
             identity_part=MatrixPolynomial.from_matrices([[[1 + beta, -beta], [1, 0]]]),
@@ -103,7 +103,7 @@ class Nesterov(Method):
 
     def dynamics(self) -> LinearDynamics:
         """Compile: ``A = [[(1 + β)(I − η H_B), −β (I − η H_B)], [I, 0]]``."""
-        beta = self.momentum
+        beta = exact_number(self.momentum)
         return LinearDynamics(
             name="Nesterov",
             identity_part=MatrixPolynomial.from_matrices([[[1 + beta, -beta], [1, 0]]]),

@@ -27,7 +27,7 @@ from stability.errors import InvalidInputError
 __all__ = ["deflate_zero_roots", "smallest_positive_real_root"]
 
 #: Singular values of the constant term below this (relative) count as zero.
-RANK_TOLERANCE = 1e-9
+RANK_TOLERANCE = 1e-12
 #: Roots whose imaginary part is below this (relative to their size) are real.
 REAL_TOLERANCE = 1e-6
 
@@ -62,7 +62,9 @@ def deflate_zero_roots(coefficients: np.ndarray) -> np.ndarray:
         shifted[:, :rank] = np.einsum("ia,qib->qab", kept, polynomial)
         shifted[:-1, rank:] = np.einsum("ia,qib->qab", null, polynomial[1:])
         polynomial = shifted
-        while polynomial.shape[0] > 1 and not np.any(polynomial[-1]):
+        while polynomial.shape[0] > 1 and (
+            np.linalg.norm(polynomial[-1], 2) <= RANK_TOLERANCE * scale
+        ):
             polynomial = polynomial[:-1]
     raise InvalidInputError(
         "det(T(η) − I) vanishes for every η: the operator has a neutral direction on the "

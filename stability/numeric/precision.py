@@ -10,7 +10,7 @@ the reference near degenerate spectra, where float eigen-solvers lose digits.
 For gradient steps ``I − g η H_B`` the threshold is ``2 / (g λ_max(C^{-1/2} D C^{-1/2}))``
 (Mulayoff & Michaeli 2023); otherwise it is the smallest positive real root of
 ``det(T(η) − I)``, found from the companion matrix of the matrix polynomial after the
-substitution ``η = c + 1/μ`` that makes the leading coefficient ``T(c) − I`` invertible.
+exact deflation of the trivial roots at ``η = 0`` (see :mod:`stability.numeric.polynomial`).
 """
 
 from __future__ import annotations
@@ -191,12 +191,44 @@ def _gradient_route(
     return 2 / (scale * top)
 
 
+def _deflate(coefficients: list[mpmath.matrix]) -> list[mpmath.matrix]:
+    """Remove the zero roots exactly, as in :mod:`stability.numeric.polynomial`."""
+    size = coefficients[0].rows
+    scale = max(mpmath.mpf(1), *(mpmath.mnorm(p, 1) for p in coefficients))
+    tolerance = scale * mpmath.mpf(10) ** (-(mpmath.mp.dps // 2))
+    for _ in range(size * len(coefficients) + 1):
+        left, singular, _ = mpmath.svd_r(coefficients[0])
+        order = sorted(range(size), key=lambda k: -singular[k])
+        rank = sum(1 for k in order if singular[k] > tolerance)
+        if rank == size:
+            return coefficients
+        rotation = mpmath.matrix(size, size)
+        for column, k in enumerate(order):
+            for row in range(size):
+                rotation[row, column] = left[row, k]
+        rotated = [rotation.T * p for p in coefficients]
+        shifted = []
+        for power in range(len(coefficients)):
+            matrix = mpmath.matrix(size, size)
+            for row in range(size):
+                source = rotated[power] if row < rank else (
+                    rotated[power + 1] if power + 1 < len(rotated) else None
+                )
+                if source is not None:
+                    for column in range(size):
+                        matrix[row, column] = source[row, column]
+            shifted.append(matrix)
+        while len(shifted) > 1 and mpmath.mnorm(shifted[-1], 1) == 0:
+            shifted.pop()
+        coefficients = shifted
+    raise InvalidInputError("det(T(η) − I) vanishes for every η on the reduced subspace")
+
+
 def _polynomial_route(powers: list[mpmath.matrix], sharpness: Any) -> Any:
     size = powers[0].rows
-    coefficients = [p.copy() for p in powers]
+    coefficients = [p / sharpness**q for q, p in enumerate(powers)]  # in ν = η λ_max
     coefficients[0] -= mpmath.eye(size)
-    while len(coefficients) > 1 and mpmath.mnorm(coefficients[-1], 1) == 0:
-        coefficients.pop()
+    coefficients = _deflate(coefficients)
     degree = len(coefficients) - 1
     if degree == 0:
         return mpmath.inf
@@ -205,49 +237,25 @@ def _polynomial_route(powers: list[mpmath.matrix], sharpness: Any) -> Any:
             f"the high-precision polynomial eigenvalue problem would have dimension "
             f"{degree * size} (limit {MAX_PRECISION_SIZE}); use the float route"
         )
-
-    def at(shift: Any) -> mpmath.matrix:
-        total = mpmath.matrix(size, size)
-        for power, matrix in enumerate(coefficients):
-            total += shift**power * matrix
-        return total
-
-    # shift η = c + 1/μ so that the leading coefficient T(c) − I is invertible
-    for trial in (mpmath.mpf("-0.7310585786"), mpmath.mpf("-1.6180339887"), mpmath.mpf("-0.31")):
-        shift = trial / sharpness
-        leading = at(shift)
-        if abs(mpmath.det(leading)) > mpmath.mpf(10) ** (-(mpmath.mp.dps // 2)):
-            break
-    else:  # pragma: no cover - three unlucky shifts
-        raise InvalidInputError("could not find a regular shift for the polynomial eigenproblem")
-    # R(μ) = Σ_k Q_k μ^{q−k},  Q_k = Σ_{j ≥ k} binom(j, k) c^{j−k} P_j
-    shifted = []
-    for k in range(degree + 1):
-        total = mpmath.matrix(size, size)
-        for j in range(k, degree + 1):
-            total += mpmath.binomial(j, k) * shift ** (j - k) * coefficients[j]
-        shifted.append(total)
-    inverse = mpmath.inverse(shifted[0])
+    # reversed polynomial in μ = 1/ν has the invertible leading coefficient P_0
+    inverse = mpmath.inverse(coefficients[0])
     companion = mpmath.matrix(degree * size, degree * size)
     for block in range(degree - 1):
         for i in range(size):
             companion[block * size + i, (block + 1) * size + i] = 1
     for k in range(1, degree + 1):
-        block = -inverse * shifted[k]
+        block = -inverse * coefficients[k]
         column = (degree - k) * size
         for i in range(size):
             for j in range(size):
                 companion[(degree - 1) * size + i, column + j] = block[i, j]
     eigenvalues = mpmath.eig(companion, left=False, right=False)
     tiny = mpmath.mpf(10) ** (-(mpmath.mp.dps // 3))
-    candidates = []
+    largest = None
     for mu in eigenvalues:
-        if abs(mu) < tiny:
-            continue  # η = ∞
-        eta = shift + 1 / mu
-        if abs(mpmath.im(eta)) <= tiny * max(1, abs(eta)) and mpmath.re(eta) * sharpness > tiny:
-            candidates.append(mpmath.re(eta))
-    return min(candidates) if candidates else mpmath.inf
+        if abs(mpmath.im(mu)) <= tiny * abs(mu) and mpmath.re(mu) > tiny:
+            largest = mpmath.re(mu) if largest is None else max(largest, mpmath.re(mu))
+    return mpmath.inf if largest is None else 1 / (largest * sharpness)
 
 
 def high_precision_critical_learning_rate(
