@@ -8,6 +8,7 @@ axes; save with ``ax.figure.savefig("figure.svg")``.
 
 from stability.plot.phase import PhaseData, phase_data, phase_diagram
 from stability.plot.radius import radius_curve, spectral_radius_curves
+from stability.plot.variational import variational_edge_curves
 
 __all__ = [
     "PhaseData",
@@ -15,4 +16,5 @@ __all__ = [
     "phase_diagram",
     "radius_curve",
     "spectral_radius_curves",
+    "variational_edge_curves",
 ]

@@ -16,7 +16,7 @@ import numpy as np
 from stability.errors import InvalidInputError, InvalidTypeError
 from stability.methods.gradient import SGD
 from stability.numeric.thresholds import critical_learning_rate
-from stability.plot._backend import method_label, new_axes
+from stability.plot._backend import method_label, new_axes, require_matplotlib
 from stability.plot.radius import _check_learning_rates
 from stability.problems import Quadratic, as_problem
 from stability.validation import check_positive_integer
@@ -238,6 +238,7 @@ def phase_diagram(
     >>> [c.get_gid() for c in ax.collections]
     ['stable-region', 'verdict-stable', 'verdict-unstable']
     """
+    require_matplotlib()
     data = phase_data(problem, batch_sizes, lrs, method=method, verdict=verdict)
     ax = new_axes(ax, size=(6.4, 3.6))
     sizes = data.batch_sizes.astype(float)

@@ -21,7 +21,7 @@ from stability.numeric.thresholds import (
     critical_learning_rate,
     reduced_operator,
 )
-from stability.plot._backend import method_label, new_axes
+from stability.plot._backend import method_label, new_axes, require_matplotlib
 from stability.problems import Quadratic, as_problem
 from stability.validation import as_finite_array
 
@@ -33,10 +33,11 @@ def _radius(operator: ReducedOperator, lr: float) -> float:
         return 0.0
     matrix = operator.matrix(lr)
     if operator.gradient_scale is not None:
-        eigenvalues = scipy.linalg.eigvalsh(matrix)
-    else:
-        eigenvalues = scipy.linalg.eigvals(matrix)
-    return float(np.max(np.abs(eigenvalues)))
+        # T is symmetric and maps the PSD cone into itself, so (Krein–Rutman, shared/theory.md
+        # §2) its spectral radius is its largest eigenvalue: only the top one is computed.
+        top = len(matrix) - 1
+        return float(scipy.linalg.eigvalsh(matrix, subset_by_index=[top, top])[0])
+    return float(np.max(np.abs(scipy.linalg.eigvals(matrix))))
 
 
 def _check_learning_rates(lrs: Any) -> np.ndarray:
@@ -158,6 +159,7 @@ def spectral_radius_curves(
     >>> ax.get_xlabel()
     'learning rate η'
     """
+    require_matplotlib()
     problem = as_problem(problem)
     method_list = _as_methods(methods)
     if isinstance(points, bool) or not isinstance(points, int) or points < 2:
