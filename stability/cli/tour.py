@@ -1,4 +1,9 @@
-"""``stability tour``: critical learning rates of every method on the built-in example."""
+"""``stability tour``: critical learning rates of every method on the built-in example.
+
+Variational GD (``shared/theory.md`` §5) appears twice: in the table of thresholds, where its
+``η*`` is GD's or SGD's (posterior noise is additive), and in a second table of its
+expected-descent edge ``(2/η) VF(z)`` next to GD's ``2/η``.
+"""
 
 from __future__ import annotations
 
@@ -7,9 +12,14 @@ import argparse
 from stability.cli._common import format_table, print_json
 from stability.examples import regression_example
 from stability.methods import GD, SGD, HeavyBall, Nesterov
+from stability.methods.variational import VariationalGD
 from stability.numeric.thresholds import critical_learning_rate
+from stability.numeric.variational_edge import variational_edges
 
-__all__ = ["register", "run", "tour_rows"]
+__all__ = ["EDGE_SETTINGS", "edge_rows", "register", "run", "tour_rows"]
+
+#: ``(σ², S)`` pairs of the variational-edge table.
+EDGE_SETTINGS = ((0.01, 1), (0.1, 1), (2.0, 1), (2.0, 16), (2.0, 256))
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:
@@ -18,8 +28,9 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         "tour",
         help="critical learning rates on the built-in example",
         description="Print exact mean-square critical learning rates of GD, SGD at several "
-        "batch sizes (with and without replacement) and momentum on the built-in example "
-        "(least squares, 32 samples, 8 features).",
+        "batch sizes (with and without replacement), momentum and variational GD on the "
+        "built-in example (least squares, 32 samples, 8 features), and the expected-descent "
+        "edge of variational GD next to GD's.",
     )
     parser.add_argument("--json", action="store_true", help="print JSON instead of a table")
     parser.set_defaults(handler=run)
@@ -32,20 +43,48 @@ def tour_rows() -> list[tuple[str, str, float]]:
     methods += [SGD(batch) for batch in (1, 4, 16, 32)]
     methods += [SGD(batch, replacement=True) for batch in (1, 4, 16)]
     methods += [HeavyBall(0.9), Nesterov(0.9), HeavyBall(0.9, batch_size=8)]
+    methods += [VariationalGD(0.01), VariationalGD(0.01, samples=4, batch_size=4)]
     rows = []
     for method in methods:
         dynamics = method.dynamics()
         label = dynamics.name
         if hasattr(method, "momentum"):
             label += f" β={method.momentum}"
+        if hasattr(method, "posterior_cov"):
+            label += f" σ²={method.posterior_cov:g} S={method.samples}"
         rows.append((label, dynamics.batch.describe(), critical_learning_rate(problem, method)))
     return rows
+
+
+def edge_rows() -> tuple[float, float, list[tuple[float, int, float, float]]]:
+    """Variational GD's expected-descent edge on the built-in example.
+
+    At ``η = 1/λ_max`` (half of GD's ``η*``) and the mean ``δ = v_1`` (a unit step along
+    the sharpest eigenvector), for each ``(σ², S)`` of :data:`EDGE_SETTINGS`: the
+    parameter ``z = S c / σ²`` and the edge ``(2/η) VF(z)`` along ``v_1``
+    (``shared/theory.md`` §5). The sharpest direction still descends in expectation iff
+    ``λ_max`` is below the edge.
+
+    Returns
+    -------
+    tuple
+        ``(lr, gd_edge, rows)`` with rows ``(σ², S, z, edge)``.
+    """
+    problem = regression_example()
+    lr = 1.0 / problem.sharpness
+    top = problem.reduced().basis[:, 0]
+    rows = []
+    for variance, samples in EDGE_SETTINGS:
+        result = variational_edges(problem, VariationalGD(variance, samples=samples), lr, top)
+        rows.append((variance, samples, float(result.parameters[0]), float(result.edges[0])))
+    return lr, 2.0 / lr, rows
 
 
 def run(arguments: argparse.Namespace) -> int:
     """Print the tour."""
     problem = regression_example()
     rows = tour_rows()
+    lr, gd_edge, edges = edge_rows()
     if arguments.json:
         print_json(
             {
@@ -54,6 +93,21 @@ def run(arguments: argparse.Namespace) -> int:
                     {"method": method, "batch": batch, "critical_learning_rate": rate}
                     for method, batch, rate in rows
                 ],
+                "variational_edges": {
+                    "lr": lr,
+                    "mean": "unit step along the sharpest eigenvector",
+                    "gd_edge": gd_edge,
+                    "rows": [
+                        {
+                            "posterior_variance": variance,
+                            "samples": samples,
+                            "z": z,
+                            "edge": edge,
+                            "sharpest_direction_descends": bool(problem.sharpness < edge),
+                        }
+                        for variance, samples, z, edge in edges
+                    ],
+                },
             }
         )
         return 0
@@ -63,4 +117,22 @@ def run(arguments: argparse.Namespace) -> int:
         "Exact mean-square critical learning rates η* (shared/theory.md §3–§4):\n"
     )
     print(format_table([(m, b, f"{r:.8g}") for m, b, r in rows], ("method", "batch", "η*")))
+    print(
+        f"\nExpected-descent edge of variational GD (shared/theory.md §5) at η = 1/λ_max = "
+        f"{lr:.6g}, mean one unit along the sharpest eigenvector.\nThe loss along that "
+        "direction decreases in expectation iff λ_max is below the edge:\n"
+    )
+    table = [("GD", "-", "-", "∞", f"{gd_edge:.8g}", "yes")]
+    table += [
+        (
+            "VariationalGD",
+            f"{variance:g}",
+            str(samples),
+            f"{z:.6g}",
+            f"{edge:.8g}",
+            "yes" if problem.sharpness < edge else "no",
+        )
+        for variance, samples, z, edge in edges
+    ]
+    print(format_table(table, ("method", "σ²", "S", "z", "edge", "λ_max descends")))
     return 0
