@@ -1,0 +1,127 @@
+"""Predicted against simulated ``E‖z_t‖²`` over time (``shared/theory.md`` §8).
+
+matplotlib is imported only when a figure is drawn (the ``plot`` extra).
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+
+from stability.errors import DimensionError, InvalidTypeError
+from stability.plot._backend import new_axes
+from stability.simulate import DEFAULT_FALSE_ALARM, SimulationResult
+
+__all__ = ["plot_mean_square"]
+
+
+def plot_mean_square(
+    simulation: SimulationResult,
+    predicted: Any = None,
+    *,
+    ax: Any = None,
+    false_alarm: float = DEFAULT_FALSE_ALARM,
+    typical: bool = False,
+    label: str | None = None,
+    color: Any = None,
+) -> Any:
+    """Draw the simulated ``E‖z_t‖²`` with its confidence band, and the exact prediction.
+
+    The simulated mean is a solid line, its simultaneous band
+    (:meth:`SimulationResult.band <stability.simulate.SimulationResult.band>` at
+    ``false_alarm``) a shaded region, the prediction (e.g. from
+    :func:`stability.numeric.prediction.predicted_mean_square`) a dashed line in the same
+    colour. The vertical axis is logarithmic. With ``typical=True`` the typical run,
+    ``exp(E log ‖z_t‖²)``, is drawn dotted: near or past the threshold it decays while the
+    mean square grows, the signature of heavy tails.
+
+    Artists carry ``gid`` tags: ``"simulated:<label>"``, ``"band:<label>"``,
+    ``"predicted:<label>"`` and ``"typical:<label>"``.
+
+    Parameters
+    ----------
+    simulation : SimulationResult
+        From :func:`stability.simulate.simulate`.
+    predicted : array_like, optional
+        The exact ``E‖z_t‖²`` at ``t = 0, 1, …`` (any length; drawn up to the simulation's
+        horizon).
+    ax : matplotlib.axes.Axes, optional
+        Where to draw; by default a new figure.
+    false_alarm : float, default 1e-6
+        The band's false-alarm probability.
+    typical : bool, default False
+        Also draw ``exp(E log ‖z_t‖²)``.
+    label : str, optional
+        Legend label (default: the method's name and learning rate).
+    color : optional
+        A matplotlib colour (default: the next in the cycle).
+
+    Returns
+    -------
+    matplotlib.axes.Axes
+
+    Raises
+    ------
+    InvalidTypeError
+        If ``simulation`` is not a :class:`~stability.simulate.SimulationResult`.
+    ImportError
+        If matplotlib is missing (naming the ``plot`` extra).
+
+    Examples
+    --------
+    >>> from stability import SGD, Quadratic
+    >>> from stability.numeric.prediction import predicted_mean_square
+    >>> from stability.plot.mean_square import plot_mean_square
+    >>> from stability.simulate import simulate
+    >>> problem = Quadratic.from_data([[1.0, 0.0], [0.0, 1.0], [1.0, 1.0]])
+    >>> result = simulate(problem, SGD(1), 0.8, steps=10, runs=2000, seed=0)
+    >>> exact = predicted_mean_square(problem, SGD(1), 0.8, steps=10)
+    >>> ax = plot_mean_square(result, exact, typical=True)
+    >>> sorted(artist.get_gid().split(":")[0] for artist in ax.lines)
+    ['predicted', 'simulated', 'typical']
+    """
+    if not isinstance(simulation, SimulationResult):
+        raise InvalidTypeError(
+            "simulation must be a SimulationResult from stability.simulate.simulate; "
+            f"got {type(simulation).__name__}"
+        )
+    ax = new_axes(ax)
+    label = label or f"{simulation.name}, η={simulation.learning_rate:.4g}"
+    times = simulation.times
+    lower, upper = simulation.band(false_alarm)
+    positive = simulation.mean_square[np.isfinite(simulation.mean_square)]
+    positive = positive[positive > 0]
+    floor = float(positive.min()) * 1e-3 if positive.size else np.finfo(float).tiny
+    (line,) = ax.plot(times, simulation.mean_square, color=color, label=f"{label}: simulated")
+    line.set_gid(f"simulated:{label}")
+    colour = line.get_color()
+    band = ax.fill_between(
+        times,
+        np.maximum(lower, floor),
+        np.where(np.isfinite(upper), upper, np.nan),
+        color=colour,
+        alpha=0.2,
+        linewidth=0,
+        label=f"band ({simulation.band_kind()}, α={false_alarm:g})",
+    )
+    band.set_gid(f"band:{label}")
+    if predicted is not None:
+        values = np.asarray(predicted, dtype=float)
+        if values.ndim != 1:
+            raise DimensionError(f"predicted must be one-dimensional; got shape {values.shape}")
+        count = min(values.size, times.size)
+        (exact,) = ax.plot(
+            times[:count], values[:count], "--", color=colour, label=f"{label}: predicted"
+        )
+        exact.set_gid(f"predicted:{label}")
+    if typical:
+        with np.errstate(over="ignore"):
+            geometric = np.exp(simulation.mean_log_square)
+        (dotted,) = ax.plot(times, geometric, ":", color=colour, label=f"{label}: typical run")
+        dotted.set_gid(f"typical:{label}")
+    ax.set_yscale("log")
+    ax.set_xlabel("step t")
+    ax.set_ylabel("E‖z_t‖²")
+    ax.legend(fontsize="small")
+    return ax
