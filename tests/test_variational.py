@@ -219,6 +219,7 @@ def test_edge_broadcasts_and_returns_floats_for_scalars():
         (0.1, -1.0, InvalidInputError, "z"),
         (0.1, [1.0, math.nan], InvalidInputError, "z"),
         (0.1, "big", InvalidTypeError, "z"),
+        ([0.1, 0.2], [1.0, 2.0, 3.0], DimensionError, "broadcast"),
     ],
 )
 def test_edge_refuses_bad_input(lr, z, error, name):

@@ -78,6 +78,15 @@ def _factor_of_u(u: np.ndarray) -> np.ndarray:
     return np.where(np.isinf(u), 1.0, v)
 
 
+def _broadcast(rates: np.ndarray, parameters: np.ndarray) -> None:
+    try:
+        np.broadcast_shapes(rates.shape, parameters.shape)
+    except ValueError:
+        raise DimensionError(
+            f"lr (shape {rates.shape}) and z (shape {parameters.shape}) do not broadcast"
+        ) from None
+
+
 def _result(value: np.ndarray) -> float | np.ndarray:
     return float(value) if value.ndim == 0 else value
 
@@ -109,6 +118,7 @@ def variational_factor(lr: Any, z: Any) -> float | np.ndarray:
     array([0.      , 0.999996, 1.      ])
     """
     rates, parameters = _as_rates(lr), _as_parameters(z)
+    _broadcast(rates, parameters)
     return _result(_factor_of_u(0.25 * rates * rates * parameters))
 
 
@@ -139,6 +149,8 @@ def variational_edge(lr: Any, z: Any) -> float | np.ndarray:
     ------
     InvalidInputError
         If ``lr`` is not positive and finite, or ``z`` is negative or NaN.
+    DimensionError
+        If ``lr`` and ``z`` do not broadcast together.
 
     Examples
     --------
@@ -154,6 +166,7 @@ def variational_edge(lr: Any, z: Any) -> float | np.ndarray:
     True
     """
     rates, parameters = _as_rates(lr), _as_parameters(z)
+    _broadcast(rates, parameters)
     return _result(2.0 / rates * _factor_of_u(0.25 * rates * rates * parameters))
 
 
