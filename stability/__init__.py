@@ -6,6 +6,7 @@ symbolic and Monte Carlo evaluators all read that description.
 """
 
 from stability._version import __version__
+from stability.check import check
 from stability.dynamics import AdditiveNoise, BatchLaw, LinearDynamics, MatrixPolynomial
 from stability.errors import (
     DimensionError,
@@ -17,10 +18,14 @@ from stability.errors import (
     StabilityError,
     UnstableError,
 )
-from stability.methods import GD, SGD, HeavyBall, Method, Nesterov
+from stability.methods import GD, SGD, HeavyBall, Method, Nesterov, VariationalGD
+from stability.numeric.moments import expected_loss_change, stationary_second_moment
 from stability.numeric.operators import second_moment_operator
+from stability.numeric.prediction import predicted_mean_square
 from stability.numeric.thresholds import critical_learning_rate, is_stable, spectral_radius
+from stability.numeric.variational_edge import variational_edge
 from stability.problems import Quadratic
+from stability.simulate import simulate, sweep
 
 __all__ = [
     "GD",
@@ -41,9 +46,17 @@ __all__ = [
     "SizeLimitError",
     "StabilityError",
     "UnstableError",
+    "VariationalGD",
     "__version__",
+    "check",
     "critical_learning_rate",
+    "expected_loss_change",
     "is_stable",
+    "predicted_mean_square",
     "second_moment_operator",
+    "simulate",
     "spectral_radius",
+    "stationary_second_moment",
+    "sweep",
+    "variational_edge",
 ]

@@ -3,6 +3,7 @@
 from stability.methods.base import Method
 from stability.methods.gradient import GD, SGD
 from stability.methods.momentum import HeavyBall, Nesterov
+from stability.methods.variational import VariationalGD
 
 __all__ = [
     "GD",
@@ -10,4 +11,5 @@ __all__ = [
     "HeavyBall",
     "Method",
     "Nesterov",
+    "VariationalGD",
 ]
