@@ -4,16 +4,27 @@ Theory: ``shared/theory.md`` §2 and §3. Everything here works on the problem r
 to ``range(H)`` (the neutral null space removed) and on symmetric second moments
 (the ``svec`` basis of :func:`~stability.numeric.operators.symmetric_basis`).
 
-Two exact routes, chosen from the shape of the dynamics description, never from a
-method's name:
+Two exact characterisations, chosen from the shape of the dynamics description, never
+from a method's name:
 
 * plain gradient steps ``A = I − g η H_B`` (GD, SGD, variational GD): the operator is
   ``T(η) = I − 2 g η C + g² η² D`` with ``C = ½ H ⊕ H`` and
   ``D = (1 − p) H ⊗ H + p M``, and ``η* = 2 / (g λ_max(C^{-1/2} D C^{-1/2}))``, a
   symmetric eigenvalue problem (Mulayoff & Michaeli 2023, Thm 3);
 * any other polynomial state map (momentum): ``η*`` is the smallest positive real root
-  of ``det(T(η) − I) = 0``, found as a generalised eigenvalue of the companion
-  linearisation of the matrix polynomial (§2, rule 2).
+  of ``det(T(η) − I) = 0`` (§2, rule 2).
+
+Routes (``solver=``):
+
+* ``"dense"``: assemble the reduced operator on ``svec`` (``N = r(r + 1)/2`` coordinates
+  per state block) and take a dense symmetric eigenvalue problem, or the companion
+  pencil of ``det(T(η) − I)`` (:mod:`stability.numeric.polynomial`);
+* ``"matrix-free"``: :mod:`stability.numeric.matrix_free`, Lanczos on ``C^{-1/2} D C^{-1/2}``
+  applied in ``O(n r²)`` (rank-one samples), or, for momentum, the first root of
+  ``ρ(T(η)) = 1`` below the full-batch threshold with ``ρ`` from Arnoldi;
+* ``"auto"`` (default): exact closed forms when the structure allows them (full batch;
+  commuting ``H_i``, :mod:`stability.numeric.structure`), the dense routes for small
+  ``N`` and the matrix-free ones beyond (see ``docs/performance.md`` for the costs).
 """
 
 from __future__ import annotations
@@ -24,10 +35,18 @@ from typing import Any
 
 import numpy as np
 import scipy.linalg
+from scipy.sparse.linalg import ArpackNoConvergence, eigsh
 
 from stability.dynamics import LinearDynamics
-from stability.errors import SizeLimitError
+from stability.errors import InvalidInputError, SizeLimitError, StabilityError
 from stability.methods.base import as_dynamics
+from stability.numeric.matrix_free import (
+    ConvergenceError,
+    SecondMomentMap,
+    perron_radius,
+    perron_threshold,
+    top_eigenpair,
+)
 from stability.numeric.operators import (
     DENSE_ENTRY_LIMIT,
     operator_coefficients,
@@ -35,16 +54,40 @@ from stability.numeric.operators import (
     symmetric_basis,
 )
 from stability.numeric.polynomial import smallest_positive_real_root
+from stability.numeric.structure import (
+    common_eigenbasis_curvatures,
+    commuting_threshold,
+    full_batch_critical_learning_rate,
+)
 from stability.problems import Quadratic, ReducedQuadratic, as_problem
 from stability.validation import check_learning_rate
 
 __all__ = [
+    "CertificationError",
     "ReducedOperator",
+    "ThresholdReport",
     "critical_learning_rate",
     "is_stable",
     "reduced_operator",
     "spectral_radius",
+    "threshold_report",
 ]
+
+#: The accepted values of ``solver=``.
+SOLVERS = ("auto", "dense", "matrix-free")
+#: ``"auto"`` uses the dense symmetric route for gradient steps up to this many svec coordinates.
+DENSE_GRADIENT_SIZE = 300
+#: ``"auto"`` uses the dense companion pencil for other methods up to this many coordinates.
+DENSE_POLYNOMIAL_SIZE = 136
+#: ``"auto"`` assembles ``T(η)`` densely for ``spectral_radius`` up to this many coordinates.
+DENSE_RADIUS_SIZE = 600
+#: Digits and relative tolerance of ``certify=True``.
+CERTIFY_DIGITS = 50
+CERTIFY_TOLERANCE = 1e-9
+
+
+class CertificationError(StabilityError, RuntimeError):
+    """A float threshold and its high-precision (mpmath) recomputation disagree."""
 
 
 @dataclass(frozen=True, eq=False)
@@ -188,8 +231,174 @@ def _polynomial_threshold(operator: ReducedOperator) -> float:
     return smallest_positive_real_root(coefficients) / scale
 
 
+def _check_solver(solver: Any) -> str:
+    if solver not in SOLVERS:
+        raise InvalidInputError(
+            f"solver must be one of {', '.join(repr(s) for s in SOLVERS)}; got {solver!r}"
+        )
+    return solver
+
+
+@dataclass(frozen=True)
+class ThresholdReport:
+    """How an exact threshold was computed, with the numbers that certify it.
+
+    Attributes
+    ----------
+    value : float
+        ``η*`` (``math.inf`` when every learning rate is stable).
+    route : str
+        ``"zero-hessian"``, ``"full-batch"`` (closed form), ``"commuting"`` (closed form
+        per common eigenvector), ``"dense"``, ``"dense-polynomial"``, ``"matrix-free"``
+        (Lanczos) or ``"matrix-free-perron"`` (momentum).
+    rank : int
+        ``r = rank H``.
+    size : int
+        Coordinates of the symmetric state second moment, ``m r (m r + 1)/2``.
+    residual : float or None
+        Matrix-free Lanczos: ``‖K v − μ v‖ / μ`` of the verified Ritz pair; some
+        eigenvalue lies within that relative distance of ``μ`` (so ``η*`` is accurate to
+        it at first order, and to its square over the relative gap in practice).
+    applications : int or None
+        Operator applications in double precision (matrix-free routes).
+    single_applications : int or None
+        Single-precision applications spent on the Lanczos start (mixed precision).
+    certified : float or None
+        The mpmath value (``certify=True``), rounded to a float.
+    """
+
+    value: float
+    route: str
+    rank: int
+    size: int
+    residual: float | None = None
+    applications: int | None = None
+    single_applications: int | None = None
+    certified: float | None = None
+
+
+def _state_size(dynamics: LinearDynamics, reduced: ReducedQuadratic) -> int:
+    state = dynamics.blocks * reduced.rank
+    return state * (state + 1) // 2
+
+
+def _dense_report(problem: Quadratic, dynamics: LinearDynamics, size: int) -> ThresholdReport:
+    operator = reduced_operator(problem, dynamics)
+    rank = operator.reduced.rank
+    if operator.gradient_scale is not None:
+        return ThresholdReport(_gradient_threshold(operator), "dense", rank, size)
+    return ThresholdReport(_polynomial_threshold(operator), "dense-polynomial", rank, size)
+
+
+def _matrix_free_report(
+    dynamics: LinearDynamics, reduced: ReducedQuadratic, mixing: float, size: int
+) -> ThresholdReport:
+    scale = dynamics.gradient_step_scale()
+    rank = reduced.rank
+    if scale is not None:
+        result = top_eigenpair(reduced, mixing)
+        value = math.inf if result.value <= 0 else 2.0 / (float(scale) * result.value)
+        return ThresholdReport(
+            value,
+            "matrix-free",
+            rank,
+            size,
+            residual=result.residual,
+            applications=result.applications,
+            single_applications=result.single,
+        )
+    upper = full_batch_critical_learning_rate(dynamics, reduced.eigenvalues)
+    operator = SecondMomentMap(reduced, dynamics, mixing)
+    value = upper if not math.isfinite(upper) else perron_threshold(operator, upper)
+    return ThresholdReport(
+        value, "matrix-free-perron", rank, size, applications=operator.applications
+    )
+
+
+def _certify(report: ThresholdReport, problem: Quadratic, dynamics: LinearDynamics) -> float:
+    from stability.numeric.precision import high_precision_critical_learning_rate
+
+    try:
+        exact = high_precision_critical_learning_rate(problem, dynamics, precision=CERTIFY_DIGITS)
+    except SizeLimitError as error:
+        raise SizeLimitError(
+            f"certify=True recomputes the threshold with mpmath at {CERTIFY_DIGITS} digits, "
+            f"which is limited to small reduced problems: {error}"
+        ) from None
+    certified = float(exact)
+    both_infinite = math.isinf(certified) and math.isinf(report.value)
+    if not both_infinite and not (
+        abs(report.value - certified) <= CERTIFY_TOLERANCE * abs(certified)
+    ):
+        raise CertificationError(
+            f"the {report.route} route gives η* = {report.value!r} but mpmath at "
+            f"{CERTIFY_DIGITS} digits gives {certified!r} (relative tolerance "
+            f"{CERTIFY_TOLERANCE:g})"
+        )
+    return certified
+
+
+def threshold_report(
+    problem: Quadratic, method: Any, *, solver: str = "auto", certify: bool = False
+) -> ThresholdReport:
+    """The exact threshold ``η*`` with the route taken and its accuracy certificate.
+
+    Same arguments as :func:`critical_learning_rate` (without ``precision``); see the
+    module notes for the routes.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from stability import SGD, Quadratic
+    >>> from stability.numeric.thresholds import threshold_report
+    >>> data = np.random.default_rng(0).standard_normal((60, 40))
+    >>> report = threshold_report(Quadratic.from_data(data), SGD(4), solver="matrix-free")
+    >>> report.route, report.size, report.residual < 1e-9
+    ('matrix-free', 820, True)
+    >>> dense = threshold_report(Quadratic.from_data(data), SGD(4), solver="dense")
+    >>> bool(abs(dense.value - report.value) < 1e-12 * dense.value)
+    True
+    """
+    problem = as_problem(problem)
+    dynamics = as_dynamics(method)
+    solver = _check_solver(solver)
+    mixing = float(dynamics.batch.mixing(problem.samples))
+    reduced = problem.reduced()
+    size = _state_size(dynamics, reduced)
+    scale = dynamics.gradient_step_scale()
+    if reduced.rank == 0:
+        report = ThresholdReport(math.inf, "zero-hessian", 0, 0)
+    elif solver == "dense":
+        report = _dense_report(problem, dynamics, size)
+    elif solver == "matrix-free":
+        report = _matrix_free_report(dynamics, reduced, mixing, size)
+    elif mixing == 0:
+        if scale is not None:
+            value = 2.0 / (float(scale) * float(reduced.eigenvalues[0]))
+        else:
+            value = full_batch_critical_learning_rate(dynamics, reduced.eigenvalues)
+        report = ThresholdReport(value, "full-batch", reduced.rank, size)
+    elif (curvatures := common_eigenbasis_curvatures(reduced)) is not None:
+        value = commuting_threshold(dynamics, curvatures, mixing)
+        report = ThresholdReport(value, "commuting", reduced.rank, size)
+    elif size <= (DENSE_GRADIENT_SIZE if scale is not None else DENSE_POLYNOMIAL_SIZE):
+        report = _dense_report(problem, dynamics, size)
+    else:
+        report = _matrix_free_report(dynamics, reduced, mixing, size)
+    if certify:
+        report = ThresholdReport(
+            **{**report.__dict__, "certified": _certify(report, problem, dynamics)}
+        )
+    return report
+
+
 def critical_learning_rate(
-    problem: Quadratic, method: Any, *, precision: int | None = None
+    problem: Quadratic,
+    method: Any,
+    *,
+    precision: int | None = None,
+    solver: str = "auto",
+    certify: bool = False,
 ) -> float:
     """The exact mean-square critical learning rate ``η*`` of ``method`` on ``problem``.
 
@@ -208,6 +417,17 @@ def critical_learning_rate(
     precision : int, optional
         Decimal digits for an mpmath computation of the same eigenvalue problem (small
         problems only); the result is then an ``mpmath.mpf``.
+    solver : {"auto", "dense", "matrix-free"}, default "auto"
+        ``"dense"`` assembles the reduced operator (small problems); ``"matrix-free"``
+        applies it without forming it, ``O(n r²)`` per application for rank-one samples
+        (Lanczos for gradient steps; for momentum the first ``η`` with
+        ``ρ(T(η)) = 1`` below the full-batch threshold); ``"auto"`` takes exact closed
+        forms where the structure allows (full batch, commuting ``H_i``), the dense route
+        for small and the matrix-free one for large problems.
+    certify : bool, default False
+        Recompute ``η*`` with mpmath at 50 digits on the reduced problem and raise
+        :class:`CertificationError` unless the two agree to a relative ``1e-9`` (small
+        reduced problems only: :class:`SizeLimitError` otherwise).
 
     Returns
     -------
@@ -218,9 +438,11 @@ def critical_learning_rate(
     ------
     InvalidInputError
         If the batch size does not fit the problem (``> n`` without replacement, or a
-        stochastic method on a single Hessian).
+        stochastic method on a single Hessian), or ``solver`` is unknown.
     SizeLimitError
         If the problem is too large for the requested route.
+    ConvergenceError
+        If a matrix-free eigen-solver does not reach a verified accuracy.
 
     Examples
     --------
@@ -235,20 +457,41 @@ def critical_learning_rate(
     1.569499126
     >>> round(critical_learning_rate(problem, HeavyBall(0.5)), 10)  # 2 (1 + β) / λ_max
     3.0
+    >>> round(critical_learning_rate(problem, SGD(1), solver="matrix-free", certify=True), 10)
+    1.2679491924
     """
     if precision is not None:
         from stability.numeric.precision import high_precision_critical_learning_rate
 
         return high_precision_critical_learning_rate(problem, method, precision=precision)
-    operator = reduced_operator(problem, method)
-    if operator.reduced.rank == 0:
-        return math.inf
-    if operator.gradient_scale is not None:
-        return _gradient_threshold(operator)
-    return _polynomial_threshold(operator)
+    return threshold_report(problem, method, solver=solver, certify=certify).value
 
 
-def spectral_radius(problem: Quadratic, method: Any, lr: float) -> float:
+def _matrix_free_radius(
+    reduced: ReducedQuadratic, dynamics: LinearDynamics, mixing: float, lr: float
+) -> float:
+    operator = SecondMomentMap(reduced, dynamics, mixing)
+    if dynamics.gradient_step_scale() is None or operator.size <= 12:
+        return abs(perron_radius(operator, lr)[0])
+    # symmetric: ρ(T) is its largest eigenvalue (Krein–Rutman), found by Lanczos
+    try:
+        values = eigsh(
+            operator.linear_operator(lr),
+            k=1,
+            which="LA",
+            v0=operator.start_vector(),
+            tol=0.0,
+            ncv=min(operator.size - 1, 24),
+            maxiter=max(1000, operator.size),
+        )[0]
+    except ArpackNoConvergence as error:  # pragma: no cover - rare
+        raise ConvergenceError(
+            f"Lanczos did not converge on the {operator.size:,}-dimensional operator"
+        ) from error
+    return float(abs(values[0]))
+
+
+def spectral_radius(problem: Quadratic, method: Any, lr: float, *, solver: str = "auto") -> float:
     """``ρ(T(η))``, the spectral radius of the second-moment operator on the non-neutral subspace.
 
     The operator acts on symmetric second moments of the state restricted to
@@ -262,6 +505,11 @@ def spectral_radius(problem: Quadratic, method: Any, lr: float) -> float:
         The optimiser.
     lr : float
         The learning rate ``η > 0``.
+    solver : {"auto", "dense", "matrix-free"}, default "auto"
+        ``"dense"`` assembles ``T(η)``; ``"matrix-free"`` applies it (Lanczos for gradient
+        steps, where ``T`` is symmetric, Arnoldi for the largest real part otherwise: the
+        Perron root of an operator that preserves the PSD cone); ``"auto"`` picks dense
+        up to ``DENSE_RADIUS_SIZE`` coordinates.
 
     Examples
     --------
@@ -272,11 +520,21 @@ def spectral_radius(problem: Quadratic, method: Any, lr: float) -> float:
     0.5625
     >>> spectral_radius(problem, GD(), 1.5) > 1
     True
+    >>> round(spectral_radius(problem, GD(), 0.25, solver="matrix-free"), 12)
+    0.5625
     """
     lr = check_learning_rate(lr)
-    operator = reduced_operator(problem, method)
-    if operator.size == 0:
+    solver = _check_solver(solver)
+    problem = as_problem(problem)
+    dynamics = as_dynamics(method)
+    mixing = float(dynamics.batch.mixing(problem.samples))
+    reduced = problem.reduced()
+    size = _state_size(dynamics, reduced)
+    if size == 0:
         return 0.0
+    if solver == "matrix-free" or (solver == "auto" and size > DENSE_RADIUS_SIZE):
+        return _matrix_free_radius(reduced, dynamics, mixing, lr)
+    operator = reduced_operator(problem, dynamics)
     matrix = operator.matrix(lr)
     if operator.gradient_scale is not None:
         eigenvalues = scipy.linalg.eigvalsh(matrix)
@@ -285,11 +543,12 @@ def spectral_radius(problem: Quadratic, method: Any, lr: float) -> float:
     return float(np.max(np.abs(eigenvalues)))
 
 
-def is_stable(problem: Quadratic, method: Any, lr: float) -> bool:
+def is_stable(problem: Quadratic, method: Any, lr: float, *, solver: str = "auto") -> bool:
     """Whether ``method`` is mean-square stable on ``problem`` at learning rate ``lr``.
 
     True exactly when ``lr < η*`` (equivalently ``ρ(T(lr)) < 1``); at ``lr = η*`` the
-    second moment is marginal and this returns False.
+    second moment is marginal and this returns False. ``solver`` is passed to
+    :func:`critical_learning_rate`.
 
     Examples
     --------
@@ -300,4 +559,4 @@ def is_stable(problem: Quadratic, method: Any, lr: float) -> bool:
     (True, False)
     """
     lr = check_learning_rate(lr)
-    return lr < critical_learning_rate(problem, method)
+    return lr < critical_learning_rate(problem, method, solver=solver)
