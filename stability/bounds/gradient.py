@@ -52,7 +52,7 @@ __all__ = [
     "mixing_weight",
     "mulayoff_michaeli_threshold",
     "rank_one_test_bound",
-    "test_matrix_bound",
+    "rayleigh_quotient_bound",
     "trace_bound",
     "wu_ma_e_sufficient_condition",
     "wu_ma_e_sufficient_threshold",
@@ -486,7 +486,7 @@ def _rayleigh_bound(setting: Any, test: np.ndarray) -> float:
 
 
 @bound("upper", _MULAYOFF_CITATION + " (Rayleigh quotient of T)")
-def test_matrix_bound(problem: Any, method: Any, test: Any) -> float:
+def rayleigh_quotient_bound(problem: Any, method: Any, test: Any) -> float:
     """Necessary condition from any symmetric test matrix: ``η* ≤ 2 ⟨Σ, CΣ⟩ / ⟨Σ, DΣ⟩``.
 
     Statement: ``T(η) − I = η (η D − 2 C)`` is self-adjoint, so stability at ``η``
@@ -508,8 +508,8 @@ def test_matrix_bound(problem: Any, method: Any, test: Any) -> float:
     --------
     >>> import numpy as np
     >>> from stability import GD, Quadratic
-    >>> from stability.bounds import test_matrix_bound
-    >>> test_matrix_bound(Quadratic(np.diag([4.0, 1.0])), GD(), np.diag([1.0, 0.0]))
+    >>> from stability.bounds import rayleigh_quotient_bound
+    >>> rayleigh_quotient_bound(Quadratic(np.diag([4.0, 1.0])), GD(), np.diag([1.0, 0.0]))
     0.5
     """
     setting = gradient_setting(problem, method)
@@ -529,7 +529,7 @@ def identity_test_bound(problem: Any, method: Any) -> float:
     """Necessary condition from ``Σ = I``: ``η* ≤ 2 tr H / ((1 − p) ‖H‖_F² + (p/n) Σ ‖H_i‖_F²)``.
 
     Statement: the denominator is ``E‖H_B‖_F²``, so ``η* ≤ 2 E tr H_B / E‖H_B‖_F²``
-    (:func:`test_matrix_bound` with the identity). Tight in one dimension and for
+    (:func:`rayleigh_quotient_bound` with the identity). Tight in one dimension and for
     orthogonal rank-one samples of equal norm with ``B = 1`` drawn with replacement.
 
     Examples
