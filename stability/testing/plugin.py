@@ -1,0 +1,158 @@
+"""A pytest plugin for users' CI: fixtures, a marker and a deterministic hypothesis profile.
+
+Registered as the ``stability`` entry point of ``pytest11``, so it is active in any
+project that has the package installed (disable it with ``-p no:stability``). It adds
+
+* the fixture ``stability_rng``: a :class:`numpy.random.Generator` seeded by
+  ``--stability-seed`` (default 0), so random problems in a test are the same on every run;
+* the fixture ``assert_stability``: the assertions of :mod:`stability.testing` as one
+  object (``assert_stability.stable(problem, method, lr)``, ``.unstable``,
+  ``.critical_learning_rate``, ``.bound_holds``), for tests that prefer a fixture to imports;
+* the marker ``stability`` (``@pytest.mark.stability``), so ``pytest -m stability`` runs the
+  stability checks alone;
+* the hypothesis profile ``stability-ci`` (``derandomize=True``, no deadline, no example
+  database, ``--stability-max-examples`` examples, default 50): select it with
+  ``pytest --hypothesis-profile=stability-ci`` for reproducible property tests in CI;
+* a line in pytest's header with the package version.
+
+Examples
+--------
+>>> from stability.testing import plugin
+>>> plugin.PROFILE
+'stability-ci'
+>>> sorted(name for name in dir(plugin.StabilityAssertions) if not name.startswith("_"))
+['bound_holds', 'critical_learning_rate', 'stable', 'unstable']
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+import pytest
+
+from stability._version import __version__
+from stability.testing.assertions import (
+    assert_bound_holds,
+    assert_critical_learning_rate,
+    assert_stable,
+    assert_unstable,
+)
+
+__all__ = [
+    "PROFILE",
+    "StabilityAssertions",
+    "assert_stability",
+    "pytest_addoption",
+    "pytest_configure",
+    "pytest_report_header",
+    "register_profile",
+    "stability_rng",
+]
+
+#: Name of the hypothesis profile registered by the plugin.
+PROFILE = "stability-ci"
+_DEFAULT_EXAMPLES = 50
+
+
+def register_profile(max_examples: int = _DEFAULT_EXAMPLES) -> None:
+    """Register the deterministic hypothesis profile :data:`PROFILE`.
+
+    Examples
+    --------
+    >>> from hypothesis import settings
+    >>> from stability.testing.plugin import PROFILE, register_profile
+    >>> register_profile(20)
+    >>> settings.get_profile(PROFILE).max_examples, settings.get_profile(PROFILE).derandomize
+    (20, True)
+    """
+    from hypothesis import HealthCheck, settings
+
+    settings.register_profile(
+        PROFILE,
+        derandomize=True,
+        deadline=None,
+        database=None,
+        max_examples=max_examples,
+        suppress_health_check=[HealthCheck.too_slow],
+        print_blob=True,
+    )
+
+
+def pytest_addoption(parser: pytest.Parser) -> None:
+    """Add ``--stability-seed`` and ``--stability-max-examples``."""
+    group = parser.getgroup("stability", "stability: linear-stability checks")
+    group.addoption(
+        "--stability-seed",
+        type=int,
+        default=0,
+        help="seed of the stability_rng fixture (default 0)",
+    )
+    group.addoption(
+        "--stability-max-examples",
+        type=int,
+        default=_DEFAULT_EXAMPLES,
+        help=f"max_examples of the hypothesis profile {PROFILE} (default {_DEFAULT_EXAMPLES})",
+    )
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    """Register the ``stability`` marker and the hypothesis profile."""
+    config.addinivalue_line(
+        "markers", "stability: a linear-stability check (select with -m stability)"
+    )
+    examples = config.getoption("--stability-max-examples", default=_DEFAULT_EXAMPLES)
+    if examples is None or examples < 1:
+        raise pytest.UsageError(f"--stability-max-examples must be at least 1; got {examples}")
+    register_profile(int(examples))
+
+
+def pytest_report_header(config: pytest.Config) -> str:
+    """One header line with the package version."""
+    return f"stability {__version__} (profile {PROFILE} available)"
+
+
+class StabilityAssertions:
+    """The assertions of :mod:`stability.testing` as methods (the ``assert_stability`` fixture).
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from stability import GD, Quadratic
+    >>> from stability.testing.plugin import StabilityAssertions
+    >>> StabilityAssertions().stable(Quadratic(np.diag([4.0])), GD(), 0.25)
+    0.5
+    """
+
+    @staticmethod
+    def stable(problem: Any, method: Any, lr: float, **options: Any) -> float:
+        """:func:`~stability.testing.assert_stable`."""
+        return assert_stable(problem, method, lr, **options)
+
+    @staticmethod
+    def unstable(problem: Any, method: Any, lr: float, **options: Any) -> float:
+        """:func:`~stability.testing.assert_unstable`."""
+        return assert_unstable(problem, method, lr, **options)
+
+    @staticmethod
+    def critical_learning_rate(problem: Any, method: Any, expected: float, **options: Any) -> float:
+        """:func:`~stability.testing.assert_critical_learning_rate`."""
+        return assert_critical_learning_rate(problem, method, expected, **options)
+
+    @staticmethod
+    def bound_holds(bound: Any, problem: Any, method: Any, **options: Any) -> float:
+        """:func:`~stability.testing.assert_bound_holds`."""
+        return assert_bound_holds(bound, problem, method, **options)
+
+
+@pytest.fixture
+def stability_rng(request: pytest.FixtureRequest) -> np.random.Generator:
+    """A NumPy generator seeded by ``--stability-seed`` (default 0)."""
+    seed = request.config.getoption("--stability-seed", default=0)
+    return np.random.default_rng(seed)
+
+
+@pytest.fixture
+def assert_stability() -> StabilityAssertions:
+    """The assertions of :mod:`stability.testing` as one object."""
+    return StabilityAssertions()
