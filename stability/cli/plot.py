@@ -53,7 +53,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         "--full-batch", action="store_true", help="add the full-batch curve (GD or momentum)"
     )
     radius.add_argument("--lr-max", type=float, help="largest learning rate on the axis")
-    radius.add_argument("--points", type=int, default=300, help="grid size (default 300)")
+    radius.add_argument("--points", type=int, default=150, help="grid size (default 150)")
     _add_output(radius)
     radius.set_defaults(handler=run_radius)
 

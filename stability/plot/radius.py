@@ -100,7 +100,7 @@ def spectral_radius_curves(
     methods: Any,
     lrs: Any = None,
     *,
-    points: int = 300,
+    points: int = 150,
     radius_limit: float = 2.0,
     ax: Any = None,
 ) -> Any:
@@ -126,7 +126,7 @@ def spectral_radius_curves(
     lrs : array_like, optional
         Positive learning rates to evaluate at. By default ``points`` equally spaced
         values up to 1.3 times the largest finite threshold.
-    points : int, default 300
+    points : int, default 150
         Grid size when ``lrs`` is not given.
     radius_limit : float, default 2.0
         Upper limit of the vertical axis (the data above it are kept, only clipped). The
