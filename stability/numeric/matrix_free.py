@@ -45,7 +45,6 @@ from typing import Any
 
 import numpy as np
 import scipy.linalg
-import scipy.optimize
 from scipy.linalg import blas
 from scipy.sparse.linalg import ArpackNoConvergence, LinearOperator, eigs, eigsh
 
@@ -233,7 +232,7 @@ class SampleSandwich:
         return result
 
     def full(self, matrix: np.ndarray) -> np.ndarray:
-        """``M(X)`` for a square ``X`` (symmetric or not; the result is ``M(sym X)``)."""
+        """``M(X) = (1/n) Σ_i H_i X H_i`` for any square ``X`` (symmetric or not)."""
         if self._vectors is not None:
             y = self._vectors
             weights = np.einsum("ij,ij->i", y @ matrix.astype(self.dtype), y)
@@ -530,13 +529,13 @@ class SecondMomentMap:
         """``T(η)`` on a moment given as blocks, shape ``(m, m, r, r)``, ``[k, l] = S_kl``."""
         f, g = self._parts(lr)
         lam = self._eigenvalues
-        result = np.einsum("ik,klab,jl->ijab", f, moment, f, optimize=True)
-        cross = np.einsum("ik,klab,jl->ijab", f, moment, g, optimize=True) * lam[None, None, None]
-        result += cross + np.swapaxes(np.swapaxes(cross, 0, 1), 2, 3)
+        result = _congruence(f, moment, f)
+        cross = _congruence(f, moment, g) * lam
+        result += cross + cross.transpose(1, 0, 3, 2)
         active = np.flatnonzero(np.any(g != 0, axis=1))
         if active.size:
-            inner = np.einsum("ik,klab,jl->ijab", g, moment, g, optimize=True)
-            result += (1.0 - self.mixing) * inner * lam[:, None] * lam[None, :]
+            inner = _congruence(g, moment, g)
+            result += (1.0 - self.mixing) * inner * np.multiply.outer(lam, lam)
             if self._sandwich is not None:
                 for i in active:
                     for j in active[active >= i]:
@@ -569,6 +568,12 @@ class SecondMomentMap:
     def start_vector(self) -> np.ndarray:
         """``svec(I)``: positive definite, so it overlaps the Perron vector."""
         return np.where(self.layout.diagonal, 1.0, 0.0)
+
+
+def _congruence(left: np.ndarray, moment: np.ndarray, right: np.ndarray) -> np.ndarray:
+    """Blocks ``Σ_kl left_ik S_kl right_jl`` of ``(left ⊗ I) S (right ⊗ I)ᵀ``, ``(m, m, r, r)``."""
+    partial = np.tensordot(left, moment, axes=(1, 0))
+    return np.tensordot(right, partial, axes=(1, 1)).transpose(1, 0, 2, 3)
 
 
 def perron_radius(
@@ -617,14 +622,21 @@ def perron_radius(
 def perron_threshold(
     operator: SecondMomentMap, upper: float, *, relative_tolerance: float = 1e-13
 ) -> float:
-    """The first ``η`` in ``(0, upper]`` with ``ρ(T(η)) = 1``, by Brent's method.
+    """The first ``η`` in ``(0, upper]`` with ``ρ(T(η)) = 1``, by a bracketing secant method.
 
     ``upper`` must satisfy ``ρ(T(upper)) ≥ 1`` (the full-batch threshold does, see the
     module notes). Returns ``upper`` when ``ρ(T(upper))`` is one to within ``1e-12``.
-    The bracket is found by halving from ``upper``; Brent's method then returns a root
-    of ``ρ(T(η)) − 1``, the smallest one whenever ``ρ(T(η))`` crosses one only once
-    below ``upper`` (true for every case the tests compare with the dense polynomial
-    route, which finds the smallest root of ``det(T(η) − I)`` unconditionally).
+    A bracket is found by stepping down from ``upper`` by factors of four; the Illinois
+    variant of regula falsi then shrinks it to a relative width of
+    ``relative_tolerance``. The root is the smallest one whenever ``ρ(T(η))`` crosses
+    one only once below ``upper`` (true in every case the tests compare with the dense
+    polynomial route, which finds the smallest root of ``det(T(η) − I)``
+    unconditionally).
+
+    Raises
+    ------
+    ConvergenceError
+        If no stable learning rate is found below ``upper``.
     """
     state: dict[str, np.ndarray | None] = {"vector": None}
 
@@ -633,18 +645,36 @@ def perron_threshold(
         state["vector"] = vector
         return radius - 1.0
 
-    top = excess(upper)
-    if top <= 1e-12:
-        return float(upper)
-    low = 0.5 * upper
-    for _ in range(60):
-        if excess(low) < 0:
+    high, f_high = float(upper), excess(upper)
+    if f_high <= 1e-12:
+        return high
+    low, f_low = high, f_high
+    for _ in range(40):
+        low = 0.25 * high
+        f_low = excess(low)
+        if f_low < 0:
             break
-        low *= 0.5
+        high, f_high = low, f_low
     else:  # pragma: no cover - T(η) → F ⊗ F with ρ ≤ 1 as η → 0
         raise ConvergenceError("no stable learning rate found below the full-batch threshold")
-    return float(
-        scipy.optimize.brentq(
-            excess, low, upper, xtol=relative_tolerance * low, rtol=relative_tolerance
-        )
-    )
+    side = 0
+    for _ in range(200):
+        if high - low <= relative_tolerance * high:
+            break
+        point = (low * f_high - high * f_low) / (f_high - f_low)
+        if not low < point < high:
+            point = 0.5 * (low + high)
+        value = excess(point)
+        if value == 0:
+            return float(point)
+        if value < 0:
+            low, f_low = point, value
+            if side == -1:
+                f_high *= 0.5
+            side = -1
+        else:
+            high, f_high = point, value
+            if side == 1:
+                f_low *= 0.5
+            side = 1
+    return float(low - f_low * (high - low) / (f_high - f_low))

@@ -76,9 +76,9 @@ __all__ = [
 #: The accepted values of ``solver=``.
 SOLVERS = ("auto", "dense", "matrix-free")
 #: ``"auto"`` uses the dense symmetric route for gradient steps up to this many svec coordinates.
-DENSE_GRADIENT_SIZE = 300
+DENSE_GRADIENT_SIZE = 150
 #: ``"auto"`` uses the dense companion pencil for other methods up to this many coordinates.
-DENSE_POLYNOMIAL_SIZE = 136
+DENSE_POLYNOMIAL_SIZE = 300
 #: ``"auto"`` assembles ``T(η)`` densely for ``spectral_radius`` up to this many coordinates.
 DENSE_RADIUS_SIZE = 600
 #: Digits and relative tolerance of ``certify=True``.
