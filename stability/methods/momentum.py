@@ -2,13 +2,16 @@
 
 Theory: ``shared/theory.md`` §4. The state is ``(δ_t, δ_{t−1})`` and the second-moment
 operator is quadratic in ``η``; the threshold is the smallest positive root of
-``det(T(η) − I) = 0`` (§2, rule 2).
+``det(T(η) − I) = 0`` (§2, rule 2). Both methods share the state layout
+``A = [[(1 + β) I + G_11 H_B, −β I + G_12 H_B], [I, 0]]`` and differ only in where the
+gradient is taken, i.e. in the first row of ``G``.
 """
 
 from __future__ import annotations
 
+from abc import abstractmethod
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, ClassVar
 
 from stability.dynamics import BatchLaw, LinearDynamics, MatrixPolynomial
 from stability.methods.base import Method
@@ -16,12 +19,45 @@ from stability.validation import check_batch_size, check_momentum, exact_number
 
 __all__ = ["HeavyBall", "Nesterov"]
 
-_MOMENTUM_STATE = ("δ_t", "δ_{t-1}")
+
+@dataclass(frozen=True)
+class _Momentum(Method):
+    """Shared fields, validation and compilation of two-step momentum methods."""
+
+    momentum: Any
+    batch_size: int | None = None
+    replacement: bool = False
+
+    label: ClassVar[str] = "Momentum"
+
+    def __post_init__(self) -> None:
+        check_momentum(self.momentum)
+        check_batch_size(self.batch_size)
+        BatchLaw(self.batch_size, self.replacement)
+
+    @abstractmethod
+    def _gradient_row(self, beta: Any) -> list[Any]:
+        """The coefficients of ``η H_B`` acting on ``(δ_t, δ_{t−1})`` in the update."""
+
+    def dynamics(self) -> LinearDynamics:
+        """Compile to the shared description (``m = 2`` blocks, ``T`` quadratic in ``η``)."""
+        beta = exact_number(self.momentum)
+        return LinearDynamics(
+            name=self.label,
+            identity_part=MatrixPolynomial.from_matrices([[[1 + beta, -beta], [1, 0]]]),
+            hessian_part=MatrixPolynomial.from_matrices(
+                [[[0, 0], [0, 0]], [self._gradient_row(beta), [0, 0]]]
+            ),
+            batch=BatchLaw(self.batch_size, self.replacement),
+            state=("δ_t", "δ_{t-1}"),
+        )
 
 
 @dataclass(frozen=True)
-class HeavyBall(Method):
+class HeavyBall(_Momentum):
     """Heavy-ball momentum, ``δ_{t+1} = δ_t − η H_B δ_t + β (δ_t − δ_{t−1})``.
+
+    Compiles to ``A = [[(1 + β) I − η H_B, −β I], [I, 0]]``.
 
     Parameters
     ----------
@@ -44,32 +80,18 @@ class HeavyBall(Method):
     1.5
     """
 
-    momentum: Any
-    batch_size: int | None = None
-    replacement: bool = False
+    label: ClassVar[str] = "HeavyBall"
 
-    def __post_init__(self) -> None:
-        check_momentum(self.momentum)
-        check_batch_size(self.batch_size)
-        BatchLaw(self.batch_size, self.replacement)
-
-    def dynamics(self) -> LinearDynamics:
-        """Compile: ``A = [[(1 + β) I − η H_B, −β I], [I, 0]]``."""
-        beta = exact_number(self.momentum)
-        return LinearDynamics(
-            name="HeavyBall",
-            identity_part=MatrixPolynomial.from_matrices([[[1 + beta, -beta], [1, 0]]]),
-            hessian_part=MatrixPolynomial.from_matrices([[[0, 0], [0, 0]], [[-1, 0], [0, 0]]]),
-            batch=BatchLaw(self.batch_size, self.replacement),
-            state=_MOMENTUM_STATE,
-        )
+    def _gradient_row(self, beta: Any) -> list[Any]:
+        return [-1, 0]
 
 
 @dataclass(frozen=True)
-class Nesterov(Method):
+class Nesterov(_Momentum):
     """Nesterov momentum: the gradient is taken at the look-ahead ``δ_t + β (δ_t − δ_{t−1})``.
 
-    ``δ_{t+1} = (I − η H_B) ((1 + β) δ_t − β δ_{t−1})``.
+    ``δ_{t+1} = (I − η H_B) ((1 + β) δ_t − β δ_{t−1})``, which compiles to
+    ``A = [[(1 + β)(I − η H_B), −β (I − η H_B)], [I, 0]]``.
 
     Parameters
     ----------
@@ -92,24 +114,7 @@ class Nesterov(Method):
     0.75
     """
 
-    momentum: Any
-    batch_size: int | None = None
-    replacement: bool = False
+    label: ClassVar[str] = "Nesterov"
 
-    def __post_init__(self) -> None:
-        check_momentum(self.momentum)
-        check_batch_size(self.batch_size)
-        BatchLaw(self.batch_size, self.replacement)
-
-    def dynamics(self) -> LinearDynamics:
-        """Compile: ``A = [[(1 + β)(I − η H_B), −β (I − η H_B)], [I, 0]]``."""
-        beta = exact_number(self.momentum)
-        return LinearDynamics(
-            name="Nesterov",
-            identity_part=MatrixPolynomial.from_matrices([[[1 + beta, -beta], [1, 0]]]),
-            hessian_part=MatrixPolynomial.from_matrices(
-                [[[0, 0], [0, 0]], [[-(1 + beta), beta], [0, 0]]]
-            ),
-            batch=BatchLaw(self.batch_size, self.replacement),
-            state=_MOMENTUM_STATE,
-        )
+    def _gradient_row(self, beta: Any) -> list[Any]:
+        return [-(1 + beta), beta]
