@@ -89,8 +89,11 @@ __all__ = ["CheckReport", "Comparison", "RateCheck", "check"]
 
 #: Relative tolerance of the exact (non-statistical) comparisons.
 EXACT_TOLERANCE = 1e-8
-#: Largest state size ``m d`` for which the symbolic layer is consulted by default.
+#: Largest state size ``m d`` for which the symbolic operator is consulted by default.
 SYMBOLIC_STATE_LIMIT = 6
+#: Largest reduced state ``m · rank(H)`` for which the exact symbolic ``η*`` is computed by
+#: default (an algebraic number from a polynomial determinant: seconds at 3, a minute at 4).
+SYMBOLIC_THRESHOLD_LIMIT = 3
 # The trajectory horizon ends where the guaranteed band's range term exceeds this
 # fraction of the predicted value.
 _INFORMATIVE = 0.5
@@ -387,36 +390,55 @@ def _psd_part(matrix: np.ndarray) -> np.ndarray:
 
 
 def _spectrum(matrix: np.ndarray, lift: np.ndarray) -> _Spectrum:
-    """``ρ`` and PSD top eigenvectors (right ``Σ``, left ``W``) in the full coordinates."""
+    """``ρ`` and PSD top eigenvectors (right ``Σ``, left ``W``) in the full coordinates.
+
+    When the top eigenvalue is degenerate, the pair of right and left eigenvectors (PSD
+    parts) with the largest overlap ``⟨W, Σ⟩`` is taken; if every pair is orthogonal,
+    ``W`` is the projector onto the non-neutral states.
+    """
     size = lift.shape[1]
     basis = symmetric_basis(size)
     scale = max(float(np.abs(matrix).max()), np.finfo(float).tiny)
     if float(np.abs(matrix - matrix.T).max()) <= 1e-10 * scale:
         values, vectors = scipy.linalg.eigh(0.5 * (matrix + matrix.T))
         radius = float(np.max(np.abs(values)))
-        index = int(np.argmax(np.where(np.isclose(np.abs(values), radius), values, -np.inf)))
-        right = left = vectors[:, index]
+        cluster = np.flatnonzero(np.abs(values - radius) <= 1e-9 * max(radius, 1e-300))
+        if cluster.size == 0:  # only −ρ is extremal: take it (Krein–Rutman says ρ also is)
+            cluster = np.array([int(np.argmax(np.abs(values)))])
+        rights = lefts = vectors[:, cluster].T
     else:
-        values, left_vectors, right_vectors = scipy.linalg.eig(matrix, left=True, right=True)
+        # eigenvalues from eig, eigenvectors as null vectors of M − ρ I (SVD): eig's vectors
+        # can be wrong for these very non-normal matrices with large null spaces
+        values = scipy.linalg.eigvals(matrix)
         radius = float(np.max(np.abs(values)))
-        candidates = np.isclose(np.abs(values), radius, rtol=1e-9, atol=1e-14)
-        index = int(np.argmax(np.where(candidates, values.real, -np.inf)))
-        right, left = right_vectors[:, index].real, left_vectors[:, index].real
+        distance = np.abs(values - radius)
+        count = max(1, int(np.sum(distance <= 1e-7 * max(radius, 1e-300))))
+        left_vectors, _, right_vectors = scipy.linalg.svd(matrix - radius * np.eye(len(matrix)))
+        rights = right_vectors[-count:]
+        lefts = left_vectors[:, -count:].T
 
     def lifted(vector: np.ndarray) -> np.ndarray:
         reduced = (basis.T @ vector).reshape(size, size)
         return _psd_part(lift @ reduced @ lift.T)
 
-    sigma, weight = lifted(right), lifted(left)
-    dimension = lift.shape[0]
-    if np.trace(sigma) <= 0:
-        sigma = lift @ lift.T
-    if np.trace(weight) <= 0:
-        weight = lift @ lift.T
+    projector = lift @ lift.T
+    sigmas = [lifted(vector) for vector in rights]
+    weights = [lifted(vector) for vector in lefts]
+    best, sigma, weight = -1.0, projector, projector
+    for candidate in sigmas:
+        for partner in weights:
+            norm = np.linalg.norm(candidate) * np.linalg.norm(partner)
+            overlap = float(np.sum(candidate * partner)) / norm if norm > 0 else 0.0
+            if overlap > best:
+                best, sigma, weight = overlap, candidate, partner
+    if best <= 1e-9:
+        nonzero = [candidate for candidate in sigmas if np.trace(candidate) > 0]
+        sigma = nonzero[0] if nonzero else projector
+        weight = projector
     if not np.any(sigma):
-        sigma = np.eye(dimension)
+        sigma = np.eye(lift.shape[0])
     if not np.any(weight):
-        weight = np.eye(dimension)
+        weight = np.eye(lift.shape[0])
     sigma = sigma / np.trace(sigma)
     weight = weight / np.linalg.eigvalsh(weight)[-1]
     return _Spectrum(radius, sigma, weight)
@@ -426,28 +448,41 @@ def _spectrum(matrix: np.ndarray, lift: np.ndarray) -> _Spectrum:
 def _symbolic_layer(
     problem: Quadratic, dynamics: LinearDynamics, use: bool | None
 ) -> tuple[Any, Any, str]:
-    """``(operator function, threshold function, status)`` of :mod:`stability.symbolic`."""
+    """``(operator function, threshold function, status)`` of :mod:`stability.symbolic`.
+
+    By default (``use=None``) the operator is consulted for states of size
+    ``m d ≤ SYMBOLIC_STATE_LIMIT`` and the exact threshold (an algebraic number, costly)
+    for reduced states ``m · rank(H) ≤ SYMBOLIC_THRESHOLD_LIMIT``; ``use=True`` forces both.
+    """
     state = dynamics.blocks * problem.dimension
+    reduced_state = dynamics.blocks * problem.reduced().rank
     if use is False:
         return None, None, "not requested"
     if use is None and state > SYMBOLIC_STATE_LIMIT:
         return None, None, f"skipped (state size m·d = {state} > {SYMBOLIC_STATE_LIMIT})"
-    try:
-        module = importlib.import_module("stability.symbolic")
-    except ImportError as error:  # pragma: no cover - the package ships it
-        return None, None, f"unavailable ({error})"
+    module = importlib.import_module("stability.symbolic")
     operator = getattr(module, "second_moment_operator", None)
-    if operator is None:
-        try:
-            operator = importlib.import_module("stability.symbolic.operators").__dict__.get(
-                "second_moment_operator"
-            )
-        except ImportError:
-            operator = None
     threshold = getattr(module, "critical_learning_rate", None)
-    if operator is None and threshold is None:
-        return None, None, "unavailable (stability.symbolic provides no operator yet)"
-    return operator, threshold, "used"
+    if operator is None and threshold is None:  # pragma: no cover - the package ships both
+        return None, None, "unavailable (stability.symbolic provides neither function)"
+    status = "used"
+    if threshold is not None and use is None and reduced_state > SYMBOLIC_THRESHOLD_LIMIT:
+        threshold = None
+        status = (
+            f"operator used; exact threshold skipped (reduced state m·rank = {reduced_state} "
+            f"> {SYMBOLIC_THRESHOLD_LIMIT}; pass symbolic=True to force it)"
+        )
+    return operator, threshold, status
+
+
+# What the symbolic layer may raise on a problem it cannot handle: the package's own
+# errors, and SymPy's arithmetic failures (e.g. PrecisionExhausted deciding a sign).
+_SYMBOLIC_FAILURES = (StabilityError, ArithmeticError)
+
+
+def _describe(error: BaseException) -> str:
+    message = str(error).splitlines()[0] if str(error) else ""
+    return f"{type(error).__name__}: {message}" if message else type(error).__name__
 
 
 def _sympy_to_float(value: Any) -> np.ndarray:
@@ -590,6 +625,7 @@ def _check_rate(
     executor: Executor | None,
     progress: bool | ProgressMeter,
     chunk_size: int,
+    notes: list[str],
 ) -> RateCheck:
     recursion = second_moment_recursion(problem, dynamics, lr)
     apply = _operator_apply(operator, recursion)
@@ -618,6 +654,9 @@ def _check_rate(
     if symbolic_operator is not None:
         try:
             symbolic = _sympy_to_float(symbolic_operator(problem, dynamics, lr=lr))
+        except _SYMBOLIC_FAILURES as error:  # the symbolic layer declined this problem
+            notes.append(f"symbolic operator declined ({_describe(error)})")
+        else:
             comparisons.append(
                 _exact_comparison(
                     "operator T(η) in vec coordinates",
@@ -626,8 +665,6 @@ def _check_rate(
                     symbolic,
                 )
             )
-        except SizeLimitError:
-            pass
     stable = spectrum.radius < 1.0
     if math.isfinite(threshold) and abs(spectrum.radius - 1.0) > 1e-9:
         consistent = stable == (lr < threshold)
@@ -866,7 +903,9 @@ def check(
     init : array_like, optional
         The trajectory's start (as in :func:`stability.simulate.simulate`).
     symbolic : bool, optional
-        Consult the symbolic layer: ``None`` when the state size ``m d ≤ 6``.
+        Consult the symbolic layer. ``None`` (default): its operator when the state size
+        ``m d ≤ 6`` and its exact ``η*`` when ``m · rank(H) ≤ 3``; ``True``: both, whatever
+        the size (may be slow); ``False``: never.
     operator : callable or ndarray, optional
         An operator under test replacing the numeric prediction: a function mapping an
         ``md × md`` matrix ``S`` to ``T(S)``, or a ``((md)², (md)²)`` matrix in the row-major
@@ -947,10 +986,11 @@ def check(
                     symbolic_threshold,
                 )
             )
-        except (SizeLimitError, StabilityError) as error:
-            status = f"threshold unavailable ({str(error).splitlines()[0]})"
+        except _SYMBOLIC_FAILURES as error:  # too large, no closed form, or input refused
+            status = f"operator used; threshold declined ({_describe(error)})"
     root = _seed_sequence(seed)
     streams = root.spawn(len(rates))
+    notes: list[str] = []
     checks = tuple(
         _check_rate(
             problem,
@@ -967,9 +1007,12 @@ def check(
             executor=executor,
             progress=progress,
             chunk_size=chunk_size,
+            notes=notes,
         )
         for rate, stream in zip(rates, streams, strict=True)
     )
+    if notes:
+        status = "; ".join([status, *dict.fromkeys(notes)])
     return CheckReport(
         method=f"{dynamics.name} ({dynamics.batch.describe()})",
         dimension=problem.dimension,
