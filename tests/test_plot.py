@@ -24,6 +24,7 @@ from stability import GD, SGD, HeavyBall, Nesterov, Quadratic
 from stability.errors import InvalidInputError, InvalidTypeError
 from stability.examples import regression_example
 from stability.plot import (
+    monte_carlo_verdict,
     phase_data,
     phase_diagram,
     radius_curve,
@@ -185,25 +186,54 @@ def test_phase_diagram_boundary_and_verdict_dots() -> None:
     assert [tick.get_text() for tick in ax.get_yticklabels()] == [str(s) for s in sizes]
 
 
-def test_exact_verdicts_never_disagree_and_verdict_objects_are_read() -> None:
+def test_exact_verdicts_never_disagree_and_inconclusive_dots_are_hollow() -> None:
     problem = regression_example(samples=8, dimension=3)
 
-    class Result:
-        def __init__(self, stable: bool) -> None:
-            self.stable = stable
-
-    def verdict(method, lr):
-        return Result(stability.is_stable(problem, method, lr))
+    def verdict(method, lr):  # exact, but "inconclusive" within 10% of the threshold
+        edge = stability.critical_learning_rate(problem, method)
+        if abs(lr / edge - 1) < 0.1:
+            return None
+        return "stable" if lr < edge else "unstable"
 
     ax = phase_diagram(problem, [1, 2], verdict=verdict)
-    assert "disagreement" not in [c.get_gid() for c in ax.collections]
+    gids = [c.get_gid() for c in ax.collections]
+    assert "disagreement" not in gids
     assert ax.get_yscale() == "linear"  # 1..2 spans less than a factor of four
     data = phase_data(problem, [2, 1], verdict=verdict)
     assert data.batch_sizes.tolist() == [1, 2]
     assert data.learning_rates.shape == (12,)
     assert data.learning_rates.max() == pytest.approx(1.3 * data.thresholds.max())
-    np.testing.assert_array_equal(data.verdicts, data.predicted)
+    relative = data.learning_rates[None, :] / data.thresholds[:, None]
+    near = np.abs(relative - 1) < 0.1
+    assert near.any() and np.all(data.verdicts[near] == "inconclusive")
+    expected = np.where(data.predicted, "stable", "unstable")
+    np.testing.assert_array_equal(data.verdicts[~near], expected[~near])
     assert not data.disagreements.any()
+    hollow = _by_gid(ax, "verdict-inconclusive")
+    assert len(hollow.get_offsets()) == near.sum()
+    assert hollow.get_facecolors().size == 0  # facecolors="none": drawn hollow
+
+
+def test_monte_carlo_verdicts_agree_with_the_exact_boundary() -> None:
+    # Each conclusive Monte Carlo verdict is wrong with probability at most false_alarm
+    # = 1e-6 (stability.check's guaranteed band), so a ringed dot here has probability
+    # below 2e-5 over the 18 points; far from η* (factors 0.4 and 1.8) the band is narrow
+    # enough to be conclusive. Seeded, so the outcome is fixed.
+    problem = regression_example(samples=8, dimension=3)
+    sizes = [1, 2, 8]
+    verdict = monte_carlo_verdict(problem, runs=1000, seed=3)
+    thresholds = [stability.critical_learning_rate(problem, SGD(b)) for b in sizes]
+    lrs = np.array([0.4, 0.7, 0.95, 1.05, 1.3, 1.8]) * min(thresholds)
+    data = phase_data(problem, sizes, lrs, verdict=verdict)
+    assert not data.disagreements.any()
+    relative = data.learning_rates[None, :] / data.thresholds[:, None]
+    assert np.all(data.verdicts[relative <= 0.4 + 1e-12] == "stable")
+    far = monte_carlo_verdict(problem, runs=1000, seed=4)
+    assert [far(SGD(b), 1.8 * t) for b, t in zip(sizes, thresholds, strict=True)] == [
+        "unstable"
+    ] * 3
+    with pytest.raises(InvalidInputError, match="seed"):
+        monte_carlo_verdict(problem, seed=-1)
 
 
 def test_phase_data_method_factories() -> None:
@@ -229,6 +259,7 @@ def test_phase_data_method_factories() -> None:
         ({"batch_sizes": [1], "method": 3}, InvalidTypeError, "method"),
         ({"batch_sizes": [1], "verdict": True}, InvalidTypeError, "verdict"),
         ({"batch_sizes": [1], "verdict": lambda m, lr: 0.5}, InvalidTypeError, "verdict"),
+        ({"batch_sizes": [1], "verdict": lambda m, lr: "maybe"}, InvalidTypeError, "verdict"),
         ({"batch_sizes": [99]}, InvalidInputError, "batch_size"),
     ],
 )

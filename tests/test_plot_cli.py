@@ -108,6 +108,28 @@ def test_phase_writes_the_exact_boundary(tmp_path, saved):
     assert list(boundary.get_ydata()) == [1, 4, 32]
 
 
+def test_phase_with_monte_carlo_dots(tmp_path, saved):
+    data = np.random.default_rng(0).standard_normal((8, 2))  # eigenvalues 1.45 and 0.24
+    problem = stability.Quadratic.from_data(data)
+    np.save(tmp_path / "X.npy", data)
+    edges = [stability.critical_learning_rate(problem, SGD(b)) for b in (1, 8)]
+    low, high = 0.3 * min(edges), 3.0 * max(edges)
+    output = tmp_path / "phase.png"
+    code = main(
+        ["plot", "phase", "--data", str(tmp_path / "X.npy"), "--batch-sizes", "1", "8",
+         "--lrs", str(low), str(high), "--monte-carlo", "--runs", "500", "--seed", "1",
+         "-o", str(output)]
+    )  # fmt: skip
+    assert code == 0
+    _check_file(output)
+    collections = {c.get_gid(): c for c in saved[0].axes[0].collections}
+    # far below and far above both thresholds: conclusive dots on the right side of the
+    # boundary, none ringed (each wrong with probability ≤ 1e-6; seeded)
+    assert collections["verdict-stable"].get_offsets().tolist() == [[low, 1], [low, 8]]
+    assert collections["verdict-unstable"].get_offsets().tolist() == [[high, 1], [high, 8]]
+    assert "disagreement" not in collections
+
+
 def test_variational_edge_writes_one_curve_per_rate(tmp_path, saved):
     output = tmp_path / "edge.png"
     assert main(["plot", "variational-edge", "--lr", "0.1", "0.05", "-o", str(output)]) == 0
@@ -128,6 +150,10 @@ def test_variational_edge_writes_one_curve_per_rate(tmp_path, saved):
          "--lr-max"),
         (["phase", "--example", "--batch-sizes", "0", "-o", "f.png"], "batch_sizes"),
         (["variational-edge", "--lr", "-0.1", "-o", "f.png"], "lrs"),
+        (["phase", "--example", "--batch-sizes", "1", "--monte-carlo", "--seed", "-1",
+          "-o", "f.png"], "seed"),
+        (["phase", "--example", "--batch-sizes", "1", "--monte-carlo", "--runs", "0",
+          "-o", "f.png"], "runs"),
         (["radius", "--example", "--batch-sizes", "1", "-o", "no/such/dir/f.png"],
          "No such file"),
     ],

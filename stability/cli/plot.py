@@ -4,7 +4,8 @@ Subcommands (one per figure of :mod:`stability.plot`):
 
 * ``radius``: spectral radius of the second-moment operator against the learning rate,
   for several batch sizes, with the exact thresholds marked;
-* ``phase``: the (learning rate, batch size) phase diagram, with the exact boundary;
+* ``phase``: the (learning rate, batch size) phase diagram, with the exact boundary and,
+  with ``--monte-carlo``, simulated verdicts as dots;
 * ``variational-edge``: the expected-descent edge of variational GD against ``z``.
 
 matplotlib (the ``plot`` extra) is needed only when a figure is drawn.
@@ -68,6 +69,15 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     phase.add_argument(
         "--lrs", type=float, nargs="+", metavar="LR", help="learning rates of the grid columns"
     )
+    simulation = phase.add_argument_group("Monte Carlo verdicts")
+    simulation.add_argument(
+        "--monte-carlo",
+        action="store_true",
+        help="add a dot per grid point with the verdict of a seeded simulation "
+        "(stability check; false-alarm probability 1e-6 per point)",
+    )
+    simulation.add_argument("--runs", type=int, default=2000, help="runs per check (2000)")
+    simulation.add_argument("--seed", type=int, default=0, help="seed (default 0)")
     _add_output(phase)
     phase.set_defaults(handler=run_phase)
 
@@ -183,8 +193,15 @@ def run_phase(arguments: argparse.Namespace) -> int:
     path = _output_path(arguments)
     plot = _plotting()
     problem = problem_from_arguments(arguments)
+    verdict = None
+    if arguments.monte_carlo:
+        verdict = plot.monte_carlo_verdict(problem, runs=arguments.runs, seed=arguments.seed)
     ax = plot.phase_diagram(
-        problem, arguments.batch_sizes, arguments.lrs, method=_method_factory(arguments)
+        problem,
+        arguments.batch_sizes,
+        arguments.lrs,
+        method=_method_factory(arguments),
+        verdict=verdict,
     )
     return _save(ax, arguments, path)
 

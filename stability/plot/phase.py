@@ -2,12 +2,16 @@
 
 Theory: ``shared/theory.md`` §3–§4 and §8. The exact boundary is ``η*(B)`` from
 :func:`stability.critical_learning_rate`; an independent verdict (typically Monte
-Carlo simulation of the same dynamics) is drawn as dots on top of it, so the figure
-shows at a glance where experiment and theory agree.
+Carlo simulation of the same dynamics, :func:`monte_carlo_verdict`) is drawn as dots on
+top of it, so the figure shows at a glance where experiment and theory agree.
+
+A verdict is ``"stable"``, ``"unstable"`` or ``"inconclusive"`` (also accepted: ``True``,
+``False`` and ``None`` for the same three).
 """
 
 from __future__ import annotations
 
+import numbers
 from collections.abc import Callable, Sequence
 from typing import Any
 
@@ -21,22 +25,96 @@ from stability.plot.radius import _check_learning_rates
 from stability.problems import Quadratic, as_problem
 from stability.validation import check_positive_integer
 
-__all__ = ["PhaseData", "phase_data", "phase_diagram"]
+__all__ = ["VERDICTS", "PhaseData", "monte_carlo_verdict", "phase_data", "phase_diagram"]
 
 Verdict = Callable[[Any, float], Any]
 
+#: The three verdicts a dot can show.
+VERDICTS = ("stable", "unstable", "inconclusive")
+_ALIASES = {True: "stable", False: "unstable", None: "inconclusive"}
 
-def _as_bool_verdict(value: Any, method: Any, lr: float) -> bool:
-    """Read a verdict: a bool, or an object with a boolean ``stable`` attribute."""
-    if hasattr(value, "stable"):
-        value = value.stable
-    if isinstance(value, bool | np.bool_):
-        return bool(value)
+
+def _read_verdict(value: Any, method: Any, lr: float) -> str:
+    """Normalise a verdict to one of :data:`VERDICTS`."""
+    if isinstance(value, np.bool_):
+        value = bool(value)
+    if value is None or isinstance(value, bool):
+        return _ALIASES[value]
+    if isinstance(value, str) and value in VERDICTS:
+        return value
     raise InvalidTypeError(
-        "verdict must return a bool (True = stable) or an object with a boolean 'stable' "
-        f"attribute; for {method_label(method)} at lr={lr:.6g} it returned "
-        f"{type(value).__name__}"
+        "verdict must return 'stable', 'unstable' or 'inconclusive' (or True, False, None); "
+        f"for {method_label(method)} at lr={lr:.6g} it returned {value!r}"
     )
+
+
+def monte_carlo_verdict(
+    problem: Quadratic,
+    *,
+    runs: int = 2000,
+    seed: int = 0,
+    false_alarm: float = 1e-6,
+    **options: Any,
+) -> Verdict:
+    """A verdict from Monte Carlo simulation, for :func:`phase_diagram`.
+
+    Returns ``verdict(method, lr)``, which runs :func:`stability.check.check` at ``lr`` and
+    reports the simulation's own verdict (:attr:`~stability.check.RateCheck.simulated_verdict`):
+    the one-step growth of ``E‖z‖²`` along the operator's top mode is estimated from
+    ``10 · runs`` simulated steps, with a band that covers the true spectral radius with
+    probability at least ``1 − false_alarm``; the verdict is "stable" or "unstable" when
+    the band lies on one side of one, "inconclusive" when it straddles one (always so close
+    enough to ``η*``). A conclusive verdict that contradicts the exact theory therefore has
+    probability at most ``false_alarm`` per point (``docs/monte-carlo.md``).
+
+    Parameters
+    ----------
+    problem : Quadratic
+        The minimum (the same one the diagram is drawn for).
+    runs : int, default 2000
+        Runs of each simulation.
+    seed : int, default 0
+        Seed; grid point ``k`` (in call order) uses the stream ``SeedSequence(seed, (k,))``.
+    false_alarm : float, default 1e-6
+        False-alarm probability of each check.
+    **options
+        Further keyword arguments of :func:`stability.check.check` (``horizon``,
+        ``executor``, …); ``symbolic`` defaults to False.
+
+    Returns
+    -------
+    callable
+        ``verdict(method, lr) -> str``.
+
+    Examples
+    --------
+    >>> import stability
+    >>> from stability import SGD
+    >>> from stability.examples import regression_example
+    >>> from stability.plot import monte_carlo_verdict
+    >>> problem = regression_example(samples=8, dimension=3)
+    >>> verdict = monte_carlo_verdict(problem, runs=1000)
+    >>> edge = stability.critical_learning_rate(problem, SGD(2))
+    >>> verdict(SGD(2), 0.5 * edge), verdict(SGD(2), 2.0 * edge)
+    ('stable', 'unstable')
+    """
+    from stability.check import check
+
+    problem = as_problem(problem)
+    if isinstance(seed, bool) or not isinstance(seed, numbers.Integral) or seed < 0:
+        raise InvalidInputError(f"seed must be a non-negative integer; got {seed!r}")
+    options.setdefault("symbolic", False)
+    calls = [0]
+
+    def verdict(method: Any, lr: float) -> str:
+        stream = np.random.SeedSequence(seed, spawn_key=(calls[0],))
+        calls[0] += 1
+        report = check(
+            problem, method, lr, seed=stream, runs=runs, false_alarm=false_alarm, **options
+        )
+        return report.rates[0].simulated_verdict
+
+    return verdict
 
 
 class PhaseData:
@@ -50,8 +128,9 @@ class PhaseData:
         The exact ``η*(B)`` of each row.
     learning_rates : ndarray, shape (k,)
         The learning rates (columns) at which verdicts were taken, ascending.
-    verdicts : ndarray of bool, shape (b, k), or None
-        ``verdicts[i, j]``: the verdict "stable" at ``(learning_rates[j], batch_sizes[i])``.
+    verdicts : ndarray of str, shape (b, k), or None
+        ``verdicts[i, j]``: the verdict (one of :data:`VERDICTS`) at
+        ``(learning_rates[j], batch_sizes[i])``.
     labels : list of str
         The method label of each row.
     """
@@ -77,10 +156,11 @@ class PhaseData:
 
     @property
     def disagreements(self) -> np.ndarray:
-        """Grid points where the verdict differs from the exact theory (all False if none)."""
+        """Grid points with a conclusive verdict that contradicts the exact theory."""
         if self.verdicts is None:
             return np.zeros((len(self.batch_sizes), len(self.learning_rates)), dtype=bool)
-        return self.verdicts != self.predicted
+        predicted = np.where(self.predicted, "stable", "unstable")
+        return (self.verdicts != "inconclusive") & (self.verdicts != predicted)
 
 
 def phase_data(
@@ -107,9 +187,9 @@ def phase_data(
         ``functools.partial(SGD, replacement=True)``, or e.g.
         ``lambda B: HeavyBall(0.9, batch_size=B)``.
     verdict : callable, optional
-        ``verdict(method, lr)`` returns True when the method is judged stable at ``lr``
-        (or an object with a boolean ``stable`` attribute, such as a Monte Carlo
-        check result). Called once per grid point. None: no verdicts.
+        ``verdict(method, lr)`` returns ``"stable"``, ``"unstable"`` or ``"inconclusive"``
+        (or ``True``, ``False``, ``None``), e.g. :func:`monte_carlo_verdict`. Called once per
+        grid point, row by row. None: no verdicts.
 
     Returns
     -------
@@ -165,11 +245,11 @@ def phase_data(
     if verdict is not None:
         verdicts = np.array(
             [
-                [_as_bool_verdict(verdict(item, float(lr)), item, float(lr)) for lr in grid]
+                [_read_verdict(verdict(item, float(lr)), item, float(lr)) for lr in grid]
                 for item in methods
             ],
-            dtype=bool,
-        )
+            dtype=object,
+        ).astype(str)
     return PhaseData(
         np.array(sizes), thresholds, grid, verdicts, [method_label(item) for item in methods]
     )
@@ -194,8 +274,8 @@ def phase_diagram(
     sizes span a factor of four or more.
 
     Artists carry ``gid`` tags: ``"boundary"`` (the line), ``"stable-region"`` (the
-    shading), ``"verdict-stable"``, ``"verdict-unstable"`` and ``"disagreement"`` (the
-    dot collections; absent when empty).
+    shading), ``"verdict-stable"``, ``"verdict-unstable"``, ``"verdict-inconclusive"`` and
+    ``"disagreement"`` (the dot collections; absent when empty).
 
     Parameters
     ----------
@@ -208,8 +288,9 @@ def phase_diagram(
     method : callable, default SGD
         ``method(B)`` builds the optimiser of a row.
     verdict : callable, optional
-        ``verdict(method, lr) -> bool`` (True = stable) or an object with a ``stable``
-        attribute. None draws the exact boundary only.
+        ``verdict(method, lr)`` returning ``"stable"``, ``"unstable"`` or
+        ``"inconclusive"`` (or ``True``, ``False``, ``None``). None draws the exact
+        boundary only.
     ax : matplotlib.axes.Axes, optional
         Where to draw; by default a new figure is made.
 
@@ -269,29 +350,23 @@ def phase_diagram(
     )
     if data.verdicts is not None:
         lr_grid, size_grid = np.meshgrid(data.learning_rates, sizes)
-        stable = data.verdicts
-        if np.any(stable):
-            ax.scatter(
-                lr_grid[stable],
-                size_grid[stable],
-                s=22,
-                color="tab:blue",
-                marker="o",
-                label="verdict: stable",
-                gid="verdict-stable",
-                zorder=3,
-            )
-        if np.any(~stable):
-            ax.scatter(
-                lr_grid[~stable],
-                size_grid[~stable],
-                s=26,
-                color="tab:red",
-                marker="x",
-                label="verdict: diverges",
-                gid="verdict-unstable",
-                zorder=3,
-            )
+        styles = {
+            "stable": {"s": 22, "color": "tab:blue", "marker": "o", "label": "verdict: stable"},
+            "unstable": {"s": 26, "color": "tab:red", "marker": "x", "label": "verdict: unstable"},
+            "inconclusive": {
+                "s": 22,
+                "facecolors": "none",
+                "edgecolors": "0.5",
+                "marker": "o",
+                "label": "verdict: inconclusive",
+            },
+        }
+        for name, style in styles.items():
+            where = data.verdicts == name
+            if np.any(where):
+                ax.scatter(
+                    lr_grid[where], size_grid[where], gid=f"verdict-{name}", zorder=3, **style
+                )
         wrong = data.disagreements
         if np.any(wrong):
             ax.scatter(
