@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import numbers
 from collections.abc import Callable, Sequence
+from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
@@ -117,6 +118,7 @@ def monte_carlo_verdict(
     return verdict
 
 
+@dataclass(frozen=True, eq=False)
 class PhaseData:
     """The numbers behind a phase diagram (see :func:`phase_data`).
 
@@ -133,21 +135,21 @@ class PhaseData:
         ``(learning_rates[j], batch_sizes[i])``.
     labels : list of str
         The method label of each row.
+
+    Examples
+    --------
+    >>> from stability.examples import regression_example
+    >>> from stability.plot import phase_data
+    >>> data = phase_data(regression_example(), [1, 32], [1.0], verdict=lambda m, lr: None)
+    >>> data.labels, data.verdicts.tolist(), bool(data.disagreements.any())
+    (['SGD, B=1', 'SGD, B=32'], [['inconclusive'], ['inconclusive']], False)
     """
 
-    def __init__(
-        self,
-        batch_sizes: np.ndarray,
-        thresholds: np.ndarray,
-        learning_rates: np.ndarray,
-        verdicts: np.ndarray | None,
-        labels: list[str],
-    ) -> None:
-        self.batch_sizes = batch_sizes
-        self.thresholds = thresholds
-        self.learning_rates = learning_rates
-        self.verdicts = verdicts
-        self.labels = labels
+    batch_sizes: np.ndarray
+    thresholds: np.ndarray
+    learning_rates: np.ndarray
+    verdicts: np.ndarray | None
+    labels: list[str]
 
     @property
     def predicted(self) -> np.ndarray:
