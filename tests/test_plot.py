@@ -63,6 +63,23 @@ def test_radius_curve_matches_brute_force_enumeration(method) -> None:
     np.testing.assert_allclose(radius_curve(problem, method, lrs), expected, rtol=1e-10)
 
 
+@pytest.mark.parametrize(
+    ("method", "rank"),
+    [(SGD(3), 36), (SGD(5, replacement=True), 36), (HeavyBall(0.5, batch_size=4), 18)],
+)
+def test_radius_curve_of_large_problems_goes_matrix_free_and_matches_dense(method, rank) -> None:
+    from stability.numeric.thresholds import DENSE_RADIUS_SIZE
+
+    state = method.dynamics().blocks * rank
+    assert state * (state + 1) // 2 > DENSE_RADIUS_SIZE  # the matrix-free route is taken
+    data = np.random.default_rng(rank).standard_normal((2 * rank, rank))
+    problem = Quadratic.from_data(data)
+    edge = stability.critical_learning_rate(problem, method)
+    lrs = np.array([0.3, 0.9, 1.1]) * edge
+    dense = [stability.spectral_radius(problem, method, lr, solver="dense") for lr in lrs]
+    np.testing.assert_allclose(radius_curve(problem, method, lrs), dense, rtol=1e-9)
+
+
 def test_radius_curves_cross_one_exactly_at_the_marked_thresholds() -> None:
     problem = regression_example(samples=12, dimension=4)
     methods = [SGD(1), SGD(4), GD(), HeavyBall(0.6, batch_size=3)]

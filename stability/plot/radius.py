@@ -15,11 +15,13 @@ import numpy as np
 import scipy.linalg
 
 from stability.errors import InvalidInputError
-from stability.methods.base import Method
+from stability.methods.base import Method, as_dynamics
 from stability.numeric.thresholds import (
+    DENSE_RADIUS_SIZE,
     ReducedOperator,
     critical_learning_rate,
     reduced_operator,
+    spectral_radius,
 )
 from stability.plot._backend import method_label, new_axes, require_matplotlib
 from stability.problems import Quadratic, as_problem
@@ -52,7 +54,10 @@ def _check_learning_rates(lrs: Any) -> np.ndarray:
 def radius_curve(problem: Quadratic, method: Any, lrs: Any) -> np.ndarray:
     """``ρ(T(η))`` at each learning rate of ``lrs``, assembling the operator only once.
 
-    The same quantity as :func:`stability.spectral_radius`, evaluated on a grid.
+    The same quantity as :func:`stability.spectral_radius`, evaluated on a grid: small
+    operators (up to ``DENSE_RADIUS_SIZE`` coordinates) are assembled once and only the
+    eigenvalues are recomputed per learning rate; larger ones are applied matrix-free at
+    each learning rate (:func:`stability.spectral_radius` with ``solver="matrix-free"``).
 
     Parameters
     ----------
@@ -78,6 +83,11 @@ def radius_curve(problem: Quadratic, method: Any, lrs: Any) -> np.ndarray:
     """
     problem = as_problem(problem)
     values = _check_learning_rates(lrs)
+    state = as_dynamics(method).blocks * problem.reduced().rank
+    if state * (state + 1) // 2 > DENSE_RADIUS_SIZE:
+        return np.array(
+            [spectral_radius(problem, method, float(lr), solver="matrix-free") for lr in values]
+        )
     operator = reduced_operator(problem, method)
     return np.array([_radius(operator, float(lr)) for lr in values])
 
@@ -127,7 +137,9 @@ def spectral_radius_curves(
         Positive learning rates to evaluate at. By default ``points`` equally spaced
         values up to 1.3 times the largest finite threshold.
     points : int, default 150
-        Grid size when ``lrs`` is not given.
+        Grid size when ``lrs`` is not given. Past ``DENSE_RADIUS_SIZE`` operator
+        coordinates (rank of ``H`` above about 34 for plain SGD) every point is a
+        matrix-free eigenvalue computation: pass fewer points for large problems.
     radius_limit : float, default 2.0
         Upper limit of the vertical axis (the data above it are kept, only clipped). The
         lower limit is just below the smallest radius drawn, so the crossing stays visible
