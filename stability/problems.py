@@ -272,12 +272,10 @@ class Quadratic:
             check_psd(matrix, "gram", tolerance)  # raises with the standard message
         # descending order; the coordinates Y = V Λ^{1/2} have orthogonal columns, so the
         # Hessian YᵀY / n is diagonal and the reduction to range(H) is known exactly
-        order = np.argsort(eigenvalues)[::-1]
-        eigenvalues, vectors = eigenvalues[order], vectors[:, order]
-        keep = eigenvalues > _rank_cutoff(scale, samples)
-        rank = int(np.count_nonzero(keep))
-        coordinates = vectors[:, keep] * np.sqrt(eigenvalues[keep])
-        curvatures = eigenvalues[keep] / samples
+        eigenvalues, vectors = eigenvalues[::-1], vectors[:, ::-1]  # eigh sorts ascending
+        rank = int(np.count_nonzero(eigenvalues > _rank_cutoff(scale, samples)))
+        coordinates = vectors[:, :rank] * np.sqrt(eigenvalues[:rank])
+        curvatures = eigenvalues[:rank] / samples
         if rank == 0:
             coordinates = np.zeros((samples, 1))
             reduced = ReducedQuadratic(

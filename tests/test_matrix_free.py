@@ -337,3 +337,54 @@ def test_certify_confirms_with_mpmath():
     for method in (SGD(2), HeavyBall(0.5, batch_size=2)):
         report = threshold_report(problem, method, solver="matrix-free", certify=True)
         assert report.certified == pytest.approx(report.value, rel=1e-9)
+
+
+# -------------------------------------------------------------------------- routes
+def test_certification_error_when_mpmath_disagrees(monkeypatch):
+    import stability.numeric.precision as precision
+    from stability.numeric.thresholds import CertificationError
+
+    problem = Quadratic.from_data([[1.0, 0.0], [0.0, 1.0], [1.0, 1.0]])
+    exact = 3 - math.sqrt(3)
+
+    def shifted(problem, method, precision):
+        return exact * (1 + 1e-6)
+
+    monkeypatch.setattr(precision, "high_precision_critical_learning_rate", shifted)
+    with pytest.raises(CertificationError, match="mpmath at 50 digits gives"):
+        critical_learning_rate(problem, SGD(1), certify=True)
+
+
+def test_certify_refuses_problems_too_large_for_mpmath():
+    from stability import SizeLimitError
+
+    problem = Quadratic.from_data(np.random.default_rng(16).standard_normal((30, 20)))
+    with pytest.raises(SizeLimitError, match="certify=True recomputes the threshold"):
+        critical_learning_rate(problem, SGD(2), certify=True)
+
+
+def test_unknown_solver_is_refused():
+    from stability import InvalidInputError
+
+    problem = Quadratic(np.eye(2))
+    with pytest.raises(InvalidInputError, match="solver must be one of 'auto'"):
+        critical_learning_rate(problem, HeavyBall(0.5), solver="fast")
+    with pytest.raises(InvalidInputError, match="solver must be one of"):
+        spectral_radius(problem, HeavyBall(0.5), 0.1, solver="lanczos")
+
+
+def test_auto_routes_by_structure_and_size():
+    rng = np.random.default_rng(17)
+    small = Quadratic.from_data(rng.standard_normal((6, 3)))
+    large = Quadratic.from_data(rng.standard_normal((40, 20)))
+    diagonal = Quadratic.from_hessians(np.einsum("nk,kl->nkl", rng.random((5, 4)), np.eye(4)))
+    assert threshold_report(large, SGD(40)).route == "full-batch"  # p = 0 without replacement
+    assert threshold_report(diagonal, SGD(1)).route == "commuting"
+    assert threshold_report(small, SGD(1)).route == "dense"
+    assert threshold_report(small, HeavyBall(0.5, batch_size=1)).route == "dense-polynomial"
+    report = threshold_report(large, SGD(1))
+    assert report.route == "matrix-free" and report.size == 210
+    assert report.value == pytest.approx(
+        critical_learning_rate(large, SGD(1), solver="dense"), rel=1e-12
+    )
+    assert threshold_report(Quadratic.from_data(np.zeros((3, 2))), SGD(1)).route == "zero-hessian"
