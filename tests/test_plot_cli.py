@@ -16,6 +16,7 @@ import stability
 from stability import SGD, HeavyBall
 from stability.cli import main
 from stability.examples import regression_example
+from stability.numeric.prediction import predicted_mean_square
 
 SIGNATURES = {".png": b"\x89PNG\r\n\x1a\n", ".pdf": b"%PDF"}
 
@@ -130,6 +131,26 @@ def test_phase_with_monte_carlo_dots(tmp_path, saved):
     assert "disagreement" not in collections
 
 
+def test_mean_square_draws_prediction_and_simulation_per_rate(tmp_path, saved):
+    output = tmp_path / "mean-square.svg"
+    code = main(
+        ["plot", "mean-square", "--example", "--method", "sgd", "--batch-size", "4",
+         "--relative", "0.8", "1.25", "--steps", "6", "--runs", "500", "-o", str(output)]
+    )  # fmt: skip
+    assert code == 0
+    _check_file(output)
+    (ax,) = saved[0].axes
+    problem = regression_example()
+    edge = stability.critical_learning_rate(problem, SGD(4))
+    for factor in (0.8, 1.25):
+        label = f"η = {factor:g} η*"
+        (predicted,) = [line for line in ax.get_lines() if line.get_gid() == f"predicted:{label}"]
+        exact = predicted_mean_square(problem, SGD(4), factor * edge, steps=6)
+        np.testing.assert_allclose(predicted.get_ydata(), exact)
+        gids = {line.get_gid() for line in ax.get_lines()}
+        assert {f"simulated:{label}", f"typical:{label}"} <= gids
+
+
 def test_variational_edge_writes_one_curve_per_rate(tmp_path, saved):
     output = tmp_path / "edge.png"
     assert main(["plot", "variational-edge", "--lr", "0.1", "0.05", "-o", str(output)]) == 0
@@ -154,12 +175,18 @@ def test_variational_edge_writes_one_curve_per_rate(tmp_path, saved):
           "-o", "f.png"], "seed"),
         (["phase", "--example", "--batch-sizes", "1", "--monte-carlo", "--runs", "0",
           "-o", "f.png"], "runs"),
+        (["mean-square", "--example", "--lr", "0.5", "--seed", "-2", "-o", "f.png"], "--seed"),
+        (["mean-square", "--example", "--method", "sgd", "--lr", "0.5", "-o", "f.png"],
+         "--batch-size"),
+        (["mean-square", "--hessian", "zero.npy", "--relative", "0.5", "-o", "f.png"],
+         "finite"),
         (["radius", "--example", "--batch-sizes", "1", "-o", "no/such/dir/f.png"],
          "No such file"),
     ],
 )  # fmt: skip
 def test_errors_are_one_line_with_exit_code_two(tmp_path, monkeypatch, capsys, arguments, needle):
     monkeypatch.chdir(tmp_path)
+    np.save(tmp_path / "zero.npy", np.zeros((2, 2)))
     assert main(["plot", *arguments]) == 2
     captured = capsys.readouterr()
     assert captured.out == ""

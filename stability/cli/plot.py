@@ -6,7 +6,8 @@ Subcommands (one per figure of :mod:`stability.plot`):
   for several batch sizes, with the exact thresholds marked;
 * ``phase``: the (learning rate, batch size) phase diagram, with the exact boundary and,
   with ``--monte-carlo``, simulated verdicts as dots;
-* ``variational-edge``: the expected-descent edge of variational GD against ``z``.
+* ``variational-edge``: the expected-descent edge of variational GD against ``z``;
+* ``mean-square``: predicted against simulated ``E‖z_t‖²`` at one or more learning rates.
 
 matplotlib (the ``plot`` extra) is needed only when a figure is drawn.
 """
@@ -21,10 +22,22 @@ from typing import Any
 import numpy as np
 
 from stability.cli import CommandError
-from stability.cli._common import add_problem_arguments, problem_from_arguments
+from stability.cli._common import (
+    add_method_arguments,
+    add_problem_arguments,
+    method_from_arguments,
+    problem_from_arguments,
+)
 from stability.methods import GD, SGD, HeavyBall, Method, Nesterov
 
-__all__ = ["FORMATS", "register", "run_phase", "run_radius", "run_variational_edge"]
+__all__ = [
+    "FORMATS",
+    "register",
+    "run_mean_square",
+    "run_phase",
+    "run_radius",
+    "run_variational_edge",
+]
 
 #: File suffixes the figures can be written as.
 FORMATS = (".png", ".svg", ".pdf")
@@ -92,6 +105,26 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     )
     _add_output(edge)
     edge.set_defaults(handler=run_variational_edge)
+
+    mean_square = figures.add_parser(
+        "mean-square",
+        help="predicted against simulated E‖z_t‖²",
+        description="Simulate the method's recursion at one or more learning rates and draw "
+        "the simulated E‖z_t‖² with its confidence band against the exact prediction tr S_t, "
+        "and the typical run exp E log ‖z_t‖².",
+    )
+    add_problem_arguments(mean_square)
+    add_method_arguments(mean_square)
+    rates = mean_square.add_mutually_exclusive_group(required=True)
+    rates.add_argument("--lr", type=float, nargs="+", metavar="LR", help="learning rates η")
+    rates.add_argument(
+        "--relative", type=float, nargs="+", metavar="FACTOR", help="multiples of η*"
+    )
+    mean_square.add_argument("--steps", type=int, default=20, help="horizon (default 20)")
+    mean_square.add_argument("--runs", type=int, default=10_000, help="runs (default 10000)")
+    mean_square.add_argument("--seed", type=int, default=0, help="seed (default 0)")
+    _add_output(mean_square)
+    mean_square.set_defaults(handler=run_mean_square)
 
 
 def _add_method_family(parser: argparse.ArgumentParser) -> None:
@@ -211,4 +244,34 @@ def run_variational_edge(arguments: argparse.Namespace) -> int:
     path = _output_path(arguments)
     plot = _plotting()
     ax = plot.variational_edge_curves(arguments.lr)
+    return _save(ax, arguments, path)
+
+
+def run_mean_square(arguments: argparse.Namespace) -> int:
+    """Simulate, predict and draw ``E‖z_t‖²``, then write the file."""
+    from stability.numeric.prediction import predicted_mean_square
+    from stability.numeric.thresholds import critical_learning_rate
+    from stability.simulate import simulate
+
+    path = _output_path(arguments)
+    if arguments.seed < 0:
+        raise CommandError(f"--seed must be a non-negative integer; got {arguments.seed}")
+    plot = _plotting()
+    problem = problem_from_arguments(arguments)
+    method = method_from_arguments(arguments)
+    if arguments.lr is not None:
+        rates = [(lr, f"η = {lr:g}") for lr in arguments.lr]
+    else:
+        edge = critical_learning_rate(problem, method)
+        if edge == float("inf"):
+            raise CommandError("--relative needs a finite η*; this problem is stable at every η")
+        rates = [(factor * edge, f"η = {factor:g} η*") for factor in arguments.relative]
+    ax = None
+    for index, (lr, label) in enumerate(rates):
+        seed = np.random.SeedSequence(arguments.seed, spawn_key=(index,))
+        result = simulate(
+            problem, method, lr, steps=arguments.steps, runs=arguments.runs, seed=seed
+        )
+        exact = predicted_mean_square(problem, method, lr, steps=arguments.steps)
+        ax = plot.plot_mean_square(result, exact, typical=True, ax=ax, label=label)
     return _save(ax, arguments, path)
