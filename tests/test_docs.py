@@ -213,6 +213,50 @@ def test_image_references_skip_code_urls_and_shipped_files(tmp_path: Path) -> No
     assert hook.generated_images(page, tmp_path) == ["made.svg", "sub/made.png"]
 
 
+def _tiny_site(tmp_path: Path, page: str) -> subprocess.CompletedProcess:
+    """Build a one-page site with the hook (plain MkDocs theme, strict) and return the run."""
+    (tmp_path / "docs").mkdir()
+    (tmp_path / "docs" / "index.md").write_text(page, encoding="utf-8")
+    (tmp_path / "mkdocs.yml").write_text(
+        f"site_name: tiny\nstrict: true\nhooks:\n  - {HOOK.as_posix()}\n"
+        "markdown_extensions:\n  - pymdownx.superfences\n  - pymdownx.highlight\n",
+        encoding="utf-8",
+    )
+    return subprocess.run(
+        [sys.executable, "-m", "mkdocs", "build", "--strict", "-d", str(tmp_path / "site")],
+        cwd=tmp_path,
+        env={**os.environ, "NO_MKDOCS_2_WARNING": "1"},
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
+
+
+@pytest.mark.parametrize(
+    ("code", "message"),
+    [
+        ("x = 1", "'fig.svg', which is not a file under docs/ and was not written"),
+        ("raise ValueError('broken page')", "its python code failed: ValueError: broken page"),
+    ],
+)
+def test_the_build_fails_when_a_page_does_not_make_its_figure(tmp_path, code, message) -> None:
+    result = _tiny_site(tmp_path, f"# Page\n\n```python\n{code}\n```\n\n![a figure](fig.svg)\n")
+    assert result.returncode != 0
+    assert message in result.stdout + result.stderr
+
+
+def test_the_build_ships_generated_figures_and_printed_output(tmp_path) -> None:
+    page = (
+        "# Page\n\n```python\nopen('fig.svg', 'w').write('<svg xmlns=\"http://www.w3.org/"
+        "2000/svg\"/>')\nprint('computed', 6 * 7)\n```\n\n![a figure](fig.svg)\n"
+    )
+    result = _tiny_site(tmp_path, page)
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert (tmp_path / "site" / "fig.svg").read_text().startswith("<svg")
+    assert "computed 42" in (tmp_path / "site" / "index.html").read_text(encoding="utf-8")
+    assert not (tmp_path / "docs" / "fig.svg").exists()  # nothing written into docs/
+
+
 # ------------------------------------------------------------------------ configuration
 
 
