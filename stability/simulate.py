@@ -6,8 +6,9 @@ trajectories of
     z_{t+1} = (F(η) ⊗ I + G(η) ⊗ H_B) z_t + (u(η) ⊗ I + w(η) ⊗ H_B) ε_t
 
 reading only the :class:`~stability.dynamics.LinearDynamics` (never a method's name):
-batches come from :meth:`BatchLaw.sample_weights <stability.dynamics.BatchLaw.sample_weights>`
-(the same law, with or without replacement, that the exact layers use), the additive
+batches follow :meth:`BatchLaw.sample_weights <stability.dynamics.BatchLaw.sample_weights>`
+(the same law, with or without replacement, that the exact layers use; small batches are
+drawn as ``B`` indices with that law by :func:`sample_indices`), the additive
 noise ``ε_t`` from :attr:`AdditiveNoise.sampler <stability.dynamics.AdditiveNoise.sampler>`
 (a Gaussian with :attr:`AdditiveNoise.covariance` when no sampler is given), and each
 step costs ``O(m B d)`` per run for rank-one samples (rows of ``problem.data``: the ``B``
@@ -66,6 +67,7 @@ __all__ = [
     "SweepResult",
     "bernstein_radius",
     "normal_radius",
+    "sample_indices",
     "simulate",
     "state_map_norm_bound",
     "sweep",
@@ -79,6 +81,8 @@ DEFAULT_FALSE_ALARM = 1e-6
 _ROUNDING = 1e-9
 # Largest number of floats a gathered per-run Hessian block may hold at once.
 _GATHER_BUDGET = 1 << 22
+# Floats of gathered sample rows processed at once (512 kB, to stay in cache).
+_CACHE_BLOCK = 1 << 16
 
 BandKind = Literal["auto", "exact", "bernstein", "normal"]
 SeedLike = int | np.random.SeedSequence | None
@@ -267,6 +271,48 @@ def _growth_bound(
     return best
 
 
+def sample_indices(
+    batch: BatchLaw, samples: int, runs: int, rng: np.random.Generator
+) -> np.ndarray | None:
+    """Draw ``runs`` batches as index arrays ``(runs, B)``, ``H_B = (1/B) Σ_b H_{i_b}``.
+
+    The law is that of :meth:`BatchLaw.sample_weights
+    <stability.dynamics.BatchLaw.sample_weights>`, in ``O(B)`` instead of ``O(n)`` per run:
+    with replacement, ``B`` i.i.d. uniform indices; without, a uniform ``B``-subset, drawn
+    as ``B`` i.i.d. uniform indices with every run whose indices collide redrawn (rejection
+    sampling: conditioned on being distinct, i.i.d. uniform draws are uniform over ordered
+    distinct tuples, hence over subsets). Rejection is used only while a row is accepted
+    with probability about ``exp(−B(B − 1)/(2n)) ≥ 1/e``; otherwise ``None`` is returned
+    and the caller falls back to :meth:`~stability.dynamics.BatchLaw.sample_weights`.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from stability.dynamics import BatchLaw
+    >>> from stability.simulate import sample_indices
+    >>> drawn = sample_indices(BatchLaw(3), 50, 1000, np.random.default_rng(0))
+    >>> drawn.shape, bool(np.all(np.diff(np.sort(drawn, axis=1), axis=1) > 0))
+    ((1000, 3), True)
+    """
+    batch.validate(samples)
+    size = batch.batch_size
+    if size is None:
+        return None
+    if batch.replacement:
+        return rng.integers(0, samples, size=(runs, size))
+    if size * (size - 1) > 2 * samples:
+        return None
+    indices = rng.integers(0, samples, size=(runs, size))
+    pending = np.arange(runs)
+    while True:
+        ordered = np.sort(indices[pending], axis=1)
+        collided = pending[np.any(ordered[:, 1:] == ordered[:, :-1], axis=1)]
+        if collided.size == 0:
+            return indices
+        indices[collided] = rng.integers(0, samples, size=(collided.size, size))
+        pending = collided
+
+
 @dataclass(frozen=True, eq=False)
 class _Kernel:
     """One step of the recursion for a block of runs (picklable, for executors)."""
@@ -304,21 +350,12 @@ class _Kernel:
             return None
         samples = self.samples
         assert samples is not None
-        weights = self.batch.sample_weights(samples, runs, rng)
-        if not self.gather:
-            return ("dense", weights)
-        size = self.batch.batch_size
-        assert size is not None
-        if not self.batch.replacement:
-            rows, columns = np.nonzero(weights)  # exactly B distinct indices per run
-            return (
-                "gather",
-                columns.reshape(runs, size),
-                weights[rows, columns].reshape(runs, size),
-            )
-        width = min(size, samples)  # with replacement: at most B distinct indices per run
-        indices = np.argpartition(-weights, width - 1, axis=1)[:, :width]
-        return ("gather", indices, np.take_along_axis(weights, indices, axis=1))
+        if self.gather:
+            indices = sample_indices(self.batch, samples, runs, rng)
+            if indices is not None:
+                size = indices.shape[1]
+                return ("gather", indices, np.full((runs, size), 1.0 / size))
+        return ("dense", self.batch.sample_weights(samples, runs, rng))
 
     def draw_noise(self, runs: int, rng: np.random.Generator) -> np.ndarray:
         """``runs`` draws of ``ε`` (shape ``(runs, d)``)."""
@@ -352,9 +389,17 @@ class _Kernel:
                 coefficients = (vectors.reshape(runs * count, d) @ x.T).reshape(runs, count, -1)
                 coefficients *= batch[1][:, None, :]
                 return (coefficients.reshape(runs * count, -1) @ x).reshape(runs, count, d)
-            rows = x[batch[1]]  # (runs, B, d)
-            coefficients = np.einsum("rkd,rbd->rkb", vectors, rows) * batch[2][:, None, :]
-            return np.einsum("rkb,rbd->rkd", coefficients, rows)
+            indices, weights = batch[1], batch[2]
+            out = np.empty_like(vectors)
+            # slices of runs small enough for the gathered rows to stay in cache
+            block = max(1, _CACHE_BLOCK // (indices.shape[1] * d))
+            for start in range(0, runs, block):
+                part = slice(start, start + block)
+                rows = x[indices[part]]  # (block, B, d)
+                coefficients = np.einsum("rkd,rbd->rkb", vectors[part], rows)
+                coefficients *= weights[part, None, :]
+                out[part] = np.matmul(coefficients, rows)
+            return out
         # general per-sample Hessians: form each run's H_B in blocks of runs
         assert self.hessians is not None
         out = np.empty_like(vectors)

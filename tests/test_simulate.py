@@ -166,10 +166,21 @@ def test_full_batch_through_rank_one_rows_when_few_samples():
     assert np.allclose(result.mean_square, predicted_mean_square(problem, GD(), 0.1, steps=20))
 
 
+def _dense_weights(batch, samples):
+    """The weights ``w`` (``H_B = Σ w_i H_i``) of a drawn batch, whatever its representation."""
+    if batch[0] == "dense":
+        return batch[1]
+    weights = np.zeros((batch[1].shape[0], samples))
+    np.add.at(weights, (np.arange(batch[1].shape[0])[:, None], batch[1]), batch[2])
+    return weights
+
+
 @pytest.mark.parametrize("problem", [DATA_PROBLEM, HESSIAN_PROBLEM], ids=["data", "hessians"])
 @pytest.mark.parametrize("batch", [(1, False), (1, True), (3, False), (3, True)])
 def test_batch_hessian_application_matches_explicit_sums(problem, batch, monkeypatch):
-    monkeypatch.setattr(simulate_module, "_GATHER_BUDGET", 40)  # exercise the blocked loop
+    # tiny blocks exercise the blocked loops of both the gathered and the per-sample paths
+    monkeypatch.setattr(simulate_module, "_GATHER_BUDGET", 40)
+    monkeypatch.setattr(simulate_module, "_CACHE_BLOCK", 50)
     method = SGD(batch[0], replacement=batch[1])
     kernel = simulate_module._kernel(problem, method.dynamics(), 0.3)
     per_sample = np.asarray(problem.per_sample_hessians())
@@ -177,26 +188,45 @@ def test_batch_hessian_application_matches_explicit_sums(problem, batch, monkeyp
     for gather in (True, False):
         variant = dataclasses.replace(kernel, gather=gather)
         drawn = variant.draw_batch(50, np.random.default_rng(4))
-        weights = method.dynamics().batch.sample_weights(
-            problem.samples, 50, np.random.default_rng(4)
-        )
+        assert drawn[0] == ("gather" if gather else "dense")
+        weights = _dense_weights(drawn, problem.samples)
+        assert np.allclose(weights.sum(axis=1), 1.0)
         explicit = np.einsum("rn,nij,rkj->rki", weights, per_sample, vectors)
         assert np.allclose(variant.apply_batch_hessian(vectors, drawn), explicit, rtol=1e-12)
+        # the same batch in the other representation gives the same products
+        dense = ("dense", weights)
+        assert np.allclose(variant.apply_batch_hessian(vectors, dense), explicit, rtol=1e-12)
 
 
-def test_gathered_and_dense_batches_give_identical_trajectories():
-    problem = Quadratic.from_data(_unit_rows(40, 5, seed=5))
-    for method in (SGD(4), SGD(4, replacement=True), HeavyBall(0.3, batch_size=5)):
-        kernel = simulate_module._kernel(problem, method.dynamics(), 0.5)
-        assert kernel.gather
-        states = []
-        for variant in (kernel, dataclasses.replace(kernel, gather=False)):
-            rng = np.random.default_rng(6)
-            state = np.ones((100, kernel.blocks, 5))
-            for _ in range(10):
-                state = variant.step(state, rng)
-            states.append(state)
-        assert np.allclose(states[0], states[1], rtol=1e-12, atol=1e-14)
+@pytest.mark.parametrize(
+    ("samples", "size", "replacement"), [(6, 2, False), (7, 3, False), (3, 2, True), (4, 1, False)]
+)
+def test_index_batches_follow_the_batch_law(samples, size, replacement):
+    # every multiset of indices has its exact probability under both samplers; with 200,000
+    # draws each frequency is within a Hoeffding band at level 1e-6 (Bonferroni over cells)
+    batch = simulate_module.BatchLaw(size, replacement)
+    runs = 200_000
+    indices = simulate_module.sample_indices(batch, samples, runs, np.random.default_rng(0))
+    weights = batch.sample_weights(samples, runs, np.random.default_rng(1))
+    ours = np.zeros((runs, samples))
+    np.add.at(ours, (np.arange(runs)[:, None], indices), 1.0)
+    theirs = np.rint(weights * size)
+    cells = {tuple(row) for row in np.unique(theirs, axis=0)}
+    assert {tuple(row) for row in np.unique(ours, axis=0)} == cells
+    radius = math.sqrt(math.log(2 * len(cells) / 1e-6) / (2 * runs))
+    for cell in cells:
+        counts = np.array(cell)
+        exact = math.factorial(size) / np.prod([math.factorial(int(c)) for c in counts])
+        exact = exact / samples**size if replacement else 1 / math.comb(samples, size)
+        for drawn in (ours, theirs):
+            frequency = np.mean(np.all(drawn == counts, axis=1))
+            assert abs(frequency - exact) <= radius
+
+
+def test_large_batches_without_replacement_fall_back_to_weights():
+    law = simulate_module.BatchLaw(10, False)
+    assert simulate_module.sample_indices(law, 40, 5, np.random.default_rng(0)) is None
+    assert simulate_module.sample_indices(law, 60, 5, np.random.default_rng(0)).shape == (5, 10)
 
 
 def test_per_run_starts_are_followed_exactly_across_chunks():
