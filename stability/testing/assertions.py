@@ -229,7 +229,7 @@ def assert_unstable(
     >>> import numpy as np
     >>> from stability import HeavyBall, Quadratic
     >>> from stability.testing import assert_unstable
-    >>> assert_unstable(Quadratic(np.diag([2.0, 1.0])), HeavyBall(0.5), 1.6)  # η* = 1.5
+    >>> round(assert_unstable(Quadratic(np.diag([2.0, 1.0])), HeavyBall(0.5), 1.6), 12)  # η* = 1.5
     1.5
     """
     problem = as_problem(problem)

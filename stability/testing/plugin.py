@@ -96,8 +96,13 @@ def pytest_addoption(parser: pytest.Parser) -> None:
     )
 
 
+@pytest.hookimpl(tryfirst=True)
 def pytest_configure(config: pytest.Config) -> None:
-    """Register the ``stability`` marker and the hypothesis profile."""
+    """Register the ``stability`` marker and the hypothesis profile.
+
+    Runs before hypothesis' own plugin, which loads the profile named by
+    ``--hypothesis-profile`` in its ``pytest_configure``.
+    """
     config.addinivalue_line(
         "markers", "stability: a linear-stability check (select with -m stability)"
     )
