@@ -367,45 +367,39 @@ def _require_even(order: int, setting: _Setting) -> None:
         )
 
 
+def _log_scalar_moment(setting: _Setting, lr: float, order: int) -> float:
+    """``log E|1 − η g h_B|^k``, without overflow for large ``k``."""
+    magnitudes = np.abs(1.0 - lr * setting.scalar_curvatures())
+    keep = (setting.probabilities > 0) & (magnitudes > 0)
+    if not np.any(keep):
+        return -math.inf
+    logs = order * np.log(magnitudes[keep]) + np.log(setting.probabilities[keep])
+    top = float(logs.max())
+    return top + math.log(float(np.sum(np.exp(logs - top))))
+
+
 def _scalar_threshold(setting: _Setting, order: int) -> float:
-    """Smallest positive root of ``E|1 − η c_b|^k = 1`` (piecewise polynomial, exact roots)."""
+    """The positive root of ``E|1 − η c_B|^k = 1`` (one-dimensional gradient problems).
+
+    ``η ↦ E|1 − ηc|^k`` is convex, equals one at ``η = 0`` with slope ``−k E c < 0``, and is
+    at least ``|1 − η E c|^k`` (Jensen), which is one at ``2/E c``: so it crosses one exactly
+    once in ``(0, 2/E c]``, and Brent's method on its logarithm finds the crossing.
+    """
     curvatures = setting.scalar_curvatures()
-    probabilities = setting.probabilities
-    mean = float(np.dot(probabilities, curvatures))
+    mean = float(np.dot(setting.probabilities, curvatures))
     if mean <= 0:
         return math.inf
-    upper = 2.0 / mean  # E|1 − ηc|^k ≥ |1 − η mean|^k, which is 1 at 2/mean
-    breaks = sorted({1.0 / c for c in curvatures if c > 0 and 1.0 / c < upper})
-    edges = [0.0, *breaks, upper]
-    binomials = np.array([math.comb(order, j) for j in range(order + 1)], dtype=float)
-    for low, high in itertools.pairwise(edges):
-        if high <= low:
-            continue
-        middle = 0.5 * (low + high)
-        signs = np.sign(1.0 - middle * curvatures) ** order
-        # Σ_b π_b s_b (1 − η c_b)^k − 1 as a polynomial in η (ascending powers)
-        powers = (-curvatures[:, None]) ** np.arange(order + 1)[None, :]
-        ascending = np.einsum("b,b,bj,j->j", probabilities, signs, powers, binomials)
-        ascending[0] -= 1.0
-        roots = np.roots(ascending[::-1])
-        real = roots[np.abs(roots.imag) <= 1e-9 * np.maximum(1.0, np.abs(roots))].real
-        tolerance = 1e-12 * upper
-        inside = real[(real > max(low, tolerance)) & (real <= high + tolerance)]
-        if inside.size:
-            root = float(inside.min())
-            return _polish_scalar_root(setting, order, root, upper)
-    return upper
+    upper = 2.0 / mean
 
-
-def _polish_scalar_root(setting: _Setting, order: int, root: float, upper: float) -> float:
     def excess(lr: float) -> float:
-        return _scalar_moment(setting, lr, order) - 1.0
+        return _log_scalar_moment(setting, lr, order)
 
-    width = 1e-7 * upper
-    low, high = max(root - width, 0.5 * root), min(root + width, upper)
-    if excess(low) < 0 < excess(high):
-        return float(scipy.optimize.brentq(excess, low, high, xtol=1e-15 * upper, rtol=1e-15))
-    return root
+    if excess(upper) <= 0:
+        return upper
+    left = upper * 1e-8
+    while excess(left) >= 0 and left > upper * 1e-300:  # pragma: no cover - defensive
+        left *= 1e-4
+    return float(scipy.optimize.brentq(excess, left, upper, xtol=1e-15 * upper, rtol=1e-15))
 
 
 @bound("exact", _CITATION)
@@ -420,10 +414,10 @@ def moment_threshold(problem: Quadratic, method: Any, order: int) -> float:
 
     Computed exactly: by the companion pencil of the matrix polynomial
     ``E[A^{⊗k}](η) − I`` (its coefficients assembled from the matrix-free operator) when
-    ``s · k · degree ≤ 800`` (``s = C(N + k − 1, k)``), by exact piecewise-polynomial roots
-    in one dimension, and otherwise by locating the first crossing of the matrix-free
-    spectral radius (ARPACK) through one on a 32-point grid of ``(0, η*_2]``, refined by
-    Brent's method.
+    ``s · k · degree ≤ 800`` (``s = C(N + k − 1, k)``); in one dimension by Brent's method
+    on the convex ``log E|1 − η h_B|^k`` (it crosses zero once); otherwise by locating the
+    first crossing of the matrix-free spectral radius (ARPACK) through one on a 32-point
+    grid of ``(0, η*_2]``, refined by Brent's method.
 
     Parameters
     ----------
@@ -438,8 +432,8 @@ def moment_threshold(problem: Quadratic, method: Any, order: int) -> float:
     -----
     For odd ``k`` the *signed* tensor operator ``E[A^{⊗k}]`` is not the right object:
     with ``h_B ∈ {0, 2}`` equally likely, ``E(1 − η h_B)^3`` stays above ``−1`` up to
-    ``η = (1 + 3^{1/3})/2 ≈ 1.221``, beyond the mean-square threshold ``1``, whereas
-    ``E|1 − η h_B|^3 ≤ 1`` up to ``η ≈ 0.8546`` only.
+    ``η = (1 + 3^{1/3})/2 ≈ 1.221``, beyond the mean-square threshold ``1``; the absolute
+    moment ``E|1 − η h_B|^3 = (1 + |1 − 2η|^3)/2`` is at most one only up to ``η = 1``.
 
     Raises
     ------
