@@ -34,6 +34,7 @@ def run(arguments: argparse.Namespace) -> int:
     >>> from stability.cli import main
     >>> main(["prove", "batch_moment"])  # doctest: +ELLIPSIS
     batch_moment ... proved ...
+    1 of 1 proofs hold
     0
     """
     from proofs.registry import discover
