@@ -33,7 +33,7 @@ def run(arguments: argparse.Namespace) -> int:
     --------
     >>> from stability.cli import main
     >>> main(["prove", "batch_moment"])  # doctest: +ELLIPSIS
-    batch_moment ... proved ...
+    batch_moment...proved...
     1 of 1 proofs hold
     0
     """
