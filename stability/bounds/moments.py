@@ -38,7 +38,6 @@ from typing import Any
 import numpy as np
 import scipy.optimize
 import scipy.sparse.linalg
-import scipy.stats
 
 from stability.bounds._common import batch_outcomes, bound
 from stability.dynamics import LinearDynamics
@@ -692,6 +691,8 @@ def lyapunov_exponent(
     if not math.isfinite(mean):
         return LyapunovEstimate(mean, mean, mean, confidence, False, runs, steps)
     spread = float(per_run.std(ddof=1)) / math.sqrt(runs)
+    import scipy.stats  # deferred: importing scipy.stats costs about a second
+
     quantile = float(scipy.stats.t.ppf(0.5 + confidence / 2, runs - 1))
     return LyapunovEstimate(
         mean, mean - quantile * spread, mean + quantile * spread, confidence, False, runs, steps
