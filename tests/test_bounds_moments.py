@@ -278,3 +278,14 @@ def test_lyapunov_arguments_are_checked():
         lyapunov_exponent(problem, SGD(1), 0.5, burn_in=-1)
     with pytest.raises(InvalidInputError, match="one-dimensional"):
         almost_sure_threshold(Quadratic.from_data(np.eye(2)), SGD(1))
+
+
+@PROPERTY
+@given(small_cases())
+def test_infinite_moment_threshold_is_a_lower_bound(case):
+    from stability.testing import assert_bound_holds
+
+    problem, method = case
+    assert infinite_moment_threshold.side == "lower"
+    value = assert_bound_holds(infinite_moment_threshold, problem, method)
+    assert value <= moment_threshold(problem, method, 4) * (1 + 1e-9)

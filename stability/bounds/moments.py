@@ -535,7 +535,7 @@ def _mean_problem(problem: Quadratic) -> Quadratic:
     return Quadratic(problem.hessian, tolerance=problem.tolerance)
 
 
-@bound("upper", _CITATION + " (k → ∞: every batch contracts)")
+@bound("lower", _CITATION + " (k → ∞: every batch contracts)")
 def infinite_moment_threshold(problem: Quadratic, method: Any) -> float:
     """The limit ``η*_∞ = lim_k η*_k``: the largest ``η`` with ``max_B ‖I − η H_B‖ ≤ 1``.
 
@@ -564,8 +564,6 @@ def infinite_moment_threshold(problem: Quadratic, method: Any) -> float:
     top = float(np.max(np.linalg.eigvalsh(setting.curvatures)[:, -1], initial=0.0))
     return math.inf if top <= 0 else 2.0 / (float(scale) * top)
 
-
-infinite_moment_threshold.side = "lower"  # type: ignore[attr-defined]
 
 
 # --------------------------------------------------------------------- almost sure
