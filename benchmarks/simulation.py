@@ -32,20 +32,24 @@ from stability.simulate import simulate
 
 
 def naive_sgd(data, lr, batch, steps, runs, seed, momentum=0.0):
-    """The obvious loop: one run at a time, one step at a time."""
+    """The obvious loop: one run at a time, one step at a time.
+
+    Records ``‖z_t‖²``: ``‖δ_t‖²`` for SGD, ``‖δ_t‖² + ‖δ_{t−1}‖²`` for momentum (the
+    simulator's state), so the two mean squares estimate the same quantity.
+    """
     samples, dimension = data.shape
     squares = np.zeros((runs, steps + 1))
     for run in range(runs):
         rng = np.random.default_rng([seed, run])
         delta = np.full(dimension, 1.0 / np.sqrt(dimension))
         previous = delta.copy()
-        squares[run, 0] = delta @ delta
+        squares[run, 0] = delta @ delta + (previous @ previous if momentum else 0.0)
         for t in range(steps):
             chosen = rng.choice(samples, size=batch, replace=False)
             rows = data[chosen]
             gradient = rows.T @ (rows @ delta) / batch
             delta, previous = delta - lr * gradient + momentum * (delta - previous), delta
-            squares[run, t + 1] = delta @ delta
+            squares[run, t + 1] = delta @ delta + (previous @ previous if momentum else 0.0)
     return squares.mean(axis=0)
 
 

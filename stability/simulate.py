@@ -436,7 +436,11 @@ class _Kernel:
             if noise is not None:
                 assert self.noise_gradient is not None
                 vectors = vectors + self.noise_gradient[rows][None, :, None] * noise[:, None, :]
-            new[:, rows] += self.apply_batch_hessian(vectors, batch)
+            products = self.apply_batch_hessian(vectors, batch)
+            if rows == list(range(len(rows))):
+                new[:, : len(rows)] += products  # a view: updated in place
+            else:
+                new[:, rows] += products
         if noise is not None and self.noise_identity is not None and np.any(self.noise_identity):
             new += self.noise_identity[None, :, None] * noise[:, None, :]
         return new
