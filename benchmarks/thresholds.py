@@ -163,6 +163,27 @@ def _end_to_end(build, method, repeat: int = 1, **options) -> dict:
     }
 
 
+def _reference(problem, method) -> float:
+    """``η*`` from ARPACK run to machine precision from a random start (no mixed precision)."""
+    import numpy as np
+    from scipy.sparse.linalg import eigsh
+
+    from stability.numeric.matrix_free import GradientPencil
+
+    dynamics = method.dynamics()
+    pencil = GradientPencil(problem.reduced(), float(dynamics.batch.mixing(problem.samples)))
+    start = np.random.default_rng(0).random(pencil.size)
+    top = eigsh(pencil.linear_operator(), k=1, which="LA", v0=start, tol=0.0)[0][0]
+    return 2.0 / (float(dynamics.gradient_step_scale()) * top)
+
+
+def _with_reference(row: dict, problem, method) -> dict:
+    reference = _reference(problem, method)
+    row["reference"] = reference
+    row["relative_difference"] = abs(row["value"] - reference) / reference
+    return row
+
+
 def case_data_400() -> list[dict]:
     import numpy as np
 
@@ -172,6 +193,7 @@ def case_data_400() -> list[dict]:
     rows = []
     for batch in (1, 8, 64):
         row = _end_to_end(lambda: Quadratic.from_data(data), SGD(batch))
+        row = _with_reference(row, Quadratic.from_data(data), SGD(batch))
         rows.append({"case": f"from_data n=d=400, SGD(B={batch})", **row})
     return rows
 
@@ -188,6 +210,8 @@ def case_gram_2000() -> list[dict]:
     for batch in (1, 32):
         row = _end_to_end(lambda: Quadratic.from_gram(gram), SGD(batch))
         rows.append({"case": f"from_gram n=2000, SGD(B={batch})", **row})
+    for row, batch in zip(rows, (1, 32), strict=True):  # after all timings: memory and time
+        _with_reference(row, Quadratic.from_gram(gram), SGD(batch))
     return rows
 
 

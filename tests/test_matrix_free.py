@@ -227,7 +227,11 @@ def test_unconverged_lanczos_raises_convergence_error(monkeypatch):
         vector = np.ones((operator.shape[0], 1))
         return np.array([1.0]), vector
 
+    def wrong_lanczos(operator, start, tolerance, **options):
+        return 1.0, np.ones_like(start), 0.0
+
     monkeypatch.setattr(matrix_free, "eigsh", wrong)
+    monkeypatch.setattr(matrix_free, "lanczos_top", wrong_lanczos)
     with pytest.raises(ConvergenceError, match="did not converge"):
         top_eigenpair(reduced, 1.0)
 
