@@ -148,6 +148,11 @@ def as_progress(progress: Any) -> ProgressMeter:
     ``True`` gives a :class:`TqdmProgress`, ``False`` or ``None`` a :class:`NoProgress`,
     and a :class:`ProgressMeter` is returned as is.
 
+    Parameters
+    ----------
+    progress : bool, None or ProgressMeter
+        The argument as given by the user.
+
     Raises
     ------
     InvalidTypeError

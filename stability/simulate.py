@@ -81,8 +81,8 @@ DEFAULT_FALSE_ALARM = 1e-6
 _ROUNDING = 1e-9
 # Largest number of floats a gathered per-run Hessian block may hold at once.
 _GATHER_BUDGET = 1 << 22
-# Floats of gathered sample rows processed at once (512 kB, to stay in cache).
-_CACHE_BLOCK = 1 << 16
+# Floats of gathered sample rows processed at once (256 kB, to stay in cache).
+_CACHE_BLOCK = 1 << 15
 
 BandKind = Literal["auto", "exact", "bernstein", "normal"]
 SeedLike = int | np.random.SeedSequence | None
@@ -99,6 +99,22 @@ def bernstein_radius(variance: Any, runs: int, value_range: Any, false_alarm: fl
 
     of the sample mean with probability at least ``1 − δ`` (``δ = false_alarm``; each
     side at ``δ/2``). This holds for every ``R ≥ 2`` and every distribution on the interval.
+
+    Parameters
+    ----------
+    variance : float or array_like
+        The unbiased sample variance ``V`` (elementwise for arrays).
+    runs : int
+        The sample size ``R``; below 2 the radius is infinite.
+    value_range : float or array_like
+        The width ``b`` of an interval known to contain every value.
+    false_alarm : float
+        ``δ``, the probability that the true mean lies outside.
+
+    Returns
+    -------
+    ndarray
+        The half-widths (``inf`` where an input is infinite or undefined).
 
     Examples
     --------
@@ -120,6 +136,15 @@ def bernstein_radius(variance: Any, runs: int, value_range: Any, false_alarm: fl
 
 def normal_radius(variance: Any, runs: int, false_alarm: float) -> np.ndarray:
     """Half-width ``z_{1−δ/2} sqrt(V / R)`` of the two-sided CLT band (asymptotic coverage).
+
+    Parameters
+    ----------
+    variance : float or array_like
+        The sample variance ``V``.
+    runs : int
+        The sample size ``R``.
+    false_alarm : float
+        ``δ``, the nominal probability that the true mean lies outside.
 
     Examples
     --------
@@ -285,6 +310,23 @@ def sample_indices(
     with probability about ``exp(−B(B − 1)/(2n)) ≥ 1/e``; otherwise ``None`` is returned
     and the caller falls back to :meth:`~stability.dynamics.BatchLaw.sample_weights`.
 
+    Parameters
+    ----------
+    batch : BatchLaw
+        The batch law (``None`` is returned for the full batch).
+    samples : int
+        ``n``.
+    runs : int
+        The number of batches to draw.
+    rng : numpy.random.Generator
+        The random stream.
+
+    Returns
+    -------
+    ndarray of int, shape (runs, B), or None
+        Row ``r`` lists the ``B`` sample indices of run ``r`` (with repetitions when drawn
+        with replacement); ``None`` when the caller should use ``sample_weights``.
+
     Examples
     --------
     >>> import numpy as np
@@ -396,7 +438,7 @@ class _Kernel:
             for start in range(0, runs, block):
                 part = slice(start, start + block)
                 rows = x[indices[part]]  # (block, B, d)
-                coefficients = np.einsum("rkd,rbd->rkb", vectors[part], rows)
+                coefficients = np.matmul(vectors[part], rows.transpose(0, 2, 1))
                 coefficients *= weights[part, None, :]
                 out[part] = np.matmul(coefficients, rows)
             return out
@@ -1015,10 +1057,27 @@ def sweep(
     learning_rates : array_like, shape (rates,)
         Positive learning rates; with ``relative=True``, multiples of each method's exact
         critical learning rate ``η*``.
-    steps, runs, seed, init, progress, executor, chunk_size
-        As in :func:`simulate`.
+    steps : int
+        The horizon of every simulation.
+    runs : int
+        The runs of every simulation.
+    seed : int or numpy.random.SeedSequence, optional
+        Root of the random streams; cell ``k`` uses its child ``k``.
+    init : array_like, optional
+        The start, as in :func:`simulate`.
     relative : bool, default False
         Interpret ``learning_rates`` as multiples of ``η*`` (per method).
+    progress : bool or ProgressMeter, default False
+        One progress bar over all cells.
+    executor : concurrent.futures.Executor, optional
+        Runs the chunks of all cells in parallel.
+    chunk_size : int, default 1024
+        Runs per random stream.
+
+    Returns
+    -------
+    SweepResult
+        The grid of :class:`SimulationResult`.
 
     Examples
     --------

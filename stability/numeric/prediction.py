@@ -53,6 +53,11 @@ def default_initial_error(dimension: int) -> np.ndarray:
     unstable directions would hide an instability from any trajectory, so pass ``init``
     when the all-ones direction is special for your problem.
 
+    Parameters
+    ----------
+    dimension : int
+        ``d``.
+
     Examples
     --------
     >>> from stability.numeric.prediction import default_initial_error
@@ -69,6 +74,15 @@ def initial_states(init: Any, dimension: int, blocks: int) -> np.ndarray:
     ``init`` may be ``None`` (:func:`default_initial_error`), an error vector ``δ_0`` of
     length ``d`` (every state block starts at ``δ_0``: for momentum ``δ_{-1} = δ_0``), a
     full state of length ``m d``, or a 2-D array with one such row per run.
+
+    Parameters
+    ----------
+    init : array_like or None
+        The start.
+    dimension : int
+        ``d``.
+    blocks : int
+        ``m``, the number of state blocks.
 
     Raises
     ------
@@ -374,6 +388,15 @@ def apply_second_moment_operator(
 
 def noise_second_moment(problem: Quadratic, method: Any, lr: float) -> np.ndarray:
     """``N = E[b bᵀ]``, the second moment of the additive noise (zeros without noise).
+
+    Parameters
+    ----------
+    problem : Quadratic
+        The minimum.
+    method : Method or LinearDynamics
+        The optimiser; its :class:`~stability.dynamics.AdditiveNoise`, if any, gives ``N``.
+    lr : float
+        The learning rate ``η > 0``.
 
     Examples
     --------
