@@ -90,17 +90,30 @@ def _run_commands(page: str, text: str, workdir: Path, capsys: pytest.CaptureFix
             assert captured.out.lstrip().startswith("{"), command
 
 
+@pytest.fixture(scope="session")
+def run_cache(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """Where the page tests record their runs for the strict build to reuse."""
+    return tmp_path_factory.mktemp("docs-runs")
+
+
 @pytest.mark.parametrize("page", PAGES)
 def test_page_code_runs_and_writes_its_figures(
-    page: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture
+    page: str,
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture,
+    run_cache: Path,
 ) -> None:
     source = DOCS / page
     text = source.read_text(encoding="utf-8")
-    hook.run_blocks(hook.python_blocks(text), tmp_path, str(source))
-    for target in hook.generated_images(source, DOCS):
+    outputs: list[str] = []
+    hook.run_blocks(hook.python_blocks(text), tmp_path, str(source), outputs=outputs)
+    targets = hook.generated_images(source, DOCS)
+    for target in targets:
         produced = tmp_path / target
         assert produced.is_file(), f"{page} shows {target!r} but its code did not write it"
         assert _signature_ok(produced), f"{page}: {target!r} is not a valid {produced.suffix}"
+    hook.record_run(run_cache, text, outputs, tmp_path, targets)
     if page in COMMAND_PAGES:
         monkeypatch.chdir(tmp_path)
         _run_commands(page, text, tmp_path, capsys)
@@ -245,6 +258,24 @@ def test_the_build_fails_when_a_page_does_not_make_its_figure(tmp_path, code, me
     assert message in result.stdout + result.stderr
 
 
+def test_a_recorded_run_is_reused_and_an_edited_page_runs_again(tmp_path, monkeypatch) -> None:
+    markdown = "```python\nopen('fig.svg', 'w').write('<svg/>')\nprint('ran')\n```\n"
+    first = tmp_path / "first"
+    first.mkdir()
+    outputs: list[str] = []
+    hook.run_blocks(hook.python_blocks(markdown), first, "page.md", outputs=outputs)
+    cache = tmp_path / "cache"
+    hook.record_run(cache, markdown, outputs, first, ["fig.svg"])
+    monkeypatch.setenv(hook.CACHE_VARIABLE, str(cache))
+    again = tmp_path / "again"
+    again.mkdir()
+    assert hook._recorded_run(markdown, again) == ["ran\n"]
+    assert (again / "fig.svg").read_text() == "<svg/>"
+    assert hook._recorded_run(markdown + "\nedited\n", again) is None
+    monkeypatch.delenv(hook.CACHE_VARIABLE)
+    assert hook._recorded_run(markdown, again) is None
+
+
 def test_the_build_ships_generated_figures_and_printed_output(tmp_path) -> None:
     page = (
         "# Page\n\n```python\nopen('fig.svg', 'w').write('<svg xmlns=\"http://www.w3.org/"
@@ -301,7 +332,8 @@ def test_version_lives_in_one_place() -> None:
 # ------------------------------------------------------------------------ the strict build
 
 
-def test_site_builds_in_strict_mode(tmp_path: Path) -> None:
+def test_site_builds_in_strict_mode(tmp_path: Path, run_cache: Path) -> None:
+    # pages whose code already ran in this session (the tests above) are not run again
     site = tmp_path / "site"
     # one BLAS thread: the pages' matrices are small, and threads only contend on a busy machine
     environment = {
@@ -309,6 +341,7 @@ def test_site_builds_in_strict_mode(tmp_path: Path) -> None:
         "NO_MKDOCS_2_WARNING": "1",
         "MPLBACKEND": "Agg",
         "OPENBLAS_NUM_THREADS": "1",
+        hook.CACHE_VARIABLE: str(run_cache),
     }
     result = subprocess.run(
         [sys.executable, "-m", "mkdocs", "build", "--strict", "--quiet", "-d", str(site)],

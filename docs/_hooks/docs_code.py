@@ -16,16 +16,22 @@ Three jobs, one per MkDocs event:
   titled "Output", so every number a page quotes is computed when the site is built.
 
 The same helpers (:func:`python_blocks`, :func:`run_blocks`, :func:`generated_images`)
-are used by ``tests/test_docs.py``, which runs every page's code as a test.
+are used by ``tests/test_docs.py``, which runs every page's code as a test and records
+each successful run (:func:`record_run`) in a directory named by ``STABILITY_DOCS_CACHE``;
+the strict build it then starts reuses those runs instead of executing the pages a second
+time. Without that variable (a normal ``mkdocs build`` or ``mkdocs serve``) every page runs.
 """
 
 from __future__ import annotations
 
 import contextlib
+import hashlib
 import io
+import json
 import os
 import posixpath
 import re
+import shutil
 import sys
 import tempfile
 import textwrap
@@ -41,6 +47,7 @@ __all__ = [
     "on_files",
     "on_page_markdown",
     "python_blocks",
+    "record_run",
     "run_blocks",
     "with_outputs",
 ]
@@ -215,6 +222,42 @@ def on_config(config: Any) -> Any:
     return config
 
 
+#: Environment variable naming a directory of runs recorded by :func:`record_run` (the docs
+#: tests record each page's run there, so the build they check does not run it again).
+CACHE_VARIABLE = "STABILITY_DOCS_CACHE"
+
+
+def _run_key(markdown: str) -> str:
+    return hashlib.sha256(markdown.encode("utf-8")).hexdigest()
+
+
+def record_run(cache: Path, markdown: str, outputs: list[str], workdir: Path, targets: list[str]):
+    """Record a successful run of a page (its outputs and generated images) under ``cache``.
+
+    The record is keyed by the page's exact text, so an edited page is run again.
+    """
+    entry = cache / _run_key(markdown)
+    for target in targets:
+        destination = entry / "files" / target
+        destination.parent.mkdir(parents=True, exist_ok=True)
+        shutil.copyfile(workdir / target, destination)
+    entry.mkdir(parents=True, exist_ok=True)
+    (entry / "outputs.json").write_text(json.dumps(outputs), encoding="utf-8")
+
+
+def _recorded_run(markdown: str, workdir: Path) -> list[str] | None:
+    """Copy a recorded run's images into ``workdir`` and return its outputs, if recorded."""
+    cache = os.environ.get(CACHE_VARIABLE)
+    if not cache:
+        return None
+    entry = Path(cache) / _run_key(markdown)
+    if not (entry / "outputs.json").is_file():
+        return None
+    if (entry / "files").is_dir():
+        shutil.copytree(entry / "files", workdir, dirs_exist_ok=True)
+    return json.loads((entry / "outputs.json").read_text(encoding="utf-8"))
+
+
 def on_files(files: Any, config: Any) -> Any:
     """Run every page's python code; add the figures it writes; keep its printed output."""
     from mkdocs.exceptions import PluginError
@@ -224,19 +267,23 @@ def on_files(files: Any, config: Any) -> Any:
     _OUTPUTS.clear()
     for file in list(files.documentation_pages()):
         page = Path(file.abs_src_path)
-        blocks = python_blocks(page.read_text(encoding="utf-8"))
+        markdown = page.read_text(encoding="utf-8")
+        blocks = python_blocks(markdown)
         missing = generated_images(page, docs_dir)
         if not blocks and not missing:
             continue
-        outputs: list[str] = []
         with tempfile.TemporaryDirectory(prefix="stability-docs-") as scratch:
             workdir = Path(scratch)
-            try:
-                run_blocks(blocks, workdir, str(page), outputs=outputs)
-            except Exception as error:
-                raise PluginError(
-                    f"docs/{file.src_uri}: its python code failed: {type(error).__name__}: {error}"
-                ) from error
+            outputs = _recorded_run(markdown, workdir)
+            if outputs is None:
+                outputs = []
+                try:
+                    run_blocks(blocks, workdir, str(page), outputs=outputs)
+                except Exception as error:
+                    raise PluginError(
+                        f"docs/{file.src_uri}: its python code failed: "
+                        f"{type(error).__name__}: {error}"
+                    ) from error
             for target in missing:
                 produced = workdir / target
                 if not produced.is_file():
