@@ -797,6 +797,7 @@ class SimulationResult:
             "steps": self.steps,
             "runs": self.runs,
             "seed": int(self.seed.entropy) if isinstance(self.seed.entropy, int) else None,
+            "spawn_key": [int(k) for k in self.seed.spawn_key],
             "band": self.band_kind(),
             "false_alarm": DEFAULT_FALSE_ALARM,
             "mean_square": _finite_list(self.mean_square),
