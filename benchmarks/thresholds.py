@@ -9,9 +9,10 @@ are printed as a Markdown table and, with ``--json PATH``, saved.
 
 Routes compared (``shared/theory.md`` §3):
 
-* ``kronecker``: the textbook dense computation on the full ``d² × d²`` space:
-  ``E[H_B ⊗ H_B]`` and ``C = ½ H ⊕ H`` as dense arrays, ``C^{+1/2}`` from a dense
-  ``eigh`` of ``C`` and ``λ_max(C^{+1/2} D C^{+1/2})`` from a dense ``eigvalsh``;
+* ``kronecker``: the dense computation on the full ``d² × d²`` space: the operator
+  ``E[A ⊗ A]`` of :mod:`stability.numeric.operators` (with ``E[H_B ⊗ H_B]``), read as
+  ``C`` and ``D``, ``C^{+1/2}`` from a dense ``eigh`` and ``λ_max(C^{+1/2} D C^{+1/2})``
+  from a dense ``eigvalsh``;
 * ``dense``: ``solver="dense"``, the reduced ``svec`` operator (``r(r+1)/2`` square);
 * ``matrix-free``: ``solver="matrix-free"`` (Lanczos, ``O(n r²)`` per application);
 * ``auto``: the default route (closed forms where the structure allows them).
@@ -71,26 +72,33 @@ def _rss_mb() -> float:
     return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024.0
 
 
-def kronecker_threshold(data, mixing: float) -> float:
-    """The dense ``d² × d²`` baseline: ``2 / λ_max(C^{+1/2} D C^{+1/2})``.
+def kronecker_threshold(data, method) -> float:
+    """The dense ``d² × d²`` baseline: ``2 / (g λ_max(C^{+1/2} D C^{+1/2}))``.
 
-    ``D = E[H_B ⊗ H_B] = (1 − p) H ⊗ H + (p/n) Σ_i (x_i ⊗ x_i)(x_i ⊗ x_i)ᵀ`` and
-    ``C = ½ (H ⊗ I + I ⊗ H)`` are formed as dense ``d² × d²`` arrays; the neutral
-    directions are the null space of ``C``, dropped by the pseudo-inverse square root.
+    The full operator ``T(η) = T_0 + η T_1 + η² T_2`` of a gradient step is assembled on
+    ``vec`` of all ``d × d`` matrices by :func:`stability.numeric.operators.operator_coefficients`
+    (``E[H_B ⊗ H_B]`` from :func:`~stability.numeric.operators.hessian_moment_tensor`), so
+    ``C = −T_1 / (2g)`` and ``D = T_2 / g²``; the neutral directions (the null space of
+    ``C``) are dropped by the pseudo-inverse square root of a dense ``eigh``.
     """
     import numpy as np
 
-    n, d = data.shape
+    from stability.numeric.operators import hessian_moment_tensor, operator_coefficients
+
+    dynamics = method.dynamics()
+    n = data.shape[0]
+    mixing = float(dynamics.batch.mixing(n))
+    scale = float(dynamics.gradient_step_scale())
     hessian = data.T @ data / n
-    lifted = np.einsum("ni,nj->nij", data, data).reshape(n, d * d)
-    moment = (1.0 - mixing) * np.kron(hessian, hessian) + mixing * (lifted.T @ lifted) / n
-    eye = np.eye(d)
-    curvature = 0.5 * (np.kron(hessian, eye) + np.kron(eye, hessian))
-    values, vectors = np.linalg.eigh(curvature)
+    moment = hessian_moment_tensor(hessian, mixing, vectors=data)
+    coefficients = operator_coefficients(dynamics, hessian, moment)
+    curvature = -coefficients[1] / (2.0 * scale)
+    noise = coefficients[2] / scale**2
+    values, vectors = np.linalg.eigh(0.5 * (curvature + curvature.T))
     keep = values > 1e-12 * values.max()
     root = vectors[:, keep] / np.sqrt(values[keep])
-    top = np.linalg.eigvalsh(root.T @ moment @ root)[-1]
-    return 2.0 / top
+    top = np.linalg.eigvalsh(root.T @ noise @ root)[-1]
+    return 2.0 / (scale * top)
 
 
 def case_kronecker_40() -> list[dict]:
@@ -105,13 +113,12 @@ def case_kronecker_40() -> list[dict]:
         data = rng.standard_normal((n, 40))
         for batch in (1, 8):
             method = SGD(batch)
-            mixing = float(method.dynamics().batch.mixing(n))
 
             def run(solver, data=data, method=method):
                 return threshold_report(Quadratic.from_data(data), method, solver=solver)
 
             baseline, t_kron, m_kron = _measure(
-                lambda data=data, mixing=mixing: kronecker_threshold(data, mixing)
+                lambda data=data, method=method: kronecker_threshold(data, method)
             )
             report_dense, t_dense, m_dense = _measure(lambda run=run: run("dense"), 3)
             report_free, t_free, m_free = _measure(lambda run=run: run("matrix-free"), 5)
