@@ -19,6 +19,8 @@ InvalidInputError | hessian must be symmetric; largest asymmetry |A - A^T| is 2 
 from __future__ import annotations
 
 __all__ = [
+    "CertificationError",
+    "ConvergenceError",
     "DimensionError",
     "InvalidInputError",
     "InvalidTypeError",
@@ -64,3 +66,11 @@ class UnstableError(InvalidInputError):
 
 class SizeLimitError(InvalidInputError):
     """A computation was refused up front because it would not finish in reasonable time."""
+
+
+class ConvergenceError(StabilityError, RuntimeError):
+    """An iterative solver did not reach the accuracy its result promises."""
+
+
+class CertificationError(StabilityError, RuntimeError):
+    """A float threshold and its high-precision (mpmath) recomputation disagree."""

@@ -50,7 +50,7 @@ from scipy.linalg import blas
 from scipy.sparse.linalg import ArpackNoConvergence, LinearOperator, eigs, eigsh
 
 from stability.dynamics import LinearDynamics
-from stability.errors import StabilityError
+from stability.errors import ConvergenceError
 from stability.problems import ReducedQuadratic
 
 __all__ = [
@@ -74,10 +74,6 @@ ACCEPT_RESIDUAL = 1e-9
 LANCZOS_MEMORY = 4.0e8
 #: Operators with at most this many svec coordinates are assembled column by column.
 ASSEMBLE_SIZE = 12
-
-
-class ConvergenceError(StabilityError, RuntimeError):
-    """An iterative eigen-solver did not reach the accuracy the result promises."""
 
 
 # ----------------------------------------------------------------------------- layout

@@ -42,6 +42,7 @@ import scipy.sparse.linalg
 
 from stability.dynamics import LinearDynamics
 from stability.errors import (
+    ConvergenceError,
     DimensionError,
     InvalidInputError,
     InvalidTypeError,
@@ -331,7 +332,7 @@ def _krylov_solve(
             restart=min(length, 100), maxiter=maxiter,
         )  # fmt: skip
     if info != 0:
-        raise SizeLimitError(
+        raise ConvergenceError(
             f"the Krylov solve of (I − T) X = N did not reach relative residual {rtol:g} in "
             f"{maxiter} iterations; the learning rate is probably very close to the threshold "
             "(try solver='direct' on a small problem)"
@@ -390,8 +391,9 @@ def stationary_second_moment(
     InvalidTypeError
         If the noise covariance is symbolic.
     SizeLimitError
-        If ``solver="direct"`` is asked of a large problem, or the Krylov solve does not
-        converge (a rate extremely close to the threshold).
+        If ``solver="direct"`` is asked of a large problem.
+    ConvergenceError
+        If the Krylov solve does not converge (a rate extremely close to the threshold).
 
     Examples
     --------

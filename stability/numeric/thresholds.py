@@ -38,7 +38,7 @@ import scipy.linalg
 from scipy.sparse.linalg import ArpackNoConvergence, eigsh
 
 from stability.dynamics import LinearDynamics
-from stability.errors import InvalidInputError, SizeLimitError, StabilityError
+from stability.errors import CertificationError, InvalidInputError, SizeLimitError
 from stability.methods.base import as_dynamics
 from stability.numeric.matrix_free import (
     ConvergenceError,
@@ -84,10 +84,6 @@ DENSE_RADIUS_SIZE = 600
 #: Digits and relative tolerance of ``certify=True``.
 CERTIFY_DIGITS = 50
 CERTIFY_TOLERANCE = 1e-9
-
-
-class CertificationError(StabilityError, RuntimeError):
-    """A float threshold and its high-precision (mpmath) recomputation disagree."""
 
 
 @dataclass(frozen=True, eq=False)
