@@ -1,4 +1,4 @@
-"""Throughput of stability.simulate against a plain per-run loop (never asserted in tests).
+"""Throughput of stability.simulation against a plain per-run loop (never asserted in tests).
 
 The configuration of the issue: 10,000 runs × d = 100 × 1,000 steps of minibatch SGD
 (B = 10 of n = 200 rank-one samples, without replacement) at half the critical learning
@@ -28,7 +28,7 @@ import time
 import numpy as np
 
 from stability import SGD, HeavyBall, Quadratic, critical_learning_rate
-from stability.simulate import simulate
+from stability.simulation import simulate
 
 
 def naive_sgd(data, lr, batch, steps, runs, seed, momentum=0.0):

@@ -6,7 +6,7 @@ symbolic and Monte Carlo evaluators all read that description.
 """
 
 from stability._version import __version__
-from stability.check import check
+from stability.checks import check
 from stability.dynamics import AdditiveNoise, BatchLaw, LinearDynamics, MatrixPolynomial
 from stability.errors import (
     DimensionError,
@@ -25,7 +25,7 @@ from stability.numeric.prediction import predicted_mean_square
 from stability.numeric.thresholds import critical_learning_rate, is_stable, spectral_radius
 from stability.numeric.variational_edge import variational_edge
 from stability.problems import Quadratic
-from stability.simulate import simulate, sweep
+from stability.simulation import simulate, sweep
 
 __all__ = [
     "GD",

@@ -1,4 +1,4 @@
-"""Cross-checks of the numeric, symbolic and simulation layers (stability.check).
+"""Cross-checks of the numeric, symbolic and simulation layers (stability.checks).
 
 False alarms: every check allots at most ``false_alarm = 1e-6`` per rate to its
 statistical comparisons (a finite-sample guarantee for noise-free dynamics, the nominal
@@ -20,7 +20,7 @@ from hypothesis import HealthCheck, assume, given, settings
 from hypothesis import strategies as st
 
 from stability import GD, SGD, HeavyBall, Nesterov, Quadratic
-from stability.check import CheckReport, check
+from stability.checks import CheckReport, check
 from stability.errors import DimensionError, InvalidInputError, InvalidTypeError
 from stability.methods.variational import VariationalGD
 from stability.numeric.operators import second_moment_operator

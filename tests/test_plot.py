@@ -233,7 +233,7 @@ def test_exact_verdicts_never_disagree_and_inconclusive_dots_are_hollow() -> Non
 
 def test_monte_carlo_verdicts_agree_with_the_exact_boundary() -> None:
     # Each conclusive Monte Carlo verdict is wrong with probability at most false_alarm
-    # = 1e-6 (stability.check's guaranteed band), so a ringed dot here has probability
+    # = 1e-6 (stability.checks's guaranteed band), so a ringed dot here has probability
     # below 2e-5 over the 18 points; far from η* (factors 0.4 and 1.8) the band is narrow
     # enough to be conclusive. Seeded, so the outcome is fixed.
     problem = regression_example(samples=8, dimension=3)

@@ -1,4 +1,4 @@
-"""Monte Carlo of the linear recursion (stability.simulate), shared/theory.md §8.
+"""Monte Carlo of the linear recursion (stability.simulation), shared/theory.md §8.
 
 Statistical tests are seeded. Every band is simultaneous over its time points at a
 false-alarm probability of 1e-6: a finite-sample guarantee (empirical Bernstein, Maurer &
@@ -27,7 +27,7 @@ from stability.methods.variational import VariationalGD
 from stability.numeric.prediction import predicted_mean_square
 from stability.numeric.thresholds import critical_learning_rate
 from stability.progress import ProgressMeter, TextProgress, TqdmProgress
-from stability.simulate import (
+from stability.simulation import (
     SimulationResult,
     bernstein_radius,
     normal_radius,
@@ -37,7 +37,7 @@ from stability.simulate import (
 )
 
 # the package re-exports the functions simulate and check, which shadow the submodules
-simulate_module = importlib.import_module("stability.simulate")
+simulate_module = importlib.import_module("stability.simulation")
 progress_module = importlib.import_module("stability.progress")
 
 FALSE_ALARM = 1e-6

@@ -13,9 +13,9 @@ import numpy as np
 import pytest
 
 from stability import SGD, HeavyBall, Quadratic
-from stability.check import check
+from stability.checks import check
 from stability.methods.variational import VariationalGD
-from stability.simulate import simulate, sweep
+from stability.simulation import simulate, sweep
 
 PROBLEM = Quadratic.from_data(np.random.default_rng(0).standard_normal((8, 3)))
 METHODS = [SGD(2), HeavyBall(0.5, batch_size=3), VariationalGD(0.3, samples=2, batch_size=2)]

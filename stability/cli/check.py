@@ -5,7 +5,7 @@ from __future__ import annotations
 import argparse
 import json
 
-from stability.check import check
+from stability.checks import check
 from stability.cli._common import (
     add_method_arguments,
     add_problem_arguments,
@@ -14,7 +14,7 @@ from stability.cli._common import (
 )
 from stability.cli.simulate import add_rate_arguments, learning_rate_from_arguments, save_plot
 from stability.numeric.thresholds import critical_learning_rate
-from stability.simulate import DEFAULT_CHUNK_SIZE
+from stability.simulation import DEFAULT_CHUNK_SIZE
 
 __all__ = ["register", "run"]
 

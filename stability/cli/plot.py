@@ -251,7 +251,7 @@ def run_mean_square(arguments: argparse.Namespace) -> int:
     """Simulate, predict and draw ``E‖z_t‖²``, then write the file."""
     from stability.numeric.prediction import predicted_mean_square
     from stability.numeric.thresholds import critical_learning_rate
-    from stability.simulate import simulate
+    from stability.simulation import simulate
 
     path = _output_path(arguments)
     if arguments.seed < 0:

@@ -19,7 +19,7 @@ from stability.cli._common import (
 )
 from stability.numeric.prediction import predicted_mean_square
 from stability.numeric.thresholds import critical_learning_rate, spectral_radius
-from stability.simulate import DEFAULT_CHUNK_SIZE, simulate
+from stability.simulation import DEFAULT_CHUNK_SIZE, simulate
 
 __all__ = ["add_rate_arguments", "learning_rate_from_arguments", "register", "run", "save_plot"]
 

@@ -8,7 +8,7 @@ and the second moment ``S_t = E z_t z_tᵀ`` obeys ``S_{t+1} = T(S_t) + N`` with
 ``T(S) = E[A S Aᵀ]`` and ``N = E[b bᵀ]``. This module applies ``T`` to ``md × md``
 matrices directly (never forming the ``(md)² × (md)²`` matrix), in the problem's
 *original* coordinates, so that its predictions are those of exactly the recursion the
-Monte Carlo layer (:mod:`stability.simulate`) runs. With ``S`` split into ``m × m``
+Monte Carlo layer (:mod:`stability.simulation`) runs. With ``S`` split into ``m × m``
 blocks of size ``d``,
 
     T(S)_{ik} = Σ_{jl} F_ij F_kl S_jl + F_ij G_kl S_jl H + G_ij F_kl H S_jl
@@ -48,7 +48,7 @@ __all__ = [
 def default_initial_error(dimension: int) -> np.ndarray:
     """The default start ``δ_0 = (1, …, 1)/√d``, a unit vector with equal weight on every axis.
 
-    It is used by :func:`predicted_mean_square` and :func:`stability.simulate.simulate`
+    It is used by :func:`predicted_mean_square` and :func:`stability.simulation.simulate`
     when no ``init`` is given; for momentum ``δ_{-1} = δ_0``. A start orthogonal to the
     unstable directions would hide an instability from any trajectory, so pass ``init``
     when the all-ones direction is special for your problem.

@@ -11,7 +11,7 @@ import numpy as np
 
 from stability.errors import DimensionError, InvalidTypeError
 from stability.plot._backend import new_axes
-from stability.simulate import DEFAULT_FALSE_ALARM, SimulationResult
+from stability.simulation import DEFAULT_FALSE_ALARM, SimulationResult
 
 __all__ = ["plot_mean_square"]
 
@@ -29,7 +29,7 @@ def plot_mean_square(
     """Draw the simulated ``E‖z_t‖²`` with its confidence band, and the exact prediction.
 
     The simulated mean is a solid line, its simultaneous band
-    (:meth:`SimulationResult.band <stability.simulate.SimulationResult.band>` at
+    (:meth:`SimulationResult.band <stability.simulation.SimulationResult.band>` at
     ``false_alarm``) a shaded region, the prediction (e.g. from
     :func:`stability.numeric.prediction.predicted_mean_square`) a dashed line in the same
     colour. The vertical axis is logarithmic. With ``typical=True`` the typical run,
@@ -42,7 +42,7 @@ def plot_mean_square(
     Parameters
     ----------
     simulation : SimulationResult
-        From :func:`stability.simulate.simulate`.
+        From :func:`stability.simulation.simulate`.
     predicted : array_like, optional
         The exact ``E‖z_t‖²`` at ``t = 0, 1, …`` (any length; drawn up to the simulation's
         horizon).
@@ -64,7 +64,7 @@ def plot_mean_square(
     Raises
     ------
     InvalidTypeError
-        If ``simulation`` is not a :class:`~stability.simulate.SimulationResult`.
+        If ``simulation`` is not a :class:`~stability.simulation.SimulationResult`.
     ImportError
         If matplotlib is missing (naming the ``plot`` extra).
 
@@ -73,7 +73,7 @@ def plot_mean_square(
     >>> from stability import SGD, Quadratic
     >>> from stability.numeric.prediction import predicted_mean_square
     >>> from stability.plot.mean_square import plot_mean_square
-    >>> from stability.simulate import simulate
+    >>> from stability.simulation import simulate
     >>> problem = Quadratic.from_data([[1.0, 0.0], [0.0, 1.0], [1.0, 1.0]])
     >>> result = simulate(problem, SGD(1), 0.8, steps=10, runs=2000, seed=0)
     >>> exact = predicted_mean_square(problem, SGD(1), 0.8, steps=10)
@@ -83,7 +83,7 @@ def plot_mean_square(
     """
     if not isinstance(simulation, SimulationResult):
         raise InvalidTypeError(
-            "simulation must be a SimulationResult from stability.simulate.simulate; "
+            "simulation must be a SimulationResult from stability.simulation.simulate; "
             f"got {type(simulation).__name__}"
         )
     ax = new_axes(ax)

@@ -59,8 +59,8 @@ def monte_carlo_verdict(
 ) -> Verdict:
     """A verdict from Monte Carlo simulation, for :func:`phase_diagram`.
 
-    Returns ``verdict(method, lr)``, which runs :func:`stability.check.check` at ``lr`` and
-    reports the simulation's own verdict (:attr:`~stability.check.RateCheck.simulated_verdict`):
+    Returns ``verdict(method, lr)``, which runs :func:`stability.checks.check` at ``lr`` and
+    reports the simulation's own verdict (:attr:`~stability.checks.RateCheck.simulated_verdict`):
     the one-step growth of ``E‖z‖²`` along the operator's top mode is estimated from
     ``10 · runs`` simulated steps, with a band that covers the true spectral radius with
     probability at least ``1 − false_alarm``; the verdict is "stable" or "unstable" when
@@ -79,7 +79,7 @@ def monte_carlo_verdict(
     false_alarm : float, default 1e-6
         False-alarm probability of each check.
     **options
-        Further keyword arguments of :func:`stability.check.check` (``horizon``,
+        Further keyword arguments of :func:`stability.checks.check` (``horizon``,
         ``executor``, …); ``symbolic`` defaults to False.
 
     Returns
@@ -99,7 +99,7 @@ def monte_carlo_verdict(
     >>> verdict(SGD(2), 0.5 * edge), verdict(SGD(2), 2.0 * edge)
     ('stable', 'unstable')
     """
-    from stability.check import check
+    from stability.checks import check
 
     problem = as_problem(problem)
     if isinstance(seed, bool) or not isinstance(seed, numbers.Integral) or seed < 0:

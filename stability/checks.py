@@ -10,7 +10,7 @@ descriptions of the same recursion agree?
   second-moment map of :mod:`stability.numeric.prediction` (a separate code path);
 * **symbolic** (small problems): :mod:`stability.symbolic`'s operator (and threshold, when
   it provides one) at the same ``η``;
-* **simulation**: :func:`stability.simulate.simulate` of exactly the recursion, tested
+* **simulation**: :func:`stability.simulation.simulate` of exactly the recursion, tested
   against the prediction by
 
   1. *one-step operator estimates*: starts ``z_0`` drawn so that ``E z_0 z_0ᵀ = Σ`` for a
@@ -71,7 +71,7 @@ from stability.numeric.prediction import (
 from stability.numeric.thresholds import critical_learning_rate, reduced_operator
 from stability.problems import Quadratic, as_problem
 from stability.progress import ProgressMeter
-from stability.simulate import (
+from stability.simulation import (
     DEFAULT_CHUNK_SIZE,
     DEFAULT_FALSE_ALARM,
     SimulationResult,
@@ -901,7 +901,7 @@ def check(
     margin : float, default 0.05
         Relative distance from ``η*`` of the two rates checked when ``lr`` is not given.
     init : array_like, optional
-        The trajectory's start (as in :func:`stability.simulate.simulate`).
+        The trajectory's start (as in :func:`stability.simulation.simulate`).
     symbolic : bool, optional
         Consult the symbolic layer. ``None`` (default): its operator when the state size
         ``m d ≤ 6`` and its exact ``η*`` when ``m · rank(H) ≤ 3``; ``True``: both, whatever
@@ -933,7 +933,7 @@ def check(
     --------
     >>> import numpy as np
     >>> from stability import SGD, Quadratic, critical_learning_rate
-    >>> from stability.check import check
+    >>> from stability.checks import check
     >>> problem = Quadratic.from_data([[1.0, 0.0], [0.0, 1.0], [1.0, 1.0]])
     >>> eta = critical_learning_rate(problem, SGD(1))
     >>> report = check(problem, SGD(1), 1.25 * eta, seed=0, runs=4000)

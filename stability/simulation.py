@@ -118,7 +118,7 @@ def bernstein_radius(variance: Any, runs: int, value_range: Any, false_alarm: fl
 
     Examples
     --------
-    >>> from stability.simulate import bernstein_radius
+    >>> from stability.simulation import bernstein_radius
     >>> round(float(bernstein_radius(0.0, 1001, 1.0, 1e-6)), 6)  # 7 log(4e6) / 3000
     0.035471
     """
@@ -148,7 +148,7 @@ def normal_radius(variance: Any, runs: int, false_alarm: float) -> np.ndarray:
 
     Examples
     --------
-    >>> from stability.simulate import normal_radius
+    >>> from stability.simulation import normal_radius
     >>> round(float(normal_radius(4.0, 100, 0.05)), 4)  # 1.96 · 2 / 10
     0.392
     """
@@ -223,7 +223,7 @@ def state_map_norm_bound(problem: Quadratic, method: Any, lr: float) -> float:
     --------
     >>> import numpy as np
     >>> from stability import GD, SGD, Quadratic
-    >>> from stability.simulate import state_map_norm_bound
+    >>> from stability.simulation import state_map_norm_bound
     >>> state_map_norm_bound(Quadratic(np.diag([4.0, 1.0])), GD(), 0.75)  # |1 − 0.75·4|
     2.0
     >>> problem = Quadratic.from_data([[2.0, 0.0], [0.0, 1.0]])
@@ -331,7 +331,7 @@ def sample_indices(
     --------
     >>> import numpy as np
     >>> from stability.dynamics import BatchLaw
-    >>> from stability.simulate import sample_indices
+    >>> from stability.simulation import sample_indices
     >>> drawn = sample_indices(BatchLaw(3), 50, 1000, np.random.default_rng(0))
     >>> drawn.shape, bool(np.all(np.diff(np.sort(drawn, axis=1), axis=1) > 0))
     ((1000, 3), True)
@@ -734,7 +734,7 @@ class SimulationResult:
         --------
         >>> import numpy as np
         >>> from stability import SGD, Quadratic
-        >>> from stability.simulate import simulate
+        >>> from stability.simulation import simulate
         >>> problem = Quadratic.from_data([[1.0, 0.0], [0.0, 1.0], [1.0, 1.0]])
         >>> result = simulate(problem, SGD(1), 0.5, steps=5, runs=4000, seed=0)
         >>> lower, upper = result.band(1e-6)
@@ -978,7 +978,7 @@ def simulate(
     >>> import numpy as np
     >>> from stability import SGD, Quadratic
     >>> from stability.numeric.prediction import predicted_mean_square
-    >>> from stability.simulate import simulate
+    >>> from stability.simulation import simulate
     >>> problem = Quadratic.from_data([[1.0, 0.0], [0.0, 1.0], [1.0, 1.0]])
     >>> result = simulate(problem, SGD(1), 0.8, steps=10, runs=20_000, seed=1)
     >>> exact = predicted_mean_square(problem, SGD(1), 0.8, steps=10)
@@ -1083,7 +1083,7 @@ def sweep(
     Examples
     --------
     >>> from stability import SGD, Quadratic
-    >>> from stability.simulate import sweep
+    >>> from stability.simulation import sweep
     >>> problem = Quadratic.from_data([[1.0, 0.0], [0.0, 1.0], [1.0, 1.0]])
     >>> grid = sweep(problem, [SGD(1), SGD(2)], [0.5, 2.0], relative=True,
     ...              steps=30, runs=500, seed=0)
