@@ -180,9 +180,7 @@ def run(arguments: argparse.Namespace) -> int:
         f"{_describe_hessians(problem)}"
     )
     print(f"% {line}" if latex else line)
-    operator = second_moment_operator(
-        problem, method, mixing=mixing, symmetric=arguments.symmetric
-    )
+    operator = second_moment_operator(problem, method, mixing=mixing, symmetric=arguments.symmetric)
     basis = "vech of symmetric E[z zᵀ]" if arguments.symmetric else "vec E[z zᵀ]"
     show(
         f"second-moment operator T(η), basis {basis}, state ({state})",
@@ -190,14 +188,20 @@ def run(arguments: argparse.Namespace) -> int:
         "T(\\eta) = " if latex else "",
     )
     if dynamics.noise is not None:
-        show("noise moment N(η) = E[b bᵀ]", noise_matrix(problem, method, mixing=mixing),
-             "N(\\eta) = " if latex else "")
+        show(
+            "noise moment N(η) = E[b bᵀ]",
+            noise_matrix(problem, method, mixing=mixing),
+            "N(\\eta) = " if latex else "",
+        )
     try:
         derivation = threshold_derivation(problem, method, mixing=mixing)
     except NoClosedFormError as error:
         message = str(error).splitlines()[0]
-        print(f"% no closed form: {message}" if latex else f"critical learning rate: no closed "
-              f"form ({message})")
+        print(
+            f"% no closed form: {message}"
+            if latex
+            else f"critical learning rate: no closed form ({message})"
+        )
         return 0
     if latex:
         print("% critical learning rate")

@@ -21,6 +21,7 @@ Examples
 
 from __future__ import annotations
 
+import itertools
 from collections.abc import Mapping
 from typing import Any, Literal
 
@@ -98,7 +99,7 @@ def stable_set(
     terms, _ = _exact_symmetric_terms(problem, dynamics)
     roots = [sympy.Integer(0), *derivation.candidates, sympy.oo]
     stable = sympy.EmptySet
-    for low, high in zip(roots[:-1], roots[1:], strict=True):
+    for low, high in itertools.pairwise(roots):
         if _spectral_radius(terms, _rational_between(low, high)) < 1:
             stable = sympy.Union(stable, sympy.Interval.open(low, high))
     return stable

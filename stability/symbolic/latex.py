@@ -40,8 +40,7 @@ def _interval_condition(condition: sympy.Basic) -> str | None:
     left = "<" if isinstance(lower, sympy.StrictGreaterThan) else r"\leq"
     right = "<" if isinstance(upper, sympy.StrictLessThan) else r"\leq"
     return (
-        f"{sympy.latex(lower.rhs)} {left} {sympy.latex(lower.lhs)} {right} "
-        f"{sympy.latex(upper.rhs)}"
+        f"{sympy.latex(lower.rhs)} {left} {sympy.latex(lower.lhs)} {right} {sympy.latex(upper.rhs)}"
     )
 
 

@@ -6,7 +6,8 @@ no special case. Neutral directions: the projection ``Π(S) = Q̃ S Q̃`` onto t
 ``null(H)`` block (``Q̃ = I_m ⊗ Q``, ``Q`` the orthogonal projector onto ``null(H)``)
 commutes with ``T`` because ``H_B Q = 0``; when the noise does not reach that block, the
 stationary moment is the solution of ``(I − T + Π) S = N``, zero on the neutral block —
-the moment from a start in ``range(H)``, as in :func:`stability.numeric.moments.stationary_second_moment`.
+the moment from a start in ``range(H)``, as in
+:func:`stability.numeric.moments.stationary_second_moment`.
 
 Examples
 --------

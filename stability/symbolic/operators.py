@@ -61,6 +61,9 @@ __all__ = [
     "symmetric_indices",
 ]
 
+_ONE = sympy.Integer(1)
+_ZERO = sympy.Integer(0)
+
 #: Largest work estimate ``(m d)⁴ · n`` (entries times samples) of a dense operator with
 #: symbolic entries (about ten seconds of SymPy expansion at the limit).
 MAX_SYMBOLIC_OPERATOR_WORK = 4096
@@ -177,7 +180,9 @@ def read_dynamics(
         identity_terms=_coefficient_arrays(
             dynamics.identity_part.coefficients, degree, "identity_part"
         ),
-        hessian_terms=_coefficient_arrays(dynamics.hessian_part.coefficients, degree, "hessian_part"),
+        hessian_terms=_coefficient_arrays(
+            dynamics.hessian_part.coefficients, degree, "hessian_part"
+        ),
         mixing=weight,
     )
 
@@ -194,17 +199,15 @@ def _object_array(matrix: Any) -> np.ndarray:
     return array
 
 
-def _identity(size: int, one: Any = sympy.Integer(1), zero: Any = sympy.Integer(0)) -> np.ndarray:
+def _identity(size: int, one: Any = _ONE, zero: Any = _ZERO) -> np.ndarray:
     array = np.full((size, size), zero, dtype=object)
     for i in range(size):
         array[i, i] = one
     return array
 
 
-def fourth_moment(
-    hessian: np.ndarray, hessians: list[np.ndarray], mixing: Any
-) -> np.ndarray:
-    """``E[(H_B)_ij (H_B)_kl] = (1 − p) H_ij H_kl + p (1/n) Σ_s (H_s)_ij (H_s)_kl``, shape (d,)*4."""
+def fourth_moment(hessian: np.ndarray, hessians: list[np.ndarray], mixing: Any) -> np.ndarray:
+    """``E[(H_B)_ij (H_B)_kl] = (1 − p) H_ij H_kl + p mean_s (H_s)_ij (H_s)_kl`` (d, d, d, d)."""
     outer = np.multiply.outer
     moment = (1 - mixing) * outer(hessian, hessian)
     if mixing != 0:
@@ -216,7 +219,7 @@ def fourth_moment(
 
 
 def _product(left: np.ndarray, right: np.ndarray, weights: np.ndarray) -> np.ndarray:
-    """``X[a,b] Y[c,d] W[i,j,k,l]`` arranged with row ``((a,i),(c,k))``, column ``((b,j),(d,l))``."""
+    """``X[a,b] Y[c,d] W[i,j,k,l]`` with row ``((a,i),(c,k))`` and column ``((b,j),(d,l))``."""
     m, d = left.shape[0], weights.shape[0]
     block = np.multiply.outer(np.multiply.outer(left, right), weights)  # a b c d i j k l
     block = block.transpose(0, 4, 2, 6, 1, 5, 3, 7)  # a i c k b j d l
@@ -229,8 +232,8 @@ def operator_terms(
     hessian_terms: tuple[np.ndarray, ...],
     hessian: np.ndarray,
     moment: np.ndarray,
-    one: Any = sympy.Integer(1),
-    zero: Any = sympy.Integer(0),
+    one: Any = _ONE,
+    zero: Any = _ZERO,
 ) -> list[np.ndarray]:
     """The coefficients ``T_q`` of ``E[A ⊗ A] = Σ_q η^q T_q`` (object arrays).
 
@@ -278,7 +281,7 @@ def symmetric_indices(size: int) -> list[tuple[int, int]]:
 
 
 def restrict_symmetric(matrix: np.ndarray, size: int) -> np.ndarray:
-    """The matrix of an operator on ``vec`` restricted to symmetric matrices, in ``vech`` coordinates.
+    """An operator on ``vec`` restricted to symmetric matrices, in ``vech`` coordinates.
 
     The coordinates of a symmetric ``S`` are its entries ``S_ab``, ``a ≤ b``
     (:func:`symmetric_indices`); the result is ``L T Dup`` with ``L`` picking those
@@ -503,8 +506,12 @@ def _noise_covariance(covariance: Any, dimension: int) -> sympy.Matrix:
 
 def _noise_vectors(table: Any, lr: sympy.Expr) -> sympy.Matrix:
     return sympy.Matrix(
-        [sum((exact(c, "noise coefficient") * lr**k for k, c in enumerate(row)), sympy.Integer(0))
-         for row in table]
+        [
+            sum(
+                (exact(c, "noise coefficient") * lr**k for k, c in enumerate(row)), sympy.Integer(0)
+            )
+            for row in table
+        ]
     )
 
 

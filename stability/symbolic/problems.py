@@ -119,7 +119,9 @@ def exact(value: Any, name: str = "value") -> sympy.Expr:
     """
     if isinstance(value, sympy.Basic):
         if isinstance(value, sympy.MatrixBase) or not isinstance(value, sympy.Expr):
-            raise InvalidTypeError(f"{name} must be a scalar expression; got {type(value).__name__}")
+            raise InvalidTypeError(
+                f"{name} must be a scalar expression; got {type(value).__name__}"
+            )
         floats = value.atoms(sympy.Float)
         if floats:
             value = value.xreplace({f: _rational_from_float(float(f)) for f in floats})
@@ -437,7 +439,7 @@ def as_symbolic_problem(value: Any, name: str = "hessians") -> SymbolicQuadratic
 
 
 def from_data(rows: Any) -> SymbolicQuadratic:
-    """Per-sample Hessians ``H_i = x_i x_iᵀ`` from data rows (see :meth:`SymbolicQuadratic.from_data`).
+    """Per-sample Hessians ``H_i = x_i x_iᵀ`` from data rows (:meth:`SymbolicQuadratic.from_data`).
 
     Examples
     --------
@@ -517,14 +519,18 @@ def symbols_problem(
     hessians = []
     for i in range(1, samples + 1):
         if structure == "diagonal":
-            entries = [sympy.Symbol(f"{base}_{{{i},{k}}}", positive=True) for k in range(1, dim + 1)]
+            entries = [
+                sympy.Symbol(f"{base}_{{{i},{k}}}", positive=True) for k in range(1, dim + 1)
+            ]
             hessians.append(sympy.diag(*entries))
             continue
         matrix = sympy.zeros(dim, dim)
         for j in range(dim):
             for k in range(j, dim):
                 label = f"{base}_{{{i},{j + 1}{k + 1}}}"
-                symbol = sympy.Symbol(label, positive=True) if j == k else sympy.Symbol(label, real=True)
+                symbol = (
+                    sympy.Symbol(label, positive=True) if j == k else sympy.Symbol(label, real=True)
+                )
                 matrix[j, k] = matrix[k, j] = symbol
         hessians.append(matrix)
     return SymbolicQuadratic(tuple(hessians))

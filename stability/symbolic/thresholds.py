@@ -42,6 +42,7 @@ Examples
 
 from __future__ import annotations
 
+import itertools
 import math
 from collections.abc import Mapping
 from dataclasses import dataclass, field
@@ -208,7 +209,9 @@ def _exact_symmetric_terms(
     identity_terms = tuple(
         np.vectorize(_fraction, otypes=[object])(t) for t in dynamics.identity_terms
     )
-    hessian_terms = tuple(np.vectorize(_fraction, otypes=[object])(t) for t in dynamics.hessian_terms)
+    hessian_terms = tuple(
+        np.vectorize(_fraction, otypes=[object])(t) for t in dynamics.hessian_terms
+    )
     terms = operator_terms(
         identity_terms, hessian_terms, hessian, moment, one=Fraction(1), zero=Fraction(0)
     )
@@ -232,10 +235,8 @@ def _interpolate(points: list[int], values: list[Fraction]) -> list[Fraction]:
     coefficients = [Fraction(0)] * count
     for index in range(count - 1, -1, -1):
         # coefficients ← coefficients · (x − points[index]) + newton[index]
-        shifted = [Fraction(0)] + coefficients[:-1]
-        coefficients = [
-            shifted[k] - points[index] * coefficients[k] for k in range(count)
-        ]
+        shifted = [Fraction(0), *coefficients[:-1]]
+        coefficients = [shifted[k] - points[index] * coefficients[k] for k in range(count)]
         coefficients[0] += newton[index]
     return coefficients
 
@@ -366,7 +367,7 @@ def _sorted_positive_roots(polynomial: sympy.Poly) -> list[_Root]:
     while not separated:
         boxes.sort(key=lambda box: box[0])
         separated = True
-        for left, right in zip(boxes, boxes[1:], strict=False):
+        for left, right in itertools.pairwise(boxes):
             if left[1] >= right[0]:
                 _refine(left)
                 _refine(right)
@@ -441,7 +442,13 @@ def _has_radicals(expression: sympy.Expr) -> bool:
     return any(not power.exp.is_integer for power in expression.atoms(sympy.Pow))
 
 
+#: Expressions in more symbols than this are left as derived (factoring them is slow).
+_TIDY_SYMBOLS = 6
+
+
 def _tidy(expression: sympy.Expr, simplify: bool = True) -> sympy.Expr:
+    if len(expression.free_symbols) > _TIDY_SYMBOLS:
+        return expression
     if _has_radicals(expression):
         if not simplify:
             return expression
@@ -581,9 +588,14 @@ def _structured_route(
         for root in derived.roots:
             candidates.append(_tidy(root.xreplace(replace), simplify=False))
         values.append(
-            _tidy(derived.threshold.xreplace(replace), simplify=False) if derived.roots else sympy.oo
+            _tidy(derived.threshold.xreplace(replace), simplify=False)
+            if derived.roots
+            else sympy.oo
         )
-        polynomials.append(sympy.factor(derived.polynomial.xreplace(replace)))
+        polynomial = derived.polynomial.xreplace(replace)
+        if len(polynomial.free_symbols) <= _TIDY_SYMBOLS:
+            polynomial = sympy.factor(polynomial)
+        polynomials.append(polynomial)
     if not values:
         return ThresholdDerivation(
             sympy.oo, "no-curvature", notes=("H = 0: every learning rate is stable",)
@@ -606,8 +618,10 @@ def _coordinate_directions(
         curvatures = [h[k, k] for h in problem.hessians]
         mean = sympy.expand(sum(curvatures) / problem.samples)
         square = sympy.expand(sum(c**2 for c in curvatures) / problem.samples)
-        variance = sympy.factor(sympy.expand(mixing * (square - mean**2)))
-        directions.append((sympy.factor(mean), variance, f"coordinate {k}"))
+        variance = sympy.expand(mixing * (square - mean**2))
+        if len(variance.free_symbols) <= _TIDY_SYMBOLS:
+            variance, mean = sympy.factor(variance), sympy.factor(mean)
+        directions.append((mean, variance, f"coordinate {k}"))
     return directions
 
 
