@@ -8,12 +8,12 @@ Examples
 ...     critical_learning_rate, second_moment_operator, stability_condition, to_latex,
 ... )
 >>> lam = sympy.Symbol("lambda", positive=True)
->>> to_latex(critical_learning_rate([lam], GD()))
-'\\\\frac{2}{\\\\lambda}'
->>> to_latex(stability_condition([lam], GD()))
-'0 < \\\\eta < \\\\frac{2}{\\\\lambda}'
->>> to_latex(second_moment_operator([lam], GD()))
-'\\\\left[\\\\begin{matrix}\\\\eta^{2} \\\\lambda^{2} - 2 \\\\eta \\\\lambda + 1\\\\end{matrix}\\\\right]'
+>>> print(to_latex(critical_learning_rate([lam], GD())))
+\\frac{2}{\\lambda}
+>>> print(to_latex(stability_condition([lam], GD())))
+0 < \\eta < \\frac{2}{\\lambda}
+>>> print(to_latex(second_moment_operator([lam], GD())))
+\\left[\\begin{matrix}\\eta^{2} \\lambda^{2} - 2 \\eta \\lambda + 1\\end{matrix}\\right]
 """
 
 from __future__ import annotations
@@ -61,8 +61,8 @@ def to_latex(value: Any) -> str:
     >>> import sympy
     >>> from stability.symbolic import to_latex
     >>> x = sympy.Symbol("x")
-    >>> to_latex(sympy.And(x > 0, x < 1))
-    '0 < x < 1'
+    >>> print(to_latex(sympy.And(x > 0, x < 1)))
+    0 < x < 1
     """
     method = getattr(value, "latex", None)
     if callable(method):
