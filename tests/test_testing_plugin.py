@@ -93,7 +93,9 @@ def test_user_file_passes_with_fixtures_marker_and_profile(tmp_path):
     assert completed.returncode == 0, completed.stdout + completed.stderr
     assert f"stability {__version__}" in completed.stdout
     assert "2 passed, 1 deselected" in completed.stdout
-    assert "10 passing examples" in completed.stdout  # the profile's max_examples
+    # the run stopped at the profile's max_examples (the passing count itself varies across
+    # hypothesis versions, which may discard duplicate draws)
+    assert "settings.max_examples=10" in completed.stdout
     first = completed.stdout.split("first draw")[1].split()[0]
     expected = np.random.default_rng(0).standard_normal((8, 3))[0, 0]
     assert float(first) == expected
