@@ -123,7 +123,18 @@ def _declared_or_real(symbol: sympy.Symbol) -> sympy.Set:
 
 
 def substitution(domain: Mapping[sympy.Symbol, sympy.Set]) -> dict[sympy.Symbol, sympy.Expr]:
-    """Each symbol rewritten through a positive variable that sweeps its domain's interior."""
+    """Each symbol rewritten through a positive variable that sweeps its domain's interior.
+
+    Examples
+    --------
+    >>> import sympy
+    >>> from stability.symbolic.domains import substitution
+    >>> beta = sympy.Symbol("beta")
+    >>> rewritten = substitution({beta: sympy.Interval.Ropen(0, 1)})[beta]
+    >>> (t,) = rewritten.free_symbols
+    >>> t.is_positive, rewritten.subs(t, 1), sympy.limit(rewritten, t, sympy.oo)
+    (True, 1/2, 1)
+    """
     result: dict[sympy.Symbol, sympy.Expr] = {}
     for symbol, interval in domain.items():
         if interval == sympy.Reals:
@@ -158,6 +169,17 @@ def decide_positive(
     """Whether ``expression > 0`` on the interior of the domain: True, False, or None (unknown).
 
     ``rewrite`` is :func:`substitution` of the domain. False means ``expression ≤ 0``.
+
+    Examples
+    --------
+    >>> import sympy
+    >>> from stability.symbolic.domains import decide_positive, substitution
+    >>> p = sympy.Symbol("p")
+    >>> rewrite = substitution({p: sympy.Interval(0, 1)})
+    >>> decide_positive(1 - p, rewrite), decide_positive(p - 2, rewrite)
+    (True, False)
+    >>> print(decide_positive(2 * p - 1, rewrite))
+    None
     """
     value = sympy.sympify(expression).xreplace(dict(rewrite))
     candidates = [value]
@@ -221,7 +243,16 @@ def prune_minimum(
 
 
 def as_relationals(domain: Mapping[sympy.Symbol, sympy.Set]) -> tuple[sympy.Basic, ...]:
-    """The domain as relationals, e.g. ``(beta >= 0) & (beta < 1)`` (unbounded reals omitted)."""
+    """The domain as relationals, e.g. ``(beta >= 0) & (beta < 1)`` (unbounded reals omitted).
+
+    Examples
+    --------
+    >>> import sympy
+    >>> from stability.symbolic.domains import as_relationals
+    >>> beta, h = sympy.Symbol("beta"), sympy.Symbol("h", positive=True)
+    >>> as_relationals({h: sympy.Interval.open(0, sympy.oo), beta: sympy.Interval.Ropen(0, 1)})
+    ((beta >= 0) & (beta < 1), h > 0)
+    """
     result = []
     for symbol, interval in sorted(domain.items(), key=lambda item: item[0].name):
         if interval == sympy.Reals or (

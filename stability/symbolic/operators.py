@@ -87,6 +87,19 @@ class SymbolicDynamics:
         a common length ``degree + 1``).
     mixing : sympy.Expr
         The batch-law weight ``p`` (exact, or a symbol passed by the caller).
+
+    Examples
+    --------
+    >>> import sympy
+    >>> from stability import Nesterov
+    >>> from stability.symbolic import read_dynamics
+    >>> dynamics = read_dynamics(Nesterov(sympy.Symbol("beta")))
+    >>> dynamics.blocks, dynamics.degree, dynamics.free_symbols
+    (2, 1, frozenset({beta}))
+    >>> dynamics.hessian_coefficient(sympy.Symbol("eta"))
+    Matrix([
+    [-beta*eta - eta, beta*eta],
+    [              0,        0]])
     """
 
     dynamics: LinearDynamics
@@ -207,7 +220,27 @@ def _identity(size: int, one: Any = _ONE, zero: Any = _ZERO) -> np.ndarray:
 
 
 def fourth_moment(hessian: np.ndarray, hessians: list[np.ndarray], mixing: Any) -> np.ndarray:
-    """``E[(H_B)_ij (H_B)_kl] = (1 − p) H_ij H_kl + p mean_s (H_s)_ij (H_s)_kl`` (d, d, d, d)."""
+    """``E[(H_B)_ij (H_B)_kl] = (1 − p) H_ij H_kl + p mean_s (H_s)_ij (H_s)_kl`` (d, d, d, d).
+
+    Parameters
+    ----------
+    hessian : ndarray (object), shape (d, d)
+        The mean Hessian ``H``.
+    hessians : list of ndarray (object), shape (d, d)
+        The per-sample Hessians ``H_s``.
+    mixing : SymPy expression or fraction
+        The batch law's weight ``p``.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> import sympy
+    >>> from stability.symbolic.operators import fourth_moment
+    >>> one, three = (np.array([[sympy.Integer(k)]], dtype=object) for k in (1, 3))
+    >>> mean = np.array([[sympy.Integer(2)]], dtype=object)
+    >>> fourth_moment(mean, [one, three], sympy.Rational(1, 2)).item()  # (4 + 5) / 2
+    9/2
+    """
     outer = np.multiply.outer
     moment = (1 - mixing) * outer(hessian, hessian)
     if mixing != 0:
@@ -240,6 +273,34 @@ def operator_terms(
     ``A = Σ_k η^k (F_k ⊗ I + G_k ⊗ H_B)``; the four products of
     ``E[(F_j ⊗ I + G_j ⊗ H_B) ⊗ (F_k ⊗ I + G_k ⊗ H_B)]`` use ``δδ``, ``δH``, ``Hδ`` and the
     fourth moment of ``H_B``. Works for any scalar type (SymPy expressions or fractions).
+
+    Parameters
+    ----------
+    identity_terms, hessian_terms : tuple of ndarray (object), shape (m, m)
+        ``F_k`` and ``G_k`` (see :class:`SymbolicDynamics`).
+    hessian : ndarray (object), shape (d, d)
+        The mean Hessian ``H``.
+    moment : ndarray (object), shape (d, d, d, d)
+        :func:`fourth_moment` of the batch Hessian.
+    one, zero : scalars
+        The unit and zero of the scalar type.
+
+    Returns
+    -------
+    list of ndarray (object), shape ((m d)², (m d)²)
+        ``T_0, …, T_{2 deg}``.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> import sympy
+    >>> from stability import GD
+    >>> from stability.symbolic.operators import operator_terms, read_dynamics
+    >>> gd = read_dynamics(GD())
+    >>> lam = np.array([[sympy.Symbol("lambda")]], dtype=object)
+    >>> moment = np.multiply.outer(lam, lam)  # full batch: E[h_B²] = λ²
+    >>> [t.item() for t in operator_terms(gd.identity_terms, gd.hessian_terms, lam, moment)]
+    [1, -2*lambda, lambda**2]
     """
     d = hessian.shape[0]
     eye = _identity(d, one, zero)
@@ -287,6 +348,24 @@ def restrict_symmetric(matrix: np.ndarray, size: int) -> np.ndarray:
     (:func:`symmetric_indices`); the result is ``L T Dup`` with ``L`` picking those
     entries and ``Dup`` the duplication matrix. It is similar to the restriction in the
     orthonormal ``svec`` basis, so spectra and determinants agree.
+
+    Parameters
+    ----------
+    matrix : ndarray (object), shape (size², size²)
+        The operator on row-major ``vec``.
+    size : int
+        The side of the matrices it acts on.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from stability.symbolic.operators import restrict_symmetric
+    >>> transpose = np.zeros((4, 4), dtype=object)  # S ↦ Sᵀ: the identity on symmetric S
+    >>> for i in range(2):
+    ...     for j in range(2):
+    ...         transpose[i * 2 + j, j * 2 + i] = 1
+    >>> restrict_symmetric(transpose, 2).tolist()
+    [[1, 0, 0], [0, 1, 0], [0, 0, 1]]
     """
     pairs = symmetric_indices(size)
     rows = [a * size + b for a, b in pairs]
@@ -351,7 +430,7 @@ def _factor_small(value: sympy.Expr) -> sympy.Expr:
 _PRESENT_ENTRIES = 16
 
 
-def present(value: sympy.Expr, lr: sympy.Expr, *, factor: bool = True) -> sympy.Expr:
+def _display_form(value: sympy.Expr, lr: sympy.Expr, *, factor: bool = True) -> sympy.Expr:
     """A polynomial in ``lr`` with small coefficients factored (display only; same value).
 
     Large expressions are only expanded: factoring them costs far more than it helps.
@@ -374,7 +453,7 @@ def _sum_powers(terms: list[np.ndarray], lr: sympy.Expr) -> sympy.Matrix:
     for power in range(1, len(terms)):
         total = total + terms[power] * lr**power
     factor = total.size <= _PRESENT_ENTRIES
-    return sympy.Matrix(total).applyfunc(lambda x: present(x, lr, factor=factor))
+    return sympy.Matrix(total).applyfunc(lambda x: _display_form(x, lr, factor=factor))
 
 
 def second_moment_operator(
