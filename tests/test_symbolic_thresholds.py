@@ -290,3 +290,44 @@ def test_derivation_latex() -> None:
     text = derivation.latex()
     assert text.startswith(r"\eta^{*} = \frac{2 \left(\beta + 1\right)}{\lambda}")
     assert r"\text{assuming }" in text and r"\lambda > 0" in text
+
+
+_CLOSED_FORMS: dict = {}
+
+
+def _closed_form(kind: str, batch: int, replacement: bool):
+    """The parametric threshold of a method on 2-D diagonal Hessians with 3 samples (cached)."""
+    key = (kind, batch, replacement)
+    if key not in _CLOSED_FORMS:
+        method = {
+            "sgd": SGD(batch, replacement=replacement),
+            "heavy-ball": HeavyBall(BETA, batch_size=batch, replacement=replacement),
+            "nesterov": Nesterov(BETA, batch_size=batch, replacement=replacement),
+        }[kind]
+        problem = symbols_problem(2, 3, structure="diagonal")
+        _CLOSED_FORMS[key] = (problem, critical_learning_rate(problem, method))
+    return _CLOSED_FORMS[key]
+
+
+@settings(max_examples=20, deadline=None)
+@given(
+    st.sampled_from(["sgd", "heavy-ball", "nesterov"]),
+    st.sampled_from([(1, False), (2, False), (2, True), (4, True)]),
+    st.lists(st.integers(1, 40), min_size=6, max_size=6),
+    st.integers(1, 19),
+)
+def test_parametric_closed_forms_match_numeric_thresholds(kind, law, curvatures, beta) -> None:
+    problem, closed_form = _closed_form(kind, *law)
+    values = dict(zip(sorted(problem.free_symbols, key=str),
+                      [sympy.Rational(c, 10) for c in curvatures], strict=True))
+    values[BETA] = sympy.Rational(beta, 20)
+    derived = float(closed_form.subs(values))
+    stack = np.array([np.array(h.subs(values), dtype=float) for h in problem.hessians])
+    batch, replacement = law
+    method = {
+        "sgd": SGD(batch, replacement=replacement),
+        "heavy-ball": HeavyBall(beta / 20, batch_size=batch, replacement=replacement),
+        "nesterov": Nesterov(beta / 20, batch_size=batch, replacement=replacement),
+    }[kind]
+    numeric = stability.critical_learning_rate(Quadratic.from_hessians(stack), method)
+    assert derived == pytest.approx(numeric, rel=1e-12)
