@@ -27,6 +27,7 @@ import sympy
 
 from stability.cli import CommandError
 from stability.cli._common import load_array
+from stability.errors import SizeLimitError
 from stability.methods import GD, SGD, HeavyBall, Method, Nesterov
 from stability.symbolic import (
     LEARNING_RATE,
@@ -37,6 +38,7 @@ from stability.symbolic import (
     noise_matrix,
     second_moment_operator,
     stability_condition,
+    stationary_moment,
     symbols_problem,
     threshold_derivation,
     to_latex,
@@ -215,4 +217,12 @@ def run(arguments: argparse.Namespace) -> int:
     show("stability condition", condition)
     if derivation.assumptions and not latex:
         print("assumptions: " + ", ".join(str(a) for a in derivation.assumptions))
+    if dynamics.noise is not None:
+        try:
+            moment = stationary_moment(problem, method, mixing=mixing)
+        except SizeLimitError as error:
+            print(f"% {error}" if latex else f"stationary second moment: skipped ({error})")
+        else:
+            show("stationary second moment S_∞(η) (within the stability condition)", moment,
+                 "S_\\infty(\\eta) = " if latex else "")
     return 0
