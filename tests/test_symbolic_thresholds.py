@@ -331,3 +331,16 @@ def test_parametric_closed_forms_match_numeric_thresholds(kind, law, curvatures,
     }[kind]
     numeric = stability.critical_learning_rate(Quadratic.from_hessians(stack), method)
     assert derived == pytest.approx(numeric, rel=1e-12)
+
+
+def test_characteristic_polynomial_of_parametric_input() -> None:
+    # 1-D SGD: det(T(η) − 1) / η = η (a² + p s²) − 2a
+    problem = symbols_problem(1, 2)
+    a, s2 = moments([h[0, 0] for h in problem.hessians])
+    polynomial = characteristic_polynomial(problem, SGD(1), mixing=P)
+    assert sympy.simplify(polynomial - (ETA * (a**2 + P * s2) - 2 * a)) == 0
+    # a small general 2-D problem: the operator is 3 × 3 on symmetric moments
+    general = characteristic_polynomial(symbols_problem(2, 1), GD())
+    assert sympy.Poly(general, ETA).degree() == 3
+    with pytest.raises(SizeLimitError, match="too large to expand"):
+        characteristic_polynomial(symbols_problem(3, 1), HeavyBall(BETA))
