@@ -58,6 +58,9 @@ class ReducedQuadratic:
         For rank-one samples, ``y_i = basisᵀ x_i`` so that the reduced ``H_i = y_i y_iᵀ``.
     hessians : ndarray, shape (n, r, r), or None
         Otherwise the reduced per-sample Hessians ``basisᵀ H_i basis``.
+    scale : float
+        The reduced Hessians are ``scale`` times the stored ones (``1.0`` unless the
+        problem was normalised to keep its numbers inside the floating-point range).
     """
 
     basis: np.ndarray
@@ -65,6 +68,21 @@ class ReducedQuadratic:
     samples: int | None
     vectors: np.ndarray | None = None
     hessians: np.ndarray | None = None
+    scale: float = 1.0
+
+    @cached_property
+    def factors(self) -> np.ndarray | None:
+        """Per-sample factors ``G_i`` of shape ``(n, k, r)`` with reduced ``H_i = G_iᵀ G_i``.
+
+        Rank-one samples have ``k = 1`` (``G_i = y_iᵀ``); dense per-sample Hessians are
+        factored once by an eigendecomposition (``k`` is the largest per-sample rank).
+        ``None`` for a single Hessian.
+        """
+        if self.vectors is not None:
+            return _readonly(self.vectors[:, None, :])
+        if self.hessians is None:
+            return None
+        return _readonly(_factor_hessians(self.hessians))
 
     @property
     def rank(self) -> int:
@@ -442,6 +460,25 @@ def _thin_svd(matrix: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     q, r = scipy.linalg.qr(matrix.T, mode="economic", check_finite=False)
     u, s, wt = np.linalg.svd(r.T)
     return u, s, (q @ wt.T).T
+
+
+def _factor_hessians(hessians: np.ndarray) -> np.ndarray:
+    """Factors ``G_i`` (``(n, k, r)``, ``H_i = G_iᵀ G_i``) of symmetric PSD ``H_i``.
+
+    ``k`` is the largest numerical rank over the samples; rows of a sample of smaller
+    rank are zero. Negative rounding-level eigenvalues are dropped.
+    """
+    samples, size = hessians.shape[0], hessians.shape[-1]
+    if samples == 0 or size == 0:
+        return np.zeros((samples, 0, size))
+    eigenvalues, vectors = np.linalg.eigh(hessians)
+    top = np.max(np.abs(eigenvalues), axis=1, keepdims=True)
+    keep = eigenvalues > _rank_cutoff(1.0, size) * top
+    rank = max(int(keep.sum(axis=1).max()), 1)
+    order = np.argsort(-eigenvalues, axis=1)[:, :rank]
+    values = np.take_along_axis(np.where(keep, eigenvalues, 0.0), order, axis=1)
+    columns = np.take_along_axis(vectors, order[:, None, :], axis=2)
+    return np.sqrt(values)[:, :, None] * np.swapaxes(columns, 1, 2)
 
 
 def _rank_cutoff(scale: float, size: int) -> float:
