@@ -61,7 +61,6 @@ from stability.errors import (
     SizeLimitError,
     StabilityError,
 )
-from stability.methods.base import as_dynamics
 from stability.numeric.operators import DENSE_ENTRY_LIMIT, dense_operator, symmetric_basis
 from stability.numeric.prediction import (
     SecondMomentRecursion,
@@ -69,7 +68,7 @@ from stability.numeric.prediction import (
     second_moment_recursion,
 )
 from stability.numeric.thresholds import critical_learning_rate, reduced_operator
-from stability.problems import Quadratic, as_problem
+from stability.problems import Quadratic
 from stability.progress import ProgressMeter
 from stability.simulation import (
     DEFAULT_CHUNK_SIZE,
@@ -83,6 +82,7 @@ from stability.simulation import (
     simulate,
     state_map_norm_bound,
 )
+from stability.system import bind
 from stability.validation import check_learning_rate, check_positive_integer
 
 __all__ = ["CheckReport", "Comparison", "RateCheck", "check"]
@@ -940,8 +940,8 @@ def check(
     >>> report.agrees, report.stable
     (True, False)
     """
-    problem = as_problem(problem)
-    dynamics = as_dynamics(method)
+    system = bind(problem, method)
+    problem, dynamics = system.problem, system.dynamics
     runs = check_positive_integer(runs, "runs")
     if runs < 2:
         raise InvalidInputError(f"runs must be at least 2 for a confidence band; got {runs}")

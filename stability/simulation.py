@@ -58,6 +58,7 @@ from stability.methods.base import as_dynamics
 from stability.numeric.prediction import initial_states
 from stability.problems import Quadratic, as_problem
 from stability.progress import ProgressMeter, as_progress
+from stability.system import bind
 from stability.validation import as_finite_array, check_learning_rate, check_positive_integer
 
 __all__ = [
@@ -230,8 +231,8 @@ def state_map_norm_bound(problem: Quadratic, method: Any, lr: float) -> float:
     >>> state_map_norm_bound(problem, SGD(1), 0.75)  # max(1, |1 − 0.75·‖x‖²|), ‖x‖² ≤ 4
     2.0
     """
-    problem = as_problem(problem)
-    dynamics = as_dynamics(method)
+    system = bind(problem, method)
+    problem, dynamics = system.problem, system.dynamics
     lr = check_learning_rate(lr)
     dynamics.batch.validate(problem.samples)
     identity, gradient, _, _ = _numeric(dynamics, lr)
@@ -858,8 +859,8 @@ def _plan(
     init: Any,
     chunk_size: Any,
 ) -> _Plan:
-    problem = as_problem(problem)
-    dynamics = as_dynamics(method)
+    system = bind(problem, method)
+    problem, dynamics = system.problem, system.dynamics
     lr = check_learning_rate(lr)
     steps = check_positive_integer(steps, "steps")
     runs = check_positive_integer(runs, "runs")

@@ -42,10 +42,10 @@ import scipy.sparse.linalg
 from stability.bounds._common import batch_outcomes, bound
 from stability.dynamics import LinearDynamics
 from stability.errors import InvalidInputError, SizeLimitError
-from stability.methods.base import as_dynamics
 from stability.numeric.polynomial import smallest_positive_real_root
 from stability.numeric.thresholds import critical_learning_rate
-from stability.problems import Quadratic, ReducedQuadratic, as_problem
+from stability.problems import Quadratic, ReducedQuadratic
+from stability.system import bind
 from stability.validation import check_learning_rate, check_positive_integer
 
 __all__ = [
@@ -124,8 +124,8 @@ class _Setting:
 
 
 def _setting(problem: Any, method: Any) -> _Setting:
-    problem = as_problem(problem)
-    dynamics = as_dynamics(method)
+    system = bind(problem, method)
+    problem, dynamics = system.problem, system.dynamics
     outcomes = batch_outcomes(dynamics, problem.samples)
     reduced = problem.reduced()
     if reduced.samples is None:
@@ -661,8 +661,8 @@ def lyapunov_exponent(
     >>> simulated.exact, bool(simulated.lower < exact < simulated.upper)  # diagonal: max_k
     (False, True)
     """
-    problem = as_problem(problem)
-    dynamics = as_dynamics(method)
+    system = bind(problem, method)
+    problem, dynamics = system.problem, system.dynamics
     lr = check_learning_rate(lr)
     steps = check_positive_integer(steps, "steps")
     runs = check_positive_integer(runs, "runs")

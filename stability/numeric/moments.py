@@ -49,9 +49,9 @@ from stability.errors import (
     SizeLimitError,
     UnstableError,
 )
-from stability.methods.base import as_dynamics
 from stability.numeric.thresholds import critical_learning_rate
-from stability.problems import Quadratic, ReducedQuadratic, as_problem
+from stability.problems import Quadratic, ReducedQuadratic
+from stability.system import bind
 from stability.validation import as_finite_array, check_learning_rate
 
 __all__ = ["expected_loss_change", "stationary_second_moment"]
@@ -410,8 +410,8 @@ def stationary_second_moment(
     ...
     stability.errors.UnstableError: lr=1 is not mean-square stable for VariationalGD ...
     """
-    problem = as_problem(problem)
-    dynamics = as_dynamics(method)
+    system = bind(problem, method)
+    problem, dynamics = system.problem, system.dynamics
     lr = check_learning_rate(lr)
     if solver not in ("auto", "direct", "krylov"):
         raise InvalidInputError(f"solver must be 'auto', 'direct' or 'krylov'; got {solver!r}")
@@ -486,8 +486,8 @@ def expected_loss_change(problem: Quadratic, method: Any, lr: float, mean: Any) 
     >>> expected_loss_change(problem, VariationalGD(1.0), 0.25, [1.0])  # + ½·η²·λ³·σ²
     -0.5
     """
-    problem = as_problem(problem)
-    dynamics = as_dynamics(method)
+    system = bind(problem, method)
+    problem, dynamics = system.problem, system.dynamics
     lr = check_learning_rate(lr)
     blocks, dimension = dynamics.blocks, problem.dimension
     state = as_finite_array(mean, "mean", (1, 2))

@@ -21,8 +21,8 @@ import mpmath
 
 from stability.dynamics import LinearDynamics
 from stability.errors import InvalidInputError, SizeLimitError
-from stability.methods.base import as_dynamics
-from stability.problems import Quadratic, as_problem
+from stability.problems import Quadratic
+from stability.system import bind
 from stability.validation import check_positive_integer
 
 __all__ = ["MAX_PRECISION_SIZE", "high_precision_critical_learning_rate"]
@@ -294,8 +294,8 @@ def high_precision_critical_learning_rate(
     >>> float(rate)
     1.2679491924311228
     """
-    problem = as_problem(problem)
-    dynamics = as_dynamics(method)
+    system = bind(problem, method)
+    problem, dynamics = system.problem, system.dynamics
     precision = check_positive_integer(precision, "precision")
     mixing_fraction = dynamics.batch.mixing(problem.samples)
     with mpmath.workdps(precision + 15):

@@ -30,8 +30,8 @@ import numpy as np
 
 from stability.dynamics import LinearDynamics
 from stability.errors import DimensionError, InvalidTypeError
-from stability.methods.base import as_dynamics
-from stability.problems import Quadratic, as_problem
+from stability.problems import Quadratic
+from stability.system import bind
 from stability.validation import as_finite_array, check_learning_rate, check_positive_integer
 
 __all__ = [
@@ -321,8 +321,8 @@ def second_moment_recursion(problem: Quadratic, method: Any, lr: float) -> Secon
     array([[0.    , 0.    ],
            [0.    , 0.5625]])
     """
-    problem = as_problem(problem)
-    dynamics = as_dynamics(method)
+    system = bind(problem, method)
+    problem, dynamics = system.problem, system.dynamics
     lr = check_learning_rate(lr)
     mixing = float(dynamics.batch.mixing(problem.samples))
     identity, gradient, u, w = _numeric_parts(dynamics, lr)

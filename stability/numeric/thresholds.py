@@ -39,7 +39,6 @@ from scipy.sparse.linalg import ArpackNoConvergence, eigsh
 
 from stability.dynamics import LinearDynamics
 from stability.errors import CertificationError, InvalidInputError, SizeLimitError
-from stability.methods.base import as_dynamics
 from stability.numeric.matrix_free import (
     ConvergenceError,
     SecondMomentMap,
@@ -59,7 +58,8 @@ from stability.numeric.structure import (
     commuting_threshold,
     full_batch_critical_learning_rate,
 )
-from stability.problems import Quadratic, ReducedQuadratic, as_problem
+from stability.problems import Quadratic, ReducedQuadratic
+from stability.system import bind
 from stability.validation import check_learning_rate
 
 __all__ = [
@@ -178,8 +178,8 @@ def reduced_operator(problem: Quadratic, method: Any) -> ReducedOperator:
     >>> operator.size, operator.matrix(0.5)
     (1, array([[0.]]))
     """
-    problem = as_problem(problem)
-    dynamics = as_dynamics(method)
+    system = bind(problem, method)
+    problem, dynamics = system.problem, system.dynamics
     mixing = float(dynamics.batch.mixing(problem.samples))
     reduced = problem.reduced()
     scale = dynamics.gradient_step_scale()
@@ -355,8 +355,8 @@ def threshold_report(
     >>> bool(abs(dense.value - report.value) < 1e-12 * dense.value)
     True
     """
-    problem = as_problem(problem)
-    dynamics = as_dynamics(method)
+    system = bind(problem, method)
+    problem, dynamics = system.problem, system.dynamics
     solver = _check_solver(solver)
     mixing = float(dynamics.batch.mixing(problem.samples))
     reduced = problem.reduced()
@@ -521,8 +521,8 @@ def spectral_radius(problem: Quadratic, method: Any, lr: float, *, solver: str =
     """
     lr = check_learning_rate(lr)
     solver = _check_solver(solver)
-    problem = as_problem(problem)
-    dynamics = as_dynamics(method)
+    system = bind(problem, method)
+    problem, dynamics = system.problem, system.dynamics
     mixing = float(dynamics.batch.mixing(problem.samples))
     reduced = problem.reduced()
     size = _state_size(dynamics, reduced)
