@@ -39,7 +39,7 @@ from stability.errors import InvalidTypeError
 from stability.methods.base import as_dynamics
 from stability.problems import Quadratic, ReducedQuadratic, as_problem
 
-__all__ = ["System", "bind", "numeric_coefficient"]
+__all__ = ["System", "bind", "bind_reduced", "numeric_coefficient"]
 
 
 def _coefficient_error(name: str, value: Any) -> InvalidTypeError:
@@ -152,7 +152,7 @@ class System:
         without additive noise.
     """
 
-    problem: Quadratic
+    problem: Quadratic | None
     dynamics: LinearDynamics
     mixing: float
     mixing_fraction: Fraction
@@ -209,9 +209,13 @@ class System:
 
     # ------------------------------------------------------------ the reduced problem
     @cached_property
+    def _stored(self) -> ReducedQuadratic:
+        return self.problem.reduced()
+
+    @cached_property
     def scale(self) -> float:
         """``s``: the true reduced Hessians are ``s`` times the stored ones."""
-        return float(self.problem.reduced().scale)
+        return float(self._stored.scale)
 
     @cached_property
     def rate_factor(self) -> float:
@@ -221,7 +225,7 @@ class System:
     @cached_property
     def reduced(self) -> ReducedQuadratic:
         """The problem restricted to ``range(H)``, in the units of :attr:`hessian`."""
-        reduced = self.problem.reduced()
+        reduced = self._stored
         if self.rate_factor == 1.0 and self.scale != 1.0:
             return _scaled_reduced(reduced)
         return reduced
@@ -345,6 +349,33 @@ def bind(problem: Any, method: Any) -> System:
     """
     problem = as_problem(problem)
     dynamics = as_dynamics(method)
+    return _system(problem, dynamics, dynamics.batch.mixing(problem.samples))
+
+
+def bind_reduced(reduced: ReducedQuadratic, method: Any, mixing: Any) -> System:
+    """Bind a method to an already reduced problem with a given mixing weight ``p``.
+
+    For building blocks that work on a :class:`~stability.problems.ReducedQuadratic`
+    directly; :func:`bind` is the entry point of every public function.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from stability import GD, Quadratic
+    >>> from stability.system import bind_reduced
+    >>> system = bind_reduced(Quadratic(np.diag([2.0, 1.0])).reduced(), GD(), 0)
+    >>> system.reduced.rank, system.mixing
+    (2, 0.0)
+    """
+    dynamics = as_dynamics(method)
+    exact = mixing if isinstance(mixing, Fraction) else Fraction(float(mixing))
+    system = _system(None, dynamics, exact)
+    system.__dict__["scale"] = float(reduced.scale)
+    system.__dict__["_stored"] = reduced
+    return system
+
+
+def _system(problem: Any, dynamics: LinearDynamics, mixing_fraction: Fraction) -> System:
     name = dynamics.name
     degree = max(dynamics.identity_part.degree, dynamics.hessian_part.degree, 1)
     identity = _table(dynamics.identity_part, name, degree)
@@ -353,7 +384,6 @@ def bind(problem: Any, method: Any) -> System:
     if dynamics.noise is not None:
         noise_identity = _vector_table(dynamics.noise.identity_coefficients, name)
         noise_hessian = _vector_table(dynamics.noise.hessian_coefficients, name)
-    mixing_fraction = dynamics.batch.mixing(problem.samples)
     return System(
         problem=problem,
         dynamics=dynamics,
