@@ -80,6 +80,8 @@ ACCEPT_RESIDUAL = 1e-9
 LANCZOS_MEMORY = 4.0e8
 #: Operators with at most this many svec coordinates are assembled column by column.
 ASSEMBLE_SIZE = 12
+#: When Arnoldi fails, operators up to this many coordinates are assembled instead.
+DENSE_FALLBACK_SIZE = 600
 
 
 # ------------------------------------------------------------------ per-sample term
@@ -182,6 +184,7 @@ def top_eigenpair(
     *,
     precision: str = "auto",
     tolerance: float = 1e-11,
+    shift: float = 0.0,
 ) -> EigenResult:
     """The verified top eigenpair of ``K = C^{-1/2} D C^{-1/2}`` (:class:`GradientPencil`).
 
@@ -195,6 +198,8 @@ def top_eigenpair(
         ``"mixed"`` runs Lanczos first with single-precision applications (half the
         cost) to a relative residual of ``1e-5`` and refines that vector in double
         precision; ``"auto"`` does so when ``n r² ≥`` :data:`MIXED_PRECISION_WORK`.
+    shift : float, default 0
+        A Hessian shift ``μ`` (gradient step with weight decay: ``H_i + μ I``).
     tolerance : float, default 1e-11
         Relative residual target of the double-precision Lanczos run
         (:func:`lanczos_top`). The eigenvalue error is of the order of the squared
@@ -216,7 +221,7 @@ def top_eigenpair(
     >>> result.method, result.residual < 1e-9
     ('lanczos', True)
     """
-    pencil = GradientPencil(reduced, mixing)
+    pencil = GradientPencil(reduced, mixing, shift=shift)
     size = pencil.size
     layout = pencil.layout
     if size <= ASSEMBLE_SIZE:
@@ -230,7 +235,7 @@ def top_eigenpair(
     single = 0
     method = "lanczos"
     if mixed:
-        rough = GradientPencil(reduced, mixing, np.float32, layout)
+        rough = GradientPencil(reduced, mixing, np.float32, layout, shift=shift)
         _, guess, _ = lanczos_top(rough, start, 1e-5, dtype=np.float32)
         single = rough.applications
         # keep a component along the positive-definite start (see module notes)
@@ -400,20 +405,30 @@ def perron_radius(
         if start is None
         else start / np.linalg.norm(start) + 1e-3 * base / np.linalg.norm(base)
     )
-    try:
-        values, vectors = eigs(
-            operator.linear_operator(lr),
-            k=1,
-            which="LR",
-            v0=v0,
-            tol=0.0,
-            ncv=min(size - 1, 24),
-            maxiter=max(1000, size),
-        )
-    except ArpackNoConvergence as error:
+    values = vectors = None
+    for ncv, tolerance in ((24, 0.0), (60, 1e-13)):  # a wider Krylov space on failure
+        try:
+            values, vectors = eigs(
+                operator.linear_operator(lr),
+                k=1,
+                which="LR",
+                v0=v0,
+                tol=tolerance,
+                ncv=min(size - 1, ncv),
+                maxiter=max(1000, size),
+            )
+            break
+        except ArpackNoConvergence as error:
+            if len(error.eigenvalues):
+                v0 = np.real(error.eigenvectors[:, 0]) + 1e-3 * base / np.linalg.norm(base)
+    if values is None:
+        if size <= DENSE_FALLBACK_SIZE:
+            values, vectors = scipy.linalg.eig(operator.matrix(lr))
+            index = int(np.argmax(values.real))
+            return float(values[index].real), np.real(vectors[:, index])
         raise ConvergenceError(
             f"Arnoldi did not converge on the {size:,}-dimensional second-moment operator"
-        ) from error
+        )
     return float(values[0].real), np.real(vectors[:, 0])
 
 
