@@ -10,7 +10,6 @@ import sympy
 
 from stability import (
     GD,
-    SGD,
     HeavyBall,
     Quadratic,
     critical_learning_rate,

@@ -239,18 +239,18 @@ class BatchSandwich:
         left, right = layout.pairwise(self.eigenvalues)
         result = (1 - self.mixing) * left * right
         if self.mixing:
+            # ⟨E_ab, H E_ab H⟩ = H_aa² on the diagonal, H_ab² + H_aa H_bb off it; with
+            # P_i[(k, l), a] = G_ka G_la, Σ_i H_ab² = (Pᵀ P)_ab and Σ_i H_aa H_bb = (Δᵀ Δ)_ab
             factors = self.factors
+            n, k, r = factors.shape
+            pairs = (factors[:, :, None, :] * factors[:, None, :, :]).reshape(n * k * k, r)
+            squares = pairs.T @ pairs
+            diagonals = np.einsum("nka,nka->na", factors, factors)
+            products = diagonals.T @ diagonals
             rows, cols = layout.rows, layout.cols
-            # ⟨E_ab, H E_ab H⟩ = H_aa² on the diagonal, H_ab² + H_aa H_bb off it
-            total = np.zeros(layout.dimension, dtype=self.dtype)
-            for start in range(0, self.samples, 64):
-                part = factors[start : start + 64]
-                hessians = np.swapaxes(part, 1, 2) @ part
-                aa = hessians[:, rows, rows]
-                bb = hessians[:, cols, cols]
-                ab = hessians[:, rows, cols]
-                off = np.where(layout.diagonal, ab * ab, aa * bb + ab * ab)
-                total = total + off.sum(axis=0)
+            total = np.where(
+                layout.diagonal, squares[rows, cols], squares[rows, cols] + products[rows, cols]
+            )
             result = result + self.mixing * total / self.samples
         if self.shift:
             result = result + self.shift * (left + right) + self.shift**2

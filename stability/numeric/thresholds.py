@@ -586,32 +586,51 @@ RADIUS_ACCURACY = 1e-9
 
 
 def _lanczos_radius(system: System, lr: float, start: np.ndarray | None = None) -> RadiusReport:
+    """``λ_max(T)`` by Lanczos (gradient steps: ``T = I − γ (2C − γ D)`` by the pencil's kernel)."""
     operator = SecondMomentOperator(system)
+    size = operator.size
+    if system.gradient_scale is not None:
+        pencil = GradientPencil(system.reduced, system.mixing, shift=system.shift)
+        gamma = float(system.gradient_scale) * system.rate(lr)
+        growth = pencil.growth(gamma)
+
+        def apply(vector: np.ndarray) -> np.ndarray:
+            vector = np.ravel(vector)
+            return vector - gamma * growth(vector)
+
+        def counter() -> int:
+            return pencil.applications
+
+    else:
+
+        def apply(vector: np.ndarray) -> np.ndarray:
+            return operator.apply(vector, lr)
+
+        def counter() -> int:
+            return operator.applications
+
     base = operator.start_vector()
-    v0 = (
-        base
-        if start is None
-        else start / np.linalg.norm(start) + 1e-3 * base / np.linalg.norm(base)
-    )
+    v0 = base if start is None else start / np.linalg.norm(start)
+    v0 = v0 + 1e-3 * base / np.linalg.norm(base)
     try:
         _, vectors = eigsh(
-            operator.linear_operator(lr),
+            LinearOperator((size, size), matvec=apply, dtype=float),
             k=1,
             which="LA",
             v0=v0,
             tol=0.0,
-            ncv=min(operator.size - 1, 40),
-            maxiter=max(3000, operator.size),
+            ncv=min(size - 1, 40),
+            maxiter=max(3000, size),
         )
     except ArpackNoConvergence as error:
         raise ConvergenceError(
-            f"Lanczos did not converge on the {operator.size:,}-dimensional operator"
+            f"Lanczos did not converge on the {size:,}-dimensional operator"
         ) from error
     vector = vectors[:, 0] / np.linalg.norm(vectors[:, 0])
-    image = operator.apply(vector, lr)
+    image = apply(vector)
     value = float(vector @ image)
     residual = float(np.linalg.norm(image - value * vector))
-    return RadiusReport(value, 1.0 - value, "lanczos", residual, operator.applications)
+    return RadiusReport(value, 1.0 - value, "lanczos", residual, counter())
 
 
 def _iterative_radius(system: System, lr: float) -> RadiusReport:
