@@ -61,13 +61,18 @@ from stability.errors import (
     SizeLimitError,
     StabilityError,
 )
+from stability.numeric.operator import SecondMomentOperator
 from stability.numeric.operators import DENSE_ENTRY_LIMIT, dense_operator, symmetric_basis
 from stability.numeric.prediction import (
     SecondMomentRecursion,
     initial_states,
     second_moment_recursion,
 )
-from stability.numeric.thresholds import critical_learning_rate, reduced_operator
+from stability.numeric.thresholds import (
+    critical_learning_rate,
+    principal_moments,
+    reduced_operator,
+)
 from stability.problems import Quadratic
 from stability.progress import ProgressMeter
 from stability.simulation import (
@@ -98,6 +103,8 @@ SYMBOLIC_THRESHOLD_LIMIT = 3
 # fraction of the predicted value.
 _INFORMATIVE = 0.5
 _MAX_HORIZON = 30
+#: Reduced operators with more ``svec`` coordinates are checked matrix-free.
+_DENSE_CHECK_SIZE = 600
 # Memory budget (floats) of the final states of one one-step probe.
 _ONE_STEP_FLOATS = 4_000_000
 
@@ -444,6 +451,51 @@ def _spectrum(matrix: np.ndarray, lift: np.ndarray) -> _Spectrum:
     return _Spectrum(radius, sigma, weight)
 
 
+def _normalised(sigma: np.ndarray, weight: np.ndarray, lift: np.ndarray) -> tuple[np.ndarray, ...]:
+    projector = lift @ lift.T
+    if not np.any(sigma):
+        sigma = projector
+    if not np.any(weight):
+        weight = projector
+    return sigma / np.trace(sigma), weight / np.linalg.eigvalsh(weight)[-1]
+
+
+def _matrix_free_spectrum(
+    system: Any,
+    apply: Callable[[np.ndarray], np.ndarray],
+    lift: np.ndarray,
+    lr: float,
+    operator: OperatorLike | None,
+) -> tuple[_Spectrum, Comparison]:
+    """Large problems: ``ρ`` and the top modes matrix-free, the operators compared on probes.
+
+    The right and left Krein–Rutman eigen-moments come from
+    :func:`~stability.numeric.thresholds.principal_moments`; the operator under test (or
+    the prediction's, in the problem's own coordinates) is compared with the numeric one
+    on three probes: the two modes and a random symmetric matrix of the reduced space.
+    """
+    radius, right, left = principal_moments(system, lr)
+    sigma, weight = _normalised(
+        _psd_part(lift @ right @ lift.T), _psd_part(lift @ left @ lift.T), lift
+    )
+    numeric = SecondMomentOperator(system)
+    rng = np.random.default_rng(0)
+    size = lift.shape[1]
+    random = rng.standard_normal((size, size))
+    probes = np.array([right, left, random + random.T])
+    predicted = lift.T @ apply(lift @ probes @ lift.T) @ lift
+    layout = numeric.layout
+    expected = np.array([layout.unpack(numeric.apply(layout.pack(probe), lr)) for probe in probes])
+    comparison = _exact_comparison(
+        "operator T(η) on three probes of svec(range H)"
+        + (" (supplied)" if operator is not None else " (matrix-free)"),
+        "numeric–numeric",
+        predicted,
+        expected,
+    )
+    return _Spectrum(radius, sigma, weight), comparison
+
+
 # ------------------------------------------------------------------------------ symbolic
 def _symbolic_layer(
     problem: Quadratic, dynamics: LinearDynamics, use: bool | None
@@ -636,7 +688,11 @@ def _check_rate(
     comparisons: list[Comparison] = []
 
     # --- exact: the prediction's operator against the numeric layer (and the symbolic one)
-    if reduced.rank:
+    system = bind(problem, dynamics)
+    if reduced.rank and system.size > _DENSE_CHECK_SIZE:
+        spectrum, comparison = _matrix_free_spectrum(system, apply, lift, lr, operator)
+        comparisons.append(comparison)
+    elif reduced.rank:
         predicted_matrix = _reduced_matrix(apply, lift)
         spectrum = _spectrum(predicted_matrix, lift)
         numeric_matrix = reduced_operator(problem, dynamics).matrix(lr)

@@ -145,8 +145,9 @@ class BatchSandwich:
 
     Parameters
     ----------
-    eigenvalues : ndarray, shape (r,)
-        ``λ``, the diagonal of the reduced ``H``.
+    eigenvalues : ndarray, shape (r,) or (r, r)
+        ``λ``, the diagonal of the reduced ``H`` (eigen-coordinates), or the mean Hessian
+        ``H`` itself as a matrix (any orthonormal coordinates, e.g. the problem's own).
     factors : ndarray, shape (n, k, r), or None
         Per-sample factors (``None``: no per-sample term, ``p`` must be zero).
     mixing : float
@@ -180,6 +181,7 @@ class BatchSandwich:
     ) -> None:
         self.dtype = np.dtype(dtype)
         self.eigenvalues = np.asarray(eigenvalues, dtype=self.dtype)
+        self.diagonal_mean = self.eigenvalues.ndim == 1
         self.mixing = mixing
         self.shift = shift
         self.rank = int(self.eigenvalues.shape[0])
@@ -188,7 +190,26 @@ class BatchSandwich:
         self.width = 0 if self.factors is None else int(self.factors.shape[1])
         if self.mixing and self.factors is None:
             raise ValueError("a stochastic batch law needs per-sample factors")
-        self._outer = np.multiply.outer(self.eigenvalues, self.eigenvalues)
+        if self.diagonal_mean:
+            self._outer = np.multiply.outer(self.eigenvalues, self.eigenvalues)
+
+    def left(self, matrix: np.ndarray) -> np.ndarray:
+        """``H X`` for ``X`` of shape ``(..., r, r)``."""
+        if self.diagonal_mean:
+            return self.eigenvalues[:, None] * matrix
+        return self.eigenvalues @ matrix
+
+    def right(self, matrix: np.ndarray) -> np.ndarray:
+        """``X H`` for ``X`` of shape ``(..., r, r)``."""
+        if self.diagonal_mean:
+            return matrix * self.eigenvalues
+        return matrix @ self.eigenvalues
+
+    def mean(self, matrix: np.ndarray) -> np.ndarray:
+        """``H X H``."""
+        if self.diagonal_mean:
+            return matrix * self._outer
+        return self.eigenvalues @ matrix @ self.eigenvalues
 
     @property
     def work(self) -> float:
@@ -225,12 +246,11 @@ class BatchSandwich:
         if self.mixing == 1:
             result = self.sample(matrix)
         else:
-            result = (1 - self.mixing) * (matrix * self._outer)
+            result = (1 - self.mixing) * self.mean(matrix)
             if self.mixing:
                 result = result + self.mixing * self.sample(matrix)
         if self.shift:
-            lam = self.eigenvalues
-            result = result + self.shift * (lam[:, None] * matrix + matrix * lam[None, :])
+            result = result + self.shift * (self.left(matrix) + self.right(matrix))
             result = result + self.shift**2 * matrix
         return result
 
@@ -470,9 +490,12 @@ class SecondMomentOperator:
         ``object`` runs the same operator on mpmath numbers (then ``eigenvalues`` and
         ``factors`` must be given in that arithmetic).
     eigenvalues, factors : ndarray, optional
-        Override the reduced problem's (e.g. in mpmath numbers).
-    mixing, identity, hessian : optional
-        Override the system's ``p`` and coefficient tables (same arithmetic).
+        Override the reduced problem's (e.g. in mpmath numbers, or other coordinates:
+        ``eigenvalues`` may be the mean Hessian as a matrix, ``factors`` the per-sample
+        factors in the same coordinates).
+    mixing, identity, hessian, rate_factor : optional
+        Override the system's ``p``, coefficient tables (same arithmetic) and rate factor
+        (``1`` with the tables in ``η`` acting on true Hessians).
 
     Examples
     --------
@@ -495,20 +518,21 @@ class SecondMomentOperator:
         mixing: Any = None,
         identity: np.ndarray | None = None,
         hessian: np.ndarray | None = None,
+        rate_factor: float | None = None,
     ) -> None:
         self.system = system
+        self.rate_factor = system.rate_factor if rate_factor is None else rate_factor
         self.dtype = np.dtype(dtype)
-        reduced = system.reduced
-        self.eigenvalues = np.asarray(
-            reduced.eigenvalues if eigenvalues is None else eigenvalues, dtype=self.dtype
-        )
+        if eigenvalues is None:
+            eigenvalues = system.reduced.eigenvalues
+        self.eigenvalues = np.asarray(eigenvalues, dtype=self.dtype)
         self.rank = int(self.eigenvalues.shape[0])
         self.mixing = system.mixing if mixing is None else mixing
         self.identity = system.identity if identity is None else identity
         self.hessian = system.hessian if hessian is None else hessian
         self.blocks = int(self.identity.shape[1])
-        if self.mixing:
-            factors = reduced.factors if factors is None else factors
+        if self.mixing and factors is None:
+            factors = system.reduced.factors
         self.sandwich = BatchSandwich(
             self.eigenvalues, factors if self.mixing else None, self.mixing, dtype=self.dtype
         )
@@ -523,7 +547,7 @@ class SecondMomentOperator:
 
     def parts(self, lr: Any) -> tuple[np.ndarray, np.ndarray]:
         """``(F, G)`` at the learning rate ``lr`` (in the operator's arithmetic)."""
-        nu = lr * self.system.rate_factor if self.dtype != np.dtype(object) else lr
+        nu = lr * self.rate_factor if self.dtype != np.dtype(object) else lr
 
         def evaluate(table: np.ndarray) -> np.ndarray:
             result = table[0] * 1
@@ -546,12 +570,12 @@ class SecondMomentOperator:
         """``E[(F_l ⊗ I + G_l ⊗ H_B) S (F_r ⊗ I + G_r ⊗ H_B)ᵀ]`` on blocks ``(m, m, r, r)``."""
         f_left, g_left = left
         f_right, g_right = right
-        lam = self.eigenvalues
+        sandwich = self.sandwich
         result = _congruence(f_left, moment, f_right)
         if np.any(g_right):
-            result = result + _congruence(f_left, moment, g_right) * lam
+            result = result + sandwich.right(_congruence(f_left, moment, g_right))
         if np.any(g_left):
-            result = result + lam[:, None] * _congruence(g_left, moment, f_right)
+            result = result + sandwich.left(_congruence(g_left, moment, f_right))
         rows_left = np.flatnonzero(np.any(g_left != 0, axis=1))
         rows_right = np.flatnonzero(np.any(g_right != 0, axis=1))
         if rows_left.size and rows_right.size:

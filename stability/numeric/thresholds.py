@@ -49,6 +49,7 @@ from stability.numeric.operator import (
     BatchSandwich,
     GradientPencil,
     SecondMomentOperator,
+    SymmetricLayout,
 )
 from stability.numeric.operators import DENSE_ENTRY_LIMIT
 from stability.numeric.polynomial import smallest_positive_real_root
@@ -68,6 +69,7 @@ __all__ = [
     "ThresholdReport",
     "critical_learning_rate",
     "is_stable",
+    "principal_moments",
     "radius_report",
     "reduced_operator",
     "spectral_gap",
@@ -524,7 +526,9 @@ def _dense_radius(system: System, lr: float) -> RadiusReport:
     return RadiusReport(radius, 1.0 - radius, "dense")
 
 
-def _structured_radius(system: System, lr: float) -> RadiusReport:
+def _structured_radius(
+    system: System, lr: float, holder: dict[str, np.ndarray] | None = None
+) -> RadiusReport:
     """Gradient steps: ``ρ(T) = 1 − γ λ_min(2C − γ D)``, ``γ = g ν``, by preconditioned LOBPCG.
 
     ``2C − γ D = C^{1/2} (2I − γ K) C^{1/2}``; the preconditioner ``(2C)^{-1}`` (diagonal in
@@ -577,6 +581,8 @@ def _structured_radius(system: System, lr: float) -> RadiusReport:
         vector = vectors[:, index] / np.linalg.norm(vectors[:, index])
         value = float(vector @ growth(vector))
     residual = float(np.linalg.norm(growth(vector) - value * vector))
+    if holder is not None:
+        holder["vector"] = vector
     gap = gamma * value
     return RadiusReport(1.0 - gap, gap, "structured", gamma * residual, pencil.applications)
 
@@ -585,7 +591,12 @@ def _structured_radius(system: System, lr: float) -> RadiusReport:
 RADIUS_ACCURACY = 1e-9
 
 
-def _lanczos_radius(system: System, lr: float, start: np.ndarray | None = None) -> RadiusReport:
+def _lanczos_radius(
+    system: System,
+    lr: float,
+    start: np.ndarray | None = None,
+    holder: dict[str, np.ndarray] | None = None,
+) -> RadiusReport:
     """``λ_max(T)`` by Lanczos (gradient steps: ``T = I − γ (2C − γ D)`` by the pencil's kernel)."""
     operator = SecondMomentOperator(system)
     size = operator.size
@@ -630,10 +641,14 @@ def _lanczos_radius(system: System, lr: float, start: np.ndarray | None = None) 
     image = apply(vector)
     value = float(vector @ image)
     residual = float(np.linalg.norm(image - value * vector))
+    if holder is not None:
+        holder["vector"] = vector
     return RadiusReport(value, 1.0 - value, "lanczos", residual, counter())
 
 
-def _iterative_radius(system: System, lr: float) -> RadiusReport:
+def _iterative_radius(
+    system: System, lr: float, holder: dict[str, np.ndarray] | None = None
+) -> RadiusReport:
     if system.gradient_scale is not None and system.size > 12:
         # above η* the top eigenvalue of T exceeds one and stands apart from the cluster of
         # near-flat directions just below one: Lanczos on T from the critical mode converges
@@ -642,7 +657,7 @@ def _iterative_radius(system: System, lr: float) -> RadiusReport:
         nu_star = 2.0 / (float(system.gradient_scale) * top.value) if top.value > 0 else math.inf
         if system.rate(lr) >= nu_star:
             curvature = GradientPencil(system.reduced, 0.0, shift=system.shift).curvature
-            report = _lanczos_radius(system, lr, top.vector / np.sqrt(curvature))
+            report = _lanczos_radius(system, lr, top.vector / np.sqrt(curvature), holder)
             return RadiusReport(
                 report.value,
                 report.gap,
@@ -650,13 +665,21 @@ def _iterative_radius(system: System, lr: float) -> RadiusReport:
                 report.residual,
                 report.applications + top.applications,
             )
-        report = _structured_radius(system, lr)
+        report = _structured_radius(system, lr, holder)
         if report.residual is not None and report.residual <= RADIUS_ACCURACY:
             return report
-        fallback = _lanczos_radius(system, lr)
-        return fallback if fallback.residual < report.residual else report
+        kept = None if holder is None else dict(holder)
+        fallback = _lanczos_radius(system, lr, None, holder)
+        if fallback.residual < report.residual:
+            return fallback
+        if holder is not None and kept is not None:
+            holder.update(kept)
+        return report
     operator = SecondMomentOperator(system)
-    value = abs(perron_radius(operator, lr)[0])
+    value, vector = perron_radius(operator, lr)
+    if holder is not None:
+        holder["vector"] = vector
+    value = abs(value)
     return RadiusReport(value, 1.0 - value, "arnoldi", applications=operator.applications)
 
 
@@ -673,6 +696,83 @@ def _radius_report(system: System, lr: float, solver: str) -> RadiusReport:
     else:
         report = _iterative_radius(system, lr)
     return _with_null_space(system, lr, report)
+
+
+def principal_moments(system: System, lr: float) -> tuple[float, np.ndarray, np.ndarray]:
+    """``ρ(T(η))`` with its right and left (Krein–Rutman) eigen-moments, matrix-free.
+
+    Returns ``(ρ, Σ, W)`` with ``T(Σ) = ρ Σ`` and ``T*(W) = ρ W`` as symmetric ``(m r) × (m r)``
+    matrices in the reduced coordinates of ``system`` (``T* W = E[Aᵀ W A]``; for gradient
+    steps ``T`` is self-adjoint and ``W = Σ``). Used by :func:`stability.checks.check` on
+    problems too large to assemble ``T``.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from stability import GD, Quadratic
+    >>> from stability.numeric.thresholds import principal_moments
+    >>> from stability.system import bind
+    >>> radius, right, left = principal_moments(bind(Quadratic(np.diag([2.0, 1.0])), GD()), 0.25)
+    >>> radius, right.round(12)  # (1 − 0.25)² along the flatter eigenvector
+    (0.5625, array([[0., 0.],
+           [0., 1.]]))
+    """
+    operator = SecondMomentOperator(system)
+    blocks, rank = system.blocks, system.reduced.rank
+    if system.full_batch:  # the block (k, k) of the worst eigenvalue carries the top mode
+        eigenvalues = np.asarray(system.reduced.eigenvalues, dtype=float)
+        identity, hessian = system.reduced_parts(lr)
+        maps = identity[None] + eigenvalues[:, None, None] * hessian[None]
+        worst = int(np.argmax(np.max(np.abs(np.linalg.eigvals(maps)), axis=1)))
+        small = SymmetricLayout(blocks)
+        moments = []
+        for state_map in (maps[worst], maps[worst].T):
+            columns = [small.pack(state_map @ element @ state_map.T) for element in small.basis()]
+            values, vectors = np.linalg.eig(np.column_stack(columns))
+            index = int(np.argmax(values.real))
+            inner = small.unpack(np.real(vectors[:, index]))
+            full = np.zeros((blocks, blocks, rank, rank))
+            full[:, :, worst, worst] = inner
+            moments.append(full.transpose(0, 2, 1, 3).reshape(blocks * rank, blocks * rank))
+        radius = float(np.max(np.abs(np.linalg.eigvals(maps[worst])))) ** 2
+        return radius, moments[0], moments[1]
+    if system.gradient_scale is not None:
+        report, vector = _gradient_mode(system, lr)
+        moment = operator.layout.unpack(vector)
+        return report.value, moment, moment
+    radius, right = perron_radius(operator, lr)
+    adjoint = _Adjoint(operator)
+    _, left = perron_radius(adjoint, lr)
+    unpack = operator.layout.unpack
+    return abs(radius), unpack(right), unpack(left)
+
+
+class _Adjoint:
+    """``W ↦ E[Aᵀ W A]`` with the interface :func:`perron_radius` reads."""
+
+    def __init__(self, operator: SecondMomentOperator) -> None:
+        self.operator = operator
+        self.size = operator.size
+
+    def start_vector(self) -> np.ndarray:
+        return self.operator.start_vector()
+
+    def matrix(self, lr: float) -> np.ndarray:
+        return self.operator.matrix(lr).T
+
+    def linear_operator(self, lr: float) -> LinearOperator:
+        return self.operator.linear_operator(lr, adjoint=True)
+
+
+def _gradient_mode(system: System, lr: float) -> tuple[RadiusReport, np.ndarray]:
+    """The radius of a gradient step with its (self-adjoint) top eigenvector on ``svec``."""
+    if system.size <= DENSE_RADIUS_SIZE:
+        matrix = _reduced_operator(system).matrix(lr)
+        values, vectors = scipy.linalg.eigh(0.5 * (matrix + matrix.T))
+        return RadiusReport(float(values[-1]), 1.0 - float(values[-1]), "dense"), vectors[:, -1]
+    holder: dict[str, np.ndarray] = {}
+    report = _iterative_radius(system, lr, holder)
+    return report, holder["vector"]
 
 
 def radius_report(
