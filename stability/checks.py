@@ -773,7 +773,7 @@ def _check_rate(
     )
     weight = spectrum.left
     overlap = float(np.sum(weight * top))
-    growth = np.einsum("ra,ab,rb->r", states, weight, states)
+    growth = np.sum((states @ weight) * states, axis=1)
     growth_range = value_range * float(np.linalg.eigvalsh(weight)[-1])
     radius = float(bernstein_radius(growth.var(ddof=1), probes, growth_range, share))
     estimate = float(growth.mean())

@@ -14,6 +14,7 @@ import numpy as np
 import pytest
 
 from stability import GD, SGD, Quadratic, critical_learning_rate, spectral_radius
+from stability.checks import check
 from stability.numeric.thresholds import radius_report
 from tests import brute_force
 
@@ -83,3 +84,18 @@ def test_the_gap_is_accurate_where_the_radius_rounds_to_one():
     report = radius_report(FULL, GD(), lr)
     x = lr * reduced.eigenvalues[-1]
     assert report.gap == pytest.approx(x * (2.0 - x), rel=1e-12)
+
+
+def test_check_runs_at_full_size_and_agrees():
+    threshold = critical_learning_rate(FULL, SGD(4))
+    report = check(FULL, SGD(4), seed=0, runs=1000)
+    assert report.critical_learning_rate == threshold
+    assert report.agrees
+    below, above = report.rates
+    assert below.stable is True and below.spectral_radius < 1.0
+    assert above.stable is False and above.spectral_radius > 1.0
+    assert below.spectral_radius == pytest.approx(
+        spectral_radius(FULL, SGD(4), below.learning_rate), rel=1e-12
+    )
+    names = [comparison.name for comparison in below.comparisons]
+    assert any("three probes" in name for name in names)  # the matrix-free comparison ran
