@@ -10,6 +10,7 @@ import sympy
 
 from stability import (
     GD,
+    SGD,
     HeavyBall,
     Quadratic,
     critical_learning_rate,
@@ -89,3 +90,114 @@ def test_bind_reads_gradient_steps_and_their_weight_decay_form():
     assert system.shift == pytest.approx(0.15, rel=1e-15)
     assert not system.homogeneous
     assert system.null_space_factor(1.0) == pytest.approx(0.7**2, rel=1e-15)
+
+
+# ------------------------------------------------------------------ scale
+def _stored(problem: Quadratic, scale: float):
+    """A hand-built reduced problem storing the Hessians divided by ``scale``."""
+    import dataclasses
+
+    reduced = problem.reduced()
+    return dataclasses.replace(
+        reduced,
+        eigenvalues=reduced.eigenvalues / scale,
+        vectors=None if reduced.vectors is None else reduced.vectors / np.sqrt(scale),
+        hessians=None if reduced.hessians is None else reduced.hessians / scale,
+        scale=scale,
+    )
+
+
+def _with_reduced(problem: Quadratic, reduced) -> Quadratic:
+    import copy
+
+    clone = copy.copy(problem)
+    clone.__dict__["_reduced"] = reduced
+    return clone
+
+
+@pytest.mark.parametrize("scale", [1e-3, 7.0, 1e120])
+@pytest.mark.parametrize(
+    "method", [GD(), SGD(2), SGD(3, replacement=True), HeavyBall(0.5, batch_size=2)], ids=str
+)
+def test_thresholds_and_radii_honour_the_stored_scale(method, scale):
+    problem = Quadratic.from_data(np.random.default_rng(5).standard_normal((7, 4)))
+    scaled = _with_reduced(problem, _stored(problem, scale))
+    assert scaled.reduced().scale == scale
+    for solver in ("auto", "dense", "matrix-free"):
+        expected = critical_learning_rate(problem, method, solver=solver)
+        assert critical_learning_rate(scaled, method, solver=solver) == pytest.approx(
+            expected, rel=1e-10
+        )
+    lr = 0.7 * critical_learning_rate(problem, method)
+    assert spectral_radius(scaled, method, lr) == pytest.approx(
+        spectral_radius(problem, method, lr), rel=1e-10
+    )
+
+
+def test_non_homogeneous_dynamics_multiply_the_stored_hessians_back():
+    from stability.dynamics import BatchLaw, LinearDynamics, MatrixPolynomial
+
+    decayed = LinearDynamics(
+        "decayed",
+        MatrixPolynomial.from_matrices([[[1]], [[-0.2]]]),
+        MatrixPolynomial.from_matrices([[[0]], [[-1]]]),
+        BatchLaw(2),
+    )
+    problem = Quadratic.from_data(np.random.default_rng(6).standard_normal((6, 3)))
+    scaled = _with_reduced(problem, _stored(problem, 10.0))
+    system = bind(scaled, decayed)
+    assert system.rate_factor == 1.0
+    np.testing.assert_allclose(system.reduced.eigenvalues, problem.reduced().eigenvalues)
+    assert critical_learning_rate(scaled, decayed) == pytest.approx(
+        critical_learning_rate(problem, decayed), rel=1e-12
+    )
+
+
+# ------------------------------------------------------------------ weight decay
+def _decayed(decay: float, batch_size, scale: float = 1.0):
+    from stability.dynamics import BatchLaw, LinearDynamics, MatrixPolynomial
+
+    return LinearDynamics(
+        "SGD+wd",
+        MatrixPolynomial.from_matrices([[[1]], [[-scale * decay]]]),
+        MatrixPolynomial.from_matrices([[[0]], [[-scale]]]),
+        BatchLaw(batch_size),
+    )
+
+
+@pytest.mark.parametrize("batch_size", [None, 1, 3])
+@pytest.mark.parametrize("decay", [0.05, 0.4])
+def test_weight_decay_is_the_gradient_step_on_shifted_hessians(batch_size, decay):
+    rng = np.random.default_rng(7)
+    data = rng.standard_normal((6, 3))
+    per_sample = np.einsum("ni,nj->nij", data, data)
+    # full rank: null(H) is empty, so the shifted problem is the same operator
+    shifted = Quadratic.from_hessians(per_sample + decay * np.eye(3))
+    plain = SGD(batch_size) if batch_size else GD()
+    method = _decayed(decay, batch_size)
+    problem = Quadratic.from_data(data)
+    for solver in ("auto", "dense", "matrix-free"):
+        assert critical_learning_rate(problem, method, solver=solver) == pytest.approx(
+            critical_learning_rate(shifted, plain, solver=solver), rel=1e-12
+        )
+    eta = critical_learning_rate(shifted, plain)
+    for factor in (0.3, 0.9, 1.1):
+        for solver in ("dense", "matrix-free"):
+            assert spectral_radius(problem, method, factor * eta, solver=solver) == pytest.approx(
+                spectral_radius(shifted, plain, factor * eta, solver=solver), rel=1e-12
+            )
+
+
+def test_weight_decay_contracts_the_null_space():
+    # H = diag(2, 0): the null direction contracts by (1 − g η μ)², which dominates at small η
+    problem = Quadratic(np.diag([2.0, 0.0]))
+    method = _decayed(0.1, None, scale=2.0)  # g = 2, μ = 0.1
+    lr = 0.05
+    expected = max((1 - 2 * lr * 2.1) ** 2, (1 - 2 * lr * 0.1) ** 2)
+    for solver in ("auto", "dense", "matrix-free"):
+        assert spectral_radius(problem, method, lr, solver=solver) == pytest.approx(
+            expected, rel=1e-14
+        )
+    assert critical_learning_rate(problem, method) == pytest.approx(2 / (2 * 2.1), rel=1e-14)
+    # the null space alone: a zero Hessian with decay is stable only below 2 / (g μ)
+    assert critical_learning_rate(Quadratic(np.zeros((2, 2))), method) == pytest.approx(10.0)
