@@ -231,6 +231,13 @@ class System:
         return reduced
 
     @cached_property
+    def true_reduced(self) -> ReducedQuadratic:
+        """The reduced problem with its true Hessians (stored ones times ``scale``)."""
+        if self.scale == 1.0:
+            return self._stored
+        return _scaled_reduced(self._stored)
+
+    @cached_property
     def identity(self) -> np.ndarray:
         """Coefficients of ``F`` in the rescaled rate ``ν`` (``F`` is constant if rescaled)."""
         return self.identity_table
