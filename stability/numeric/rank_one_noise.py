@@ -54,8 +54,12 @@ NOT_APPLICABLE = "the rank-one noise route does not apply"
 RESIDUAL_TARGET = 1e-12
 #: Relative residual above which the result is refused (ConvergenceError).
 ACCEPT_RESIDUAL = 1e-8
+#: The heavy-ball pencil's eigenpair is used directly below this residual, else refined.
+PENCIL_RESIDUAL = 1e-11
 #: Relative step of the Newton iteration at which it stops.
 STEP_TOLERANCE = 1e-14
+#: The general route refuses when ``1 − β`` (``β`` the second eigenvalue of ``F(0)``) is below this.
+MINIMUM_GAP = 1e-4
 #: Heavy-ball shape: ``F₀₀`` may differ from ``1 + β`` by this many units in the last place.
 ROUNDING_ULPS = 4
 
@@ -322,7 +326,8 @@ def heavy_ball_threshold(
     mixing : float
         ``p`` in ``E[H_B ⊗ H_B] = (1 − p) H ⊗ H + p M``.
     upper : float
-        The full-batch threshold ``2 (1 + β) / (c λ_max)``.
+        An upper bound of ``η*`` (``math.inf`` if unknown); the full-batch threshold
+        ``2 (1 + β) / (c λ_max)`` is used when it is smaller.
     gradient_scale : float, default 1.0
         ``c`` in ``G = −c η e₁e₁ᵀ``.
     start : ndarray, optional
@@ -350,8 +355,12 @@ def heavy_ball_threshold(
     if not 0.0 <= beta < 1.0:
         raise InvalidInputError(f"beta must lie in [0, 1); got {beta}")
     layout = _Layout(lam.size)
-    if mixing == 0.0 or lam.size == 0:
-        return RankOneThreshold(float(upper), 0.0, 0, "noise-free", 0, np.zeros((lam.size,) * 2))
+    if lam.size == 0:
+        return RankOneThreshold(math.inf, 0.0, 0, "noise-free", 0, np.zeros((0, 0)))
+    full_batch = 2.0 * (1.0 + beta) / (float(gradient_scale) * float(lam.max()))
+    upper = min(float(upper), full_batch)
+    if mixing == 0.0:
+        return RankOneThreshold(upper, 0.0, 0, "noise-free", 0, np.zeros((lam.size,) * 2))
     left, right = layout.pairwise(lam)
     gap = 1.0 - beta  # exact for β ≥ 1/2 (Sterbenz), relative rounding otherwise
     curvature = gap * (left + right)
@@ -367,15 +376,30 @@ def heavy_ball_threshold(
 
     initial = _start(layout, lam, None if start is None else layout.pack(start))
     kappa, vector, residual = _verified_top(operator, initial, RESIDUAL_TARGET)
-    if not residual <= ACCEPT_RESIDUAL:
-        raise ConvergenceError(
-            f"Lanczos did not converge on the heavy-ball pencil (relative residual {residual:.2e})"
+    lowest = 1.0 / (float(gradient_scale) * upper)
+    if residual <= PENCIL_RESIDUAL:
+        threshold = upper if kappa <= lowest else 1.0 / (float(gradient_scale) * kappa)
+        return RankOneThreshold(
+            threshold, residual, counter.applications, "heavy-ball pencil", 1,
+            layout.unpack(vector),
         )
-    threshold = float(upper)
-    if kappa > 0:
-        threshold = min(threshold, 1.0 / (float(gradient_scale) * kappa))
+
+    # a badly scaled pencil (β near 1: δ_ij ~ −1/(1 − β)² off the diagonal): Newton on
+    # 1/μ(s), concave in s, with the closed-form weights w_ij = p / (k_ij s − δ_ij)
+    def weights(s: float) -> tuple[np.ndarray, np.ndarray]:
+        denominator = curvature * s - shift
+        return mixing / denominator, -curvature / denominator
+
+    result = _newton(
+        lam, counter, weights, lowest, max(kappa, 2.0 * lowest), vector, "heavy-ball newton"
+    )
     return RankOneThreshold(
-        threshold, residual, counter.applications, "heavy-ball pencil", 1, layout.unpack(vector)
+        result.threshold / float(gradient_scale),
+        result.residual,
+        result.applications,
+        result.route,
+        result.iterations + 1,
+        result.vector,
     )
 
 
@@ -517,42 +541,80 @@ def rank_one_threshold(
     mixing = float(mixing)
     if not (upper > 0):
         raise InvalidInputError(f"upper must be a positive number; got {upper}")
-    if mixing == 0.0 or lam.size == 0 or math.isinf(upper):
-        return RankOneThreshold(upper, 0.0, 0, "noise-free", 0, np.zeros((lam.size,) * 2))
     shape = heavy_ball_shape(identity, hessian)
     if shape is not None:
         return heavy_ball_threshold(
             lam, sample_moment, shape[0], mixing, upper, gradient_scale=shape[1], start=start
         )
-    return _newton(lam, sample_moment, identity, hessian, mixing, upper, start)
-
-
-def _newton(
-    lam: np.ndarray,
-    sample_moment: SampleMoment,
-    identity: np.ndarray,
-    hessian: np.ndarray,
-    mixing: float,
-    upper: float,
-    start: np.ndarray | None,
-) -> RankOneThreshold:
+    if mixing == 0.0 or lam.size == 0 or math.isinf(upper):
+        return RankOneThreshold(upper, 0.0, 0, "noise-free", 0, np.zeros((lam.size,) * 2))
+    gap = _subdominant_gap(identity)
+    if gap < MINIMUM_GAP:
+        raise InvalidInputError(
+            f"momentum too close to one for the rank-one route: F(0) has an eigenvalue of "
+            f"modulus 1 − {gap:.1e} besides its unit one (the momentum β), and the pair "
+            f"weights lose about eps/(1 − β)² of their accuracy; need 1 − β ≥ {MINIMUM_GAP:g} "
+            "(use precision= on small problems)"
+        )
     layout = _Layout(lam.size)
     counter = _Counter(sample_moment, layout)
     left, right = layout.pairwise(lam)
     products = left * right
-    previous = None if start is None else layout.pack(start)
 
-    def evaluate(lr: float) -> tuple[float, float, np.ndarray, float]:
-        """``μ(η)``, ``dμ/dη``, the unit eigenvector and its residual."""
-        nonlocal previous
+    def weights(s: float) -> tuple[np.ndarray, np.ndarray]:
+        lr = 1.0 / s
         values, slopes = pair_weights(lam, identity, hessian, lr, derivative=True)
         denominator = 1.0 + mixing * products * values
-        weights = mixing * values / denominator
-        if not (np.all(np.isfinite(weights)) and np.all(weights > 0)):
+        # d log w / ds = −η² (d log w / dη), d log w / dη = r' / (r (1 + p λλ r))
+        return mixing * values / denominator, -lr * lr * slopes / (values * denominator)
+
+    return _newton(
+        lam,
+        counter,
+        weights,
+        1.0 / upper,
+        2.0 / upper,
+        None if start is None else layout.pack(start),
+        "rank-one newton",
+    )
+
+
+def _subdominant_gap(identity: np.ndarray) -> float:
+    """``1 − max |z|`` over the eigenvalues ``z`` of ``F(0)`` other than the one closest to 1."""
+    values = np.linalg.eigvals(identity[0])
+    if values.size < 2:
+        return 1.0
+    rest = np.delete(values, int(np.argmin(np.abs(values - 1.0))))
+    return float(1.0 - np.max(np.abs(rest)))
+
+
+def _newton(
+    lam: np.ndarray,
+    counter: _Counter,
+    weights: Callable[[float], tuple[np.ndarray, np.ndarray]],
+    lowest: float,
+    guess: float,
+    start: np.ndarray | None,
+    route: str,
+) -> RankOneThreshold:
+    """Solve ``μ(s) = 1`` with ``s = 1/η`` (``s ≥ lowest`` stable side) by safeguarded Newton.
+
+    ``weights(s)`` returns ``w_ij`` (positive, ``svec`` order) and ``∂ log w_ij / ∂s``;
+    ``μ(s) = λ_max(√W ∘ M(√W ∘ ·))`` and ``μ'(s) = μ Σ (∂ log w_ij/∂s) v_ij²``. On
+    ``1/μ`` the steps are monotone once on the unstable side when ``1/μ`` is concave in
+    ``s`` (heavy ball); a bracket keeps them safe otherwise.
+    """
+    layout = counter.layout
+    previous = start
+
+    def evaluate(s: float) -> tuple[float, float, np.ndarray, float]:
+        nonlocal previous
+        values, logarithmic = weights(s)
+        if not (np.all(np.isfinite(values)) and np.all(values > 0)):
             raise InvalidInputError(
-                f"{NOT_APPLICABLE}: a pair weight w_ij(η) is not positive at η = {lr!r}"
+                f"{NOT_APPLICABLE}: a pair weight w_ij is not positive at η = {1.0 / s!r}"
             )
-        root = np.sqrt(weights)
+        root = np.sqrt(values)
 
         def operator(vector: np.ndarray) -> np.ndarray:
             return root * counter(root * vector)
@@ -561,32 +623,28 @@ def _newton(
             operator, _start(layout, lam, previous), RESIDUAL_TARGET
         )
         previous = vector
-        logarithmic = mixing * slopes / denominator**2 / weights  # w'/w
-        slope = value * float(np.sum(logarithmic * vector**2))
-        return value, slope, vector, residual
+        return value, value * float(np.sum(logarithmic * vector**2)), vector, residual
 
-    low, high = 0.0, upper  # μ(low) < 1 ≤ μ(high)
-    lr = 0.5 * upper
+    unstable, stable = lowest, math.inf  # μ(unstable) ≥ 1 > μ(stable)
+    s = max(guess, lowest * (1.0 + 1e-6))
     best: tuple[float, np.ndarray, float] | None = None
     iterations = 0
     for iterations in range(1, 60):  # noqa: B007 - reported
-        value, slope, vector, residual = evaluate(lr)
-        best = (lr, vector, residual)
+        value, slope, vector, residual = evaluate(s)
+        best = (s, vector, residual)
         if value < 1.0:
-            low = lr
+            stable = s
         else:
-            high = lr
-        # Newton on g(s) = 1/μ at s = 1/η: g' = η² μ' / μ²
-        s = 1.0 / lr
-        derivative = lr * lr * slope / (value * value)
-        candidate = math.nan
-        if derivative > 0:
-            candidate = 1.0 / (s + (1.0 - 1.0 / value) / derivative)
-        if not low < candidate < high:
-            candidate = math.sqrt(low * high) if low > 0 else 0.25 * high
-        step = abs(candidate - lr)
-        lr = candidate
-        if step <= STEP_TOLERANCE * lr or (high - low) <= STEP_TOLERANCE * high:
+            unstable = s
+        # Newton on g(s) = 1/μ(s): g' = −μ'/μ²
+        derivative = -slope / (value * value)
+        candidate = s + (1.0 - 1.0 / value) / derivative if derivative > 0 else math.nan
+        if not unstable < candidate < stable:
+            candidate = 2.0 * unstable if math.isinf(stable) else 0.5 * (unstable + stable)
+        step = abs(candidate - s)
+        s = candidate
+        bracketed = math.isfinite(stable) and (stable - unstable) <= STEP_TOLERANCE * stable
+        if step <= STEP_TOLERANCE * s or bracketed:
             break
     else:  # pragma: no cover - Newton converges in a handful of steps
         raise ConvergenceError("the rank-one Newton iteration did not converge")
@@ -596,6 +654,5 @@ def _newton(
             f"Lanczos did not converge on the rank-one pencil (relative residual {best[2]:.2e})"
         )
     return RankOneThreshold(
-        float(lr), best[2], counter.applications, "rank-one newton", iterations,
-        layout.unpack(best[1]),
+        1.0 / s, best[2], counter.applications, route, iterations, layout.unpack(best[1])
     )
