@@ -53,6 +53,7 @@ from stability.numeric.operator import (
 )
 from stability.numeric.operators import DENSE_ENTRY_LIMIT
 from stability.numeric.polynomial import smallest_positive_real_root
+from stability.numeric.rank_one_noise import rank_one_threshold
 from stability.numeric.structure import (
     common_eigenbasis_curvatures,
     commuting_threshold,
@@ -231,7 +232,8 @@ class ThresholdReport:
     route : str
         ``"zero-hessian"``, ``"full-batch"`` (closed form), ``"commuting"`` (closed form
         per common eigenvector), ``"dense"``, ``"dense-polynomial"``, ``"matrix-free"``
-        (Lanczos) or ``"matrix-free-perron"`` (momentum).
+        (Lanczos), ``"matrix-free-rank-one"`` (minibatch momentum,
+        :mod:`stability.numeric.rank_one_noise`) or ``"matrix-free-perron"`` (momentum).
     rank : int
         ``r = rank H``.
     size : int
@@ -275,6 +277,38 @@ def _full_batch_rate(system: System) -> float:
         top = float(reduced.eigenvalues[0]) + system.shift
         return min(2.0 / (float(system.gradient_scale) * top), _null_limit(system))
     return full_batch_critical_learning_rate(system.dynamics, reduced.eigenvalues)
+
+
+def _rank_one_report(system: System) -> ThresholdReport | None:
+    """Minibatch momentum (rank-one ``G``) by :mod:`stability.numeric.rank_one_noise`.
+
+    ``None`` when the structure does not apply or the route declines (the caller falls
+    back to the dense companion pencil or the Perron crossing).
+    """
+    reduced = system.reduced
+    upper = _full_batch_rate(system)
+    if not math.isfinite(upper):
+        return None
+    sandwich = BatchSandwich(reduced.eigenvalues, reduced.factors, 1.0)
+    try:
+        result = rank_one_threshold(
+            reduced.eigenvalues,
+            sandwich.sample,
+            system.identity,
+            system.hessian,
+            system.mixing,
+            upper,
+        )
+    except (InvalidInputError, ConvergenceError):
+        return None
+    return ThresholdReport(
+        system.learning_rate(result.threshold),
+        "matrix-free-rank-one",
+        reduced.rank,
+        system.size,
+        residual=result.residual,
+        applications=result.applications,
+    )
 
 
 def _matrix_free_report(system: System) -> ThresholdReport:
@@ -371,6 +405,8 @@ def _threshold_report(system: System, solver: str, certify: bool) -> ThresholdRe
         report = ThresholdReport(value, "commuting", reduced.rank, size)
     elif size <= (DENSE_GRADIENT_SIZE if gradient else DENSE_POLYNOMIAL_SIZE):
         report = _dense_report(system)
+    elif not gradient and (rank_one := _rank_one_report(system)) is not None:
+        report = rank_one
     else:
         report = _matrix_free_report(system)
     if certify:
