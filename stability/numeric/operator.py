@@ -178,17 +178,23 @@ class BatchSandwich:
         *,
         shift: Any = 0.0,
         dtype: Any = np.float64,
+        hessians: np.ndarray | None = None,
     ) -> None:
         self.dtype = np.dtype(dtype)
+        self.hessians = None if hessians is None else np.asarray(hessians, dtype=self.dtype)
         self.eigenvalues = np.asarray(eigenvalues, dtype=self.dtype)
         self.diagonal_mean = self.eigenvalues.ndim == 1
         self.mixing = mixing
         self.shift = shift
         self.rank = int(self.eigenvalues.shape[0])
         self.factors = None if factors is None else np.asarray(factors, dtype=self.dtype)
-        self.samples = 1 if self.factors is None else max(int(self.factors.shape[0]), 1)
-        self.width = 0 if self.factors is None else int(self.factors.shape[1])
-        if self.mixing and self.factors is None:
+        if self.hessians is not None:  # per-sample Hessians given whole (mpmath route)
+            self.samples = max(int(self.hessians.shape[0]), 1)
+            self.width = self.rank
+        else:
+            self.samples = 1 if self.factors is None else max(int(self.factors.shape[0]), 1)
+            self.width = 0 if self.factors is None else int(self.factors.shape[1])
+        if self.mixing and self.factors is None and self.hessians is None:
             raise ValueError("a stochastic batch law needs per-sample factors")
         if self.diagonal_mean:
             self._outer = np.multiply.outer(self.eigenvalues, self.eigenvalues)
@@ -219,8 +225,12 @@ class BatchSandwich:
     def sample(self, matrix: np.ndarray) -> np.ndarray:
         """``M(X) = (1/n) Σ_i H_i X H_i`` for ``X`` of shape ``(..., r, r)`` (any ``X``)."""
         factors = self.factors
-        assert factors is not None
         matrix = np.asarray(matrix)
+        if factors is None and self.hessians is not None and matrix.ndim == 2:
+            total = self.hessians[0] @ matrix @ self.hessians[0]
+            for hessian in self.hessians[1:]:
+                total = total + hessian @ matrix @ hessian
+            return total / self.samples
         if matrix.ndim > 2:
             lead = matrix.shape[:-2]
             flat = matrix.reshape(-1, self.rank, self.rank)
@@ -253,6 +263,17 @@ class BatchSandwich:
             result = result + self.shift * (self.left(matrix) + self.right(matrix))
             result = result + self.shift**2 * matrix
         return result
+
+    def with_shift(self, shift: Any) -> BatchSandwich:
+        """The same sandwich with the Hessian shift ``μ``."""
+        return BatchSandwich(
+            self.eigenvalues,
+            self.factors,
+            self.mixing,
+            shift=shift,
+            dtype=self.dtype,
+            hessians=self.hessians,
+        )
 
     def diagonal(self, layout: SymmetricLayout) -> np.ndarray:
         """The diagonal of the sandwich in ``svec`` coordinates (``O(n k² r²)``)."""
@@ -489,6 +510,8 @@ class SecondMomentOperator:
     dtype : numpy dtype, default float64
         ``object`` runs the same operator on mpmath numbers (then ``eigenvalues`` and
         ``factors`` must be given in that arithmetic).
+    hessians : ndarray, optional
+        Per-sample Hessians ``(n, r, r)`` instead of factors (the mpmath route).
     eigenvalues, factors : ndarray, optional
         Override the reduced problem's (e.g. in mpmath numbers, or other coordinates:
         ``eigenvalues`` may be the mean Hessian as a matrix, ``factors`` the per-sample
@@ -519,6 +542,7 @@ class SecondMomentOperator:
         identity: np.ndarray | None = None,
         hessian: np.ndarray | None = None,
         rate_factor: float | None = None,
+        hessians: np.ndarray | None = None,
     ) -> None:
         self.system = system
         self.rate_factor = system.rate_factor if rate_factor is None else rate_factor
@@ -531,10 +555,14 @@ class SecondMomentOperator:
         self.identity = system.identity if identity is None else identity
         self.hessian = system.hessian if hessian is None else hessian
         self.blocks = int(self.identity.shape[1])
-        if self.mixing and factors is None:
+        if self.mixing and factors is None and hessians is None:
             factors = system.reduced.factors
         self.sandwich = BatchSandwich(
-            self.eigenvalues, factors if self.mixing else None, self.mixing, dtype=self.dtype
+            self.eigenvalues,
+            factors if self.mixing else None,
+            self.mixing,
+            dtype=self.dtype,
+            hessians=hessians if self.mixing else None,
         )
         self.layout = SymmetricLayout(self.blocks * self.rank, dtype=self.dtype)
         self.applications = 0
@@ -667,20 +695,15 @@ class SecondMomentOperator:
             self.system.reduced, float(self.mixing), dtype, shift=self.system.shift
         )
 
-    def noise_curvature(self) -> np.ndarray:
+    def noise_curvature(self, shift: Any = None) -> np.ndarray:
         """Dense ``D`` on ``svec(range H)`` for a gradient step (``r (r + 1)/2`` square)."""
         layout = SymmetricLayout(self.rank, dtype=self.dtype)
-        sandwich = BatchSandwich(
-            self.eigenvalues,
-            self.sandwich.factors,
-            self.mixing,
-            shift=self.system.shift,
-            dtype=self.dtype,
-        )
+        shift = self.system.shift if shift is None else shift
+        sandwich = self.sandwich.with_shift(shift)
         basis = layout.basis()
         if not len(basis):
             return np.zeros((0, 0), dtype=self.dtype)
-        if sandwich.width == 1 and self.dtype != np.dtype(object) and self.mixing:
+        if sandwich.width == 1 and sandwich.factors is not None and self.mixing:
             # M = Lᵀ L / n with rows L_i = svec(y_i y_iᵀ): one matrix product
             y = sandwich.factors[:, 0, :]
             left, right = layout.pairwise(np.arange(self.rank))
@@ -688,9 +711,8 @@ class SecondMomentOperator:
             matrix = self.mixing * (lifted.T @ lifted) / sandwich.samples
             lam_left, lam_right = layout.pairwise(self.eigenvalues)
             diagonal = (1 - self.mixing) * lam_left * lam_right
-            if self.system.shift:
-                mu = self.system.shift
-                diagonal = diagonal + mu * (lam_left + lam_right) + mu**2
+            if shift:
+                diagonal = diagonal + shift * (lam_left + lam_right) + shift**2
             matrix[np.diag_indices_from(matrix)] += diagonal
             return matrix
         return np.column_stack([layout.pack(sandwich(element)) for element in basis])
