@@ -261,10 +261,8 @@ class SecondMomentRecursion:
 def original_coordinates_operator(system: System) -> SecondMomentOperator:
     """The one operator of a bound system written in the problem's own coordinates.
 
-    The mean Hessian is ``H`` itself (a matrix) and the per-sample factors are the data
-    rows (rank-one samples) or the reduced factors rotated back, ``G_i Bᵀ`` with ``B`` the
-    basis of ``range(H)`` (every ``H_i`` lives in ``range(H)``); coefficients in ``η`` act
-    on the true Hessians.
+    The mean Hessian is ``H`` itself (a matrix) and the per-sample term reads the data rows
+    (rank-one samples) or the given ``H_i``; coefficients in ``η`` act on the true Hessians.
 
     Examples
     --------
@@ -279,19 +277,17 @@ def original_coordinates_operator(system: System) -> SecondMomentOperator:
            [0.    , 0.    , 0.5625]])
     """
     problem = system.problem
-    factors = None
+    factors = hessians = None
     if system.mixing:
         if problem.data is not None:
             factors = np.asarray(problem.data, dtype=float)[:, None, :]
-        else:
-            reduced = problem.reduced()
-            factors = reduced.factors @ reduced.basis.T
-            if float(reduced.scale) != 1.0:
-                factors = factors * np.sqrt(float(reduced.scale))
+        else:  # the given H_i themselves: exact arithmetic on exact inputs
+            hessians = np.asarray(problem.per_sample_hessians(), dtype=float)
     return SecondMomentOperator(
         system,
         eigenvalues=np.asarray(problem.hessian, dtype=float),
         factors=factors,
+        hessians=hessians,
         identity=system.identity_table,
         hessian=system.hessian_table,
         rate_factor=1.0,
