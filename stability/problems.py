@@ -103,15 +103,14 @@ class ReducedQuadratic:
         raise DimensionError("this problem has no per-sample structure (a single Hessian)")
 
     def sample_sandwich(self, matrix: np.ndarray) -> np.ndarray:
-        """``(1/n) Σ_i H_i X H_i`` for a reduced symmetric ``X`` (or a stack ``(..., r, r)``)."""
-        if self.vectors is not None:
-            y = self.vectors
-            weights = np.einsum("ni,...ij,nj->...n", y, matrix, y, optimize=True)
-            return np.einsum("ni,...n,nj->...ij", y, weights, y, optimize=True) / y.shape[0]
-        hessians = self.per_sample_hessians()
-        return np.einsum("nij,...jk,nkl->...il", hessians, matrix, hessians, optimize=True) / len(
-            hessians
-        )
+        """``(1/n) Σ_i H_i X H_i`` for a reduced ``X`` (or a stack ``(..., r, r)``).
+
+        The package's one batch sandwich
+        (:class:`~stability.numeric.operator.BatchSandwich`) through :attr:`factors`.
+        """
+        from stability.numeric.operator import BatchSandwich
+
+        return BatchSandwich(self.eigenvalues, self.factors, 1.0).sample(matrix)
 
 
 class Quadratic:
