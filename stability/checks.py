@@ -83,6 +83,7 @@ from stability.simulation import (
     _growth_bound,
     _seed_sequence,
     bernstein_radius,
+    json_number,
     normal_radius,
     simulate,
     state_map_norm_bound,
@@ -200,18 +201,20 @@ class RateCheck:
         """A JSON-ready summary."""
         return {
             "learning_rate": self.learning_rate,
-            "relative": None if math.isnan(self.relative) else self.relative,
-            "spectral_radius": self.spectral_radius,
+            "relative": json_number(self.relative),
+            "spectral_radius": json_number(self.spectral_radius),
             "stable": self.stable,
             "agrees": self.agrees,
-            "simulated_radius": [self.radius_lower, self.radius_estimate, self.radius_upper],
+            "simulated_radius": [
+                json_number(x) for x in (self.radius_lower, self.radius_estimate, self.radius_upper)
+            ],
             "simulated_verdict": self.simulated_verdict,
             "horizon": self.horizon,
-            "predicted_mean_square": [float(x) for x in self.predicted],
+            "predicted_mean_square": [json_number(x) for x in self.predicted],
             "simulated_mean_square": [
-                float(x) for x in self.simulation.mean_square[: self.horizon + 1]
+                json_number(x) for x in self.simulation.mean_square[: self.horizon + 1]
             ],
-            "comparisons": [dataclasses.asdict(c) for c in self.comparisons],
+            "comparisons": [_json_comparison(c) for c in self.comparisons],
         }
 
 
@@ -257,6 +260,29 @@ class CheckReport:
         return all(c.passed for c in self.comparisons) and all(r.agrees for r in self.rates)
 
     @property
+    def inconclusive(self) -> bool:
+        """Whether the simulation could not tell the side of one at some checked rate."""
+        return any(rate.simulated_verdict == "inconclusive" for rate in self.rates)
+
+    @property
+    def verdict(self) -> str:
+        """``"layers DISAGREE"``, ``"all layers AGREE"``, or that they agree while the
+        simulation is inconclusive at some rate (its band of ``ρ̂`` contains one)."""
+        if not self.agrees:
+            return "layers DISAGREE"
+        if self.inconclusive:
+            undecided = [
+                f"{rate.learning_rate:.6g}"
+                for rate in self.rates
+                if rate.simulated_verdict == "inconclusive"
+            ]
+            return (
+                "no disagreement, but INCONCLUSIVE: the simulated growth cannot tell the side "
+                f"of one at η = {', '.join(undecided)} (more runs narrow its band)"
+            )
+        return "all layers AGREE"
+
+    @property
     def stable(self) -> bool | None:
         """The verdict at ``lr`` when one rate was checked; ``None`` when ``η*`` was bracketed."""
         if len(self.rates) == 1:
@@ -274,8 +300,10 @@ class CheckReport:
             "symbolic": self.symbolic,
             "false_alarm": self.false_alarm,
             "agrees": self.agrees,
+            "inconclusive": self.inconclusive,
+            "verdict": self.verdict,
             "stable": self.stable,
-            "comparisons": [dataclasses.asdict(c) for c in self.comparisons],
+            "comparisons": [_json_comparison(c) for c in self.comparisons],
             "rates": [rate.to_dict() for rate in self.rates],
         }
 
@@ -305,12 +333,20 @@ class CheckReport:
             )
             lines += [_format_comparison(c) for c in rate.comparisons]
         lines.append("")
-        lines.append("verdict: " + ("all layers AGREE" if self.agrees else "layers DISAGREE"))
+        lines.append("verdict: " + self.verdict)
         return "\n".join(lines)
 
 
-def _json_float(value: float) -> float | str:
-    return value if math.isfinite(value) else "inf"
+def _json_float(value: float) -> float | str | None:
+    return json_number(value)
+
+
+def _json_comparison(comparison: Comparison) -> dict[str, Any]:
+    fields = dataclasses.asdict(comparison)
+    return {
+        key: json_number(value) if isinstance(value, float) else value
+        for key, value in fields.items()
+    }
 
 
 def _format_comparison(comparison: Comparison) -> str:
@@ -346,7 +382,13 @@ def _operator_apply(
             return np.array(images).reshape(stack.shape)
 
         return apply
-    matrix = np.asarray(operator, dtype=float)
+    try:
+        matrix = np.asarray(operator, dtype=float)
+    except (TypeError, ValueError):
+        raise InvalidTypeError(
+            "operator must be a function mapping an md × md matrix to T(S) or a "
+            f"((md)², (md)²) array of numbers; got {type(operator).__name__} {operator!r:.40}"
+        ) from None
     if matrix.shape != (size * size, size * size):
         raise DimensionError(
             f"operator given as an array must have shape ((md)², (md)²) = ({size**2}, "

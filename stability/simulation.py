@@ -67,6 +67,7 @@ __all__ = [
     "SimulationResult",
     "SweepResult",
     "bernstein_radius",
+    "json_number",
     "normal_radius",
     "sample_indices",
     "simulate",
@@ -790,7 +791,12 @@ class SimulationResult:
         return self.band()[1]
 
     def to_dict(self) -> dict[str, Any]:
-        """A JSON-ready summary (no per-run states)."""
+        """A strict-JSON summary (no per-run states).
+
+        Non-finite numbers are never written as ``NaN``/``Infinity`` tokens: in the lists
+        they are the strings ``"inf"``, ``"-inf"`` and ``"nan"``; the Lyapunov exponent is
+        ``"inf"``, ``"-inf"`` or ``null`` (see :func:`json_number`).
+        """
         lower, upper = self.band()
         return {
             "method": self.name,
@@ -804,12 +810,33 @@ class SimulationResult:
             "mean_square": _finite_list(self.mean_square),
             "lower": _finite_list(lower),
             "upper": _finite_list(upper),
-            "lyapunov_exponent": self.lyapunov_exponent,
+            "lyapunov_exponent": json_number(self.lyapunov_exponent),
         }
 
 
+def json_number(value: Any) -> float | str | None:
+    """A number for strict JSON: finite floats as they are, ``"inf"``/``"-inf"``, NaN as ``None``.
+
+    Examples
+    --------
+    >>> from stability.simulation import json_number
+    >>> [json_number(x) for x in (0.5, float("inf"), float("-inf"), float("nan"))]
+    [0.5, 'inf', '-inf', None]
+    """
+    value = float(value)
+    if math.isfinite(value):
+        return value
+    if math.isnan(value):
+        return None
+    return "inf" if value > 0 else "-inf"
+
+
 def _finite_list(values: np.ndarray) -> list[float | str]:
-    return [float(v) if np.isfinite(v) else ("inf" if v > 0 else "nan") for v in values]
+    """Strict-JSON list: finite floats, ``"inf"``, ``"-inf"`` or ``"nan"`` (documented strings)."""
+    return [
+        float(v) if np.isfinite(v) else ("nan" if np.isnan(v) else ("inf" if v > 0 else "-inf"))
+        for v in values
+    ]
 
 
 # ------------------------------------------------------------------------------ simulate

@@ -27,10 +27,13 @@ from stability.problems import Quadratic
 from stability.system import System, bind
 from stability.validation import check_positive_integer
 
-__all__ = ["MAX_PRECISION_SIZE", "high_precision_critical_learning_rate"]
+__all__ = ["MAX_PRECISION_DIGITS", "MAX_PRECISION_SIZE", "high_precision_critical_learning_rate"]
 
 #: Largest eigenvalue-problem dimension the mpmath route accepts.
 MAX_PRECISION_SIZE = 60
+#: Largest number of decimal digits accepted by ``precision=`` (mpmath's dense eigen-solvers
+#: cost grows about quadratically with the digits; 1000 digits take seconds on small problems).
+MAX_PRECISION_DIGITS = 1000
 
 
 def _matrix(rows: list[list[Any]]) -> mpmath.matrix:
@@ -213,7 +216,7 @@ def high_precision_critical_learning_rate(
     method : Method or LinearDynamics
         The optimiser; its parameters must be numbers.
     precision : int, default 50
-        Decimal digits.
+        Decimal digits, at most :data:`MAX_PRECISION_DIGITS` (1000).
 
     Returns
     -------
@@ -239,6 +242,10 @@ def high_precision_critical_learning_rate(
     system = bind(problem, method)
     problem, dynamics = system.problem, system.dynamics
     precision = check_positive_integer(precision, "precision")
+    if precision > MAX_PRECISION_DIGITS:
+        raise InvalidInputError(
+            f"precision must be at most {MAX_PRECISION_DIGITS} decimal digits; got {precision}"
+        )
     mixing_fraction = dynamics.batch.mixing(problem.samples)
     with mpmath.workdps(precision + 15):
         mixing = mpmath.mpf(mixing_fraction.numerator) / mixing_fraction.denominator

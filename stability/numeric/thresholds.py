@@ -35,6 +35,7 @@ from typing import Any
 
 import numpy as np
 import scipy.linalg
+import scipy.sparse.linalg
 from scipy.sparse.linalg import ArpackNoConvergence, LinearOperator, eigsh, lobpcg
 
 from stability.dynamics import LinearDynamics
@@ -439,8 +440,8 @@ def critical_learning_rate(
     method : Method or LinearDynamics
         The optimiser, e.g. ``SGD(batch_size=4)``.
     precision : int, optional
-        Decimal digits for an mpmath computation of the same eigenvalue problem (small
-        problems only); the result is then an ``mpmath.mpf``.
+        Decimal digits (at most 1000) for an mpmath computation of the same eigenvalue
+        problem (small problems only); the result is then an ``mpmath.mpf``.
     solver : {"auto", "dense", "matrix-free"}, default "auto"
         ``"dense"`` assembles the reduced operator (small problems); ``"matrix-free"``
         applies it without forming it, ``O(n r²)`` per application for rank-one samples
@@ -719,7 +720,72 @@ def _iterative_radius(
     return RadiusReport(value, 1.0 - value, "arnoldi", applications=operator.applications)
 
 
+def _full_batch_log_radius(system: System, lr: float) -> float:
+    """``log ρ`` of the full-batch operator, a lower bound of ``log ρ(T)``, without overflow."""
+    eigenvalues = np.asarray(system.reduced.eigenvalues, dtype=float)
+    if not eigenvalues.size:
+        return -math.inf
+    nu = abs(float(lr) * system.rate_factor)
+    degree = system.degree
+    size = max(nu, 1.0)
+    with np.errstate(all="ignore"):
+        # A(ν) / size^q = Σ_k (ν / size)^k size^(k − q) (F_k + λ G_k): no overflow
+        powers = np.arange(degree + 1)
+        weights = (nu / size) ** powers * size ** (powers - degree).astype(float)
+        identity = np.tensordot(weights, system.identity, axes=1)
+        hessian = np.tensordot(weights, system.hessian, axes=1)
+        maps = identity[None] + eigenvalues[:, None, None] * hessian[None]
+        radius = float(np.max(np.abs(np.linalg.eigvals(maps))))
+    if not radius > 0:
+        return -math.inf
+    return 2.0 * (math.log(radius) + degree * math.log(size))
+
+
+#: ``log`` of the largest radius computed: beyond it ``ρ(T)`` rounds to infinity.
+_LOG_LARGEST = math.log(1e300)
+
+
+def _scaled_radius(system: System, lr: float, log_scale: float, solver: str) -> RadiusReport:
+    """``ρ(T)`` far above ``η*``: the operator divided by ``e^{log_scale}`` (no overflow)."""
+    scale = math.exp(log_scale)
+    operator = SecondMomentOperator(system)
+    size = operator.size
+    if solver == "dense" or size <= DENSE_RADIUS_SIZE:
+        with np.errstate(all="ignore"):
+            matrix = _reduced_operator(system).matrix(lr) / scale
+        radius = float(np.max(np.abs(scipy.linalg.eigvals(matrix))))
+        route = "dense"
+    else:
+
+        def apply(vector: np.ndarray) -> np.ndarray:
+            with np.errstate(all="ignore"):
+                return operator.apply(vector / scale, lr)
+
+        values = scipy.sparse.linalg.eigs(
+            LinearOperator((size, size), matvec=apply, dtype=float),
+            k=1,
+            which="LM",
+            v0=operator.start_vector(),
+            tol=1e-13,
+            return_eigenvectors=False,
+        )
+        radius, route = float(np.max(np.abs(values))), "arnoldi"
+    value = radius * scale
+    return RadiusReport(value, -value if math.isinf(value) else 1.0 - value, route)
+
+
+#: Beyond this ``log`` of the full-batch radius the operator is scaled before solving.
+_LOG_SCALED = math.log(1e40)
+
+
 def _radius_report(system: System, lr: float, solver: str) -> RadiusReport:
+    log_scale = _full_batch_log_radius(system, lr) if system.size else -math.inf
+    if log_scale > _LOG_LARGEST:
+        # ρ(T) ≥ the full-batch radius (T dominates it in the cone order), which is beyond
+        # the floating-point range: ρ(T) rounds to +inf (and lr is far above η*)
+        return RadiusReport(math.inf, -math.inf, "overflow")
+    if log_scale > _LOG_SCALED and not system.full_batch:
+        return _with_null_space(system, lr, _scaled_radius(system, lr, log_scale, solver))
     if system.size == 0:
         report = RadiusReport(0.0, 1.0, "empty")
     elif solver == "dense" or (solver == "auto" and system.size <= DENSE_RADIUS_SIZE):
