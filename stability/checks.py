@@ -266,8 +266,8 @@ class CheckReport:
 
     @property
     def verdict(self) -> str:
-        """``"layers DISAGREE"``, ``"all layers AGREE"``, or that they agree while the
-        simulation is inconclusive at some rate (its band of ``ρ̂`` contains one)."""
+        """``"layers DISAGREE"``, ``"all layers AGREE"``, or that they agree but are
+        INCONCLUSIVE: the simulation cannot tell the side of one at some rate."""
         if not self.agrees:
             return "layers DISAGREE"
         if self.inconclusive:
@@ -277,7 +277,7 @@ class CheckReport:
                 if rate.simulated_verdict == "inconclusive"
             ]
             return (
-                "no disagreement, but INCONCLUSIVE: the simulated growth cannot tell the side "
+                "all layers AGREE, but INCONCLUSIVE: the simulated growth cannot tell the side "
                 f"of one at η = {', '.join(undecided)} (more runs narrow its band)"
             )
         return "all layers AGREE"
