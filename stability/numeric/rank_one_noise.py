@@ -31,6 +31,8 @@ from __future__ import annotations
 import math
 from collections.abc import Callable
 from dataclasses import dataclass
+from fractions import Fraction
+from typing import Any
 
 import numpy as np
 import scipy.linalg
@@ -196,6 +198,21 @@ def heavy_ball_shape(
     return beta, scale
 
 
+def _exact_gap(identity_coefficients: Any) -> float:
+    """``1 − β = 1 + F₀₁`` from the coefficients as given, exactly, then rounded once.
+
+    With exact coefficients (``Fraction``, ``int``: ``LinearDynamics.identity_part.coefficients``)
+    this is ``1 − β`` of the method's own ``β`` to full relative accuracy; with floats it is
+    ``1 − β`` of the float ``β``, which differs from the method's by up to half a unit in
+    the last place of ``β`` (a relative error up to ``5.6e-17 / (1 − β)``).
+    """
+    entry = identity_coefficients[0][0][1]
+    try:
+        return float(1 + Fraction(entry))
+    except (TypeError, ValueError):  # pragma: no cover - non-numeric entries are refused earlier
+        return 1.0 + float(entry)
+
+
 # ----------------------------------------------------------------------- symmetric layout
 class _Layout:
     """``svec`` of symmetric ``r × r`` matrices (upper triangle, off-diagonal times ``√2``)."""
@@ -304,6 +321,7 @@ def heavy_ball_threshold(
     *,
     gradient_scale: float = 1.0,
     start: np.ndarray | None = None,
+    gap: float | None = None,
 ) -> RankOneThreshold:
     """Exact minibatch heavy-ball threshold from one symmetric eigenvalue problem.
 
@@ -332,6 +350,18 @@ def heavy_ball_threshold(
         ``c`` in ``G = −c η e₁e₁ᵀ``.
     start : ndarray, optional
         A guess of the eigenvector (symmetric ``r × r``).
+    gap : float, optional
+        ``1 − β`` if known more accurately than ``1.0 − beta`` (``β`` given exactly as a
+        decimal and rounded to a float loses up to ``5.6e-17`` of it; ``η*`` is
+        proportional to ``1 − β`` when ``β`` is close to one).
+
+    Notes
+    -----
+    When ``β`` is close to one the pencil is badly scaled (``δ_ij`` of order
+    ``1/(1 − β)`` off the diagonal) and Lanczos cannot reach a small residual relative
+    to ``κ``; the pencil's pair then starts a Newton iteration on ``1/μ(s)``,
+    ``μ(s) = λ_max(√W ∘ M(√W ∘ ·))`` with ``w_ij = p / (k_ij s − δ_ij)`` (concave in
+    ``s = 1/(c η)``, so the steps converge monotonically).
 
     Examples
     --------
@@ -362,7 +392,9 @@ def heavy_ball_threshold(
     if mixing == 0.0:
         return RankOneThreshold(upper, 0.0, 0, "noise-free", 0, np.zeros((lam.size,) * 2))
     left, right = layout.pairwise(lam)
-    gap = 1.0 - beta  # exact for β ≥ 1/2 (Sterbenz), relative rounding otherwise
+    if gap is None:
+        gap = 1.0 - beta  # exact for β ≥ 1/2 (Sterbenz), relative rounding otherwise
+    gap = float(gap)
     curvature = gap * (left + right)
     shift = left * right * (gap / (1.0 + beta) - mixing) - beta * (left - right) ** 2 / (
         gap * (1.0 + beta)
@@ -487,7 +519,10 @@ def rank_one_threshold(
     sample_moment : callable
         ``X ↦ (1/n) Σ_s H_s X H_s`` for symmetric ``r × r`` ``X`` in that basis.
     identity_coefficients, hessian_coefficients : ndarray, shape (degree + 1, m, m)
-        The coefficients of ``F(η)`` and ``G(η)`` (lowest power first).
+        The coefficients of ``F(η)`` and ``G(η)`` (lowest power first): floats, or exact
+        numbers (``LinearDynamics.identity_part.coefficients``), from which heavy ball
+        takes ``1 − β`` to full relative accuracy (``η*`` is proportional to it when ``β``
+        is close to one).
     mixing : float
         ``p`` in ``E[H_B ⊗ H_B] = (1 − p) H ⊗ H + p M``.
     upper : float
@@ -544,7 +579,14 @@ def rank_one_threshold(
     shape = heavy_ball_shape(identity, hessian)
     if shape is not None:
         return heavy_ball_threshold(
-            lam, sample_moment, shape[0], mixing, upper, gradient_scale=shape[1], start=start
+            lam,
+            sample_moment,
+            shape[0],
+            mixing,
+            upper,
+            gradient_scale=shape[1],
+            start=start,
+            gap=_exact_gap(identity_coefficients),
         )
     if mixing == 0.0 or lam.size == 0 or math.isinf(upper):
         return RankOneThreshold(upper, 0.0, 0, "noise-free", 0, np.zeros((lam.size,) * 2))
@@ -639,7 +681,7 @@ def _newton(
         # Newton on g(s) = 1/μ(s): g' = −μ'/μ²
         derivative = -slope / (value * value)
         candidate = s + (1.0 - 1.0 / value) / derivative if derivative > 0 else math.nan
-        if not unstable < candidate < stable:
+        if not unstable <= candidate <= stable:
             candidate = 2.0 * unstable if math.isinf(stable) else 0.5 * (unstable + stable)
         step = abs(candidate - s)
         s = candidate
