@@ -60,6 +60,8 @@ ACCEPT_RESIDUAL = 1e-8
 PENCIL_RESIDUAL = 1e-11
 #: Relative step of the Newton iteration at which it stops.
 STEP_TOLERANCE = 1e-14
+#: Relative width of a bracket ``μ(unstable) ≥ 1 > μ(stable)`` at which it stops.
+BRACKET_TOLERANCE = 1e-13
 #: The general route refuses when ``1 − β`` (``β`` the second eigenvalue of ``F(0)``) is below this.
 MINIMUM_GAP = 1e-4
 #: Heavy-ball shape: ``F₀₀`` may differ from ``1 + β`` by this many units in the last place.
@@ -685,8 +687,10 @@ def _newton(
             candidate = 2.0 * unstable if math.isinf(stable) else 0.5 * (unstable + stable)
         step = abs(candidate - s)
         s = candidate
-        bracketed = math.isfinite(stable) and (stable - unstable) <= STEP_TOLERANCE * stable
-        if step <= STEP_TOLERANCE * s or bracketed:
+        if math.isfinite(stable) and (stable - unstable) <= BRACKET_TOLERANCE * stable:
+            s = 0.5 * (stable + unstable)  # μ − 1 is at roundoff level on the whole bracket
+            break
+        if step <= STEP_TOLERANCE * s:
             break
     else:  # pragma: no cover - Newton converges in a handful of steps
         raise ConvergenceError("the rank-one Newton iteration did not converge")
