@@ -590,10 +590,14 @@ def rank_one_threshold(
             start=start,
             gap=_exact_gap(identity_coefficients),
         )
-    if mixing == 0.0 or lam.size == 0 or math.isinf(upper):
+    if mixing == 0.0 or lam.size == 0:
         return RankOneThreshold(upper, 0.0, 0, "noise-free", 0, np.zeros((lam.size,) * 2))
+    if math.isinf(upper):
+        raise InvalidInputError(
+            "upper must be finite (the full-batch threshold) for dynamics other than heavy ball"
+        )
     gap = _subdominant_gap(identity)
-    if gap < MINIMUM_GAP:
+    if gap < MINIMUM_GAP * (1.0 - 1e-6):  # 1 − 0.9999 rounds below 1e-4
         raise InvalidInputError(
             f"momentum too close to one for the rank-one route: F(0) has an eigenvalue of "
             f"modulus 1 − {gap:.1e} besides its unit one (the momentum β), and the pair "
