@@ -58,6 +58,11 @@ RESIDUAL_TARGET = 1e-12
 ACCEPT_RESIDUAL = 1e-8
 #: The heavy-ball pencil's eigenpair is used directly below this residual, else refined.
 PENCIL_RESIDUAL = 1e-11
+#: Lanczos residual of the Newton steps far from the root (``|μ − 1| > ROUGH_DISTANCE``).
+ROUGH_RESIDUAL = 1e-7
+ROUGH_DISTANCE = 1e-3
+#: ``|μ − 1|`` (with a tight eigenpair) at which the Newton iteration stops.
+ROOT_DISTANCE = 1e-14
 #: Relative step of the Newton iteration at which it stops.
 STEP_TOLERANCE = 1e-14
 #: Relative width of a bracket ``μ(unstable) ≥ 1 > μ(stable)`` at which it stops.
@@ -655,7 +660,7 @@ def _newton(
     layout = counter.layout
     previous = start
 
-    def evaluate(s: float) -> tuple[float, float, np.ndarray, float]:
+    def evaluate(s: float, tolerance: float) -> tuple[float, float, np.ndarray, float]:
         nonlocal previous
         values, logarithmic = weights(s)
         if not (np.all(np.isfinite(values)) and np.all(values > 0)):
@@ -667,9 +672,7 @@ def _newton(
         def operator(vector: np.ndarray) -> np.ndarray:
             return root * counter(root * vector)
 
-        value, vector, residual = _verified_top(
-            operator, _start(layout, lam, previous), RESIDUAL_TARGET
-        )
+        value, vector, residual = _verified_top(operator, _start(layout, lam, previous), tolerance)
         previous = vector
         return value, value * float(np.sum(logarithmic * vector**2)), vector, residual
 
@@ -677,9 +680,15 @@ def _newton(
     s = max(guess, lowest * (1.0 + 1e-6))
     best: tuple[float, np.ndarray, float] | None = None
     iterations = 0
+    tolerance = ROUGH_RESIDUAL
     for iterations in range(1, 60):  # noqa: B007 - reported
-        value, slope, vector, residual = evaluate(s)
+        value, slope, vector, residual = evaluate(s, tolerance)
+        tight = tolerance == RESIDUAL_TARGET
         best = (s, vector, residual)
+        if abs(value - 1.0) <= ROOT_DISTANCE and tight:
+            break  # the next Newton step would be below roundoff
+        # close to the root the next pair must be tight (it may be the last one)
+        tolerance = RESIDUAL_TARGET if abs(value - 1.0) <= ROUGH_DISTANCE else ROUGH_RESIDUAL
         if value < 1.0:
             stable = s
         else:
@@ -694,7 +703,7 @@ def _newton(
         if math.isfinite(stable) and (stable - unstable) <= BRACKET_TOLERANCE * stable:
             s = 0.5 * (stable + unstable)  # μ − 1 is at roundoff level on the whole bracket
             break
-        if step <= STEP_TOLERANCE * s:
+        if step <= STEP_TOLERANCE * s and tight:
             break
     else:  # pragma: no cover - Newton converges in a handful of steps
         raise ConvergenceError("the rank-one Newton iteration did not converge")
