@@ -3,7 +3,7 @@
 Theory: ``docs/theory/momentum-threshold.md``. For a state map
 ``A = F(η) ⊗ I + G(η) ⊗ H_B`` with ``G(η) = g hᵀ`` of rank one (heavy ball, Nesterov
 and every two-step method whose gradient enters one state block), the condition
-``1 ∈ spec T(η)`` on the ``(m r)² `` second moment reduces exactly to
+``1 ∈ spec T(η)`` on the ``m r × m r`` second moment reduces exactly to
 ``1 ∈ spec(W(η) ∘ M)`` on symmetric ``r × r`` matrices, where ``M X = (1/n) Σ H_s X H_s``
 (the per-sample sandwich, a positive semi-definite operator) and ``W(η)`` is an
 elementwise (Schur) multiplier in the eigenbasis of ``H``:
@@ -24,6 +24,13 @@ Other rank-one dynamics take a safeguarded Newton iteration on ``1/μ`` as a fun
 ``1/η`` with the derivative ``μ' = μ Σ (w'_ij / w_ij) v_ij²`` from the unit eigenvector
 ``v`` (:func:`rank_one_threshold`), each Lanczos run warm-started from the previous
 vector.
+
+Callers ask :func:`not_applicable_reason` first (or catch an
+:class:`~stability.errors.InvalidInputError` whose message starts with
+:data:`NOT_APPLICABLE`) and fall back to the general routes; a message starting with
+``"momentum too close to one"`` is a refusal, not a fallback. Passing the exact
+coefficients (``dynamics.identity_part.coefficients``) rather than their floats gives heavy
+ball ``1 − β`` to full relative accuracy, which ``η*`` is proportional to as ``β → 1``.
 """
 
 from __future__ import annotations
