@@ -259,3 +259,13 @@ def test_nesterov_pair_weights_are_positive_on_the_stable_range(beta):
     values, _ = pair_weights(curvatures, dynamics.identity_part.numeric_coefficients(),
                              dynamics.hessian_part.numeric_coefficients(), 1.0)
     assert np.all(values > 0)
+
+
+@pytest.mark.parametrize("family", [HeavyBall, Nesterov])
+@pytest.mark.parametrize("scale", [1e-70, 1e70])
+def test_thresholds_scale_as_one_over_the_square_of_the_data(family, scale):
+    data = np.random.default_rng(2).standard_normal((8, 3))
+    method = family(1 - 1e-3, batch_size=2)
+    unit = threshold(Quadratic.from_data(data), method).threshold
+    scaled = threshold(Quadratic.from_data(scale * data), method).threshold
+    assert scaled * scale**2 == pytest.approx(unit, rel=1e-12)

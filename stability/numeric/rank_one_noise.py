@@ -590,6 +590,32 @@ def rank_one_threshold(
     mixing = float(mixing)
     if not (upper > 0):
         raise InvalidInputError(f"upper must be a positive number; got {upper}")
+    homogeneous = identity.shape[0] == 1 and hessian.shape[0] == 2 and not np.any(hessian[0])
+    if homogeneous and lam.size and float(lam.max()) != 1.0:
+        # η enters only through η H: solve for the problem scaled to λ_max = 1 (η* ∝ 1/λ_max),
+        # so that no intermediate (λ², (λ_i − λ_j)² / (1 − β²), …) leaves the float range
+        top = float(lam.max())
+
+        def scaled_moment(matrix: np.ndarray) -> np.ndarray:
+            return np.asarray(sample_moment(matrix), dtype=float) / top / top
+
+        result = rank_one_threshold(
+            lam / top,
+            scaled_moment,
+            identity_coefficients,
+            hessian_coefficients,
+            mixing,
+            upper * top,
+            start=start,
+        )
+        return RankOneThreshold(
+            result.threshold / top,
+            result.residual,
+            result.applications,
+            result.route,
+            result.iterations,
+            result.vector,
+        )
     shape = heavy_ball_shape(identity, hessian)
     if shape is not None:
         return heavy_ball_threshold(
