@@ -6,14 +6,15 @@ import numpy as np
 import sympy
 from hypothesis import strategies as st
 
-from proofs._cases import curvature_lists
-from proofs.registry import Proof, ProofResult
 from stability import SGD, Quadratic
 from stability.bounds import (
     almost_sure_threshold,
     lyapunov_exponent,
     moment_threshold,
 )
+
+from ._cases import curvature_lists
+from .registry import Proof, ProofResult
 
 NAME = "almost_sure"
 STATEMENT = (
@@ -30,7 +31,7 @@ def prove() -> ProofResult:
 
     Examples
     --------
-    >>> from proofs import almost_sure
+    >>> from stability.proofs import almost_sure
     >>> almost_sure.prove().verdict
     'proved'
     """

@@ -6,13 +6,14 @@ import numpy as np
 import sympy
 from hypothesis import strategies as st
 
-from proofs.registry import Proof, ProofResult
 from stability.bounds import (
     balanced_minimiser,
     balanced_minimiser_sharpness,
     deep_linear_hessian,
 )
 from stability.testing.strategies import data_matrices
+
+from .registry import Proof, ProofResult
 
 NAME = "balanced_minimiser"
 STATEMENT = (
@@ -42,7 +43,7 @@ def prove() -> ProofResult:
 
     Examples
     --------
-    >>> from proofs import balanced_minimiser
+    >>> from stability.proofs import balanced_minimiser
     >>> balanced_minimiser.prove().verdict
     'proved'
     """

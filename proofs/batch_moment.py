@@ -7,8 +7,9 @@ from fractions import Fraction
 
 import sympy
 
-from proofs.registry import Proof, ProofResult
 from stability.bounds import mixing_weight
+
+from .registry import Proof, ProofResult
 
 NAME = "batch_moment"
 STATEMENT = (
@@ -39,7 +40,7 @@ def prove() -> ProofResult:
 
     Examples
     --------
-    >>> from proofs import batch_moment
+    >>> from stability.proofs import batch_moment
     >>> batch_moment.prove().verdict
     'proved'
     """

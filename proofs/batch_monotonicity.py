@@ -8,10 +8,11 @@ import numpy as np
 import sympy
 from hypothesis import strategies as st
 
-from proofs._cases import random_problems, small_data_matrices
-from proofs.registry import Proof, ProofResult
 from stability import GD, SGD, Quadratic, critical_learning_rate, symbolic
 from stability.bounds import equivalent_batch_size, mixing_weight
+
+from ._cases import random_problems, small_data_matrices
+from .registry import Proof, ProofResult
 
 NAME = "batch_monotonicity"
 STATEMENT = (
@@ -28,7 +29,7 @@ def prove() -> ProofResult:
 
     Examples
     --------
-    >>> from proofs import batch_monotonicity
+    >>> from stability.proofs import batch_monotonicity
     >>> batch_monotonicity.prove().verdict
     'proved'
     """

@@ -8,10 +8,11 @@ import numpy as np
 import sympy
 from hypothesis import strategies as st
 
-from proofs.registry import Proof, ProofResult
 from stability import SGD, Quadratic, critical_learning_rate, symbolic
 from stability.bounds import commuting_threshold
 from stability.testing.strategies import commuting_hessians
+
+from .registry import Proof, ProofResult
 
 NAME = "commuting_threshold"
 STATEMENT = (
@@ -27,7 +28,7 @@ def prove() -> ProofResult:
 
     Examples
     --------
-    >>> from proofs import commuting_threshold
+    >>> from stability.proofs import commuting_threshold
     >>> commuting_threshold.prove().verdict
     'proved'
     """

@@ -7,13 +7,14 @@ import itertools
 import numpy as np
 import sympy
 
-from proofs.registry import Proof, ProofResult
 from stability.bounds import (
     balanced_minimiser_sharpness,
     deep_linear_hessian,
     deep_linear_sharpness_lower_bound,
 )
 from stability.testing.strategies import deep_linear_minimisers
+
+from .registry import Proof, ProofResult
 
 NAME = "deep_linear_bound"
 STATEMENT = (
@@ -29,7 +30,7 @@ def prove() -> ProofResult:
 
     Examples
     --------
-    >>> from proofs import deep_linear_bound
+    >>> from stability.proofs import deep_linear_bound
     >>> deep_linear_bound.prove().verdict
     'proved'
     """

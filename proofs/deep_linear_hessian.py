@@ -5,9 +5,10 @@ from __future__ import annotations
 import numpy as np
 import sympy
 
-from proofs.registry import Proof, ProofResult
 from stability.bounds import deep_linear_hessian, deep_linear_loss
 from stability.testing.strategies import deep_linear_minimisers
+
+from .registry import Proof, ProofResult
 
 NAME = "deep_linear_hessian"
 STATEMENT = (
@@ -50,7 +51,7 @@ def prove() -> ProofResult:
 
     Examples
     --------
-    >>> from proofs import deep_linear_hessian
+    >>> from stability.proofs import deep_linear_hessian
     >>> deep_linear_hessian.prove().verdict
     'proved'
     """

@@ -6,7 +6,6 @@ import numpy as np
 import sympy
 from hypothesis import strategies as st
 
-from proofs.registry import Proof, ProofResult
 from stability import (
     BatchLaw,
     HeavyBall,
@@ -18,6 +17,8 @@ from stability import (
 )
 from stability.bounds import ema_momentum_edge
 from stability.testing.strategies import psd_matrices
+
+from .registry import Proof, ProofResult
 
 NAME = "ema_momentum_edge"
 STATEMENT = (
@@ -75,7 +76,7 @@ def prove() -> ProofResult:
 
     Examples
     --------
-    >>> from proofs import ema_momentum_edge
+    >>> from stability.proofs import ema_momentum_edge
     >>> ema_momentum_edge.prove().verdict
     'proved'
     """

@@ -6,7 +6,7 @@ import numpy as np
 import sympy
 from hypothesis import strategies as st
 
-from proofs.registry import Proof, ProofResult
+from .registry import Proof, ProofResult
 
 NAME = "first_layer"
 STATEMENT = (
@@ -25,7 +25,7 @@ def prove() -> ProofResult:
 
     Examples
     --------
-    >>> from proofs import first_layer
+    >>> from stability.proofs import first_layer
     >>> first_layer.prove().verdict
     'proved'
     """

@@ -7,11 +7,12 @@ import itertools
 import numpy as np
 import sympy
 
-from proofs._cases import exact_threshold
-from proofs.registry import Proof, ProofResult
 from stability import GD, SGD, Quadratic, critical_learning_rate, symbolic
 from stability.bounds import gradient_descent_edge
 from stability.testing.strategies import psd_matrices
+
+from ._cases import exact_threshold
+from .registry import Proof, ProofResult
 
 NAME = "gd_edge"
 STATEMENT = (
@@ -26,7 +27,7 @@ def prove() -> ProofResult:
 
     Examples
     --------
-    >>> from proofs import gd_edge
+    >>> from stability.proofs import gd_edge
     >>> gd_edge.prove().verdict
     'proved'
     """

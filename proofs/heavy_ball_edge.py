@@ -9,11 +9,12 @@ import numpy as np
 import sympy
 from hypothesis import strategies as st
 
-from proofs._cases import MOMENTA, random_problems
-from proofs.registry import Proof, ProofResult
 from stability import HeavyBall, Quadratic, critical_learning_rate, symbolic
 from stability.bounds import heavy_ball_edge
 from stability.testing.strategies import psd_matrices
+
+from ._cases import MOMENTA, random_problems
+from .registry import Proof, ProofResult
 
 NAME = "heavy_ball_edge"
 STATEMENT = (
@@ -33,7 +34,7 @@ def prove() -> ProofResult:
 
     Examples
     --------
-    >>> from proofs import heavy_ball_edge
+    >>> from stability.proofs import heavy_ball_edge
     >>> heavy_ball_edge.prove().verdict
     'proved'
     """

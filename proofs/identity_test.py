@@ -5,11 +5,12 @@ from __future__ import annotations
 import numpy as np
 import sympy
 
-from proofs._cases import random_problems, small_data_matrices
-from proofs.registry import Proof, ProofResult
 from stability import SGD, Quadratic, critical_learning_rate, symbolic
 from stability.bounds import identity_test_bound
 from stability.testing.strategies import one_dimensional_hessians
+
+from ._cases import random_problems, small_data_matrices
+from .registry import Proof, ProofResult
 
 NAME = "identity_test"
 STATEMENT = (
@@ -25,7 +26,7 @@ def prove() -> ProofResult:
 
     Examples
     --------
-    >>> from proofs import identity_test
+    >>> from stability.proofs import identity_test
     >>> identity_test.prove().verdict
     'proved'
     """

@@ -6,11 +6,12 @@ import numpy as np
 import sympy
 from hypothesis import strategies as st
 
-from proofs._cases import random_problems, small_data_matrices
-from proofs.registry import Proof, ProofResult
 from stability import SGD, Quadratic, critical_learning_rate, symbolic
 from stability.bounds import commuting_threshold, rank_one_test_bound, wu_ma_e_threshold
 from stability.testing.strategies import commuting_hessians, one_dimensional_hessians
+
+from ._cases import random_problems, small_data_matrices
+from .registry import Proof, ProofResult
 
 NAME = "rank_one_test"
 STATEMENT = (
@@ -26,7 +27,7 @@ def prove() -> ProofResult:
 
     Examples
     --------
-    >>> from proofs import rank_one_test
+    >>> from stability.proofs import rank_one_test
     >>> rank_one_test.prove().verdict
     'proved'
     """

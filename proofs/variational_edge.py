@@ -6,7 +6,6 @@ import numpy as np
 import sympy
 from hypothesis import strategies as st
 
-from proofs.registry import Proof, ProofResult
 from stability import GD, SGD, Quadratic, VariationalGD, critical_learning_rate, symbolic
 from stability.bounds import (
     ghosh_edge,
@@ -15,6 +14,8 @@ from stability.bounds import (
     variational_gd_threshold,
 )
 from stability.testing.strategies import psd_matrices
+
+from .registry import Proof, ProofResult
 
 NAME = "variational_edge"
 STATEMENT = (
@@ -32,7 +33,7 @@ def prove() -> ProofResult:
 
     Examples
     --------
-    >>> from proofs import variational_edge
+    >>> from stability.proofs import variational_edge
     >>> variational_edge.prove().verdict
     'proved'
     """

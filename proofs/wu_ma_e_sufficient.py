@@ -8,8 +8,6 @@ import numpy as np
 import sympy
 from hypothesis import strategies as st
 
-from proofs._cases import random_problems, small_data_matrices
-from proofs.registry import Proof, ProofResult
 from stability import SGD, Quadratic, critical_learning_rate, symbolic
 from stability.bounds import (
     commuting_threshold,
@@ -17,6 +15,9 @@ from stability.bounds import (
     wu_ma_e_sufficient_threshold,
 )
 from stability.testing.strategies import commuting_hessians, one_dimensional_hessians
+
+from ._cases import random_problems, small_data_matrices
+from .registry import Proof, ProofResult
 
 NAME = "wu_ma_e_sufficient"
 STATEMENT = (
@@ -40,7 +41,7 @@ def prove() -> ProofResult:
 
     Examples
     --------
-    >>> from proofs import wu_ma_e_sufficient
+    >>> from stability.proofs import wu_ma_e_sufficient
     >>> wu_ma_e_sufficient.prove().verdict
     'proved'
     """
