@@ -176,7 +176,9 @@ def pytest_report_header(config: pytest.Config) -> str:
     config : pytest.Config
         pytest's configuration.
     """
-    return f"stability {_package_version()} (profile {PROFILE} available)"
+    if _hypothesis_installed():
+        return f"stability {_package_version()} (hypothesis profile {PROFILE} available)"
+    return f"stability {_package_version()} (hypothesis not installed: no profile {PROFILE})"
 
 
 class StabilityAssertions:
