@@ -23,7 +23,7 @@ STATEMENT = (
     "k-th-moment-stable rate is a.s. stable (η_as ≥ η*_k). The stable set need not be an "
     "interval: h ∈ {1, 10} is unstable at η = 1/4 and stable around η = 1."
 )
-CITATION = "Ma & Ying (2021); shared/theory.md §6"
+CITATION = "Ma & Ying (2021); docs/theory/higher-moments.md"
 
 
 def prove() -> ProofResult:

@@ -21,7 +21,7 @@ STATEMENT = (
     "J Jᵀ = s^{2L−2} (I + (L − 1) ŵŵᵀ), so its sharpness is "
     "2‖w*‖^{2−2/L} λ_max(Σ_x^{1/2}(I + (L − 1)ŵŵᵀ)Σ_x^{1/2})."
 )
-CITATION = "Marion & Chizat (2024); shared/theory.md §7"
+CITATION = "Marion & Chizat (2024); docs/theory/deep-linear.md"
 
 
 def _jacobian_gram(layers: list[sympy.Matrix], dimension: int) -> sympy.Matrix:

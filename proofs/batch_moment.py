@@ -16,7 +16,7 @@ STATEMENT = (
     "For H_B = (1/B) Σ_{i∈B} H_i, E[H_B ⊗ H_B] = (1 − p) H ⊗ H + p M with M = (1/n) Σ H_i ⊗ H_i, "
     "p = 1/B with replacement and p = (n − B)/(B(n − 1)) without (p = 0 at B = n)."
 )
-CITATION = "Mulayoff & Michaeli (2023); shared/theory.md §3"
+CITATION = "Mulayoff & Michaeli (2023); docs/theory/threshold.md"
 
 
 def _weight_moments(samples: int, batch: int, replacement: bool) -> dict[tuple[int, int], Fraction]:

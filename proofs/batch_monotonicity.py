@@ -21,7 +21,7 @@ STATEMENT = (
     "in p: non-decreasing in B; equal p gives equal η* (n = 6: B = 5 with replacement ≡ B = 3 "
     "without); B = n without replacement is GD."
 )
-CITATION = "Mulayoff & Michaeli (2023); shared/theory.md §3"
+CITATION = "Mulayoff & Michaeli (2023); docs/theory/threshold.md"
 
 
 def prove() -> ProofResult:

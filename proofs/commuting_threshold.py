@@ -20,7 +20,7 @@ STATEMENT = (
     "diagonal on e_k e_lᵀ with entries E[(1 − η h_Bk)(1 − η h_Bl)] ≤ max of the two diagonal "
     "ones, so η* = min_k 2 h̄_k/(h̄_k² + p Var_i h_ik): the problem splits into 1-D problems."
 )
-CITATION = "Wu, Ma & E (2018); Mulayoff & Michaeli (2023); shared/theory.md §3"
+CITATION = "Wu, Ma & E (2018); Mulayoff & Michaeli (2023); docs/theory/threshold.md"
 
 
 def prove() -> ProofResult:

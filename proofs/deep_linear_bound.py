@@ -22,7 +22,7 @@ STATEMENT = (
     "2L ‖Σ_x w*‖^{2/L} (w*ᵀ Σ_x w*)^{1−2/L} ≥ 2L ‖w*‖^{2−2/L} ŵᵀΣ_xŵ; GD with η above 2 over "
     "that bound converges to no minimiser. Equality at the balanced minimiser when Σ_x = I."
 )
-CITATION = "Marion & Chizat (2024); shared/theory.md §7"
+CITATION = "Marion & Chizat (2024); docs/theory/deep-linear.md"
 
 
 def prove() -> ProofResult:

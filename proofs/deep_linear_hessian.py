@@ -16,7 +16,7 @@ STATEMENT = (
     "Hessian is 2 Jᵀ Σ_x J with J[V] = (Σ_k W_L⋯W_{k+1} V_k W_{k−1}⋯W_1)ᵀ, whatever the "
     "widths, and J Jᵀ = Σ_k ‖W_L⋯W_{k+1}‖² (W_{k−1}⋯W_1)ᵀ(W_{k−1}⋯W_1)."
 )
-CITATION = "Marion & Chizat (2024); shared/theory.md §7"
+CITATION = "Marion & Chizat (2024); docs/theory/deep-linear.md"
 
 
 def _finite_difference_hessian(X, y, layers, step=1e-4) -> np.ndarray:

@@ -26,7 +26,10 @@ STATEMENT = (
     "ball on P^{-1/2} H P^{-1/2} with learning rate η(1 − β); it is stable iff "
     "λ_max(P⁻¹H) < (2 + 2β)/((1 − β)η), i.e. 38/η at β = 0.9."
 )
-CITATION = "Cohen et al. (2022), Adaptive gradient methods at the edge of stability; §4"
+CITATION = (
+    "Cohen et al. (2022), Adaptive gradient methods at the edge of stability; "
+    "docs/theory/methods.md"
+)
 
 
 def ema_dynamics(beta: object) -> LinearDynamics:

@@ -13,7 +13,10 @@ STATEMENT = (
     "For f(x) = g(Wx): ∇_W f = (∇_z g) xᵀ and ∇_x f = Wᵀ ∇_z g, hence "
     "‖∇_W f‖_F = ‖∇_z g‖ ‖x‖ and ‖∇_x f(x)‖ ≤ ‖W‖₂ ‖∇_W f(x)‖_F / ‖x‖."
 )
-CITATION = "Ma & Ying (2021), On linear stability of SGD and input-smoothness; §6"
+CITATION = (
+    "Ma & Ying (2021), On linear stability of SGD and input-smoothness; "
+    "docs/theory/higher-moments.md"
+)
 
 
 def _network(weights: np.ndarray, head: np.ndarray, x: np.ndarray) -> float:

@@ -19,7 +19,7 @@ STATEMENT = (
     "Full-batch GD δ ← (I − ηH) δ on a quadratic with H ⪰ 0 is mean-square stable iff "
     "η < 2/λ_max(H) (weight decay μ: η < 2/(λ_max(H) + μ)); SGD is never stable where GD is not."
 )
-CITATION = "shared/theory.md §3 (GD is p = 0); Cohen et al. (2021)"
+CITATION = "docs/theory/threshold.md (GD is p = 0); Cohen et al. (2021)"
 
 
 def prove() -> ProofResult:

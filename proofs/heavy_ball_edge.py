@@ -21,7 +21,7 @@ STATEMENT = (
     "Full-batch heavy ball δ_{t+1} = δ_t − ηHδ_t + β(δ_t − δ_{t−1}), 0 ≤ β < 1, is mean-square "
     "stable iff η λ_max(H) < 2(1 + β); with minibatches the full-batch edge is an upper bound."
 )
-CITATION = "Polyak (1964); shared/theory.md §4"
+CITATION = "Polyak (1964); docs/theory/methods.md"
 
 
 def _schur_stable(a1: float, a0: float) -> bool:

@@ -23,7 +23,7 @@ STATEMENT = (
     "For odd k the signed tensor E[A^⊗k] is the wrong object: with h_B ∈ {0, 2}, "
     "E(1 − ηh_B)³ ≥ −1 up to η = (1 + 3^{1/3})/2 > η*_2 = 1, whereas η*_3 = 1."
 )
-CITATION = "Ma & Ying (2021); shared/theory.md §6"
+CITATION = "Ma & Ying (2021); docs/theory/higher-moments.md"
 
 
 def prove() -> ProofResult:

@@ -18,7 +18,7 @@ STATEMENT = (
     "so η* ≤ 2 tr H / ((1 − p)‖H‖_F² + (p/n) Σ ‖H_i‖_F²); tight in one dimension and for "
     "orthonormal samples with B = 1 drawn with replacement."
 )
-CITATION = "Mulayoff & Michaeli (2023) (test matrix Σ = I); shared/theory.md §3"
+CITATION = "Mulayoff & Michaeli (2023) (test matrix Σ = I); docs/theory/threshold.md"
 
 
 def prove() -> ProofResult:

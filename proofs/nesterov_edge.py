@@ -22,7 +22,7 @@ STATEMENT = (
     "mean-square stable iff η λ_max(H) < 2(1 + β)/(1 + 2β); with minibatches that edge is an "
     "upper bound."
 )
-CITATION = "Nesterov (1983); shared/theory.md §4"
+CITATION = "Nesterov (1983); docs/theory/methods.md"
 
 
 def prove() -> ProofResult:

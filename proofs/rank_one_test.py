@@ -19,7 +19,9 @@ STATEMENT = (
     "stability at η requires (1 − ηa_v)² + η² p s_v² ≤ 1, i.e. η* ≤ 2a_v/(a_v² + p s_v²); "
     "equality in one dimension and, minimised over eigenvectors, for commuting H_i."
 )
-CITATION = "Mulayoff & Michaeli (2023) (test matrix Σ = vvᵀ); Wu, Ma & E (2018); §3"
+CITATION = (
+    "Mulayoff & Michaeli (2023) (test matrix Σ = vvᵀ); Wu, Ma & E (2018); docs/theory/threshold.md"
+)
 
 
 def prove() -> ProofResult:

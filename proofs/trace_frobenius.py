@@ -18,7 +18,9 @@ STATEMENT = (
     "identity test gives η p (tr H)²/r ≤ 2 tr H: η* ≤ 2r/(p tr H) ≤ 2r/(p ‖H‖_F). Equivalently "
     "SGD at η is stable only at minima with ‖H‖_F ≤ tr H ≤ 2r/(pη) (r = 1 for square loss)."
 )
-CITATION = "Wu, Wang & Su (2022); Ma & Ying (2021); from the identity test, shared/theory.md §3"
+CITATION = (
+    "Wu, Wang & Su (2022); Ma & Ying (2021); from the identity test, docs/theory/threshold.md"
+)
 
 
 def prove() -> ProofResult:

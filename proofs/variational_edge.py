@@ -25,7 +25,7 @@ STATEMENT = (
     "λ_edge = (2/η) VF(z), VF = η√(z/3) sinh(⅓ arsinh((3/η)√(3/z))) < 1; VF solves "
     "v³ + uv − u = 0 with u = η²z/4; at the stationary moment z = ηλ³/(2 − ηλ) and λ = λ_edge."
 )
-CITATION = "Ghosh et al. (2025), Thm 3.1, re-derived; shared/theory.md §5"
+CITATION = "Ghosh et al. (2025), Thm 3.1, re-derived; docs/theory/methods.md"
 
 
 def prove() -> ProofResult:

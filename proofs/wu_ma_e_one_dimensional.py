@@ -18,7 +18,7 @@ STATEMENT = (
     "E(1 − η h_B)² = 1 − 2ηa + η²(a² + p s²), so SGD is mean-square stable iff "
     "η < 2a/(a² + p s²)."
 )
-CITATION = "Wu, Ma & E (2018); shared/theory.md §3"
+CITATION = "Wu, Ma & E (2018); docs/theory/threshold.md"
 
 
 def prove() -> ProofResult:

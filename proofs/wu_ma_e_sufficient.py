@@ -25,7 +25,7 @@ STATEMENT = (
     "is ≤ 1 then E‖δ_t‖² never increases (sufficient for stability). The largest such η is "
     "2/λ_max(H^{-1/2} E[H_B²] H^{-1/2}) ≤ η*, with equality in 1-D and for commuting H_i."
 )
-CITATION = "Wu, Ma & E (2018), How SGD selects the global minima; shared/theory.md §3"
+CITATION = "Wu, Ma & E (2018), How SGD selects the global minima; docs/theory/threshold.md"
 
 
 def _batches(samples: int, batch: int, replacement: bool):
