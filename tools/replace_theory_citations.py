@@ -24,8 +24,9 @@ Rules:
 
 * the specification file's path followed by sections (``§2``, ``§2–§4``,
   ``§2 (rule 3) and §5``, on the same line or the next) becomes the pages of those sections,
-  in order, without repeats, each keeping its parenthesised qualifier (``(rule 3)``) and the quoting of the original
-  (````…````, ```…``` or none); without sections it becomes ``docs/theory/``;
+  in order, without repeats, each keeping its parenthesised qualifier (``(rule 3)``) and the
+  quoting of the original (````…````, ```…``` or none); without sections it becomes
+  ``docs/theory/``;
 * ``theory §N``, ``theory.md §N`` and a bare ``§N`` become the page of ``§N`` likewise;
 * in Markdown files under ``docs/`` the pointers are Markdown links relative to the page
   (``[The exact threshold](../theory/threshold.md)``);
