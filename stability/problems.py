@@ -924,11 +924,14 @@ def _reduced_from_factors(
             scale=scale,
         )
     if samples * rank * rank > _DENSE_REDUCED_ENTRIES:
-        raise SizeLimitError(
-            f"the reduced per-sample Hessians would have {samples} × {rank} × {rank} "
-            "entries; this problem (several outputs per sample) needs the factored "
-            "second-moment operator"
+        reduced = _LargeFactoredReduction(
+            basis=_readonly(basis),
+            eigenvalues=_readonly(eigenvalues),
+            samples=samples,
+            scale=scale,
         )
+        reduced.__dict__["factors"] = _readonly(factors)
+        return reduced
     hessians = np.einsum("nka,nkb->nab", factors, factors, optimize=True)
     reduced = ReducedQuadratic(
         basis=_readonly(basis),
@@ -939,6 +942,32 @@ def _reduced_from_factors(
     )
     reduced.__dict__["factors"] = _readonly(factors)  # the cached property's value
     return reduced
+
+
+class _LargeFactoredReduction(ReducedQuadratic):
+    """A reduced problem with rank-``k`` factors too large to expand into ``(n, r, r)``.
+
+    Its spectrum (hence the sharpness and full-batch thresholds) and its factors are
+    available; evaluators that need the expanded per-sample Hessians get a
+    :class:`~stability.errors.SizeLimitError` that says so.
+    """
+
+    def per_sample_hessians(self) -> np.ndarray:
+        samples, outputs, rank = self.factors.shape
+        raise SizeLimitError(
+            f"the reduced per-sample Hessians of this problem would have {samples} × {rank} "
+            f"× {rank} entries ({outputs} factor rows per sample); stochastic methods on it "
+            "need the factored second-moment operator, which reads the factors (n, k, r)"
+        )
+
+    def sample_sandwich(self, matrix: np.ndarray) -> np.ndarray:
+        """``(1/n) Σ_i G_iᵀ (G_i X G_iᵀ) G_i`` from the factors, for one ``X`` or a stack."""
+        factors = self.factors
+        projected = np.einsum("nka,...ab->...nkb", factors, matrix, optimize=True)
+        inner = np.einsum("...nkb,nlb->...nkl", projected, factors, optimize=True)
+        return np.einsum("nka,...nkl,nlb->...ab", factors, inner, factors, optimize=True) / len(
+            factors
+        )
 
 
 def _sorted_keys(mapping: Mapping) -> list:

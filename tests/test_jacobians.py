@@ -28,6 +28,7 @@ from stability import (
     NotPositiveSemidefiniteError,
     NotSymmetricError,
     Quadratic,
+    SizeLimitError,
     TransposedDataWarning,
     critical_learning_rate,
     problems,
@@ -385,3 +386,23 @@ def test_gram_route_of_wide_jacobians_agrees_with_the_thin_svd(monkeypatch):
         assert critical_learning_rate(problem, method) == pytest.approx(
             critical_learning_rate(Quadratic.from_hessians(_dense(jacobians)), method), rel=1e-10
         )
+
+
+def test_large_factored_reduction_keeps_factors_and_names_the_limit(monkeypatch):
+    """Beyond the size where (n, r, r) reduced Hessians are formed, the reduction keeps its
+    spectrum and factors; what needs the expanded Hessians says why it cannot."""
+    rng = np.random.default_rng(18)
+    jacobians = rng.standard_normal((5, 3, 8))
+    small = Quadratic.from_jacobians(jacobians)
+    expanded = small.reduced().per_sample_hessians()
+    monkeypatch.setattr(problems, "_DENSE_REDUCED_ENTRIES", 10)
+    large = Quadratic.from_jacobians(jacobians)
+    reduced = large.reduced()
+    assert reduced.hessians is None and reduced.factors.shape == (5, 3, 8)
+    assert critical_learning_rate(large, GD()) == critical_learning_rate(small, GD())
+    matrix = rng.standard_normal((8, 8))
+    matrix = matrix + matrix.T
+    expected = np.mean([h @ matrix @ h for h in expanded], axis=0)
+    np.testing.assert_allclose(reduced.sample_sandwich(matrix), expected, atol=1e-11)
+    with pytest.raises(SizeLimitError, match=r"5 × 8 × 8.*factored"):
+        reduced.per_sample_hessians()
