@@ -99,6 +99,40 @@ class MatrixPolynomial:
         """``m``, the number of state blocks."""
         return len(self.coefficients[0])
 
+    def plus(self, other: MatrixPolynomial, factor: Coefficient = 1) -> MatrixPolynomial:
+        """The polynomial ``self + factor · other`` (exact when the coefficients are).
+
+        Examples
+        --------
+        >>> from fractions import Fraction
+        >>> from stability.dynamics import MatrixPolynomial
+        >>> one = MatrixPolynomial.from_matrices([[[1]]])
+        >>> step = MatrixPolynomial.from_matrices([[[0]], [[-1]]])
+        >>> one.plus(step, Fraction(1, 2)).coefficients  # 1 − η/2
+        (((1,),), ((Fraction(-1, 2),),))
+        """
+        if other.size != self.size:
+            raise InvalidInputError(
+                f"cannot add matrix polynomials of sizes {self.size} and {other.size}"
+            )
+        size = self.size
+        zero = tuple(tuple(0 for _ in range(size)) for _ in range(size))
+        length = max(len(self.coefficients), len(other.coefficients))
+        mine = self.coefficients + (zero,) * (length - len(self.coefficients))
+        theirs = other.coefficients + (zero,) * (length - len(other.coefficients))
+        return MatrixPolynomial.from_matrices(
+            [
+                [
+                    [
+                        a if _is_zero(b) else a + factor * b
+                        for a, b in zip(row_a, row_b, strict=True)
+                    ]
+                    for row_a, row_b in zip(matrix_a, matrix_b, strict=True)
+                ]
+                for matrix_a, matrix_b in zip(mine, theirs, strict=True)
+            ]
+        )
+
     def numeric_coefficients(self) -> np.ndarray:
         """The coefficients as a float array of shape ``(degree + 1, m, m)``."""
         return np.array(
@@ -257,6 +291,31 @@ class AdditiveNoise:
 
         return values(self.identity_coefficients), values(self.hessian_coefficients)
 
+    def shifted(self, shift: Coefficient) -> AdditiveNoise:
+        """The noise with ``H_B`` replaced by ``H_B + shift · I``: ``u ← u + shift · w``.
+
+        Examples
+        --------
+        >>> from stability.dynamics import AdditiveNoise
+        >>> noise = AdditiveNoise(((0,),), ((0, -1),), 1.0)
+        >>> noise.shifted(2).identity_coefficients
+        ((0, -2),)
+        """
+        rows = []
+        for identity_row, hessian_row in zip(
+            self.identity_coefficients, self.hessian_coefficients, strict=True
+        ):
+            length = max(len(identity_row), len(hessian_row))
+            padded_identity = tuple(identity_row) + (0,) * (length - len(identity_row))
+            padded_hessian = tuple(hessian_row) + (0,) * (length - len(hessian_row))
+            rows.append(
+                tuple(
+                    a if _is_zero(b) else a + shift * b
+                    for a, b in zip(padded_identity, padded_hessian, strict=True)
+                )
+            )
+        return AdditiveNoise(tuple(rows), self.hessian_coefficients, self.covariance, self.sampler)
+
 
 @dataclass(frozen=True)
 class LinearDynamics:
@@ -316,16 +375,106 @@ class LinearDynamics:
         """``g`` if the state map is ``I − g η H_B`` (plain gradient step), else ``None``.
 
         Evaluators use this to take the symmetric generalised eigenvalue route of
-        Mulayoff & Michaeli (2023) instead of the general polynomial one.
+        Mulayoff & Michaeli (2023) instead of the general polynomial one. A gradient step
+        with weight decay (``I − g η (H_B + μ I)``, ``μ ≠ 0``) gives ``None`` here; see
+        :meth:`gradient_step`.
         """
-        if self.blocks != 1 or self.identity_part.degree != 0:
+        step = self.gradient_step()
+        if step is None or not _is_zero(step[1]):
             return None
-        if not (self.identity_part.coefficients[0][0][0] == 1):
+        return step[0]
+
+    def gradient_step(self) -> tuple[Coefficient, Coefficient] | None:
+        """``(g, μ)`` if the state map is ``I − g η (H_B + μ I)``, else ``None``.
+
+        This is a plain gradient step on the shifted Hessians ``H_i + μ I`` (weight decay
+        ``μ``): ``F(η) = 1 − g μ η`` and ``G(η) = −g η``. An evaluator that recognises it
+        can take the symmetric route of a plain gradient step on the shifted problem. The
+        shift acts on all of parameter space, including ``null(H)``, which then contracts
+        by ``1 − g μ η`` per step instead of staying neutral.
+
+        Examples
+        --------
+        >>> from stability import SGD
+        >>> SGD(2).dynamics().gradient_step()
+        (1, 0)
+        >>> SGD(2, weight_decay=0.5).dynamics().gradient_step()
+        (1, Fraction(1, 2))
+        >>> SGD(2, weight_decay=0.5).dynamics().gradient_step_scale() is None
+        True
+        """
+        if self.blocks != 1:
             return None
+        identity = self.identity_part.coefficients
         powers = self.hessian_part.coefficients
-        if len(powers) != 2 or not _is_zero(powers[0][0][0]):
+        if len(powers) != 2 or not _is_zero(powers[0][0][0]) or _is_zero(powers[1][0][0]):
             return None
-        return -powers[1][0][0]
+        if not (identity[0][0][0] == 1) or len(identity) > 2:
+            return None
+        scale = -powers[1][0][0]
+        if len(identity) == 1:
+            return scale, 0
+        return scale, -identity[1][0][0] / scale
+
+    def rescaled(self, curvature: float) -> LinearDynamics:
+        """The dynamics in the variable ``ν = η · curvature`` for Hessians divided by ``curvature``.
+
+        ``A = F(η) ⊗ I + G(η) ⊗ H_B`` equals ``F̂(ν) ⊗ I + Ĝ(ν) ⊗ (H_B / c)`` with
+        ``F̂_k = F_k / c^k`` and ``Ĝ_k = G_k c^{1−k}``. A one-dimensional evaluator can work
+        with curvature one and roots of order one, then divide the root by ``c``. When
+        ``η`` enters only through ``η H_B`` (no weight decay) the description is unchanged.
+
+        Examples
+        --------
+        >>> from stability import GD
+        >>> GD(weight_decay=1).dynamics().rescaled(2.0).identity_part.coefficients
+        (((1.0,),), ((-0.5,),))
+        """
+        curvature = float(curvature)
+
+        def scaled(polynomial: MatrixPolynomial, offset: int) -> MatrixPolynomial:
+            return MatrixPolynomial.from_matrices(
+                [
+                    [[float(x) * curvature ** (offset - k) for x in row] for row in matrix]
+                    for k, matrix in enumerate(polynomial.coefficients)
+                ]
+            )
+
+        return LinearDynamics(
+            name=self.name,
+            identity_part=scaled(self.identity_part, 0),
+            hessian_part=scaled(self.hessian_part, 1),
+            batch=self.batch,
+            noise=self.noise,
+            state=self.state,
+        )
+
+    def with_hessian_shift(self, shift: Coefficient) -> LinearDynamics:
+        """The same method on ``H_B + shift · I`` (weight decay ``μ = shift``).
+
+        ``A = F ⊗ I + G ⊗ (H_B + μ I) = (F + μ G) ⊗ I + G ⊗ H_B``: the identity part
+        becomes ``F + μ G``, the Hessian part is unchanged, and additive noise
+        ``(u ⊗ I + w ⊗ H_B) ε`` becomes ``((u + μ w) ⊗ I + w ⊗ H_B) ε``. Every evaluator
+        reads the result unchanged.
+
+        Examples
+        --------
+        >>> from stability import HeavyBall
+        >>> shifted = HeavyBall(0.5).dynamics().with_hessian_shift(1)
+        >>> shifted.identity_part.evaluate(0.1)
+        array([[ 1.4, -0.5],
+               [ 1. ,  0. ]])
+        """
+        if _is_zero(shift):
+            return self
+        return LinearDynamics(
+            name=self.name,
+            identity_part=self.identity_part.plus(self.hessian_part, shift),
+            hessian_part=self.hessian_part,
+            batch=self.batch,
+            noise=None if self.noise is None else self.noise.shifted(shift),
+            state=self.state,
+        )
 
     def state_map(self, lr: float, batch_hessian: np.ndarray) -> np.ndarray:
         """The numeric ``A = F(η) ⊗ I + G(η) ⊗ H_B`` for one batch Hessian (``md × md``)."""
