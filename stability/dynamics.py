@@ -42,6 +42,7 @@ __all__ = [
     "BatchLaw",
     "LinearDynamics",
     "MatrixPolynomial",
+    "ReshuffledBatchLaw",
 ]
 
 Coefficient = Any  # a real number or a SymPy expression
@@ -240,6 +241,100 @@ class BatchLaw:
             return "full batch"
         how = "with" if self.replacement else "without"
         return f"B={self.batch_size} {how} replacement"
+
+
+@dataclass(frozen=True)
+class ReshuffledBatchLaw(BatchLaw):
+    """Random reshuffling: each epoch a fresh uniform permutation cut into consecutive batches.
+
+    This is ``torch.utils.data.DataLoader(shuffle=True, batch_size=B)``: every epoch draws
+    a new random order of the ``n`` samples and visits them in ``⌈n/B⌉`` batches of ``B``.
+    When ``B`` does not divide ``n`` the last batch of every epoch is short, with the
+    ``n mod B`` remaining samples, and its loss is the mean over those (the DataLoader
+    default ``drop_last=False``); with ``drop_last=True`` those samples are skipped and an
+    epoch has ``⌊n/B⌋`` steps. Batches within an epoch are dependent (they never share a
+    sample), so steps are *not* i.i.d.: mean-square stability is decided by the epoch's
+    second-moment operator (:mod:`stability.reshuffling`, ``docs/theory/reshuffling.md``).
+
+    The per-step evaluators, which assume i.i.d. steps, refuse this law: :meth:`mixing`
+    and :meth:`sample_weights` raise :class:`~stability.errors.InvalidInputError`.
+
+    Parameters
+    ----------
+    batch_size : int
+        ``B``.
+    replacement : bool, default False
+        Must be False (a permutation has no repeats).
+    drop_last : bool, default False
+        Skip the short last batch of each epoch.
+
+    Examples
+    --------
+    >>> from stability.dynamics import ReshuffledBatchLaw
+    >>> law = ReshuffledBatchLaw(4)
+    >>> law.batch_sizes(10), ReshuffledBatchLaw(4, drop_last=True).batch_sizes(10)
+    ((4, 4, 2), (4, 4))
+    >>> law.describe()
+    'B=4 reshuffled every epoch (short last batch)'
+    """
+
+    drop_last: bool = False
+
+    def __post_init__(self) -> None:
+        super().__post_init__()
+        if self.batch_size is None:
+            raise InvalidInputError("batch_size must be an integer for reshuffled batches")
+        if self.replacement:
+            raise InvalidInputError(
+                "replacement must be False for reshuffled batches (a permutation has no repeats)"
+            )
+        if not isinstance(self.drop_last, bool | np.bool_):
+            raise InvalidInputError(f"drop_last must be True or False; got {self.drop_last!r}")
+
+    def batch_sizes(self, samples: int) -> tuple[int, ...]:
+        """The sizes of the batches of one epoch on ``samples`` samples, in order."""
+        self.validate(samples)
+        assert self.batch_size is not None
+        full, remainder = divmod(samples, self.batch_size)
+        sizes = (self.batch_size,) * full
+        if remainder and not self.drop_last:
+            sizes += (remainder,)
+        return sizes
+
+    def epoch_weights(self, samples: int, runs: int, rng: np.random.Generator) -> np.ndarray:
+        """Draw ``runs`` epochs as weights ``(runs, steps, n)``: ``H_{B_k} = Σ_i w_ki H_i``.
+
+        Each run draws its own uniform permutation (``argsort`` of uniform keys).
+        """
+        sizes = self.batch_sizes(samples)
+        order = np.argsort(rng.random((runs, samples)), axis=1)
+        weights = np.zeros((runs, len(sizes), samples))
+        start = 0
+        rows = np.arange(runs)[:, None]
+        for step, size in enumerate(sizes):
+            weights[rows, step, order[:, start : start + size]] = 1.0 / size
+            start += size
+        return weights
+
+    def mixing(self, samples: int | None) -> Fraction:
+        """Refused: reshuffled steps are not i.i.d., so no single mixing weight describes them."""
+        raise InvalidInputError(
+            "reshuffled batches (shuffle=True) are dependent within an epoch, so the per-step "
+            "i.i.d. evaluators do not apply; use stability.reshuffling "
+            "(epoch_critical_learning_rate, epoch_spectral_radius, simulate_epochs)"
+        )
+
+    def sample_weights(self, samples: int, runs: int, rng: np.random.Generator) -> np.ndarray:
+        """Refused: draw whole epochs with :meth:`epoch_weights` instead."""
+        raise InvalidInputError(
+            "reshuffled batches are drawn a whole epoch at a time (epoch_weights); the "
+            "per-step i.i.d. sampler does not apply"
+        )
+
+    def describe(self) -> str:
+        """A short description, e.g. ``"B=4 reshuffled every epoch (short last batch)"``."""
+        last = "last batch dropped" if self.drop_last else "short last batch"
+        return f"B={self.batch_size} reshuffled every epoch ({last})"
 
 
 @dataclass(frozen=True)

@@ -15,11 +15,40 @@ from abc import ABC, abstractmethod
 from dataclasses import dataclass
 from typing import Any
 
-from stability.dynamics import BatchLaw, LinearDynamics
+from stability.dynamics import BatchLaw, LinearDynamics, ReshuffledBatchLaw
 from stability.errors import InvalidInputError, InvalidTypeError
 from stability.validation import exact_number, is_symbolic
 
-__all__ = ["Method", "as_dynamics", "check_weight_decay"]
+__all__ = ["Method", "as_dynamics", "batch_law", "check_weight_decay"]
+
+
+def batch_law(
+    batch_size: int | None,
+    replacement: bool = False,
+    shuffle: bool = False,
+    drop_last: bool = False,
+) -> BatchLaw:
+    """The batch law of a method's options: i.i.d. draws, or reshuffled epochs when ``shuffle``.
+
+    Examples
+    --------
+    >>> from stability.methods.base import batch_law
+    >>> batch_law(4).describe(), batch_law(4, shuffle=True).describe()
+    ('B=4 without replacement', 'B=4 reshuffled every epoch (short last batch)')
+    """
+    for name, value in (("shuffle", shuffle), ("drop_last", drop_last)):
+        if not isinstance(value, bool):
+            raise InvalidTypeError(f"{name} must be True or False; got {value!r}")
+    if not shuffle:
+        if drop_last:
+            raise InvalidInputError(
+                "drop_last=True applies only to reshuffled epochs (shuffle=True); i.i.d. "
+                "batches have no epochs"
+            )
+        return BatchLaw(batch_size, replacement)
+    if batch_size is None:
+        raise InvalidInputError("shuffle=True needs a batch_size (the full batch has no order)")
+    return ReshuffledBatchLaw(batch_size, replacement, drop_last)
 
 
 def check_weight_decay(value: Any, name: str = "weight_decay") -> Any:

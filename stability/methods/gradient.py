@@ -12,7 +12,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from stability.dynamics import BatchLaw, LinearDynamics, MatrixPolynomial
-from stability.methods.base import Method, check_weight_decay
+from stability.methods.base import Method, batch_law, check_weight_decay
 from stability.validation import check_positive_integer
 
 __all__ = ["GD", "SGD", "gradient_step_dynamics"]
@@ -79,6 +79,12 @@ class SGD(Method):
         Draw the ``B`` indices with replacement (i.i.d.) instead of ``B`` distinct ones.
     weight_decay : float or SymPy expression, default 0
         ``μ ≥ 0``: the step is ``−η (g_B + μ θ)``, i.e. SGD on ``H_i + μ I``.
+    shuffle : bool, default False
+        Random reshuffling (``DataLoader(shuffle=True)``): each epoch a fresh permutation
+        cut into batches (:class:`~stability.dynamics.ReshuffledBatchLaw`); analysed by
+        :mod:`stability.reshuffling`.
+    drop_last : bool, default False
+        With ``shuffle``, skip the short last batch when ``B`` does not divide ``n``.
 
     Examples
     --------
@@ -91,14 +97,15 @@ class SGD(Method):
     batch_size: int
     replacement: bool = False
     weight_decay: Any = 0
+    shuffle: bool = False
+    drop_last: bool = False
 
     def __post_init__(self) -> None:
         check_positive_integer(self.batch_size, "batch_size")
-        BatchLaw(self.batch_size, self.replacement)
+        batch_law(self.batch_size, self.replacement, self.shuffle, self.drop_last)
         object.__setattr__(self, "weight_decay", check_weight_decay(self.weight_decay))
 
     def dynamics(self) -> LinearDynamics:
         """Compile to the shared description: ``F = 1 − μη``, ``G = −η``, batch law ``B``."""
-        return gradient_step_dynamics(
-            "SGD", BatchLaw(self.batch_size, self.replacement), self.weight_decay
-        )
+        law = batch_law(self.batch_size, self.replacement, self.shuffle, self.drop_last)
+        return gradient_step_dynamics("SGD", law, self.weight_decay)

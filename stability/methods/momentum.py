@@ -13,8 +13,8 @@ from abc import abstractmethod
 from dataclasses import dataclass
 from typing import Any, ClassVar
 
-from stability.dynamics import BatchLaw, LinearDynamics, MatrixPolynomial
-from stability.methods.base import Method, check_weight_decay
+from stability.dynamics import LinearDynamics, MatrixPolynomial
+from stability.methods.base import Method, batch_law, check_weight_decay
 from stability.validation import check_batch_size, check_momentum, exact_number
 
 __all__ = ["HeavyBall", "Nesterov"]
@@ -28,13 +28,15 @@ class _Momentum(Method):
     batch_size: int | None = None
     replacement: bool = False
     weight_decay: Any = 0
+    shuffle: bool = False
+    drop_last: bool = False
 
     label: ClassVar[str] = "Momentum"
 
     def __post_init__(self) -> None:
         check_momentum(self.momentum)
         check_batch_size(self.batch_size)
-        BatchLaw(self.batch_size, self.replacement)
+        batch_law(self.batch_size, self.replacement, self.shuffle, self.drop_last)
         object.__setattr__(self, "weight_decay", check_weight_decay(self.weight_decay))
 
     @abstractmethod
@@ -54,7 +56,7 @@ class _Momentum(Method):
             hessian_part=MatrixPolynomial.from_matrices(
                 [[[0, 0], [0, 0]], [self._gradient_row(beta), [0, 0]]]
             ),
-            batch=BatchLaw(self.batch_size, self.replacement),
+            batch=batch_law(self.batch_size, self.replacement, self.shuffle, self.drop_last),
             state=("δ_t", "δ_{t-1}"),
         ).with_hessian_shift(self.weight_decay)
 
@@ -75,6 +77,11 @@ class HeavyBall(_Momentum):
         Draw minibatch indices with replacement.
     weight_decay : float or SymPy expression, default 0
         ``μ ≥ 0``: the gradient is ``(H_B + μ I) δ`` (coupled ``L2`` weight decay).
+    shuffle : bool, default False
+        Random reshuffling of the minibatches every epoch (needs ``batch_size``);
+        analysed by :mod:`stability.reshuffling`.
+    drop_last : bool, default False
+        With ``shuffle``, skip the short last batch when ``B`` does not divide ``n``.
 
     Notes
     -----
@@ -111,6 +118,11 @@ class Nesterov(_Momentum):
         Draw minibatch indices with replacement.
     weight_decay : float or SymPy expression, default 0
         ``μ ≥ 0``: the gradient is ``(H_B + μ I)`` times the look-ahead point.
+    shuffle : bool, default False
+        Random reshuffling of the minibatches every epoch (needs ``batch_size``);
+        analysed by :mod:`stability.reshuffling`.
+    drop_last : bool, default False
+        With ``shuffle``, skip the short last batch when ``B`` does not divide ``n``.
 
     Notes
     -----
