@@ -20,8 +20,7 @@ complement, with probability one). This visits ``Σ_k C(n, kB) C(n − kB, B)`` 
 instead of the ``n! / (B!^K r!)`` ordered partitions; each transition composes matrix
 polynomials in ``η`` (``𝒯_b`` has degree ``2 deg A``), so the whole operator is built once as
 a polynomial and ``ρ(𝒯(η))`` is then cheap at any ``η``. It is exact up to
-:data:`EPOCH_TRANSITION_LIMIT` transitions: ``n ≤ 12`` for every batch size, ``n ≈ 16``
-for ``B ≥ 4``.
+:data:`EPOCH_TRANSITION_LIMIT` transitions: ``n ≤ 14`` for every batch size.
 
 **Threshold.** ``η*`` is the first ``η > 0`` with ``ρ(𝒯(η)) = 1``: located on a geometric
 grid (ratio :data:`SCAN_RATIO`) and refined by Brent's method to machine precision.
