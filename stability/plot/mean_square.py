@@ -11,6 +11,7 @@ import numpy as np
 
 from stability.errors import DimensionError, InvalidTypeError
 from stability.plot._backend import new_axes
+from stability.plot.style import finish_axes
 from stability.simulation import DEFAULT_FALSE_ALARM, SimulationResult
 
 __all__ = ["plot_mean_square"]
@@ -25,6 +26,7 @@ def plot_mean_square(
     typical: bool = False,
     label: str | None = None,
     color: Any = None,
+    size: Any = "column",
 ) -> Any:
     """Draw the simulated ``E‖z_t‖²`` with its confidence band, and the exact prediction.
 
@@ -56,6 +58,8 @@ def plot_mean_square(
         Legend label (default: the method's name and learning rate).
     color : optional
         A matplotlib colour (default: the next in the cycle).
+    size : {"column", "page"} or (width, height), default "column"
+        Size of a new figure (:mod:`stability.plot.style`); ignored with ``ax``.
 
     Returns
     -------
@@ -86,7 +90,7 @@ def plot_mean_square(
             "simulation must be a SimulationResult from stability.simulation.simulate; "
             f"got {type(simulation).__name__}"
         )
-    ax = new_axes(ax)
+    ax = new_axes(ax, size=size)
     label = label or f"{simulation.name}, η={simulation.learning_rate:.4g}"
     times = simulation.times
     lower, upper = simulation.band(false_alarm)
@@ -123,5 +127,5 @@ def plot_mean_square(
     ax.set_yscale("log")
     ax.set_xlabel("step t")
     ax.set_ylabel("E‖z_t‖²")
-    ax.legend(fontsize="small")
+    finish_axes(ax)
     return ax
