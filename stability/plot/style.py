@@ -185,6 +185,12 @@ def finish_axes(ax: Any, *, columns: int = 2) -> Any:
     """
     figure = ax.figure
     handles, labels = ax.get_legend_handles_labels()
+    # entries naming what a line style means (gid "key:…" or "style:…") come last
+    order = sorted(
+        range(len(handles)),
+        key=lambda index: (handles[index].get_gid() or "").startswith(("key:", "style:")),
+    )
+    handles, labels = [handles[index] for index in order], [labels[index] for index in order]
     for legend in [legend for legend in figure.legends if legend.get_gid() == LEGEND_GID]:
         legend.remove()
     if ax.get_legend() is not None:
@@ -193,6 +199,8 @@ def finish_axes(ax: Any, *, columns: int = 2) -> Any:
         if not handles:
             return None
         legend = ax.legend(
+            handles,
+            labels,
             loc="upper left",
             bbox_to_anchor=(1.02, 1.0),
             borderaxespad=0.0,
