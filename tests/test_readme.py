@@ -106,7 +106,5 @@ def test_the_readme_names_how_to_install_every_extra() -> None:
         "optional-dependencies"
     ]
     text = README.read_text(encoding="utf-8")
-    missing = [
-        name for name in extras if f'pip install -e ".[{name}]"' not in text
-    ]
+    missing = [name for name in extras if f'pip install -e ".[{name}]"' not in text]
     assert missing == [], f"README.md does not say how to install the extras {missing}"

@@ -30,6 +30,7 @@ import contextlib
 import functools
 import html.parser
 import http.server
+import os
 import shutil
 import subprocess
 import sys
@@ -163,6 +164,7 @@ def build_site(destination: Path) -> None:
     subprocess.run(
         [sys.executable, "-m", "mkdocs", "build", "--quiet", "--site-dir", str(destination)],
         cwd=ROOT,
+        env={**os.environ, "NO_MKDOCS_2_WARNING": "1", "MPLBACKEND": "Agg"},
         check=True,
     )
 

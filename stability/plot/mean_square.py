@@ -1,4 +1,4 @@
-"""Predicted against simulated ``E‖z_t‖²`` over time (``shared/theory.md`` §8).
+"""Predicted against simulated ``E‖z_t‖²`` over time (``docs/monte-carlo.md``).
 
 matplotlib is imported only when a figure is drawn (the ``plot`` extra).
 """

@@ -1,6 +1,7 @@
 """The (learning rate, batch size) phase diagram of a stochastic method.
 
-Theory: ``shared/theory.md`` §3–§4 and §8. The exact boundary is ``η*(B)`` from
+Theory: ``docs/theory/threshold.md``, ``docs/theory/methods.md`` and
+``docs/monte-carlo.md``. The exact boundary is ``η*(B)`` from
 :func:`stability.critical_learning_rate`; an independent verdict (typically Monte
 Carlo simulation of the same dynamics, :func:`monte_carlo_verdict`) is drawn as dots on
 top of it, so the figure shows at a glance where experiment and theory agree.

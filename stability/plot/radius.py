@@ -1,9 +1,9 @@
 """Spectral radius of the second-moment operator against the learning rate.
 
-Theory: ``shared/theory.md`` §2–§4. Mean-square stability at ``η`` is ``ρ(T(η)) < 1``
-on the non-neutral subspace, and the exact threshold ``η*`` is where the curve
-crosses one (always at ``+1``, by the Krein–Rutman argument of §2).
-"""
+Theory: ``docs/theory/operator.md`` and ``docs/theory/threshold.md``. Mean-square
+stability at ``η`` is ``ρ(T(η)) < 1`` on the non-neutral subspace, and the exact
+threshold ``η*`` is where the curve crosses one (always at ``+1``, by the Krein–Rutman
+argument of ``docs/theory/operator.md``)."""
 
 from __future__ import annotations
 
@@ -39,8 +39,9 @@ def _radius(operator: ReducedOperator, lr: float) -> float:
         return 0.0
     matrix = operator.matrix(lr)
     if operator.gradient_scale is not None:
-        # T is symmetric and maps the PSD cone into itself, so (Krein–Rutman, shared/theory.md
-        # §2) its spectral radius is its largest eigenvalue: only the top one is computed.
+        # T is symmetric and maps the PSD cone into itself, so (Krein–Rutman,
+        # docs/theory/operator.md) its spectral radius is its largest eigenvalue: only the
+        # top one is computed.
         top = len(matrix) - 1
         return float(scipy.linalg.eigvalsh(matrix, subset_by_index=[top, top])[0])
     return float(np.max(np.abs(scipy.linalg.eigvals(matrix))))

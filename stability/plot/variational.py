@@ -1,6 +1,6 @@
 """The expected-descent edge of variational GD against ``z``.
 
-Theory: ``shared/theory.md`` §5 (Ghosh et al. 2025, Thm 3.1, re-derived). Along an
+Theory: ``docs/theory/methods.md`` (Ghosh et al. 2025, Thm 3.1, re-derived). Along an
 eigen-direction with ``z = S c / σ²``, one variational GD step decreases the expected
 loss iff the curvature is below ``λ_edge(η, z) = (2/η) VF(z)``, which lies below GD's
 ``2/η``, grows like ``(2z/η)^{1/3}`` for small ``z`` and equals ``1/η`` (half of GD's

@@ -1,12 +1,12 @@
 """Assertions for users' tests: is a rate stable, is a threshold as expected, does a bound hold.
 
-Each assertion computes the exact threshold with the package (``shared/theory.md`` §2–§6)
-and, when it fails, raises a subclass of :class:`AssertionError` whose message shows the
-numbers and the margin, so that a failing CI run says by how much. The failing numbers are
-also attributes of the exception. Bad arguments (a negative tolerance, an unknown bound
-side, a problem of the wrong type) raise the package's own exceptions
-(:mod:`stability.errors`), never an :class:`AssertionError`: a broken test is not a failed
-one.
+Each assertion computes the exact threshold with the package (``docs/theory/threshold.md``,
+``docs/theory/higher-moments.md``) and, when it fails, raises a subclass of
+:class:`AssertionError` whose message shows the numbers and the margin, so that a failing CI
+run says by how much. The failing numbers are also attributes of the exception. Bad
+arguments (a negative tolerance, an unknown bound side, a problem of the wrong type) raise
+the package's own exceptions (:mod:`stability.errors`), never an :class:`AssertionError`: a
+broken test is not a failed one.
 
 Examples
 --------
