@@ -11,13 +11,14 @@ What it does:
 1. builds the documentation (``mkdocs build``) into a temporary directory, unless ``--site``
    names a built one;
 2. serves it on ``127.0.0.1`` (fonts and scripts are fetched over HTTP, as from any web
-   server) and opens ``--page`` in headless Chromium whose host resolver maps every name
-   except ``127.0.0.1`` to "not found" and whose background networking is off, so any
-   request to another host fails;
+   server) and opens each ``--page`` (default: every theory page) in headless Chromium
+   whose host resolver maps every name except ``127.0.0.1`` to "not found" and whose
+   background networking is off, so any request to another host fails;
 3. dumps the DOM after the page's scripts ran and counts the formulas: every
    ``.arithmatex`` element must hold KaTeX output (``.katex``), none may be a KaTeX parse
    error (``.katex-error``) and no raw ``\\(`` or ``\\[`` may be left in the visible text;
-4. writes a screenshot (``--output``, default ``math-screenshot.png``) to look at.
+4. writes a screenshot (``--output``, default ``math-screenshot.png``; with several pages
+   ``math-screenshot-theory-operator.png`` and so on) to look at.
 
 Exit status 0 when every formula rendered, 1 otherwise (with a summary on stderr), 2 when
 Chromium is missing.
@@ -196,30 +197,60 @@ def check_page(site: Path, page: str, output: Path, browser: str) -> MathCensus:
     return census(dom)
 
 
+THEORY_PAGES = (
+    "theory/operator/",
+    "theory/threshold/",
+    "theory/methods/",
+    "theory/higher-moments/",
+)
+
+
+def _screenshot_path(output: Path, page: str, several: bool) -> Path:
+    if not several:
+        return output
+    slug = page.strip("/").replace("/", "-") or "index"
+    return output.with_name(f"{output.stem}-{slug}{output.suffix}")
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--site", type=Path, help="a built site (default: build one)")
-    parser.add_argument("--page", default="theory/operator/", help="page path in the site")
-    parser.add_argument("--output", type=Path, default=Path("math-screenshot.png"))
+    parser.add_argument(
+        "--page",
+        nargs="+",
+        default=list(THEORY_PAGES),
+        help="page paths in the site (default: every theory page)",
+    )
+    parser.add_argument(
+        "--output",
+        type=Path,
+        default=Path("math-screenshot.png"),
+        help="screenshot file; with several pages, one file per page named after it",
+    )
     arguments = parser.parse_args(argv)
     browser = find_browser()
     if browser is None:
         print("no Chromium found: apt-get install chromium", file=sys.stderr)
         return 2
+    failed = False
     with tempfile.TemporaryDirectory(prefix="stability-site-") as scratch:
         site = arguments.site
         if site is None:
             site = Path(scratch) / "site"
             build_site(site)
-        result = check_page(site, arguments.page, arguments.output, browser)
-    found = problems(result)
-    print(
-        f"{arguments.page}: {result.formulas} formulas, {result.rendered} rendered by KaTeX, "
-        f"{len(result.errors)} errors, {len(result.raw)} raw; screenshot {arguments.output}"
-    )
-    for problem in found:
-        print(f"FAIL: {problem}", file=sys.stderr)
-    return 1 if found else 0
+        several = len(arguments.page) > 1
+        for page in arguments.page:
+            output = _screenshot_path(arguments.output, page, several)
+            result = check_page(site, page, output, browser)
+            found = problems(result)
+            print(
+                f"{page}: {result.formulas} formulas, {result.rendered} rendered by KaTeX, "
+                f"{len(result.errors)} errors, {len(result.raw)} raw; screenshot {output}"
+            )
+            for problem in found:
+                print(f"FAIL {page}: {problem}", file=sys.stderr)
+            failed = failed or bool(found)
+    return 1 if failed else 0
 
 
 if __name__ == "__main__":
