@@ -456,7 +456,8 @@ def test_math_is_typeset_by_the_shipped_katex(built_site: Path) -> None:
         name = page.relative_to(built_site).as_posix()
         for script in ("vendor/katex/katex.min.js", "javascripts/math.js"):
             assert any(target.endswith(script) for target in loads), f"{name}: no {script}"
-        assert any(target.endswith("vendor/katex/katex.min.css") for target in loads), name
+        for sheet in ("vendor/katex/katex.min.css", "stylesheets/math.css"):
+            assert any(target.endswith(sheet) for target in loads), f"{name}: no {sheet}"
         # formulas are wrapped for the script (and nowhere left outside a wrapper)
         assert 'class="arithmatex"' in html, f"{name} has no formula to typeset"
         text = re.sub(r'<(span|div) class="arithmatex">.*?</\1>', "", html, flags=re.DOTALL)
