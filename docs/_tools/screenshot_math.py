@@ -197,12 +197,12 @@ def check_page(site: Path, page: str, output: Path, browser: str) -> MathCensus:
     return census(dom)
 
 
-THEORY_PAGES = (
-    "theory/operator/",
-    "theory/threshold/",
-    "theory/methods/",
-    "theory/higher-moments/",
-)
+def theory_pages(site: Path) -> list[str]:
+    """The theory pages of a built site, as page paths (``theory/operator/``, …)."""
+    return [
+        path.parent.relative_to(site).as_posix() + "/"
+        for path in sorted((site / "theory").glob("*/index.html"))
+    ]
 
 
 def _screenshot_path(output: Path, page: str, several: bool) -> Path:
@@ -218,7 +218,6 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument(
         "--page",
         nargs="+",
-        default=list(THEORY_PAGES),
         help="page paths in the site (default: every theory page)",
     )
     parser.add_argument(
@@ -238,8 +237,9 @@ def main(argv: list[str] | None = None) -> int:
         if site is None:
             site = Path(scratch) / "site"
             build_site(site)
-        several = len(arguments.page) > 1
-        for page in arguments.page:
+        pages = arguments.page or theory_pages(site)
+        several = len(pages) > 1
+        for page in pages:
             output = _screenshot_path(arguments.output, page, several)
             result = check_page(site, page, output, browser)
             found = problems(result)
