@@ -13,6 +13,8 @@ import sys
 import matplotlib
 import numpy as np
 import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 
 matplotlib.use("Agg")
 
@@ -595,3 +597,26 @@ def test_plot_check_draws_the_reports_numbers() -> None:
     assert list(_by_gid(ax, "threshold").get_xdata()) == [1.0, 1.0]
     with pytest.raises(InvalidTypeError, match="report must be a CheckReport"):
         plot_check(report.rates[0])
+
+
+@settings(max_examples=25, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(data=st.data())
+def test_radius_excess_agrees_with_the_radius_on_random_problems(data) -> None:
+    # property: ρ − 1 computed without cancellation equals ρ − 1 from the spectral radius
+    # (stability.spectral_radius, an independent code path) to rounding, at random rates
+    from stability.plot import radius_excess_curve
+    from stability.testing.strategies import methods, problems
+
+    problem = data.draw(problems(max_samples=4, max_dimension=3))
+    method = data.draw(methods(problem.samples, max_momentum=0.9))
+    threshold = stability.critical_learning_rate(problem, method)
+    scale = threshold if np.isfinite(threshold) else 1.0
+    factors = data.draw(st.lists(st.floats(0.05, 1.5), min_size=1, max_size=3))
+    lrs = np.array(factors) * scale
+    excess = radius_excess_curve(problem, method, lrs)
+    radii = np.array([stability.spectral_radius(problem, method, float(lr)) for lr in lrs])
+    np.testing.assert_allclose(excess + 1.0, radii, rtol=1e-8, atol=1e-10)
+    # and its sign is the verdict of the exact threshold away from it
+    away = np.abs(lrs / scale - 1.0) > 1e-6
+    if np.isfinite(threshold):
+        np.testing.assert_array_equal((excess < 0)[away], (lrs < threshold)[away])
