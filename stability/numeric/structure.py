@@ -207,7 +207,7 @@ def one_dimensional_critical_learning_rate(
     reduced = ReducedQuadratic(
         basis=np.eye(1), eigenvalues=np.ones(1), samples=1, vectors=np.array([[factor]])
     )
-    operator = SecondMomentOperator(bind_reduced(reduced, dynamics, 1))
+    operator = SecondMomentOperator(bind_reduced(reduced, dynamics.rescaled(mean), 1))
     coefficients = operator.coefficients()
     coefficients[0] -= np.eye(coefficients.shape[1])
     return smallest_positive_real_root(coefficients) / mean
