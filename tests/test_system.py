@@ -201,3 +201,29 @@ def test_weight_decay_contracts_the_null_space():
     assert critical_learning_rate(problem, method) == pytest.approx(2 / (2 * 2.1), rel=1e-14)
     # the null space alone: a zero Hessian with decay is stable only below 2 / (g μ)
     assert critical_learning_rate(Quadratic(np.zeros((2, 2))), method) == pytest.approx(10.0)
+
+
+@pytest.mark.parametrize("samples", [8, 3])  # full rank, and d = 5 > rank 3 (a null space)
+@pytest.mark.parametrize(
+    "pair",
+    [
+        (GD(weight_decay=0.3), GD()),
+        (SGD(2, weight_decay=0.3), SGD(2)),
+        (SGD(1, replacement=True, weight_decay=0.3), SGD(1, replacement=True)),
+    ],
+    ids=lambda pair: str(pair[0]),
+)
+def test_weight_decay_methods_equal_the_plain_step_on_shifted_hessians(pair, samples):
+    decayed, plain = pair
+    data = np.random.default_rng(8).standard_normal((samples, 5))
+    problem = Quadratic.from_data(data)
+    shifted = Quadratic.from_hessians(np.einsum("ni,nj->nij", data, data) + 0.3 * np.eye(5))
+    eta = critical_learning_rate(shifted, plain)
+    for solver in ("auto", "dense", "matrix-free"):
+        assert critical_learning_rate(problem, decayed, solver=solver) == pytest.approx(
+            eta, rel=1e-12
+        )
+        for factor in (0.05, 0.5, 0.99, 1.2):
+            assert spectral_radius(problem, decayed, factor * eta, solver=solver) == pytest.approx(
+                spectral_radius(shifted, plain, factor * eta, solver="dense"), rel=1e-12
+            )
