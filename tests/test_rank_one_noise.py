@@ -8,6 +8,7 @@ the closed form of the heavy-ball pair weight, and finite differences.
 
 from __future__ import annotations
 
+import dataclasses
 import math
 
 import numpy as np
@@ -49,7 +50,7 @@ def threshold(problem: Quadratic, method, dynamics: LinearDynamics | None = None
     """The rank-one route on ``problem`` (``dynamics`` overrides the method's description)."""
     dynamics = method.dynamics() if dynamics is None else dynamics
     reduced = problem.reduced()
-    return rank_one_threshold(
+    result = rank_one_threshold(
         reduced.eigenvalues,
         sample_moment(problem),
         dynamics.identity_part.numeric_coefficients(),
@@ -57,6 +58,8 @@ def threshold(problem: Quadratic, method, dynamics: LinearDynamics | None = None
         float(dynamics.batch.mixing(problem.samples)),
         full_batch_critical_learning_rate(dynamics, reduced.eigenvalues),
     )
+    # the reduced Hessians are stored divided by ``scale``: η* scales back by 1/scale
+    return dataclasses.replace(result, threshold=result.threshold / reduced.scale)
 
 
 @st.composite
