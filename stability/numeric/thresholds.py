@@ -583,12 +583,16 @@ def _structured_radius(
     sandwich = BatchSandwich(
         reduced.eigenvalues, reduced.factors, system.mixing, shift=system.shift
     )
-    diagonal = 2.0 * pencil.curvature - gamma * sandwich.diagonal(layout)
+    sample_diagonal = _cached(system, "sandwich-diagonal", lambda: sandwich.diagonal(layout))
+    diagonal = 2.0 * pencil.curvature - gamma * sample_diagonal
     block = int(min(size, 6))
     order = np.argsort(diagonal)[: block - 1]
     start = np.zeros((size, block))
     start[:, 0] = np.where(layout.diagonal, 1.0, 0.0)
     start[order, np.arange(1, block)] = 1.0
+    previous = _cache(system).get("structured-vector")
+    if previous is not None and block > 2:  # warm start from a nearby learning rate
+        start[:, -1] = previous
     if size <= block:
         matrix = growth(np.eye(size))
         values, vectors = scipy.linalg.eigh(0.5 * (matrix + matrix.T))
@@ -620,8 +624,27 @@ def _structured_radius(
     residual = float(np.linalg.norm(growth(vector) - value * vector))
     if holder is not None:
         holder["vector"] = vector
+    _cache(system)["structured-vector"] = vector
     gap = gamma * value
     return RadiusReport(1.0 - gap, gap, "structured", gamma * residual, pencil.applications)
+
+
+def _cache(system: System) -> dict[str, Any]:
+    """Per-problem memory of the radius routes (the reduced problem is immutable).
+
+    Keyed by the mixing weight and the shift, it keeps the critical mode of ``K`` and the
+    diagonal of ``D`` (independent of the learning rate) and the last eigenvector (a warm
+    start), so that a radius curve over many learning rates pays for them once.
+    """
+    store = system.reduced.__dict__.setdefault("_radius_cache", {})
+    return store.setdefault((system.mixing, system.shift), {})
+
+
+def _cached(system: System, key: str, compute: Any) -> Any:
+    cache = _cache(system)
+    if key not in cache:
+        cache[key] = compute()
+    return cache[key]
 
 
 #: Accept an iterative radius when its error bound is below this (absolute, on ``ρ``).
@@ -690,7 +713,11 @@ def _iterative_radius(
         # above η* the top eigenvalue of T exceeds one and stands apart from the cluster of
         # near-flat directions just below one: Lanczos on T from the critical mode converges
         # fast. Below η*, ρ(T) = 1 − γ λ_min(2C − γ D) is found by preconditioned LOBPCG.
-        top = top_eigenpair(system.reduced, system.mixing, shift=system.shift)
+        top = _cached(
+            system,
+            "critical-mode",
+            lambda: top_eigenpair(system.reduced, system.mixing, shift=system.shift),
+        )
         nu_star = 2.0 / (float(system.gradient_scale) * top.value) if top.value > 0 else math.inf
         if system.rate(lr) >= nu_star:
             curvature = GradientPencil(system.reduced, 0.0, shift=system.shift).curvature
