@@ -563,6 +563,14 @@ def _dense_radius(system: System, lr: float) -> RadiusReport:
     return RadiusReport(radius, 1.0 - radius, "dense")
 
 
+def _lobpcg(*arguments: Any, **options: Any) -> tuple[np.ndarray, np.ndarray]:
+    """:func:`scipy.sparse.linalg.lobpcg`; a breakdown raises :class:`ConvergenceError`."""
+    try:
+        return lobpcg(*arguments, **options)
+    except (ValueError, np.linalg.LinAlgError) as error:
+        raise ConvergenceError(f"LOBPCG broke down ({error})") from error
+
+
 def _structured_radius(
     system: System, lr: float, holder: dict[str, np.ndarray] | None = None
 ) -> RadiusReport:
@@ -593,6 +601,9 @@ def _structured_radius(
     previous = _cache(system).get("structured-vector")
     if previous is not None and block > 2:  # warm start from a nearby learning rate
         start[:, -1] = previous
+        if np.linalg.matrix_rank(start) < block:  # already in the block: keep the unit
+            start[:, -1] = 0.0
+            start[order[-1], -1] = 1.0
     if size <= block:
         matrix = growth(np.eye(size))
         values, vectors = scipy.linalg.eigh(0.5 * (matrix + matrix.T))
@@ -610,7 +621,7 @@ def _structured_radius(
 
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")
-            values, vectors = lobpcg(
+            values, vectors = _lobpcg(
                 operator,
                 start,
                 M=preconditioner,
@@ -729,7 +740,10 @@ def _iterative_radius(
                 report.residual,
                 report.applications + top.applications,
             )
-        report = _structured_radius(system, lr, holder)
+        try:
+            report = _structured_radius(system, lr, holder)
+        except ConvergenceError:  # a breakdown of LOBPCG: Lanczos on T instead
+            return _lanczos_radius(system, lr, None, holder)
         if report.residual is not None and report.residual <= RADIUS_ACCURACY:
             return report
         kept = None if holder is None else dict(holder)
