@@ -36,7 +36,7 @@ def gradient_step_dynamics(name: str, batch: BatchLaw, weight_decay: Any = 0) ->
     ).with_hessian_shift(weight_decay)
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, repr=False)
 class GD(Method):
     """Full-batch gradient descent, ``δ_{t+1} = (I − η (H + μ I)) δ_t``.
 
@@ -67,7 +67,7 @@ class GD(Method):
         return gradient_step_dynamics("GD", BatchLaw(None), self.weight_decay)
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, repr=False)
 class SGD(Method):
     """Minibatch stochastic gradient descent, ``δ_{t+1} = (I − η H_B) δ_t``.
 

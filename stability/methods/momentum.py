@@ -20,7 +20,7 @@ from stability.validation import check_batch_size, check_momentum, exact_number
 __all__ = ["HeavyBall", "Nesterov"]
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, repr=False)
 class _Momentum(Method):
     """Shared fields, validation and compilation of two-step momentum methods."""
 
@@ -61,7 +61,7 @@ class _Momentum(Method):
         ).with_hessian_shift(self.weight_decay)
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, repr=False)
 class HeavyBall(_Momentum):
     """Heavy-ball momentum, ``δ_{t+1} = δ_t − η H_B δ_t + β (δ_t − δ_{t−1})``.
 
@@ -101,7 +101,7 @@ class HeavyBall(_Momentum):
         return [-1, 0]
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, repr=False)
 class Nesterov(_Momentum):
     """Nesterov momentum: the gradient is taken at the look-ahead ``δ_t + β (δ_t − δ_{t−1})``.
 

@@ -159,7 +159,7 @@ class PosteriorMeanSampler:
         return draws.mean(axis=1) @ factor.T
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, repr=False)
 class VariationalGD(Method):
     """Variational GD (or SGD): gradient steps on the mean of a fixed-covariance posterior.
 
