@@ -22,7 +22,7 @@ from stability.validation import exact_number, is_symbolic
 __all__ = ["Method", "as_dynamics", "batch_law", "check_weight_decay"]
 
 #: Fields that :meth:`Method.__repr__` shows only when they differ from their default.
-_QUIET_WHEN_DEFAULT = frozenset({"weight_decay", "shuffle", "drop_last"})
+_QUIET_WHEN_DEFAULT = frozenset({"weight_decay", "shuffle", "drop_last", "preconditioner"})
 
 
 def batch_law(
@@ -121,11 +121,23 @@ def as_dynamics(method: Any) -> LinearDynamics:
     ------
     InvalidTypeError
         If ``method`` is neither.
+    InvalidInputError
+        If the method has a frozen preconditioner: evaluators read the congruent pair of
+        :func:`stability.preconditioning.congruent` instead.
     """
     if isinstance(method, LinearDynamics):
-        return method
-    if isinstance(method, Method):
-        return method.dynamics()
+        dynamics = method
+    elif isinstance(method, Method):
+        dynamics = method.dynamics()
+    else:
+        dynamics = None
+    if dynamics is not None:
+        if dynamics.preconditioning is not None:
+            raise InvalidInputError(
+                f"{dynamics.name} has a frozen preconditioner; analyse it on the congruent "
+                "problem: problem, method = stability.preconditioning.congruent(problem, method)"
+            )
+        return dynamics
     raise InvalidTypeError(
         "method must be a stability method (GD(), SGD(...), HeavyBall(...), ...) or a "
         f"LinearDynamics; got {type(method).__name__}"

@@ -1,0 +1,143 @@
+"""Frozen preconditioners: the congruence ``u = P^{1/2} δ`` that makes them plain methods.
+
+Theory: ``docs/theory/adaptive.md``. A method that steps along ``−η P⁻¹ (·)`` with a fixed
+SPD preconditioner ``P`` (RMSProp or Adam late in training, with their second-moment
+estimate frozen) sees the batch Hessian only through ``P⁻¹ H_B``. With ``u = P^{1/2} δ`` and,
+for Adam, ``v = P^{−1/2} m``,
+
+    P^{1/2} (δ − η P⁻¹ H_B δ) = u − η H̃_B u,        H̃_i = P^{−1/2} H_i P^{−1/2},
+
+so the method is the *plain* method on the congruent per-sample Hessians ``H̃_i`` with the
+same batch law. Coupled weight decay (``g ← g + μ θ``, as ``torch.optim.Adam``'s
+``weight_decay``) enters before ``P⁻¹``: ``H̃_i = P^{−1/2} (H_i + μ I) P^{−1/2}``; decoupled
+decay (AdamW) acts on ``δ`` directly and stays ``μ u`` in the new coordinates. Mean-square
+stability, thresholds and spectral radii are unchanged by the fixed change of coordinates;
+mean squares are those of ``u`` (``‖u‖² = δᵀ P δ``).
+
+:func:`congruent` returns the congruent problem and the plain dynamics, which every evaluator
+accepts; a preconditioned method passed directly to an evaluator is refused with a pointer
+here.
+
+Examples
+--------
+>>> import numpy as np
+>>> from stability import Quadratic, critical_learning_rate
+>>> from stability.methods.adaptive import Adam
+>>> from stability.preconditioning import congruent
+>>> problem = Quadratic(np.diag([4.0, 1.0]))
+>>> method = Adam(0.9, preconditioner=[4.0, 0.25])  # P⁻¹H = diag(1, 4)
+>>> float(round(critical_learning_rate(*congruent(problem, method)), 12))  # 38 / 4
+9.5
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from typing import Any
+
+import numpy as np
+
+from stability.dynamics import LinearDynamics, Preconditioning
+from stability.errors import InvalidInputError
+from stability.methods.base import Method
+from stability.problems import Quadratic, as_problem
+from stability.validation import as_finite_array
+
+__all__ = ["congruent", "congruent_problem", "congruent_start"]
+
+
+def _preconditioning(value: Any) -> Preconditioning:
+    if isinstance(value, Preconditioning):
+        return value
+    return Preconditioning(value)
+
+
+def congruent_problem(problem: Quadratic, preconditioner: Any, *, shift: float = 0.0) -> Quadratic:
+    """The problem with ``H_i → P^{−1/2} (H_i + shift · I) P^{−1/2}``.
+
+    Parameters
+    ----------
+    problem : Quadratic
+        The minimum (a single Hessian, per-sample Hessians or data; a Gram matrix alone has
+        no parameter space to precondition).
+    preconditioner : array_like or Preconditioning
+        ``P``: a positive vector (diagonal) or an SPD ``d × d`` matrix.
+    shift : float, default 0
+        Coupled weight decay ``μ`` added before preconditioning.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from stability import Quadratic
+    >>> from stability.preconditioning import congruent_problem
+    >>> congruent_problem(Quadratic.from_data([[2.0, 1.0]]), [4.0, 1.0]).hessian
+    array([[1., 1.],
+           [1., 1.]])
+    """
+    problem = as_problem(problem)
+    preconditioning = _preconditioning(preconditioner)
+    shift = float(shift)
+    if shift < 0 or not np.isfinite(shift):
+        raise InvalidInputError(f"shift must be finite and non-negative; got {shift}")
+    if problem.kind == "gram":
+        raise InvalidInputError(
+            "a problem given by its Gram matrix alone has no parameter space to precondition; "
+            "build it with Quadratic.from_data or from_hessians"
+        )
+    dimension = problem.dimension
+    root = preconditioning.inverse_square_root(dimension)
+    if problem.samples is None:
+        hessian = np.asarray(problem.hessian) + shift * np.eye(dimension)
+        return Quadratic(root @ hessian @ root)
+    if problem.data is not None and shift == 0:
+        return Quadratic.from_data(np.asarray(problem.data) @ root)
+    stack = np.asarray(problem.per_sample_hessians()) + shift * np.eye(dimension)
+    return Quadratic.from_hessians(np.einsum("ab,nbc,cd->nad", root, stack, root))
+
+
+def congruent(problem: Quadratic, method: Any) -> tuple[Quadratic, LinearDynamics]:
+    """``(problem, dynamics)`` in the coordinates ``u = P^{1/2} δ``, ready for any evaluator.
+
+    A method without a preconditioner is returned unchanged (as its dynamics).
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from stability import SGD, Quadratic, critical_learning_rate
+    >>> from stability.preconditioning import congruent
+    >>> problem = Quadratic.from_data([[1.0, 0.0], [0.0, 1.0], [1.0, 1.0]])
+    >>> same = congruent(problem, SGD(1, preconditioner=[1.0, 1.0]))
+    >>> round(critical_learning_rate(*same), 12)  # P = I: 3 − √3
+    1.267949192431
+    """
+    if isinstance(method, Method):
+        dynamics = method.dynamics()
+    elif isinstance(method, LinearDynamics):
+        dynamics = method
+    else:
+        from stability.methods.base import as_dynamics
+
+        dynamics = as_dynamics(method)  # raises the usual type error
+    if dynamics.preconditioning is None:
+        return as_problem(problem), dynamics
+    preconditioning = dynamics.preconditioning
+    shifted = congruent_problem(problem, preconditioning, shift=float(preconditioning.shift))
+    return shifted, dataclasses.replace(dynamics, preconditioning=None)
+
+
+def congruent_start(init: Any, preconditioner: Any, *, blocks: int = 1) -> np.ndarray:
+    """A start ``δ_0`` in the congruent coordinates: ``u_0 = P^{1/2} δ_0``, tiled over blocks.
+
+    For Adam the second block is ``v_0 = P^{−1/2} m_0`` with ``m_0 = 0``; pass a full state
+    to :func:`stability.predicted_mean_square` in that case.
+
+    Examples
+    --------
+    >>> from stability.preconditioning import congruent_start
+    >>> congruent_start([1.0, 1.0], [4.0, 1.0])
+    array([2., 1.])
+    """
+    start = as_finite_array(init, "init", 1)
+    preconditioning = _preconditioning(preconditioner)
+    u = preconditioning.square_root(start.shape[0]) @ start
+    return np.tile(u, blocks)
