@@ -2,14 +2,13 @@
 
 Theory: ``docs/theory/adaptive.md``. A method that steps along ``−η P⁻¹ (·)`` with a fixed
 SPD preconditioner ``P`` (RMSProp or Adam late in training, with their second-moment
-estimate frozen) sees the batch Hessian only through ``P⁻¹ H_B``. With ``u = P^{1/2} δ`` and,
-for Adam, ``v = P^{−1/2} m``,
+estimate frozen) sees the batch Hessian only through ``P⁻¹ H_B``. With ``u = P^{1/2} δ``
 
     P^{1/2} (δ − η P⁻¹ H_B δ) = u − η H̃_B u,        H̃_i = P^{−1/2} H_i P^{−1/2},
 
 so the method is the *plain* method on the congruent per-sample Hessians ``H̃_i`` with the
-same batch law. Coupled weight decay (``g ← g + μ θ``, as ``torch.optim.Adam``'s
-``weight_decay``) enters before ``P⁻¹``: ``H̃_i = P^{−1/2} (H_i + μ I) P^{−1/2}``; decoupled
+same batch law (Adam's second block is the step ``s = η P^{−1/2} m``). Coupled weight decay
+(``g ← g + μ θ``, as ``torch.optim.Adam``'s ``weight_decay``) enters before ``P⁻¹``: ``H̃_i = P^{−1/2} (H_i + μ I) P^{−1/2}``; decoupled
 decay (AdamW) acts on ``δ`` directly and stays ``μ u`` in the new coordinates. Mean-square
 stability, thresholds and spectral radii are unchanged by the fixed change of coordinates;
 mean squares are those of ``u`` (``‖u‖² = δᵀ P δ``).
@@ -128,8 +127,8 @@ def congruent(problem: Quadratic, method: Any) -> tuple[Quadratic, LinearDynamic
 def congruent_start(init: Any, preconditioner: Any, *, blocks: int = 1) -> np.ndarray:
     """A start ``δ_0`` in the congruent coordinates: ``u_0 = P^{1/2} δ_0``, tiled over blocks.
 
-    For Adam the second block is ``v_0 = P^{−1/2} m_0`` with ``m_0 = 0``; pass a full state
-    to :func:`stability.predicted_mean_square` in that case.
+    For Adam the second block is the step ``s_0 = η P^{−1/2} m_0``, zero when ``m_0 = 0``;
+    pass a full state ``(u_0, 0)`` to :func:`stability.predicted_mean_square` in that case.
 
     Examples
     --------

@@ -11,14 +11,16 @@ RMSProp change slowly; freezing them gives a fixed diagonal (or any SPD) precond
 
 Here ``g_B = H_B δ`` (plus ``μ δ`` with coupled weight decay). Each compiles to a
 :class:`~stability.dynamics.LinearDynamics` written in the congruent coordinates
-``u = P^{1/2} δ``, ``v = P^{−1/2} m`` with a :class:`~stability.dynamics.Preconditioning`
+``u = P^{1/2} δ`` with a :class:`~stability.dynamics.Preconditioning`
 attached; :func:`stability.preconditioning.congruent` turns problem and method into the plain
-pair every evaluator reads. For Adam in those coordinates
+pair every evaluator reads. Adam's second state block is the step ``s = η P^{−1/2} m`` (so that
+``η`` enters only through ``η H̃_B``, as for heavy ball, and the full-batch route is the fast
+one); in those coordinates
 
-    u_{t+1} = (1 − η μ_d) u_t − η β₁ v_t − η (1 − β₁) H̃_B u_t,
-    v_{t+1} = β₁ v_t + (1 − β₁) H̃_B u_t,
+    u_{t+1} = (1 − η μ_d) u_t − β₁ s_t − η (1 − β₁) H̃_B u_t,
+    s_{t+1} = β₁ s_t + η (1 − β₁) H̃_B u_t,
 
-i.e. ``F(η) = [[1 − η μ_d, −η β₁], [0, β₁]]`` and ``G(η) = [[−η (1 − β₁), 0], [1 − β₁, 0]]``.
+i.e. ``F(η) = [[1 − η μ_d, −β₁], [0, β₁]]`` and ``G(η) = [[−η (1 − β₁), 0], [η (1 − β₁), 0]]``.
 Eliminating ``v`` gives heavy ball with learning rate ``η (1 − β₁)`` on ``H̃``, so full batch
 the edge is ``λ_max(P⁻¹ H) = (2 + 2β₁)/((1 − β₁) η)`` (Cohen et al. 2022), ``38/η`` at
 ``β₁ = 0.9``.
@@ -176,9 +178,10 @@ class Adam(Method):
             raise InvalidTypeError(f"decoupled must be True or False; got {self.decoupled!r}")
 
     def dynamics(self) -> LinearDynamics:
-        """Compile to ``F = [[1 − ημ_d, −ηβ₁], [0, β₁]]``, ``G = [[−η(1 − β₁), 0], [1 − β₁, 0]]``.
+        """Compile to ``F = [[1 − ημ_d, −β₁], [0, β₁]]``, ``G = η (1 − β₁) [[−1, 0], [1, 0]]``.
 
-        The weight decay enters ``F`` (decoupled) or the preconditioning (coupled).
+        State ``(u, s) = (P^{1/2} δ, η P^{−1/2} m)``. The weight decay enters ``F``
+        (decoupled) or the preconditioning (coupled).
         """
         beta = exact_number(self.beta1)
         decoupled = self.weight_decay if self.decoupled else 0
@@ -186,13 +189,13 @@ class Adam(Method):
         base = LinearDynamics(
             name="AdamW" if self.decoupled else "Adam",
             identity_part=MatrixPolynomial.from_matrices(
-                [[[1, 0], [0, beta]], [[-decoupled, -beta], [0, 0]]]
+                [[[1, -beta], [0, beta]], [[-decoupled, 0], [0, 0]]]
             ),
             hessian_part=MatrixPolynomial.from_matrices(
-                [[[0, 0], [1 - beta, 0]], [[-(1 - beta), 0], [0, 0]]]
+                [[[0, 0], [0, 0]], [[-(1 - beta), 0], [1 - beta, 0]]]
             ),
             batch=batch_law(self.batch_size, self.replacement, self.shuffle, self.drop_last),
-            state=("u_t", "v_t"),
+            state=("u_t", "s_t"),
         )
         return _attach(base, self.preconditioner, coupled)
 
@@ -206,6 +209,9 @@ class AdamW(Adam):
     >>> from stability.methods.adaptive import AdamW
     >>> AdamW(0.9, weight_decay=0.01).dynamics().identity_part.evaluate(1.0)
     array([[ 0.99, -0.9 ],
+           [ 0.  ,  0.9 ]])
+    >>> AdamW(0.9, weight_decay=0.01).dynamics().identity_part.evaluate(2.0)
+    array([[ 0.98, -0.9 ],
            [ 0.  ,  0.9 ]])
     """
 
