@@ -8,10 +8,11 @@ estimate frozen) sees the batch Hessian only through ``P⁻¹ H_B``. With ``u = 
 
 so the method is the *plain* method on the congruent per-sample Hessians ``H̃_i`` with the
 same batch law (Adam's second block is the step ``s = η P^{−1/2} m``). Coupled weight decay
-(``g ← g + μ θ``, as ``torch.optim.Adam``'s ``weight_decay``) enters before ``P⁻¹``: ``H̃_i = P^{−1/2} (H_i + μ I) P^{−1/2}``; decoupled
-decay (AdamW) acts on ``δ`` directly and stays ``μ u`` in the new coordinates. Mean-square
-stability, thresholds and spectral radii are unchanged by the fixed change of coordinates;
-mean squares are those of ``u`` (``‖u‖² = δᵀ P δ``).
+(``g ← g + μ θ``, as ``torch.optim.Adam``'s ``weight_decay``) enters before ``P⁻¹``:
+``H̃_i = P^{−1/2} (H_i + μ I) P^{−1/2}``; decoupled decay (AdamW) acts on ``δ`` directly and
+stays ``μ u`` in the new coordinates. Mean-square stability, thresholds and spectral radii are
+unchanged by the fixed change of coordinates; mean squares are those of ``u``
+(``‖u‖² = δᵀ P δ``).
 
 :func:`congruent` returns the congruent problem and the plain dynamics, which every evaluator
 accepts; a preconditioned method passed directly to an evaluator is refused with a pointer
