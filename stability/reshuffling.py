@@ -63,9 +63,9 @@ EPOCH_TRANSITION_LIMIT = 400_000
 #: Largest dimension ``N`` of the symmetric state space of the dense epoch operator.
 EPOCH_SIZE_LIMIT = 120
 #: Ratio of the geometric grid on which the first crossing of ``ρ = 1`` is located.
-SCAN_RATIO = 1.005
+SCAN_RATIO = 1.01
 #: The grid runs over ``ν = η λ_max`` from ``SCAN_START`` to ``SCAN_STOP``.
-SCAN_START = 1e-3
+SCAN_START = 1e-2
 SCAN_STOP = 1e3
 _CHUNK_ENTRIES = 4_000_000
 
