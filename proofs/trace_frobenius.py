@@ -6,10 +6,11 @@ import numpy as np
 import sympy
 from hypothesis import strategies as st
 
-from proofs._cases import random_problems, small_data_matrices
-from proofs.registry import Proof, ProofResult
 from stability import SGD, Quadratic, critical_learning_rate
 from stability.bounds import frobenius_bound, identity_test_bound, trace_bound
+
+from ._cases import random_problems, small_data_matrices
+from .registry import Proof, ProofResult
 
 NAME = "trace_frobenius"
 STATEMENT = (
@@ -30,7 +31,7 @@ def prove() -> ProofResult:
 
     Examples
     --------
-    >>> from proofs import trace_frobenius
+    >>> from stability.proofs import trace_frobenius
     >>> trace_frobenius.prove().verdict
     'proved'
     """
