@@ -27,6 +27,8 @@ Fraction(1, 3)
 
 from __future__ import annotations
 
+import itertools
+import math
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from fractions import Fraction
@@ -236,6 +238,49 @@ class BatchLaw:
         np.add.at(weights, (np.arange(runs)[:, None], indices), 1.0 / batch)
         return weights
 
+    def count(self, samples: int) -> int:
+        """The number of distinct batches: ``1``, ``C(n, B)`` or ``C(n + B − 1, B)``."""
+        self.validate(samples)
+        if self.batch_size is None:
+            return 1
+        if self.replacement:
+            return math.comb(samples + self.batch_size - 1, self.batch_size)
+        return math.comb(samples, self.batch_size)
+
+    def outcomes(self, samples: int) -> tuple[np.ndarray, np.ndarray]:
+        """Every batch as weights ``w`` (rows, ``H_B = Σ_i w_i H_i``) with its probability.
+
+        Full batch: one outcome ``w = 1/n``; without replacement the ``C(n, B)`` subsets,
+        equally likely; with replacement the multisets of size ``B`` with multinomial
+        probabilities. Check :meth:`count` first: there may be very many.
+
+        Examples
+        --------
+        >>> from stability.dynamics import BatchLaw
+        >>> weights, probabilities = BatchLaw(1, replacement=True).outcomes(2)
+        >>> weights.tolist(), probabilities.tolist()
+        ([[1.0, 0.0], [0.0, 1.0]], [0.5, 0.5])
+        """
+        count = self.count(samples)
+        if self.batch_size is None:
+            return np.full((1, samples), 1.0 / samples), np.ones(1)
+        batch = self.batch_size
+        weights = np.zeros((count, samples))
+        probabilities = np.empty(count)
+        if self.replacement:
+            log_total = batch * math.log(samples)
+            pool = itertools.combinations_with_replacement(range(samples), batch)
+            for row, combo in enumerate(pool):
+                counts = np.bincount(combo, minlength=samples)
+                weights[row] = counts / batch
+                log_ways = math.lgamma(batch + 1) - sum(math.lgamma(c + 1) for c in counts)
+                probabilities[row] = math.exp(log_ways - log_total)
+        else:
+            for row, combo in enumerate(itertools.combinations(range(samples), batch)):
+                weights[row, list(combo)] = 1.0 / batch
+            probabilities[:] = 1.0 / count
+        return weights, probabilities
+
     def describe(self) -> str:
         """A short human-readable description, e.g. ``"B=4 without replacement"``."""
         if self.batch_size is None:
@@ -323,6 +368,13 @@ class ReshuffledBatchLaw(BatchLaw):
             "reshuffled batches (shuffle=True) are dependent within an epoch, so the per-step "
             "i.i.d. evaluators do not apply; use stability.reshuffling "
             "(epoch_critical_learning_rate, epoch_spectral_radius, simulate_epochs)"
+        )
+
+    def outcomes(self, samples: int) -> tuple[np.ndarray, np.ndarray]:
+        """Refused: a reshuffled step has no law of its own apart from its epoch."""
+        raise InvalidInputError(
+            "reshuffled batches are dependent within an epoch; enumerate epochs with "
+            "stability.reshuffling instead of single batches"
         )
 
     def sample_weights(self, samples: int, runs: int, rng: np.random.Generator) -> np.ndarray:

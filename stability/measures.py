@@ -44,7 +44,6 @@ from typing import Any
 import numpy as np
 import scipy.stats
 
-from stability.bounds._common import BATCH_ENUMERATION_LIMIT, batch_outcomes
 from stability.errors import DimensionError, InvalidInputError
 from stability.methods.base import as_dynamics
 from stability.numeric.prediction import predicted_mean_square
@@ -64,6 +63,8 @@ __all__ = [
 
 #: Default Monte Carlo draws of :func:`batch_sharpness` when enumeration is too large.
 DEFAULT_RUNS = 20_000
+#: Largest number of distinct batches :func:`batch_sharpness` enumerates exactly.
+BATCH_ENUMERATION_LIMIT = 200_000
 
 
 def _per_sample(problem: Quadratic) -> tuple[np.ndarray, np.ndarray | None, np.ndarray | None]:
@@ -336,11 +337,10 @@ def batch_sharpness(
     samples = int(problem.samples)
     dynamics.batch.validate(samples)
     law = dynamics.batch
-    count = _outcome_count(law, samples)
-    if runs is None and count <= BATCH_ENUMERATION_LIMIT:
-        outcomes = batch_outcomes(dynamics, samples)
-        quotients, moving = _quotients(outcomes.weights, reduced_points, vectors, hessians)
-        mass = outcomes.probabilities[:, None] * moving
+    if runs is None and law.count(samples) <= BATCH_ENUMERATION_LIMIT:
+        weights, probabilities = law.outcomes(samples)
+        quotients, moving = _quotients(weights, reduced_points, vectors, hessians)
+        mass = probabilities[:, None] * moving
         total = mass.sum(axis=0)
         if np.any(total <= 0):
             raise InvalidInputError("every batch has g_B = 0 at point; batch sharpness undefined")
@@ -369,14 +369,6 @@ def batch_sharpness(
         float(1 - moving.mean()),
         edge,
     )
-
-
-def _outcome_count(law: Any, samples: int) -> int:
-    if law.batch_size is None:
-        return 1
-    if law.replacement:
-        return math.comb(samples + law.batch_size - 1, law.batch_size)
-    return math.comb(samples, law.batch_size)
 
 
 @dataclass(frozen=True)
