@@ -275,3 +275,18 @@ def test_congruent_problem_of_data_stays_data_and_gram_is_refused():
         congruent_problem(Quadratic.from_gram(np.eye(2)), [1.0])
     with pytest.raises(InvalidInputError, match="dimension"):
         congruent_problem(problem, [1.0, 1.0, 1.0])
+
+
+def test_reshuffled_adam_is_reshuffled_heavy_ball_at_scaled_rate():
+    # the elimination of the momentum holds run by run, so it holds for reshuffled epochs too
+    from stability.reshuffling import epoch_critical_learning_rate
+
+    rng = np.random.default_rng(4)
+    problem = Quadratic.from_data(rng.standard_normal((6, 2)))
+    preconditioner = [2.0, 0.5]
+    adam = epoch_critical_learning_rate(
+        *congruent(problem, Adam(0.8, preconditioner, batch_size=2, shuffle=True))
+    )
+    plain = congruent_problem(problem, preconditioner)
+    heavy = epoch_critical_learning_rate(plain, HeavyBall(0.8, 2, shuffle=True))
+    assert adam * (1 - 0.8) == pytest.approx(heavy, rel=1e-9)
