@@ -245,3 +245,16 @@ def test_reshuffling_is_more_stable_than_iid_on_a_seeded_problem():
     iid = stability.critical_learning_rate(problem, SGD(2))
     assert reshuffled > 1.2 * iid
     assert math.isfinite(reshuffled)
+
+
+def test_with_momentum_reshuffling_can_be_less_stable_than_iid():
+    # two batches per epoch alternate between complementary halves; heavy ball's oscillating
+    # mode picks the alternation up (docs/theory/reshuffling.md)
+    problem = Quadratic.from_data(np.random.default_rng(0).standard_normal((6, 3)))
+    reshuffled = epoch_critical_learning_rate(problem, HeavyBall(0.5, 3, shuffle=True))
+    iid = stability.critical_learning_rate(problem, HeavyBall(0.5, 3))
+    assert reshuffled < 0.9 * iid
+    # and the same data with plain SGD: reshuffling wins
+    assert epoch_critical_learning_rate(problem, SGD(3, shuffle=True)) > (
+        stability.critical_learning_rate(problem, SGD(3))
+    )
