@@ -46,8 +46,6 @@ import scipy.stats
 
 from stability.errors import DimensionError, InvalidInputError
 from stability.methods.base import as_dynamics
-from stability.numeric.prediction import predicted_mean_square
-from stability.numeric.thresholds import critical_learning_rate, spectral_radius
 from stability.problems import Quadratic, as_problem
 from stability.validation import as_finite_array, check_learning_rate, check_positive_integer
 
@@ -65,6 +63,13 @@ __all__ = [
 DEFAULT_RUNS = 20_000
 #: Largest number of distinct batches :func:`batch_sharpness` enumerates exactly.
 BATCH_ENUMERATION_LIMIT = 200_000
+
+
+def _public() -> Any:
+    """The package's public API, imported when first needed (it re-exports this module)."""
+    import stability
+
+    return stability
 
 
 def _per_sample(problem: Quadratic) -> tuple[np.ndarray, np.ndarray | None, np.ndarray | None]:
@@ -190,7 +195,7 @@ def non_uniformity_report(problem: Quadratic, method: Any, lr: float) -> NonUnif
     dynamics = as_dynamics(method)
     mixing = float(dynamics.batch.mixing(problem.samples))
     spread = non_uniformity(problem)
-    exact = critical_learning_rate(problem, dynamics)
+    exact = _public().critical_learning_rate(problem, dynamics)
     return NonUniformityReport(
         sharpness=float(problem.sharpness),
         non_uniformity=spread,
@@ -443,7 +448,7 @@ def escape_steps(
     growth = float(growth)
     if not math.isfinite(growth) or growth <= 1:
         raise InvalidInputError(f"growth must be a finite number above 1; got {growth}")
-    radius = float(spectral_radius(problem, method, lr))
+    radius = float(_public().spectral_radius(problem, method, lr))
     asymptotic = math.log(growth) / math.log(radius) if radius > 1 else math.inf
     if horizon is None:
         horizon = 2 * math.ceil(asymptotic) + 50 if math.isfinite(asymptotic) else 0
@@ -452,7 +457,7 @@ def escape_steps(
         raise InvalidInputError(f"horizon must be non-negative; got {horizon}")
     predicted = None
     if horizon > 0:
-        values = predicted_mean_square(problem, method, lr, steps=horizon, init=init)
+        values = _public().predicted_mean_square(problem, method, lr, steps=horizon, init=init)
         above = np.flatnonzero(values >= growth * values[0])
         predicted = int(above[0]) if above.size else None
     return EscapeEstimate(radius, growth, asymptotic, predicted)
