@@ -100,7 +100,7 @@ class RMSProp(Method):
         check_batch_size(self.batch_size)
         check_momentum(self.momentum)
         batch_law(self.batch_size, self.replacement, self.shuffle, self.drop_last)
-        object.__setattr__(self, "weight_decay", check_weight_decay(self.weight_decay))
+        check_weight_decay(self.weight_decay)
 
     def dynamics(self) -> LinearDynamics:
         """Compile: GD/SGD, or heavy ball with ``momentum``, in ``u = P^{1/2} δ``."""
@@ -118,7 +118,7 @@ class RMSProp(Method):
                 ).dynamics(),
                 name="RMSProp",
             )
-        return _attach(base, self.preconditioner, self.weight_decay)
+        return _attach(base, self.preconditioner, exact_number(self.weight_decay))
 
 
 @dataclass(frozen=True, repr=False)
@@ -171,7 +171,7 @@ class Adam(Method):
         object.__setattr__(self, "preconditioner", _canonical(self.preconditioner))
         check_batch_size(self.batch_size)
         batch_law(self.batch_size, self.replacement, self.shuffle, self.drop_last)
-        object.__setattr__(self, "weight_decay", check_weight_decay(self.weight_decay))
+        check_weight_decay(self.weight_decay)
         if not isinstance(self.decoupled, bool):
             from stability.errors import InvalidTypeError
 
@@ -184,8 +184,8 @@ class Adam(Method):
         (decoupled) or the preconditioning (coupled).
         """
         beta = exact_number(self.beta1)
-        decoupled = self.weight_decay if self.decoupled else 0
-        coupled = 0 if self.decoupled else self.weight_decay
+        decoupled = exact_number(self.weight_decay) if self.decoupled else 0
+        coupled = 0 if self.decoupled else exact_number(self.weight_decay)
         base = LinearDynamics(
             name="AdamW" if self.decoupled else "Adam",
             identity_part=MatrixPolynomial.from_matrices(

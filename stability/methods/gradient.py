@@ -14,7 +14,7 @@ from typing import Any
 
 from stability.dynamics import BatchLaw, LinearDynamics, MatrixPolynomial, Preconditioning
 from stability.methods.base import Method, batch_law, check_weight_decay
-from stability.validation import check_positive_integer
+from stability.validation import check_positive_integer, exact_number
 
 __all__ = ["GD", "SGD", "gradient_step_dynamics"]
 
@@ -61,11 +61,11 @@ class GD(Method):
     weight_decay: Any = 0
 
     def __post_init__(self) -> None:
-        object.__setattr__(self, "weight_decay", check_weight_decay(self.weight_decay))
+        check_weight_decay(self.weight_decay)
 
     def dynamics(self) -> LinearDynamics:
         """Compile to the shared description: ``F = 1 − μη``, ``G = −η``, full batch."""
-        return gradient_step_dynamics("GD", BatchLaw(None), self.weight_decay)
+        return gradient_step_dynamics("GD", BatchLaw(None), exact_number(self.weight_decay))
 
 
 @dataclass(frozen=True, repr=False)
@@ -108,7 +108,7 @@ class SGD(Method):
     def __post_init__(self) -> None:
         check_positive_integer(self.batch_size, "batch_size")
         batch_law(self.batch_size, self.replacement, self.shuffle, self.drop_last)
-        object.__setattr__(self, "weight_decay", check_weight_decay(self.weight_decay))
+        check_weight_decay(self.weight_decay)
         if self.preconditioner is not None:
             object.__setattr__(self, "preconditioner", Preconditioning(self.preconditioner).matrix)
 
@@ -116,7 +116,7 @@ class SGD(Method):
         """Compile to the shared description: ``F = 1 − μη``, ``G = −η``, batch law ``B``."""
         law = batch_law(self.batch_size, self.replacement, self.shuffle, self.drop_last)
         if self.preconditioner is None:
-            return gradient_step_dynamics("SGD", law, self.weight_decay)
+            return gradient_step_dynamics("SGD", law, exact_number(self.weight_decay))
         return dataclasses.replace(
             gradient_step_dynamics("SGD", law),
             preconditioning=Preconditioning(self.preconditioner, float(self.weight_decay)),

@@ -37,7 +37,7 @@ class _Momentum(Method):
         check_momentum(self.momentum)
         check_batch_size(self.batch_size)
         batch_law(self.batch_size, self.replacement, self.shuffle, self.drop_last)
-        object.__setattr__(self, "weight_decay", check_weight_decay(self.weight_decay))
+        check_weight_decay(self.weight_decay)
 
     @abstractmethod
     def _gradient_row(self, beta: Any) -> list[Any]:
@@ -58,7 +58,7 @@ class _Momentum(Method):
             ),
             batch=batch_law(self.batch_size, self.replacement, self.shuffle, self.drop_last),
             state=("δ_t", "δ_{t-1}"),
-        ).with_hessian_shift(self.weight_decay)
+        ).with_hessian_shift(exact_number(self.weight_decay))
 
 
 @dataclass(frozen=True, repr=False)
