@@ -43,7 +43,7 @@ from stability.methods.base import Method
 from stability.problems import Quadratic, as_problem
 from stability.validation import as_finite_array
 
-__all__ = ["congruent", "congruent_problem", "congruent_start"]
+__all__ = ["congruent", "congruent_problem", "congruent_start", "symbolic_congruent"]
 
 
 def _preconditioning(value: Any) -> Preconditioning:
@@ -141,3 +141,53 @@ def congruent_start(init: Any, preconditioner: Any, *, blocks: int = 1) -> np.nd
     preconditioning = _preconditioning(preconditioner)
     u = preconditioning.square_root(start.shape[0]) @ start
     return np.tile(u, blocks)
+
+
+def symbolic_congruent(hessians: Any, method: Any) -> tuple[list[Any], LinearDynamics]:
+    """The congruence for the symbolic layer: SymPy Hessians ``P^{−1/2} (H_i + μ I) P^{−1/2}``.
+
+    Only a diagonal ``P`` is supported here (its square root is taken entrywise, exactly);
+    pass the result to :func:`stability.symbolic.critical_learning_rate`.
+
+    Parameters
+    ----------
+    hessians : sequence of SymPy matrices
+        The per-sample Hessians ``H_i`` (or one Hessian in a list).
+    method : Method or LinearDynamics
+        A method, preconditioned or not.
+
+    Examples
+    --------
+    >>> import sympy
+    >>> from stability import symbolic
+    >>> from stability.methods.adaptive import Adam
+    >>> from stability.preconditioning import symbolic_congruent
+    >>> hessians, plain = symbolic_congruent([sympy.Matrix([[8, 0], [0, 1]])], Adam(0.9, [4, 1]))
+    >>> hessians[0], symbolic.critical_learning_rate(hessians, plain)  # (2 + 2β₁)/((1 − β₁) 2)
+    (Matrix([
+    [2, 0],
+    [0, 1]]), 19)
+    """
+    import sympy
+
+    dynamics = method if isinstance(method, LinearDynamics) else method.dynamics()
+    matrices = [sympy.Matrix(h) for h in hessians]
+    if dynamics.preconditioning is None:
+        return matrices, dynamics
+    preconditioning = dynamics.preconditioning
+    if not preconditioning.diagonal:
+        raise InvalidInputError(
+            "symbolic_congruent needs a diagonal preconditioner (a vector); for a full SPD P "
+            "use congruent with a numeric problem"
+        )
+    size = matrices[0].shape[0]
+    if len(preconditioning.matrix) != size:
+        raise InvalidInputError(
+            f"preconditioner has dimension {len(preconditioning.matrix)} but the Hessians are "
+            f"{size} × {size}"
+        )
+    root = sympy.diag(*[1 / sympy.sqrt(sympy.nsimplify(x)) for x in preconditioning.matrix])
+    shift = sympy.nsimplify(preconditioning.shift)
+    eye = sympy.eye(size)
+    congruent_matrices = [sympy.simplify(root * (h + shift * eye) * root) for h in matrices]
+    return congruent_matrices, dataclasses.replace(dynamics, preconditioning=None)

@@ -290,3 +290,23 @@ def test_reshuffled_adam_is_reshuffled_heavy_ball_at_scaled_rate():
     plain = congruent_problem(problem, preconditioner)
     heavy = epoch_critical_learning_rate(plain, HeavyBall(0.8, 2, shuffle=True))
     assert adam * (1 - 0.8) == pytest.approx(heavy, rel=1e-9)
+
+
+@pytest.mark.parametrize(
+    "method",
+    [
+        Adam(sympy.Rational(9, 10), [4.0, 1.0], batch_size=1, weight_decay=sympy.Rational(1, 4)),
+        RMSProp([0.25, 4.0], batch_size=2, momentum=sympy.Rational(1, 2)),
+        SGD(1, preconditioner=[4.0, 9.0], weight_decay=sympy.Rational(1, 2)),
+    ],
+)
+def test_symbolic_congruent_agrees_with_numeric(method):
+    from stability.preconditioning import symbolic_congruent
+
+    hessians = [sympy.Matrix([[2, 1], [1, 1]]), sympy.Matrix([[1, 0], [0, 3]])]
+    congruent_hessians, plain = symbolic_congruent(hessians, method)
+    exact = stability.symbolic.critical_learning_rate(congruent_hessians, plain)
+    problem = Quadratic.from_hessians(np.array([np.array(h, dtype=float) for h in hessians]))
+    assert float(exact) == pytest.approx(
+        stability.critical_learning_rate(*congruent(problem, method)), rel=1e-12
+    )

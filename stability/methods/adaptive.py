@@ -52,9 +52,7 @@ def _attach(dynamics: LinearDynamics, preconditioner: Any, coupled: Any) -> Line
     """Coupled decay as a Hessian shift, or inside the preconditioning when ``P`` is given."""
     if preconditioner is None:
         return dynamics.with_hessian_shift(coupled)
-    return dataclasses.replace(
-        dynamics, preconditioning=Preconditioning(preconditioner, float(coupled))
-    )
+    return dataclasses.replace(dynamics, preconditioning=Preconditioning(preconditioner, coupled))
 
 
 @dataclass(frozen=True, repr=False)

@@ -119,5 +119,5 @@ class SGD(Method):
             return gradient_step_dynamics("SGD", law, exact_number(self.weight_decay))
         return dataclasses.replace(
             gradient_step_dynamics("SGD", law),
-            preconditioning=Preconditioning(self.preconditioner, float(self.weight_decay)),
+            preconditioning=Preconditioning(self.preconditioner, exact_number(self.weight_decay)),
         )
