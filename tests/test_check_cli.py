@@ -26,7 +26,7 @@ def test_bracketing_report_and_plot(capsys, tmp_path):
         "--batch-size",
         "4",
         "--runs",
-        "2000",
+        "40000",
         "--seed",
         "1",
         "--plot",
