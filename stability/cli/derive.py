@@ -20,47 +20,46 @@ assumptions: h_1 > 0, h_2 > 0
 from __future__ import annotations
 
 import argparse
+import math
+import re
 from fractions import Fraction
 from typing import Any
 
-import sympy
+import numpy as np
 
 from stability.cli import CommandError
-from stability.cli._common import load_array
-from stability.errors import SizeLimitError
-from stability.methods import GD, SGD, HeavyBall, Method, Nesterov
-from stability.symbolic import (
-    LEARNING_RATE,
-    NoClosedFormError,
-    SymbolicQuadratic,
-    as_symbolic_problem,
-    from_data,
-    noise_matrix,
-    second_moment_operator,
-    stability_condition,
-    stationary_moment,
-    symbols_problem,
-    threshold_derivation,
-    to_latex,
-)
+from stability.cli._common import add_method_arguments, count, load_array
 
-__all__ = ["register", "run"]
+__all__ = ["rationalise", "register", "run"]
 
-_METHODS = ("gd", "sgd", "heavy-ball", "nesterov", "variational-gd")
+#: Longest number or symbol name accepted by a method option of ``derive``.
+MAX_OPTION_TEXT = 64
+#: Largest magnitude of a number given to ``derive`` (beyond it floats overflow).
+MAX_MAGNITUDE = 1e300
+_SYMBOL = re.compile(r"^[A-Za-z][A-Za-z0-9_]*(\^[A-Za-z0-9{}]+)?$")
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:
-    """Add the ``derive`` subcommand."""
+    """Add the ``derive`` subcommand.
+
+    Parameters
+    ----------
+    subparsers : argparse._SubParsersAction
+        The command line's subcommands.
+    """
     parser = subparsers.add_parser(
         "derive",
         help="symbolic second-moment operator, exact threshold and stability condition",
         description="Derive with SymPy the second-moment operator T(η), the exact critical "
         "learning rate η* and the stability condition of a method, for generic symbolic "
-        "per-sample Hessians (--dim, --samples) or for exact numbers read from a file.",
+        "per-sample Hessians (--dim, --samples) or for exact numbers read from a file "
+        "(floats are rounded to --digits significant digits and then kept exact).",
     )
     problem = parser.add_argument_group("problem")
-    problem.add_argument("--dim", type=int, default=1, help="dimension d (default 1)")
-    problem.add_argument("--samples", type=int, default=2, help="samples n (default 2)")
+    problem.add_argument("--dim", type=count("--dim"), default=1, help="dimension d (default 1)")
+    problem.add_argument(
+        "--samples", type=count("--samples"), default=2, help="samples n (default 2)"
+    )
     problem.add_argument(
         "--structure",
         choices=("general", "diagonal", "data"),
@@ -69,26 +68,21 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     )
     problem.add_argument("--hessians", metavar="FILE", help="per-sample Hessians (n, d, d)")
     problem.add_argument("--data", metavar="FILE", help="data rows (n, d): H_i = x_i x_iᵀ")
-    problem.add_argument("--key", help="array name inside an .npz file")
-    method = parser.add_argument_group("method")
-    method.add_argument("--method", choices=_METHODS, default="sgd", help="default sgd")
-    method.add_argument(
-        "--batch-size",
-        type=int,
-        help="minibatch size B; sgd without it keeps the mixing weight p symbolic, momentum "
-        "and variational-gd without it use the full batch",
+    problem.add_argument("--key", help="array name inside an .npz or .pt file")
+    problem.add_argument(
+        "--digits",
+        type=count("--digits"),
+        default=None,
+        help="floats from a file are rounded to this many significant digits before exact "
+        "arithmetic (default 6 for --data, 17 for --hessians, whose rounding must keep "
+        "them positive semi-definite); simple fractions such as 0.1 or 1/3 are kept exactly",
     )
-    method.add_argument("--replacement", action="store_true", help="draw with replacement")
-    method.add_argument(
-        "--momentum", default="beta", help="momentum β: a number or a symbol name (default beta)"
-    )
-    method.add_argument(
-        "--posterior-variance",
-        default="sigma^2",
-        help="variational-gd posterior variance σ²: a number or a symbol name",
-    )
-    method.add_argument(
-        "--posterior-samples", type=int, default=1, help="variational-gd samples S (default 1)"
+    add_method_arguments(
+        parser,
+        default="sgd",
+        symbolic=True,
+        batch_default_help="sgd without it keeps the mixing weight p symbolic; momentum and "
+        "variational-gd without it use the full batch",
     )
     output = parser.add_argument_group("output")
     output.add_argument("--latex", action="store_true", help="print LaTeX")
@@ -97,70 +91,210 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         action="store_true",
         help="print T restricted to symmetric moments (vech coordinates)",
     )
+    output.add_argument(
+        "--show-operator",
+        action=argparse.BooleanOptionalAction,
+        default=None,
+        help="print T(η) (default: when it is at most 16 × 16)",
+    )
     parser.set_defaults(handler=run)
 
 
-def _number_or_symbol(text: str, name: str) -> Any:
+def _number_or_symbol(text: str, flag: str) -> Any:
+    """A method option of ``derive``: an exact number or a positive symbol."""
+    import sympy
+
+    text = text.strip()
+    if not text:
+        raise CommandError(f"{flag} must be a number or a symbol name; got an empty string")
+    if len(text) > MAX_OPTION_TEXT:
+        raise CommandError(f"{flag} is too long ({len(text)} characters; at most {MAX_OPTION_TEXT})")
     try:
-        return Fraction(text)
+        value = Fraction(text)
+    except ZeroDivisionError:
+        raise CommandError(f"{flag} {text!r} divides by zero") from None
     except ValueError:
-        pass
-    if not text.replace("_", "").replace("^", "").replace("{", "").replace("}", "").isalnum():
-        raise CommandError(f"{name} must be a number or a symbol name; got {text!r}")
+        value = None
+    if value is not None:
+        if abs(value) > MAX_MAGNITUDE or (value != 0 and abs(value) < 1 / MAX_MAGNITUDE):
+            raise CommandError(
+                f"{flag} {text} is outside the range derive accepts (magnitudes from 1e-300 "
+                "to 1e300)"
+            )
+        return sympy.Rational(value.numerator, value.denominator)
+    if text.lower() in ("nan", "inf", "+inf", "-inf", "infinity", "-infinity"):
+        raise CommandError(f"{flag} must be a finite number or a symbol name; got {text!r}")
+    if not _SYMBOL.match(text):
+        raise CommandError(f"{flag} must be a number or a symbol name; got {text!r}")
     return sympy.Symbol(text, positive=True)
 
 
-def _method(arguments: argparse.Namespace) -> tuple[Method, Any]:
+def _convert(option: Any, value: Any) -> Any:
+    """Turn an option's text into its exact value, or its default symbol when not given."""
+    import sympy
+
+    if value is None:
+        return sympy.Symbol(option.symbol, positive=True) if option.symbol else None
+    if isinstance(value, str):
+        return _number_or_symbol(value, option.flag)
+    return value
+
+
+def _method(arguments: argparse.Namespace) -> tuple[Any, Any]:
     """The method and the mixing-weight override (a symbol ``p`` for sgd without a batch)."""
-    name, batch = arguments.method, arguments.batch_size
-    if name == "gd":
-        if batch is not None:
-            raise CommandError("--batch-size does not apply to --method gd (use sgd)")
-        return GD(), None
-    if name == "sgd":
-        if batch is None:
-            return SGD(1, replacement=arguments.replacement), sympy.Symbol("p")
-        return SGD(batch, replacement=arguments.replacement), None
-    if name == "variational-gd":
-        from stability.methods.variational import VariationalGD
+    import sympy
 
-        variance = _number_or_symbol(arguments.posterior_variance, "--posterior-variance")
-        if isinstance(variance, Fraction):
-            variance = sympy.Rational(variance.numerator, variance.denominator)
-        return (
-            VariationalGD(
-                variance,
-                samples=arguments.posterior_samples,
-                batch_size=batch,
-                replacement=arguments.replacement,
-            ),
-            None,
+    from stability.cli._common import methods_from_arguments
+
+    name = arguments.method
+    sizes = arguments.batch_size
+    if name == "sgd" and sizes is None:
+        arguments = argparse.Namespace(**{**vars(arguments), "batch_size": 1})
+        methods = methods_from_arguments(arguments, convert=_convert)
+        return methods[0], sympy.Symbol("p")
+    return methods_from_arguments(arguments, convert=_convert)[0], None
+
+
+def _bounded_rational(value: float, digits: int) -> Fraction:
+    """``value`` as a small exact rational: kept exactly if it is a simple fraction, else
+    rounded to ``digits`` significant digits."""
+    if value == 0:
+        return Fraction(0)
+    exact_value = Fraction(value)
+    simple = exact_value.limit_denominator(10**6)
+    if float(simple) == value and simple.denominator <= 10**6:
+        numerator_digits = len(str(abs(simple.numerator)))
+        if numerator_digits <= max(digits, 7) + 300:
+            return simple
+    return Fraction(f"{value:.{digits - 1}e}")
+
+
+def rationalise(array: np.ndarray, digits: int, option: str) -> tuple[list[Any], float]:
+    """Exact rationals of bounded size for a float array, and the largest relative change.
+
+    Integers are kept; a float equal to a simple fraction (denominator ≤ 10⁶, such as
+    ``0.1`` or ``1/3``) is kept as that fraction; any other float is rounded to ``digits``
+    significant digits. Magnitudes outside ``[1e-300, 1e300]`` are refused (their exact
+    arithmetic would not end in reasonable time).
+
+    Parameters
+    ----------
+    array : ndarray
+        The numbers read from the file.
+    digits : int
+        Significant digits kept for general floats.
+    option : str
+        The flag, for messages.
+
+    Returns
+    -------
+    tuple
+        ``(nested list of sympy.Rational, largest relative change)``.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from stability.cli.derive import rationalise
+    >>> values, change = rationalise(np.array([0.1, 1 / 3, 0.123456789]), 4, "--data")
+    >>> values, change < 1e-3
+    ([1/10, 1/3, 247/2000], True)
+    """
+    import sympy
+
+    if not 1 <= digits <= 17:
+        raise CommandError(f"--digits must be from 1 to 17; got {digits}")
+    magnitudes = np.abs(array[array != 0]).astype(float)
+    if magnitudes.size and (magnitudes.max() > MAX_MAGNITUDE or magnitudes.min() < 1 / MAX_MAGNITUDE):
+        raise CommandError(
+            f"{option}: entries range from {magnitudes.min():.3g} to {magnitudes.max():.3g}; derive "
+            "takes magnitudes from 1e-300 to 1e300 (rescale the input: η* scales as 1/s² when "
+            "the data are multiplied by s, or use stability critical-lr)"
         )
-    momentum = _number_or_symbol(arguments.momentum, "--momentum")
-    kind = HeavyBall if name == "heavy-ball" else Nesterov
-    return kind(momentum, batch_size=batch, replacement=arguments.replacement), None
+    if array.dtype.kind in "iu":
+        return array.astype(object).tolist(), 0.0
+    worst = 0.0
+    flat = []
+    for value in array.ravel().tolist():
+        rational = _bounded_rational(float(value), digits)
+        if value != 0:
+            worst = max(worst, abs(float(rational) - value) / abs(value))
+        flat.append(sympy.Rational(rational.numerator, rational.denominator))
+    return np.array(flat, dtype=object).reshape(array.shape).tolist(), worst
 
 
-def _problem(arguments: argparse.Namespace) -> SymbolicQuadratic:
+def _problem(arguments: argparse.Namespace) -> tuple[Any, str | None]:
+    from stability.symbolic import from_data, symbols_problem
+    from stability.symbolic.problems import as_symbolic_problem
+
     if arguments.hessians and arguments.data:
         raise CommandError("give one of --hessians and --data")
-    if arguments.hessians:
-        return as_symbolic_problem(load_array(arguments.hessians, arguments.key))
-    if arguments.data:
-        return from_data(load_array(arguments.data, arguments.key))
-    return symbols_problem(arguments.dim, arguments.samples, structure=arguments.structure)
+    for option, build in (("hessians", as_symbolic_problem), ("data", from_data)):
+        path = getattr(arguments, option)
+        if path is None:
+            continue
+        flag = f"--{option}"
+        array = load_array(path, arguments.key, option=flag)
+        digits = arguments.digits or (6 if option == "data" else 17)
+        values, change = rationalise(array, digits, flag)
+        note = None
+        if change > 0:
+            note = (
+                f"input: floats rounded to {digits} significant digits (largest "
+                f"relative change {change:.2g}); the results are exact for the rounded input"
+            )
+        if option == "hessians" and array.ndim == 3:
+            import sympy
+
+            return build([sympy.Matrix(item) for item in values]), note
+        return build(values), note
+    return symbols_problem(arguments.dim, arguments.samples, structure=arguments.structure), None
 
 
-def _describe_hessians(problem: SymbolicQuadratic) -> str:
+def _decimal(value: Any) -> str | None:
+    """``≈ 1.2345…`` for an exact value that is not a plain rational (``None`` otherwise)."""
+    import sympy
+
+    if not isinstance(value, sympy.Basic) or value.free_symbols or value.is_Rational:
+        return None
+    try:
+        number = sympy.N(value, 15)
+    except Exception:  # noqa: BLE001 - a decimal is a convenience; never fail on it
+        return None
+    if number.is_real and number.is_finite:
+        return f"{float(number):.15g}"
+    return None
+
+
+def _describe_hessians(problem: Any) -> str:
+    if problem.samples > 6 and not problem.is_parametric:
+        return f"{problem.samples} exact {problem.dimension}×{problem.dimension} matrices"
     if problem.dimension == 1:
         return ", ".join(str(h[0, 0]) for h in problem.hessians)
     return "; ".join(str(h.tolist()) for h in problem.hessians)
 
 
 def run(arguments: argparse.Namespace) -> int:
-    """Derive and print."""
+    """Derive and print.
+
+    Parameters
+    ----------
+    arguments : argparse.Namespace
+        The parsed arguments.
+    """
+    from stability.errors import SizeLimitError
+    from stability.symbolic import (
+        LEARNING_RATE,
+        NoClosedFormError,
+        noise_matrix,
+        second_moment_operator,
+        stability_condition,
+        stationary_moment,
+        threshold_derivation,
+        to_latex,
+    )
+
     method, mixing = _method(arguments)
-    problem = _problem(arguments)
+    problem, note = _problem(arguments)
     dynamics = method.dynamics()
     latex = arguments.latex
     weight = mixing if mixing is not None else dynamics.batch.mixing(problem.samples)
@@ -182,13 +316,20 @@ def run(arguments: argparse.Namespace) -> int:
         f"{_describe_hessians(problem)}"
     )
     print(f"% {line}" if latex else line)
+    if note is not None:
+        print(f"% {note}" if latex else note)
     operator = second_moment_operator(problem, method, mixing=mixing, symmetric=arguments.symmetric)
     basis = "vech of symmetric E[z zᵀ]" if arguments.symmetric else "vec E[z zᵀ]"
-    show(
-        f"second-moment operator T(η), basis {basis}, state ({state})",
-        operator,
-        "T(\\eta) = " if latex else "",
-    )
+    label = f"second-moment operator T(η), basis {basis}, state ({state})"
+    show_operator = arguments.show_operator
+    if show_operator is None:
+        show_operator = max(operator.shape) <= 16
+    if show_operator:
+        show(label, operator, "T(\\eta) = " if latex else "")
+    else:
+        size = f"{operator.shape[0]} × {operator.shape[1]}"
+        print(f"% {label}: {size}, not shown" if latex else f"{label}: {size}, not shown "
+              "(--show-operator prints it)")
     if dynamics.noise is not None:
         show(
             "noise moment N(η) = E[b bᵀ]",
@@ -211,6 +352,9 @@ def run(arguments: argparse.Namespace) -> int:
     else:
         print("critical learning rate:")
         print(f"η* = {derivation.value}")
+        decimal = _decimal(derivation.value)
+        if decimal is not None:
+            print(f"η* ≈ {decimal}")
     condition = stability_condition(
         problem, method, lr=LEARNING_RATE, mixing=mixing, derivation=derivation
     )
