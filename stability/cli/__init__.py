@@ -220,7 +220,7 @@ def main(argv: Sequence[str] | None = None) -> int:
             return _fail(command, "interrupted", 1, "KeyboardInterrupt", json_wanted)
         except SystemExit:
             raise
-        except BaseException as error:  # noqa: BLE001 - the contract: never a traceback
+        except BaseException as error:
             code, kind, message = _classify(error)
             return _fail(command, message, code, kind, json_wanted)
     _show_warnings(command, caught)

@@ -160,7 +160,7 @@ def finite_float(flag: str) -> Callable[[str], float]:
     >>> finite_float("--lr")("1e400")
     Traceback (most recent call last):
     ...
-    argparse.ArgumentTypeError: --lr must be a finite number; 1e400 is beyond the float range (±1.8e308)
+    argparse.ArgumentTypeError: --lr must be a finite number; 1e400 is beyond ... (±1.8e308)
     """
 
     def parse(text: str) -> float:
@@ -217,14 +217,18 @@ def add_problem_arguments(parser: argparse.ArgumentParser) -> None:
     group = parser.add_argument_group("problem (choose one)")
     sources = group.add_mutually_exclusive_group(required=True)
     formats = ".npy, .npz, .csv, .txt or .pt"
-    sources.add_argument("--hessian", metavar="FILE", help=f"one symmetric PSD d×d Hessian ({formats})")
+    sources.add_argument(
+        "--hessian", metavar="FILE", help=f"one symmetric PSD d×d Hessian ({formats})"
+    )
     sources.add_argument("--hessians", metavar="FILE", help="per-sample Hessians, shape (n, d, d)")
     sources.add_argument("--data", metavar="FILE", help="data/Jacobian rows, shape (n, d)")
     sources.add_argument("--gram", metavar="FILE", help="Gram (NTK) matrix, shape (n, n)")
     sources.add_argument(
         "--example", action="store_true", help="the built-in example (32 samples, 8 features)"
     )
-    group.add_argument("--key", help="array name inside an .npz or .pt file (default: its only one)")
+    group.add_argument(
+        "--key", help="array name inside an .npz or .pt file (default: its only one)"
+    )
 
 
 def add_method_arguments(
@@ -557,7 +561,7 @@ def check_workload(work: float, what: str) -> None:
     >>> check_workload(1e15, "--runs or --steps")
     Traceback (most recent call last):
     ...
-    stability.cli.CommandError: this would take about 1e+15 operations (hours at best; the limit is 5e+12); lower --runs or --steps
+    stability.cli.CommandError: this would take about 1e+15 operations ...; lower --runs or --steps
     """
     if work > MAX_WORK:
         raise CommandError(

@@ -77,7 +77,9 @@ def _size_text(size: float) -> str:
     return f"{size:.3g} EiB"  # pragma: no cover
 
 
-def _check_declared(path: str, shape: tuple[int, ...], dtype: np.dtype, available: int | None) -> None:
+def _check_declared(
+    path: str, shape: tuple[int, ...], dtype: np.dtype, available: int | None
+) -> None:
     _check_dtype(path, dtype)
     count = 1
     for extent in shape:

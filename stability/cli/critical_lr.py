@@ -109,8 +109,8 @@ def run(arguments: argparse.Namespace) -> int:
     arguments : argparse.Namespace
         The parsed arguments.
     """
-    from stability.numeric.thresholds import critical_learning_rate
     from stability.methods.registry import label
+    from stability.numeric.thresholds import critical_learning_rate
     from stability.progress import StatusLine
 
     problem = problem_from_arguments(arguments)

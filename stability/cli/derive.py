@@ -20,7 +20,6 @@ assumptions: h_1 > 0, h_2 > 0
 from __future__ import annotations
 
 import argparse
-import math
 import re
 from fractions import Fraction
 from typing import Any
@@ -108,7 +107,9 @@ def _number_or_symbol(text: str, flag: str) -> Any:
     if not text:
         raise CommandError(f"{flag} must be a number or a symbol name; got an empty string")
     if len(text) > MAX_OPTION_TEXT:
-        raise CommandError(f"{flag} is too long ({len(text)} characters; at most {MAX_OPTION_TEXT})")
+        raise CommandError(
+            f"{flag} is too long ({len(text)} characters; at most {MAX_OPTION_TEXT})"
+        )
     try:
         value = Fraction(text)
     except ZeroDivisionError:
@@ -204,9 +205,11 @@ def rationalise(array: np.ndarray, digits: int, option: str) -> tuple[list[Any],
     if not 1 <= digits <= 17:
         raise CommandError(f"--digits must be from 1 to 17; got {digits}")
     magnitudes = np.abs(array[array != 0]).astype(float)
-    if magnitudes.size and (magnitudes.max() > MAX_MAGNITUDE or magnitudes.min() < 1 / MAX_MAGNITUDE):
+    too_large = magnitudes.size and magnitudes.max() > MAX_MAGNITUDE
+    if too_large or (magnitudes.size and magnitudes.min() < 1 / MAX_MAGNITUDE):
         raise CommandError(
-            f"{option}: entries range from {magnitudes.min():.3g} to {magnitudes.max():.3g}; derive "
+            f"{option}: entries range from {magnitudes.min():.3g} to {magnitudes.max():.3g}; "
+            "derive "
             "takes magnitudes from 1e-300 to 1e300 (rescale the input: η* scales as 1/s² when "
             "the data are multiplied by s, or use stability critical-lr)"
         )
@@ -258,7 +261,7 @@ def _decimal(value: Any) -> str | None:
         return None
     try:
         number = sympy.N(value, 15)
-    except Exception:  # noqa: BLE001 - a decimal is a convenience; never fail on it
+    except Exception:
         return None
     if number.is_real and number.is_finite:
         return f"{float(number):.15g}"

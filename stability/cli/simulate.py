@@ -146,7 +146,10 @@ def check_output_path(path: str | None, formats: tuple[str, ...] = FIGURE_FORMAT
         raise CommandError(f"--output must end in {allowed}; got {path!r}")
     parent = file.parent if str(file.parent) else Path(".")
     if not parent.is_dir():
-        raise CommandError(f"--output {path!r}: the folder {str(parent)!r} does not exist")
+        raise CommandError(
+            f"cannot write --output {path!r}: No such file or directory (the folder "
+            f"{str(parent)!r} does not exist)"
+        )
     if file.exists() and not file.is_file():
         raise CommandError(f"--output {path!r} exists and is not a regular file")
     return file
