@@ -45,6 +45,7 @@ __all__ = [
     "method_from_arguments",
     "methods_from_arguments",
     "print_json",
+    "problem_fields",
     "problem_from_arguments",
     "progress_from_arguments",
 ]
@@ -453,6 +454,38 @@ def problem_from_arguments(arguments: argparse.Namespace) -> Any:
             _check_problem_size(array, flag)
             return build(np.asarray(array, dtype=float))
     raise CommandError("give a problem: --hessian, --hessians, --data, --gram or --example")
+
+
+def problem_fields(problem: Any) -> dict[str, Any]:
+    """The JSON fields describing a problem, with one meaning in every subcommand.
+
+    ``samples`` is ``n`` (``null`` for one Hessian), ``dimension`` the number of
+    parameters ``d`` (``null`` for ``--gram``, which does not determine ``d``), ``rank``
+    the rank of ``H`` (the same for ``--data X`` and ``--gram X Xᵀ``) and ``sharpness``
+    ``λ_max(H)``.
+
+    Parameters
+    ----------
+    problem : Quadratic
+        The problem.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from stability import Quadratic
+    >>> from stability.cli._common import problem_fields
+    >>> data = np.eye(3)[:2]
+    >>> problem_fields(Quadratic.from_data(data))["dimension"]
+    3
+    >>> problem_fields(Quadratic.from_gram(data @ data.T))["dimension"] is None
+    True
+    """
+    return {
+        "samples": problem.samples,
+        "dimension": None if problem.kind == "gram" else problem.dimension,
+        "rank": int(problem.reduced().rank),
+        "sharpness": problem.sharpness,
+    }
 
 
 # -------------------------------------------------------------------------------- methods

@@ -162,7 +162,10 @@ def run(arguments: argparse.Namespace) -> int:
 
         save_plot(output, draw, dpi=arguments.dpi)
     if arguments.json:
+        from stability.cli._common import problem_fields
+
         payload = report.to_dict()
+        payload.update(problem_fields(problem))
         payload["verdict"] = outcome
         print_json(payload)
     else:

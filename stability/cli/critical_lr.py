@@ -9,7 +9,7 @@ Examples
 >>> from stability.cli import main
 >>> main(["critical-lr", "--example", "--method", "gd", "sgd", "--batch-size", "4", "32"])
 ... # doctest: +NORMALIZE_WHITESPACE +ELLIPSIS
-problem: n = 32 samples, d = 8 parameters, sharpness λ_max(H) = ...
+problem: n = 32 samples, d = 8 parameters, rank 8, sharpness λ_max(H) = ...
 method  batch                    η*    η* × λ_max / 2
 ...
 0
@@ -81,6 +81,7 @@ def threshold_row(problem: Any, method: Any, threshold: float) -> dict[str, Any]
     >>> threshold_row(Quadratic([[2.0]]), GD(), 1.0)["gd_edge"]
     1.0
     """
+    from stability.cli._common import problem_fields
     from stability.methods.registry import label, spec_of
 
     dynamics = method.dynamics()
@@ -93,9 +94,7 @@ def threshold_row(problem: Any, method: Any, threshold: float) -> dict[str, Any]
         "batch": dynamics.batch.describe(),
         "batch_size": getattr(method, "batch_size", None),
         "momentum": getattr(method, "momentum", None),
-        "samples": problem.samples,
-        "dimension": problem.dimension,
-        "sharpness": sharpness,
+        **problem_fields(problem),
         "critical_learning_rate": threshold,
         "gd_edge": 2.0 / sharpness if sharpness > 0 else float("inf"),
     }
@@ -139,8 +138,9 @@ def run(arguments: argparse.Namespace) -> int:
         return 0
     first = rows[0]
     samples = "one Hessian" if first["samples"] is None else f"n = {first['samples']} samples"
+    dimension = "" if first["dimension"] is None else f"d = {first['dimension']} parameters, "
     print(
-        f"problem: {samples}, d = {first['dimension']} parameters, sharpness λ_max(H) = "
+        f"problem: {samples}, {dimension}rank {first['rank']}, sharpness λ_max(H) = "
         f"{first['sharpness']:.6g}"
     )
     table = []

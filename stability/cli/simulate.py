@@ -316,7 +316,10 @@ def run(arguments: argparse.Namespace) -> int:
             dpi=arguments.dpi,
         )
     if arguments.json:
+        from stability.cli._common import problem_fields
+
         payload = result.to_dict()
+        payload.update(problem_fields(problem))
         payload.update(
             {
                 "critical_learning_rate": threshold,
