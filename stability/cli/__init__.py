@@ -218,9 +218,7 @@ def main(argv: Sequence[str] | None = None) -> int:
             code = int(arguments.handler(arguments) or 0)
         except KeyboardInterrupt:
             return _fail(command, "interrupted", 1, "KeyboardInterrupt", json_wanted)
-        except SystemExit:
-            raise
-        except BaseException as error:
+        except Exception as error:  # the contract: never a traceback
             code, kind, message = _classify(error)
             return _fail(command, message, code, kind, json_wanted)
     _show_warnings(command, caught)

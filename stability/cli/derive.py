@@ -91,6 +91,9 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         help="print T restricted to symmetric moments (vech coordinates)",
     )
     output.add_argument(
+        "--json", action="store_true", help="print JSON (every expression as a string)"
+    )
+    output.add_argument(
         "--show-operator",
         action=argparse.BooleanOptionalAction,
         default=None,
@@ -277,13 +280,14 @@ def _describe_hessians(problem: Any) -> str:
 
 
 def run(arguments: argparse.Namespace) -> int:
-    """Derive and print.
+    """Derive and print (text, LaTeX, or JSON with every expression as a string).
 
     Parameters
     ----------
     arguments : argparse.Namespace
         The parsed arguments.
     """
+    from stability.cli._common import print_json
     from stability.errors import SizeLimitError
     from stability.symbolic import (
         LEARNING_RATE,
@@ -300,27 +304,41 @@ def run(arguments: argparse.Namespace) -> int:
     problem, note = _problem(arguments)
     dynamics = method.dynamics()
     latex = arguments.latex
+    as_json = arguments.json
     weight = mixing if mixing is not None else dynamics.batch.mixing(problem.samples)
     batch = "mixing weight p symbolic" if mixing is not None else dynamics.batch.describe()
     state = ", ".join(dynamics.state)
+    payload: dict[str, Any] = {
+        "method": dynamics.name,
+        "batch": batch,
+        "mixing_weight": str(weight),
+        "samples": problem.samples,
+        "dimension": problem.dimension,
+        "input_note": note,
+    }
 
-    def show(label: str, value: Any, prefix: str = "") -> None:
-        if latex:
+    def say(line: str) -> None:
+        if not as_json:
+            print(f"% {line}" if latex else line)
+
+    def show(key: str, label: str, value: Any, prefix: str = "") -> None:
+        if as_json:
+            payload[key] = str(value)
+            payload[f"{key}_latex"] = to_latex(value)
+        elif latex:
             print(f"% {label}")
             print(f"{prefix}{to_latex(value)}")
         else:
             print(f"{label}:")
             print(f"{prefix}{value}" if prefix else value)
 
-    header = f"method: {dynamics.name}, {batch} (p = {weight})"
-    print(f"% {header}" if latex else header)
-    line = (
+    say(f"method: {dynamics.name}, {batch} (p = {weight})")
+    say(
         f"problem: d = {problem.dimension}, n = {problem.samples} samples; per-sample Hessians "
         f"{_describe_hessians(problem)}"
     )
-    print(f"% {line}" if latex else line)
     if note is not None:
-        print(f"% {note}" if latex else note)
+        say(note)
     operator = second_moment_operator(problem, method, mixing=mixing, symmetric=arguments.symmetric)
     basis = "vech of symmetric E[z zᵀ]" if arguments.symmetric else "vec E[z zᵀ]"
     label = f"second-moment operator T(η), basis {basis}, state ({state})"
@@ -328,13 +346,13 @@ def run(arguments: argparse.Namespace) -> int:
     if show_operator is None:
         show_operator = max(operator.shape) <= 16
     if show_operator:
-        show(label, operator, "T(\\eta) = " if latex else "")
+        show("operator", label, operator, "T(\\eta) = " if latex else "")
     else:
         size = f"{operator.shape[0]} × {operator.shape[1]}"
-        print(f"% {label}: {size}, not shown" if latex else f"{label}: {size}, not shown "
-              "(--show-operator prints it)")
+        say(f"{label}: {size}, not shown" + ("" if latex else " (--show-operator prints it)"))
     if dynamics.noise is not None:
         show(
+            "noise_moment",
             "noise moment N(η) = E[b bᵀ]",
             noise_matrix(problem, method, mixing=mixing),
             "N(\\eta) = " if latex else "",
@@ -343,33 +361,55 @@ def run(arguments: argparse.Namespace) -> int:
         derivation = threshold_derivation(problem, method, mixing=mixing)
     except NoClosedFormError as error:
         message = str(error).splitlines()[0]
-        print(
-            f"% no closed form: {message}"
-            if latex
-            else f"critical learning rate: no closed form ({message})"
-        )
+        if as_json:
+            payload["critical_learning_rate"] = None
+            payload["no_closed_form"] = message
+            print_json(payload)
+        else:
+            print(
+                f"% no closed form: {message}"
+                if latex
+                else f"critical learning rate: no closed form ({message})"
+            )
         return 0
-    if latex:
+    decimal = _decimal(derivation.value)
+    if as_json:
+        payload["critical_learning_rate"] = str(derivation.value)
+        payload["critical_learning_rate_latex"] = derivation.latex()
+        payload["critical_learning_rate_decimal"] = None if decimal is None else float(decimal)
+    elif latex:
         print("% critical learning rate")
         print(derivation.latex())
+        if decimal is not None:
+            print(f"% η* ≈ {decimal}")
     else:
         print("critical learning rate:")
         print(f"η* = {derivation.value}")
-        decimal = _decimal(derivation.value)
         if decimal is not None:
             print(f"η* ≈ {decimal}")
     condition = stability_condition(
         problem, method, lr=LEARNING_RATE, mixing=mixing, derivation=derivation
     )
-    show("stability condition", condition)
-    if derivation.assumptions and not latex:
+    show("stability_condition", "stability condition", condition)
+    if as_json:
+        payload["assumptions"] = [str(a) for a in derivation.assumptions]
+    elif derivation.assumptions and not latex:
         print("assumptions: " + ", ".join(str(a) for a in derivation.assumptions))
     if dynamics.noise is not None:
         try:
             moment = stationary_moment(problem, method, mixing=mixing)
         except SizeLimitError as error:
-            print(f"% {error}" if latex else f"stationary second moment: skipped ({error})")
+            if as_json:
+                payload["stationary_moment"] = None
+            else:
+                say(f"{error}" if latex else f"stationary second moment: skipped ({error})")
         else:
-            show("stationary second moment S_∞(η) (within the stability condition)", moment,
-                 "S_\\infty(\\eta) = " if latex else "")
+            show(
+                "stationary_moment",
+                "stationary second moment S_∞(η) (within the stability condition)",
+                moment,
+                "S_\\infty(\\eta) = " if latex else "",
+            )
+    if as_json:
+        print_json(payload)
     return 0

@@ -24,6 +24,7 @@ import numpy as np
 from stability.cli import CommandError
 from stability.cli._common import (
     MAX_PIXELS,
+    add_json_argument,
     add_method_arguments,
     add_output_argument,
     add_problem_arguments,
@@ -32,6 +33,7 @@ from stability.cli._common import (
     count,
     finite_float,
     method_from_arguments,
+    print_json,
     problem_from_arguments,
 )
 from stability.cli.simulate import check_output_path, simulation_work
@@ -175,6 +177,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
 def _add_output(parser: argparse.ArgumentParser) -> None:
     add_output_argument(parser, required=True)
     parser.add_argument("--title", help="a title for the figure")
+    add_json_argument(parser)
 
 
 def _options(arguments: argparse.Namespace, names: list[str]) -> dict[str, dict[str, Any]]:
@@ -248,7 +251,10 @@ def _save(ax: Any, arguments: argparse.Namespace, path: Path) -> int:
     if arguments.title:
         ax.set_title(arguments.title)
     ax.figure.savefig(path, dpi=arguments.dpi)
-    print(f"wrote {path}")
+    if arguments.json:
+        print_json({"figure": arguments.figure, "output": str(path), "dpi": arguments.dpi})
+    else:
+        print(f"wrote {path}")
     return 0
 
 
