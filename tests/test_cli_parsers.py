@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import argparse
 import json
+import subprocess
+import sys
 from collections import defaultdict
 
 import numpy as np
@@ -125,3 +127,23 @@ def test_json_fields_have_one_name_and_meaning(tmp_path, capsys) -> None:
         assert shared <= set(payload), (command, shared - set(payload))
     rates = {key: payload["critical_learning_rate"] for key, payload in payloads.items()}
     assert len({round(rate, 10) for rate in rates.values()}) == 1
+
+
+@pytest.mark.parametrize(
+    ("code", "absent"),
+    [
+        ("import stability", ("numpy", "scipy", "sympy", "matplotlib")),
+        ("from stability.cli import build_parser; build_parser().format_help()",
+         ("scipy", "sympy", "matplotlib")),
+        ("from stability.cli import main; main(['critical-lr', '--example', '--json'])",
+         ("sympy", "matplotlib")),
+    ],
+    ids=["import", "help", "critical-lr"],
+)  # fmt: skip
+def test_imports_are_lazy(code, absent) -> None:
+    """Start-up loads only what a command needs (timings: benchmarks/startup.py)."""
+    probe = f"{code}\nimport sys\nprint(sorted(m for m in {absent!r} if m in sys.modules))"
+    completed = subprocess.run(
+        [sys.executable, "-c", probe], capture_output=True, text=True, check=True
+    )
+    assert completed.stdout.strip().splitlines()[-1] == "[]", completed.stdout
