@@ -90,6 +90,7 @@ def corpus(tmp_path_factory) -> dict[str, Path]:
         np.save(files[name], array, allow_pickle=True)
 
     save("good", data)
+    save("wide", rng.standard_normal((8, 5)))
     save("integers", rng.integers(-3, 4, size=(6, 3)))
     save("complex", data + 1j)
     save("booleans", data > 0)
@@ -323,7 +324,10 @@ FLAG_CASES = [
     (["derive", "--samples", "0"], "--samples"),
     (["derive", "--dim", "9"], "numeric layer"),
     (["derive", "--digits", "40", "--data", "{good}"], "--digits"),
-    (["derive", "--data", "{big}"], "derive takes magnitudes"),
+    (["derive", "--data", "{big}", "--method", "gd"], None),
+    (["derive", "--data", "{wide}"], "many minutes"),
+    (["derive", "--data", "{wide}", "--method", "sgd", "--batch-size", "2", "--digits", "9"],
+     "many minutes"),
     (["plot", "radius", "--example", "--dpi", "100000", "-o", "{folder}/f.png"], "--dpi"),
     (["plot", "radius", "--example", "--points", "1e8", "-o", "{folder}/f.png"], "--points"),
     (["plot", "radius", "--example", "-o", "{folder}"], "directory"),

@@ -160,16 +160,13 @@ def _method(arguments: argparse.Namespace) -> tuple[Any, Any]:
 
 
 def _bounded_rational(value: float, digits: int) -> Fraction:
-    """``value`` as a small exact rational: kept exactly if it is a simple fraction, else
-    rounded to ``digits`` significant digits."""
+    """``value`` as a small exact rational: kept exactly if it is a simple fraction
+    (numerator and denominator at most 10⁶), else rounded to ``digits`` significant digits."""
     if value == 0:
         return Fraction(0)
-    exact_value = Fraction(value)
-    simple = exact_value.limit_denominator(10**6)
-    if float(simple) == value and simple.denominator <= 10**6:
-        numerator_digits = len(str(abs(simple.numerator)))
-        if numerator_digits <= max(digits, 7) + 300:
-            return simple
+    simple = Fraction(value).limit_denominator(10**6)
+    if float(simple) == value and abs(simple.numerator) <= 10**6:
+        return simple
     return Fraction(f"{value:.{digits - 1}e}")
 
 
@@ -228,7 +225,15 @@ def rationalise(array: np.ndarray, digits: int, option: str) -> tuple[list[Any],
     return np.array(flat, dtype=object).reshape(array.shape).tolist(), worst
 
 
-def _problem(arguments: argparse.Namespace) -> tuple[Any, str | None]:
+def _problem(arguments: argparse.Namespace) -> tuple[Any, str | None, Any]:
+    """The symbolic problem, a note on rounding, and the learning-rate scale ``c``.
+
+    Data or Hessians of very large or small magnitude are divided by a power of ten
+    ``10^k`` first (exact arithmetic on numbers of hundreds of digits does not end): the
+    thresholds of the input are those of the scaled problem divided by ``c = 10^{2k}``
+    (data) or ``10^k`` (Hessians), and every expression in ``η`` of the input is that of the
+    scaled problem at ``c η`` (``docs/theory/threshold.md``: η* scales as 1/s²).
+    """
     from stability.symbolic import from_data, symbols_problem
     from stability.symbolic.problems import as_symbolic_problem
 
@@ -241,19 +246,58 @@ def _problem(arguments: argparse.Namespace) -> tuple[Any, str | None]:
         flag = f"--{option}"
         array = load_array(path, arguments.key, option=flag)
         digits = arguments.digits or (6 if option == "data" else 17)
-        values, change = rationalise(array, digits, flag)
-        note = None
+        largest = float(np.max(np.abs(array)))
+        exponent = 0
+        if largest > 0 and not 1e-3 <= largest <= 1e3:
+            exponent = int(np.floor(np.log10(largest)))
+        values, change = rationalise(
+            array if exponent == 0 else array.astype(float) / 10.0**exponent, digits, flag
+        )
+        notes = []
         if change > 0:
-            note = (
-                f"input: floats rounded to {digits} significant digits (largest "
-                f"relative change {change:.2g}); the results are exact for the rounded input"
+            notes.append(
+                f"floats rounded to {digits} significant digits (largest relative change "
+                f"{change:.2g})"
             )
-        if option == "hessians" and array.ndim == 3:
-            import sympy
+        import sympy
 
-            return build([sympy.Matrix(item) for item in values]), note
-        return build(values), note
-    return symbols_problem(arguments.dim, arguments.samples, structure=arguments.structure), None
+        scale = sympy.Integer(10) ** (2 * exponent if option == "data" else exponent)
+        if exponent:
+            notes.append(
+                f"{'data' if option == 'data' else 'Hessians'} divided by 10^{exponent} for "
+                f"exact arithmetic and every η scaled back (η* of the input = η* of the scaled "
+                f"problem / 10^{2 * exponent if option == 'data' else exponent})"
+            )
+        note = ("input: " + "; ".join(notes) + "; the results are exact for the rounded input"
+                if notes else None)
+        if option == "hessians" and array.ndim == 3:
+            arguments.rounded_digits = digits if change > 0 else None
+            return build([sympy.Matrix(item) for item in values]), note, scale
+        arguments.rounded_digits = digits if change > 0 else None
+        return build(values), note, scale
+    problem = symbols_problem(arguments.dim, arguments.samples, structure=arguments.structure)
+    return problem, None, None
+
+
+#: Most significant digits of rounded floats for which the exact threshold of a stochastic
+#: method ends in about a minute, by the size m·r of the reduced state (measured: d = 4 at
+#: 6 digits 10–25 s, d = 5 at 3 digits 27 s and at 6 digits over 10 minutes).
+DIGIT_LIMITS = {1: 17, 2: 17, 3: 17, 4: 8, 5: 2}
+
+
+def _check_exact_work(problem: Any, dynamics: Any, weight: Any, digits: int | None) -> None:
+    """Refuse exact work on rounded floats that would not end in reasonable time."""
+    if digits is None or weight == 0:
+        return
+    size = len(dynamics.state) * min(problem.samples, problem.dimension)
+    limit = DIGIT_LIMITS.get(size, 0)
+    if digits > limit:
+        hint = f"use --digits {limit} or fewer, or" if limit else "use"
+        raise CommandError(
+            f"the exact threshold of a stochastic method on a state of size m·r = {size} with "
+            f"{digits}-digit rationals would take many minutes; {hint} stability critical-lr "
+            "(--precision for more digits)"
+        )
 
 
 def _decimal(value: Any) -> str | None:
@@ -301,11 +345,18 @@ def run(arguments: argparse.Namespace) -> int:
     )
 
     method, mixing = _method(arguments)
-    problem, note = _problem(arguments)
+    problem, note, scale = _problem(arguments)
+
+    def rescale(expression: Any) -> Any:
+        if scale is None or scale == 1:
+            return expression
+        return expression.xreplace({LEARNING_RATE: LEARNING_RATE * scale})
+
     dynamics = method.dynamics()
     latex = arguments.latex
     as_json = arguments.json
     weight = mixing if mixing is not None else dynamics.batch.mixing(problem.samples)
+    _check_exact_work(problem, dynamics, weight, getattr(arguments, "rounded_digits", None))
     batch = "mixing weight p symbolic" if mixing is not None else dynamics.batch.describe()
     state = ", ".join(dynamics.state)
     payload: dict[str, Any] = {
@@ -339,7 +390,9 @@ def run(arguments: argparse.Namespace) -> int:
     )
     if note is not None:
         say(note)
-    operator = second_moment_operator(problem, method, mixing=mixing, symmetric=arguments.symmetric)
+    operator = rescale(
+        second_moment_operator(problem, method, mixing=mixing, symmetric=arguments.symmetric)
+    )
     basis = "vech of symmetric E[z zᵀ]" if arguments.symmetric else "vec E[z zᵀ]"
     label = f"second-moment operator T(η), basis {basis}, state ({state})"
     show_operator = arguments.show_operator
@@ -354,7 +407,7 @@ def run(arguments: argparse.Namespace) -> int:
         show(
             "noise_moment",
             "noise moment N(η) = E[b bᵀ]",
-            noise_matrix(problem, method, mixing=mixing),
+            rescale(noise_matrix(problem, method, mixing=mixing)),
             "N(\\eta) = " if latex else "",
         )
     try:
@@ -372,23 +425,29 @@ def run(arguments: argparse.Namespace) -> int:
                 else f"critical learning rate: no closed form ({message})"
             )
         return 0
-    decimal = _decimal(derivation.value)
+    value = derivation.value if scale is None or scale == 1 else derivation.value / scale
+    value_latex = (
+        derivation.latex() if value is derivation.value else f"\\eta^{{*}} = {to_latex(value)}"
+    )
+    decimal = _decimal(value)
     if as_json:
-        payload["critical_learning_rate"] = str(derivation.value)
-        payload["critical_learning_rate_latex"] = derivation.latex()
+        payload["critical_learning_rate"] = str(value)
+        payload["critical_learning_rate_latex"] = value_latex
         payload["critical_learning_rate_decimal"] = None if decimal is None else float(decimal)
     elif latex:
         print("% critical learning rate")
-        print(derivation.latex())
+        print(value_latex)
         if decimal is not None:
             print(f"% η* ≈ {decimal}")
     else:
         print("critical learning rate:")
-        print(f"η* = {derivation.value}")
+        print(f"η* = {value}")
         if decimal is not None:
             print(f"η* ≈ {decimal}")
-    condition = stability_condition(
-        problem, method, lr=LEARNING_RATE, mixing=mixing, derivation=derivation
+    condition = rescale(
+        stability_condition(
+            problem, method, lr=LEARNING_RATE, mixing=mixing, derivation=derivation
+        )
     )
     show("stability_condition", "stability condition", condition)
     if as_json:
@@ -397,7 +456,7 @@ def run(arguments: argparse.Namespace) -> int:
         print("assumptions: " + ", ".join(str(a) for a in derivation.assumptions))
     if dynamics.noise is not None:
         try:
-            moment = stationary_moment(problem, method, mixing=mixing)
+            moment = rescale(stationary_moment(problem, method, mixing=mixing))
         except SizeLimitError as error:
             if as_json:
                 payload["stationary_moment"] = None
