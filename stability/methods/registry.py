@@ -29,8 +29,9 @@ Examples
 >>> from stability.methods.registry import get, label, names
 >>> names()[:4]
 ('gd', 'sgd', 'heavy-ball', 'nesterov')
->>> get("heavy-ball").build(batch_size=4, momentum=0.9)
-HeavyBall(momentum=0.9, batch_size=4, replacement=False)
+>>> method = get("heavy-ball").build(batch_size=4, momentum=0.9)
+>>> type(method).__name__, method.momentum, method.batch_size
+('HeavyBall', 0.9, 4)
 >>> label(get("sgd").build(batch_size=2))
 'SGD B=2'
 """
@@ -130,7 +131,7 @@ class MethodSpec:
     >>> from stability.methods.registry import get
     >>> spec = get("variational-gd")
     >>> spec.batch, [option.flag for option in spec.options]
-    ('optional', ['--posterior-variance', '--posterior-samples'])
+    ('optional', ['--posterior-variance', '--posterior-samples', '--weight-decay'])
     """
 
     name: str
@@ -206,7 +207,7 @@ class MethodSpec:
         --------
         >>> from stability.methods.registry import get
         >>> get("heavy-ball").example_options()
-        {'momentum': 0.5}
+        {'momentum': 0.5, 'weight_decay': 0.1}
         """
         return {
             option.keyword: int(option.example) if option.integer else option.example
@@ -224,6 +225,17 @@ _MOMENTUM = Option(
     symbol="beta",
 )
 
+_WEIGHT_DECAY = Option(
+    "weight_decay",
+    "--weight-decay",
+    "L2 weight decay λ ≥ 0 (adds λ I to every Hessian; default 0)",
+    required=False,
+    default=0,
+    low=0.0,
+    high=1.0,
+    example=0.1,
+)
+
 #: Every method, in the order tables and ``--help`` list them. Append new entries here.
 METHODS: tuple[MethodSpec, ...] = (
     MethodSpec(
@@ -232,6 +244,7 @@ METHODS: tuple[MethodSpec, ...] = (
         "none",
         "GD",
         "full-batch gradient descent",
+        (_WEIGHT_DECAY,),
     ),
     MethodSpec(
         "sgd",
@@ -239,6 +252,7 @@ METHODS: tuple[MethodSpec, ...] = (
         "required",
         "SGD",
         "minibatch stochastic gradient descent",
+        (_WEIGHT_DECAY,),
     ),
     MethodSpec(
         "heavy-ball",
@@ -246,7 +260,7 @@ METHODS: tuple[MethodSpec, ...] = (
         "optional",
         "HeavyBall",
         "Polyak heavy-ball momentum (full batch or minibatch)",
-        (_MOMENTUM,),
+        (_MOMENTUM, _WEIGHT_DECAY),
     ),
     MethodSpec(
         "nesterov",
@@ -254,7 +268,7 @@ METHODS: tuple[MethodSpec, ...] = (
         "optional",
         "Nesterov",
         "Nesterov momentum (full batch or minibatch)",
-        (_MOMENTUM,),
+        (_MOMENTUM, _WEIGHT_DECAY),
     ),
     MethodSpec(
         "variational-gd",
@@ -283,6 +297,7 @@ METHODS: tuple[MethodSpec, ...] = (
                 example=1,
                 integer=True,
             ),
+            _WEIGHT_DECAY,
         ),
         noisy=True,
     ),
@@ -333,7 +348,7 @@ def flags() -> dict[str, Option]:
     --------
     >>> from stability.methods.registry import flags
     >>> sorted(flags())
-    ['--momentum', '--posterior-samples', '--posterior-variance']
+    ['--momentum', '--posterior-samples', '--posterior-variance', '--weight-decay']
     """
     seen: dict[str, Option] = {}
     for spec in METHODS:
@@ -369,7 +384,12 @@ def _format(value: Any) -> str:
     return str(value)
 
 
-_SYMBOLS: Mapping[str, str] = {"momentum": "β", "posterior_cov": "σ²", "samples": "S"}
+_SYMBOLS: Mapping[str, str] = {
+    "momentum": "β",
+    "posterior_cov": "σ²",
+    "samples": "S",
+    "weight_decay": "λ",
+}
 
 
 def label(method: Any) -> str:

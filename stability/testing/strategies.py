@@ -144,6 +144,7 @@ def methods(
     momentum: bool = True,
     max_momentum: float = 0.95,
     names: Sequence[str] | None = None,
+    all_options: bool = False,
 ) -> Method:
     """Methods of the registry valid for a problem with ``samples`` samples.
 
@@ -164,6 +165,9 @@ def methods(
         Largest momentum drawn.
     names : sequence of str, optional
         Registry names to draw from (default: every method without additive noise).
+    all_options : bool, default False
+        Also draw the optional options (weight decay, posterior samples); by default
+        they keep their defaults.
 
     Examples
     --------
@@ -185,6 +189,8 @@ def methods(
     batch_size = draw(st.integers(1, max(1, upper)))
     options: dict[str, Any] = {}
     for option in spec.options:
+        if not option.required and not all_options:
+            continue  # optional options keep their defaults unless asked for
         if option.integer:
             options[option.keyword] = draw(st.integers(int(option.low), int(option.high)))
         else:
@@ -299,7 +305,7 @@ def gradient_methods(draw: st.DrawFn, samples: int | None) -> Method:
     >>> from hypothesis import find
     >>> from stability.testing.strategies import gradient_methods
     >>> find(gradient_methods(4), lambda method: True)
-    GD()
+    GD(weight_decay=0)
     """
     if samples is None or draw(st.booleans()):
         return GD()
