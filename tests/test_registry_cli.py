@@ -110,3 +110,21 @@ def test_plot_accepts_every_method(capsys, tmp_path, spec, figure) -> None:
     code, _, err = _run(capsys, *arguments, "--output", str(output))
     assert code == 0, err
     assert output.stat().st_size > 0
+
+
+def test_critical_lr_reshuffled_epochs(capsys, tmp_path) -> None:
+    import numpy as np
+
+    from stability import SGD, Quadratic
+    from stability.reshuffling import epoch_critical_learning_rate
+
+    data = np.random.default_rng(0).standard_normal((6, 3))
+    np.save(tmp_path / "X.npy", data)
+    code, out, err = _run(capsys, "critical-lr", "--data", str(tmp_path / "X.npy"), "--method",
+                          "sgd", "--batch-size", "2", "--shuffle", "--json")  # fmt: skip
+    assert code == 0, err
+    expected = epoch_critical_learning_rate(Quadratic.from_data(data), SGD(2, shuffle=True))
+    assert json.loads(out)["critical_learning_rate"] == expected
+    assert "reshuffled" in json.loads(out)["batch"]
+    code, _, err = _run(capsys, "critical-lr", "--example", "--method", "gd", "--shuffle")
+    assert code == 2 and "--shuffle does not apply" in err

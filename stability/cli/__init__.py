@@ -68,6 +68,10 @@ _VOCABULARY: tuple[tuple[str, str], ...] = (
     (r"symbolic=False", "--no-symbolic"),
     (r"progress=False", "--no-progress"),
     (r"progress=True", "--progress"),
+    (r"drop_last=True", "--drop-last"),
+    (r"shuffle=True", "--shuffle"),
+    (r"use stability\.reshuffling \([^)]*\)", "stability critical-lr takes --shuffle"),
+    (r"use simulate_epochs", "simulate epochs in Python (stability.reshuffling.simulate_epochs)"),
     (r"batch_size=None", "no --batch-size"),
     (r"Quadratic\.from_(hessians|data|gram)(\(\.\.\.\))?", r"--\1"),
 )

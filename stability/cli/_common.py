@@ -239,6 +239,7 @@ def add_method_arguments(
     multiple: bool = False,
     symbolic: bool = False,
     batch_default_help: str = "default: full batch",
+    epochs: bool = False,
 ) -> None:
     """Add ``--method`` (the registry's names), ``--batch-size``, ``--replacement``, options.
 
@@ -254,6 +255,8 @@ def add_method_arguments(
         Method options are numbers or symbol names (``stability derive``).
     batch_default_help : str
         What no ``--batch-size`` means, for ``--help``.
+    epochs : bool
+        Offer ``--shuffle`` and ``--drop-last`` (random reshuffling by epochs).
     """
     group = parser.add_argument_group("method")
     nargs = "+" if multiple else None
@@ -280,6 +283,16 @@ def add_method_arguments(
     group.add_argument(
         "--replacement", action="store_true", help="draw batch indices with replacement"
     )
+    if epochs:
+        group.add_argument(
+            "--shuffle",
+            action="store_true",
+            help="random reshuffling: a fresh permutation each epoch, cut into batches "
+            "(the threshold per epoch; exact for small n)",
+        )
+        group.add_argument(
+            "--drop-last", action="store_true", help="with --shuffle, skip the short last batch"
+        )
     for flag, option in registry.flags().items():
         if symbolic and option.symbol is not None:
             kind: Any = str
@@ -528,6 +541,11 @@ def methods_from_arguments(
     for keyword, (flag, _) in given.items():
         if not any(keyword in {o.keyword for o in spec.options} for spec in specs):
             raise CommandError(f"{flag} does not apply to --method {described}")
+    for flag in ("shuffle", "drop_last"):
+        if getattr(arguments, flag, False) and all(spec.batch == "none" for spec in specs):
+            raise CommandError(
+                f"--{flag.replace('_', '-')} does not apply to --method {described} (use sgd)"
+            )
     if sizes is not None and any(size is not None for size in sizes):
         if all(spec.batch == "none" for spec in specs):
             raise CommandError(f"--batch-size does not apply to --method {described} (use sgd)")
@@ -557,8 +575,16 @@ def methods_from_arguments(
         else:
             chosen = list(dict.fromkeys(sizes)) if sizes else [None]
         for size in chosen:
+            epochs = {}
+            if size is not None and spec.batch != "none":
+                epochs = {
+                    "shuffle": getattr(arguments, "shuffle", False),
+                    "drop_last": getattr(arguments, "drop_last", False),
+                }
             methods.append(
-                spec.build(batch_size=size, replacement=arguments.replacement, **options)
+                spec.build(
+                    batch_size=size, replacement=arguments.replacement, **epochs, **options
+                )
             )
     return methods
 

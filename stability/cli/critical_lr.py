@@ -51,7 +51,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         "methods (and batch sizes) on a problem read from .npy, .npz, .csv, .txt or .pt.",
     )
     add_problem_arguments(parser)
-    add_method_arguments(parser, multiple=True)
+    add_method_arguments(parser, multiple=True, epochs=True)
     parser.add_argument(
         "--precision",
         type=count("--precision"),
@@ -120,7 +120,14 @@ def run(arguments: argparse.Namespace) -> int:
     try:
         for method in methods:
             with StatusLine(f"critical-lr: η* of {label(method)}", enabled=meter.enabled):
-                threshold = critical_learning_rate(problem, method, precision=arguments.precision)
+                if getattr(method, "shuffle", False):
+                    from stability.reshuffling import epoch_critical_learning_rate
+
+                    threshold = epoch_critical_learning_rate(problem, method)
+                else:
+                    threshold = critical_learning_rate(
+                        problem, method, precision=arguments.precision
+                    )
             rows.append(threshold_row(problem, method, threshold))
             meter.update(1)
     finally:

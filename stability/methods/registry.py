@@ -155,7 +155,13 @@ class MethodSpec:
         return getattr(import_module(module), name)
 
     def build(
-        self, batch_size: int | None = None, replacement: bool = False, **options: Any
+        self,
+        batch_size: int | None = None,
+        replacement: bool = False,
+        *,
+        shuffle: bool = False,
+        drop_last: bool = False,
+        **options: Any,
     ) -> Any:
         """Construct the method; options not given take their defaults.
 
@@ -165,6 +171,9 @@ class MethodSpec:
             The minibatch size (``None``: full batch, for ``"optional"`` methods).
         replacement : bool
             Draw batch indices with replacement.
+        shuffle, drop_last : bool
+            Random reshuffling each epoch (and dropping the short last batch); passed only
+            when true, to methods whose class takes them.
         **options
             Values keyed by :attr:`Option.keyword`.
 
@@ -198,7 +207,15 @@ class MethodSpec:
             return self.load()(**values)
         if self.batch == "required" and batch_size is None:
             raise InvalidInputError(f"{self.name} needs a batch size")
-        return self.load()(batch_size=batch_size, replacement=replacement, **values)
+        epochs = {
+            name: True for name, value in (("shuffle", shuffle), ("drop_last", drop_last)) if value
+        }
+        cls = self.load()
+        fields = getattr(cls, "__dataclass_fields__", {})
+        for name in epochs:
+            if name not in fields:
+                raise InvalidInputError(f"{self.name} does not take {name}")
+        return cls(batch_size=batch_size, replacement=replacement, **epochs, **values)
 
     def example_options(self) -> dict[str, Any]:
         """A valid value of every option (for tests and documentation).
