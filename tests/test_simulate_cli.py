@@ -112,3 +112,19 @@ def test_a_rate_is_required(capsys):
     with pytest.raises(SystemExit) as exit_info:
         main(["simulate", "--example"])
     assert exit_info.value.code == 2
+
+
+def test_a_band_that_says_nothing_is_named(capsys):
+    # guaranteed bands widen quickly: at 2000 runs they bound nothing after a few steps
+    code, out, _ = _run(capsys, "simulate", "--example", "--method", "sgd", "--batch-size", "4",
+                        "--relative", "0.9", "--steps", "20", "--runs", "2000", "--json")
+    assert code == 0
+    payload = json.loads(out)
+    assert payload["band_informative"] is False
+    assert max(u / p for u, p in zip(payload["upper"], payload["predicted"], strict=True)) > 100
+    code, out, _ = _run(capsys, "simulate", "--example", "--method", "sgd", "--batch-size", "4",
+                        "--relative", "0.9", "--steps", "1", "--runs", "2000")
+    assert code == 0 and "tests nothing" not in out
+    code, out, _ = _run(capsys, "simulate", "--example", "--method", "sgd", "--batch-size", "4",
+                        "--relative", "0.9", "--steps", "20", "--runs", "2000")
+    assert "note: from step" in out and "use more --runs or fewer --steps" in out

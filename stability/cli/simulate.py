@@ -240,28 +240,33 @@ def _shown_times(steps: int, count: int = 12) -> np.ndarray:
 def band_note(predicted: np.ndarray, lower: np.ndarray, upper: np.ndarray) -> str | None:
     """A sentence when the band is too wide to test the prediction, else ``None``.
 
+    The band says nothing at a step where it spans more than 100 times the predicted value
+    (guaranteed bands widen quickly with the horizon when the recursion can grow).
+
     Parameters
     ----------
     predicted, lower, upper : ndarray
-        The exact values and the band.
+        The exact values and the band, one per step ``t = 0..steps``.
 
     Examples
     --------
     >>> import numpy as np
     >>> from stability.cli.simulate import band_note
-    >>> band_note(np.ones(3), np.zeros(3), np.full(3, 1e9)) is not None
-    True
+    >>> band_note(np.ones(3), np.zeros(3), np.array([1.5, 2.0, 1e9]))[:45]
+    'from step 2 on the band spans more than 100 t'
     """
     with np.errstate(all="ignore"):
         scale = np.maximum(np.abs(predicted), 1e-300)
         width = (upper - lower) / scale
-    worst = float(np.nanmax(width[1:])) if width.size > 1 else float(width[0])
-    if not math.isfinite(worst) or worst > 100.0:
-        return (
-            "the band is too wide to test the prediction (it spans more than 100 times the "
-            "predicted value): it says nothing; use more --runs or fewer --steps"
-        )
-    return None
+    wide = ~(np.isfinite(width) & (width <= 100.0))
+    wide[0] = False
+    if not wide.any():
+        return None
+    first = int(np.argmax(wide))
+    return (
+        f"from step {first} on the band spans more than 100 times the predicted value, so it "
+        "tests nothing there; use more --runs or fewer --steps"
+    )
 
 
 def run(arguments: argparse.Namespace) -> int:
