@@ -28,6 +28,7 @@ from stability.cli._common import (
     add_method_arguments,
     add_output_argument,
     add_problem_arguments,
+    add_progress_argument,
     add_seed_argument,
     check_workload,
     count,
@@ -35,6 +36,7 @@ from stability.cli._common import (
     method_from_arguments,
     print_json,
     problem_from_arguments,
+    progress_from_arguments,
 )
 from stability.cli.simulate import check_output_path, simulation_work
 from stability.methods import registry
@@ -170,6 +172,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         "--runs", type=count("--runs"), default=10_000, help="runs (default 10000)"
     )
     add_seed_argument(mean_square)
+    add_progress_argument(mean_square)
     _add_output(mean_square)
     mean_square.set_defaults(handler=run_mean_square)
 
@@ -377,10 +380,17 @@ def run_mean_square(arguments: argparse.Namespace) -> int:
             raise CommandError("--relative needs a finite η*; this problem is stable at every η")
         rates = [(factor * edge, f"η = {factor:g} η*") for factor in arguments.relative]
     ax = None
+    meter = progress_from_arguments(arguments, "plot mean-square")
     for index, (lr, label) in enumerate(rates):
         seed = np.random.SeedSequence(arguments.seed, spawn_key=(index,))
         result = simulate(
-            problem, method, lr, steps=arguments.steps, runs=arguments.runs, seed=seed
+            problem,
+            method,
+            lr,
+            steps=arguments.steps,
+            runs=arguments.runs,
+            seed=seed,
+            progress=meter,
         )
         exact = predicted_mean_square(problem, method, lr, steps=arguments.steps)
         ax = plot.plot_mean_square(result, exact, typical=True, ax=ax, label=label)

@@ -21,7 +21,7 @@ subclassing :class:`~stability.methods.base.Method`), then append ONE
 * ``label``: the display name used in tables and legends; ``summary``: one line.
 
 An option shared by several methods (``--momentum``) is declared with the same flag in
-each entry; the command line adds each flag once. ``tests/test_registry.py`` checks
+each entry; the command line adds each flag once. ``tests/test_registry_cli.py`` checks
 that every subcommand taking a method accepts every entry.
 
 Examples
