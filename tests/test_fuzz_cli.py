@@ -438,3 +438,37 @@ def test_real_processes(corpus, tmp_path, arguments) -> None:
     assert len(completed.stderr.strip().splitlines()) == 1
     if "--json" in arguments:
         assert _strict_json(completed.stdout)["error"]["exit_code"] == 2
+
+
+# ----------------------------------------------------------------------------- scale
+@pytest.mark.parametrize("source", ["--data", "--gram", "--hessians", "--hessian"])
+def test_thresholds_scale_exactly_over_the_float_range(capsys, tmp_path, source) -> None:
+    """η* of the input times s is the unit problem's divided by s (Hessians) or s² (rows)."""
+    data = np.random.default_rng(1).standard_normal((6, 3))
+    arrays = {
+        "--data": (data, 2),
+        "--gram": (data @ data.T, 1),
+        "--hessians": (np.einsum("ni,nj->nij", data, data), 1),
+        "--hessian": (data.T @ data / 6, 1),
+    }
+    array, power = arrays[source]
+    methods = ["--method", "gd"] if source == "--hessian" else [
+        "--method", "gd", "sgd", "heavy-ball", "--batch-size", "2", "--momentum", "0.5"]
+    rates = {}
+    for exponent in (0, -150, -80, 80, 150):
+        path = tmp_path / f"scaled{exponent}.npy"
+        np.save(path, array * 10.0**exponent)
+        arguments = ["critical-lr", source, str(path), *methods, "--json"]
+        code, out, err = run_case(capsys, arguments)
+        assert code in (0, 2), err
+        if code == 2:  # a named refusal: the answer itself is not representable
+            assert "outside the double-precision range" in err
+            continue
+        payload = _strict_json(out)
+        rows = payload if isinstance(payload, list) else [payload]
+        rates[exponent] = [row["critical_learning_rate"] for row in rows]
+    assert set(rates) >= {0, -80, 80}
+    for exponent, values in rates.items():
+        factor = 10.0 ** (-power * exponent)
+        for value, unit in zip(values, rates[0], strict=True):
+            assert value == pytest.approx(unit * factor, rel=1e-12), (exponent, value, unit)

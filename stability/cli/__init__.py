@@ -185,6 +185,34 @@ def _show_warnings(command: str, caught: list[Any]) -> None:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
+    """Run the command line (see :func:`_main`); a closed output pipe ends it quietly.
+
+    Parameters
+    ----------
+    argv : sequence of str, optional
+        The arguments (default ``sys.argv[1:]``).
+
+    Examples
+    --------
+    >>> from stability.cli import main
+    >>> main(["critical-lr", "--example", "--method", "gd", "--json"])  # doctest: +ELLIPSIS
+    {...}
+    0
+    """
+    try:
+        return _main(argv)
+    except BrokenPipeError:  # ``stability ... | head``: the reader left
+        import os
+
+        try:
+            devnull = os.open(os.devnull, os.O_WRONLY)
+            os.dup2(devnull, sys.stdout.fileno())
+        except (OSError, ValueError):
+            pass
+        return 1
+
+
+def _main(argv: Sequence[str] | None = None) -> int:
     """Run the command line; returns the exit code (0 success, 1 failure, 2 bad input).
 
     Parameters

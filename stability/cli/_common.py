@@ -469,6 +469,92 @@ def problem_from_arguments(arguments: argparse.Namespace) -> Any:
     raise CommandError("give a problem: --hessian, --hessians, --data, --gram or --example")
 
 
+def scaled_problem_from_arguments(arguments: argparse.Namespace) -> tuple[Any, int]:
+    """The problem divided by a power of two, and the exponent ``e`` of ``H = 2^e H_scaled``.
+
+    Thresholds scale exactly: ``η*(2^e H) = 2^{-e} η*(H)`` (``docs/theory/threshold.md``),
+    and division by a power of two is exact in floating point, so computing on the scaled
+    problem and scaling back with :func:`math.ldexp` answers exactly across the whole float
+    range, independently of how the numeric layer handles extreme magnitudes. Problems whose
+    entries lie within ``[2^-30, 2^30]`` are not scaled (``e = 0``).
+
+    Parameters
+    ----------
+    arguments : argparse.Namespace
+        Parsed arguments of :func:`add_problem_arguments`.
+
+    Examples
+    --------
+    >>> import argparse, numpy as np, tempfile, pathlib
+    >>> from stability.cli._common import scaled_problem_from_arguments
+    >>> path = pathlib.Path(tempfile.mkdtemp()) / "X.npy"
+    >>> np.save(path, np.eye(2) * 2.0**100)
+    >>> problem, exponent = scaled_problem_from_arguments(argparse.Namespace(
+    ...     example=False, hessian=None, hessians=None, data=str(path), gram=None, key=None))
+    >>> exponent, problem.sharpness
+    (202, 0.125)
+    """
+    from stability.problems import Quadratic
+
+    if getattr(arguments, "example", False):
+        return problem_from_arguments(arguments), 0
+    for option, build, power in (
+        ("hessian", Quadratic, 1),
+        ("hessians", Quadratic.from_hessians, 1),
+        ("data", Quadratic.from_data, 2),
+        ("gram", Quadratic.from_gram, 1),
+    ):
+        path = getattr(arguments, option, None)
+        if path is None:
+            continue
+        flag = f"--{option}"
+        array = np.asarray(load_array(path, arguments.key, option=flag), dtype=float)
+        _check_problem_size(array, flag)
+        largest = float(np.max(np.abs(array)))
+        shift = 0
+        if largest > 0 and not 2.0**-30 <= largest <= 2.0**30:
+            shift = math.frexp(largest)[1]
+        scaled = np.ldexp(array, -shift) if shift else array
+        return build(scaled), power * shift
+    raise CommandError("give a problem: --hessian, --hessians, --data, --gram or --example")
+
+
+def scale_back(value: float, exponent: int, what: str) -> float:
+    """``2^exponent × value``, exactly, or a named refusal when it is not representable.
+
+    Parameters
+    ----------
+    value : float
+        A quantity of the scaled problem.
+    exponent : int
+        The power of two to multiply by.
+    what : str
+        The quantity's name, for the message.
+
+    Examples
+    --------
+    >>> from stability.cli._common import scale_back
+    >>> scale_back(0.75, -2, "η*")
+    0.1875
+    """
+    if exponent == 0 or not math.isfinite(value) or value == 0:
+        return value
+    from stability.errors import OutOfRangeError
+
+    try:
+        result = math.ldexp(value, exponent)
+    except OverflowError:
+        result = math.inf
+    if math.isinf(result) or abs(result) < 1e-311:  # below, subnormals lose > 12 digits
+        magnitude = math.log10(abs(value)) + exponent * math.log10(2.0)
+        raise OutOfRangeError(
+            f"{what} of this problem is about 1e{magnitude:.0f}, outside the double-precision "
+            "range; rescale the input (thresholds scale as 1/s² when the data are multiplied "
+            "by s)"
+        )
+    return result
+
+
 def problem_fields(problem: Any) -> dict[str, Any]:
     """The JSON fields describing a problem, with one meaning in every subcommand.
 

@@ -29,8 +29,8 @@ from stability.cli._common import (
     format_table,
     methods_from_arguments,
     print_json,
-    problem_from_arguments,
     progress_from_arguments,
+    scaled_problem_from_arguments,
 )
 
 __all__ = ["register", "run", "threshold_row"]
@@ -62,7 +62,9 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     parser.set_defaults(handler=run)
 
 
-def threshold_row(problem: Any, method: Any, threshold: float) -> dict[str, Any]:
+def threshold_row(
+    problem: Any, method: Any, threshold: float, exponent: int = 0
+) -> dict[str, Any]:
     """The JSON object of one method: the same fields in every subcommand.
 
     Parameters
@@ -72,7 +74,11 @@ def threshold_row(problem: Any, method: Any, threshold: float) -> dict[str, Any]
     method : Method
         The method.
     threshold : float
-        Its ``η*``.
+        Its ``η*`` (of the problem as given to this function).
+    exponent : int, default 0
+        The problem is the user's divided by ``2^exponent`` (see
+        :func:`~stability.cli._common.scaled_problem_from_arguments`); the sharpness and
+        thresholds are scaled back exactly.
 
     Examples
     --------
@@ -81,12 +87,26 @@ def threshold_row(problem: Any, method: Any, threshold: float) -> dict[str, Any]
     >>> threshold_row(Quadratic([[2.0]]), GD(), 1.0)["gd_edge"]
     1.0
     """
-    from stability.cli._common import problem_fields
+    from stability.cli._common import problem_fields, scale_back
     from stability.methods.registry import label, spec_of
 
     dynamics = method.dynamics()
     spec = spec_of(method)
-    sharpness = problem.sharpness
+    from stability.errors import OutOfRangeError
+
+    fields = problem_fields(problem)
+    scaled_sharpness = problem.sharpness
+    try:
+        sharpness: float | None = scale_back(scaled_sharpness, exponent, "λ_max(H)")
+    except OutOfRangeError:
+        sharpness = None  # λ_max(H) itself is beyond the float range; η* may not be
+    fields["sharpness"] = sharpness
+    threshold = scale_back(threshold, -exponent, "η*")
+    gd_edge = (
+        scale_back(2.0 / scaled_sharpness, -exponent, "2/λ_max(H)")
+        if scaled_sharpness > 0
+        else float("inf")
+    )
     return {
         "method": dynamics.name,
         "method_name": spec.name if spec is not None else type(method).__name__,
@@ -94,9 +114,9 @@ def threshold_row(problem: Any, method: Any, threshold: float) -> dict[str, Any]
         "batch": dynamics.batch.describe(),
         "batch_size": getattr(method, "batch_size", None),
         "momentum": getattr(method, "momentum", None),
-        **problem_fields(problem),
+        **fields,
         "critical_learning_rate": threshold,
-        "gd_edge": 2.0 / sharpness if sharpness > 0 else float("inf"),
+        "gd_edge": gd_edge,
     }
 
 
@@ -112,7 +132,7 @@ def run(arguments: argparse.Namespace) -> int:
     from stability.numeric.thresholds import critical_learning_rate
     from stability.progress import StatusLine
 
-    problem = problem_from_arguments(arguments)
+    problem, exponent = scaled_problem_from_arguments(arguments)
     methods = methods_from_arguments(arguments)
     meter = progress_from_arguments(arguments, "critical-lr")
     rows = []
@@ -128,7 +148,7 @@ def run(arguments: argparse.Namespace) -> int:
                     threshold = critical_learning_rate(
                         problem, method, precision=arguments.precision
                     )
-            rows.append(threshold_row(problem, method, threshold))
+            rows.append(threshold_row(problem, method, threshold, exponent))
             meter.update(1)
     finally:
         meter.close()
@@ -146,14 +166,15 @@ def run(arguments: argparse.Namespace) -> int:
     first = rows[0]
     samples = "one Hessian" if first["samples"] is None else f"n = {first['samples']} samples"
     dimension = "" if first["dimension"] is None else f"d = {first['dimension']} parameters, "
-    print(
-        f"problem: {samples}, {dimension}rank {first['rank']}, sharpness λ_max(H) = "
-        f"{first['sharpness']:.6g}"
+    sharpness = (
+        "beyond the float range" if first["sharpness"] is None else f"{first['sharpness']:.6g}"
     )
+    print(f"problem: {samples}, {dimension}rank {first['rank']}, sharpness λ_max(H) = {sharpness}")
     table = []
     for row in rows:
         rate = row["critical_learning_rate"]
-        ratio = rate * row["sharpness"] / 2.0 if row["sharpness"] > 0 else float("nan")
+        edge = row["gd_edge"]
+        ratio = rate / edge if 0 < edge < float("inf") else float("nan")
         table.append((row["label"].split(" B=")[0], row["batch"], f"{rate:.8g}", f"{ratio:.4g}"))
     print(format_table(table, ("method", "batch", "η*", "η* × λ_max / 2")))
     return 0
