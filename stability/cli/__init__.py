@@ -250,6 +250,8 @@ def _main(argv: Sequence[str] | None = None) -> int:
             code = int(arguments.handler(arguments) or 0)
         except KeyboardInterrupt:
             return _fail(command, "interrupted", 1, "KeyboardInterrupt", json_wanted)
+        except BrokenPipeError:
+            raise  # the reader of the output left: end quietly (see main)
         except Exception as error:  # the contract: never a traceback
             code, kind, message = _classify(error)
             return _fail(command, message, code, kind, json_wanted)

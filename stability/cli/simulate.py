@@ -23,7 +23,6 @@ from stability.cli._common import (
     format_table,
     method_from_arguments,
     print_json,
-    problem_from_arguments,
     progress_from_arguments,
 )
 
@@ -284,19 +283,32 @@ def run(arguments: argparse.Namespace) -> int:
 
     output = check_output_path(arguments.output)
     check_false_alarm(arguments.false_alarm)
-    problem = problem_from_arguments(arguments)
+    from stability.cli._common import scale_back, scaled_problem_from_arguments
+    from stability.errors import OutOfRangeError
+
+    # the dynamics depend on η H only: simulate the problem divided by 2^e at η 2^e
+    problem, exponent = scaled_problem_from_arguments(arguments)
     method = method_from_arguments(arguments)
     check_workload(
         simulation_work(problem, method, arguments.runs, arguments.steps), "--runs or --steps"
     )
     meter = progress_from_arguments(arguments, "simulate")
-    with StatusLine("simulate: η* and the exact prediction", enabled=meter.enabled):
-        threshold = critical_learning_rate(problem, method)
-    lr = learning_rate_from_arguments(arguments, threshold)
+    with StatusLine("simulate: η*", enabled=meter.enabled):
+        scaled_threshold = critical_learning_rate(problem, method)
+    if arguments.relative is not None:
+        scaled_lr = learning_rate_from_arguments(arguments, scaled_threshold)
+        lr = scale_back(scaled_lr, -exponent, "the learning rate")
+    else:
+        lr = arguments.lr
+        scaled_lr = scale_back(lr, exponent, "--lr times the problem's scale") if lr > 0 else lr
+    try:
+        threshold = scale_back(scaled_threshold, -exponent, "η*")
+    except OutOfRangeError:
+        threshold = math.nan
     result = simulate(
         problem,
         method,
-        lr,
+        scaled_lr,
         steps=arguments.steps,
         runs=arguments.runs,
         seed=arguments.seed,
@@ -304,8 +316,8 @@ def run(arguments: argparse.Namespace) -> int:
         chunk_size=arguments.chunk_size or DEFAULT_CHUNK_SIZE,
     )
     with StatusLine("simulate: the exact prediction", enabled=meter.enabled):
-        predicted = predicted_mean_square(problem, method, lr, steps=arguments.steps)
-        radius = spectral_radius(problem, method, lr)
+        predicted = predicted_mean_square(problem, method, scaled_lr, steps=arguments.steps)
+        radius = spectral_radius(problem, method, scaled_lr)
     lower, upper = result.band(arguments.false_alarm)
     with np.errstate(invalid="ignore"):
         inside = (lower <= predicted) & (predicted <= upper)
@@ -325,8 +337,13 @@ def run(arguments: argparse.Namespace) -> int:
 
         payload = result.to_dict()
         payload.update(problem_fields(problem))
+        try:
+            payload["sharpness"] = scale_back(problem.sharpness, exponent, "λ_max(H)")
+        except OutOfRangeError:
+            payload["sharpness"] = None
         payload.update(
             {
+                "learning_rate": lr,
                 "critical_learning_rate": threshold,
                 "spectral_radius": radius,
                 "false_alarm": arguments.false_alarm,
@@ -341,7 +358,7 @@ def run(arguments: argparse.Namespace) -> int:
         return 0
     print(
         f"{result.name} ({method.dynamics().batch.describe()}) at η = {lr:.8g}"
-        + (f" = {lr / threshold:.4g} η*" if math.isfinite(threshold) else "")
+        + (f" = {scaled_lr / scaled_threshold:.4g} η*" if math.isfinite(scaled_threshold) else "")
         + f"; ρ(T) = {radius:.6g} ({'stable' if radius < 1 else 'unstable'} in mean square)"
     )
     print(
