@@ -371,7 +371,9 @@ class Quadratic:
             Each block's trailing axes are flattened (row-major) and the blocks are
             concatenated in one documented order: mappings by sorted key (the order of
             ``jax.tree_util``), lists and tuples in their order. A block of shape
-            ``(n, k)`` is a scalar parameter. ``k = 1`` is allowed.
+            ``(n, k)`` is a scalar parameter. ``k = 1`` is allowed. A list of
+            per-sample Jacobians (one ``(k, d)`` array per sample) is *not* that: stack it
+            first (``numpy.stack``).
         output_hessians : array_like, shape (n, k, k) or (k, k), optional
             Symmetric positive semi-definite output curvatures ``Λ_i`` (one shared matrix
             if two-dimensional). For cross-entropy from logits ``Λ_i = diag(p_i) − p_i p_iᵀ``.
