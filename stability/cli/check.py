@@ -25,7 +25,6 @@ from stability.cli._common import (
     finite_float,
     method_from_arguments,
     print_json,
-    problem_from_arguments,
     progress_from_arguments,
 )
 from stability.cli.simulate import (
@@ -107,6 +106,26 @@ def verdict(report: Any) -> str:
     return "agree"
 
 
+def _scale_payload(payload: dict[str, Any], exponent: int, problem: Any) -> None:
+    """Turn the learning rates and sharpness of a scaled problem's JSON into the input's."""
+    from stability.cli._common import scale_back
+    from stability.errors import OutOfRangeError
+
+    def back(value: Any, power: int) -> Any:
+        if not isinstance(value, float):
+            return value
+        try:
+            return scale_back(value, power, "a learning rate")
+        except OutOfRangeError:
+            return None
+
+    for key in ("critical_learning_rate", "symbolic_critical_learning_rate"):
+        payload[key] = back(payload.get(key), -exponent)
+    payload["sharpness"] = back(problem.sharpness, exponent)
+    for rate in payload.get("rates", []):
+        rate["learning_rate"] = back(rate.get("learning_rate"), -exponent)
+
+
 def run(arguments: argparse.Namespace) -> int:
     """Run the checks; exit code 1 when the layers disagree.
 
@@ -123,7 +142,10 @@ def run(arguments: argparse.Namespace) -> int:
     check_false_alarm(arguments.false_alarm)
     if not 0.0 < arguments.margin < 1.0:
         raise CommandError(f"--margin must be in (0, 1); got {arguments.margin:g}")
-    problem = problem_from_arguments(arguments)
+    from stability.cli._common import scale_back, scaled_problem_from_arguments
+
+    # every comparison depends on η H only: check the problem divided by 2^e at η 2^e
+    problem, exponent = scaled_problem_from_arguments(arguments)
     method = method_from_arguments(arguments)
     horizon = arguments.horizon if arguments.horizon is not None else 30
     check_workload(
@@ -131,8 +153,12 @@ def run(arguments: argparse.Namespace) -> int:
         "--runs or --horizon",
     )
     lr = None
-    if arguments.lr is not None or arguments.relative is not None:
+    if arguments.relative is not None:
         lr = learning_rate_from_arguments(arguments, critical_learning_rate(problem, method))
+    elif arguments.lr is not None:
+        lr = arguments.lr
+        if lr > 0:
+            lr = scale_back(lr, exponent, "--lr times the problem's scale")
     report = check(
         problem,
         method,
@@ -166,11 +192,22 @@ def run(arguments: argparse.Namespace) -> int:
 
         payload = report.to_dict()
         payload.update(problem_fields(problem))
+        if exponent:
+            _scale_payload(payload, exponent, problem)
         payload["verdict"] = outcome
         print_json(payload)
     else:
         text = str(report)
         lines = text.splitlines()
+        if exponent:
+            lines.insert(
+                1,
+                f"note: the problem was divided by 2^{exponent} for the computation; every η "
+                f"below is for the divided problem (multiply by 2^-{exponent} for yours)"
+                if exponent > 0
+                else f"note: the problem was multiplied by 2^{-exponent} for the computation; "
+                f"every η below is for that problem (multiply by 2^{-exponent} for yours)",
+            )
         if lines and lines[-1].startswith("verdict:"):
             lines = lines[:-1]
         if outcome == "agree":
