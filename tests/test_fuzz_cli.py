@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import signal
 import subprocess
 import sys
@@ -64,6 +65,8 @@ def assert_contract(code, out: str, err: str, arguments: list[str]) -> None:
         lines = err.strip().splitlines()
         assert len(lines) == 1, (arguments, err)
         assert lines[0].startswith("stability") and ": error: " in lines[0], (arguments, err)
+        # the command line's words, not the API's (issue: "use batch_size=None")
+        assert not re.search(r"\b[a-z_]+=(None|True|False)\b|Quadratic\.", lines[0]), lines[0]
     if "--json" in arguments and out.strip():
         payload = _strict_json(out)
         if code == 2 or (code == 1 and "error" in payload):
@@ -472,3 +475,14 @@ def test_thresholds_scale_exactly_over_the_float_range(capsys, tmp_path, source)
         factor = 10.0 ** (-power * exponent)
         for value, unit in zip(values, rates[0], strict=True):
             assert value == pytest.approx(unit * factor, rel=1e-12), (exponent, value, unit)
+
+
+def test_api_words_become_flags(capsys, corpus) -> None:
+    # a single Hessian has no samples: the library says so in its words, the CLI in flags
+    arguments = ["critical-lr", "--hessian", str(corpus["indefinite"]).replace(
+        "indefinite", "hessian_ok"), "--method", "sgd", "--batch-size", "1"]
+    np.save(arguments[2], np.diag([2.0, 1.0]))
+    code, _, err = run_case(capsys, arguments)
+    assert code == 2
+    assert "batch_size=None" not in err and "Quadratic." not in err
+    assert "--batch-size" in err or "--hessians" in err, err

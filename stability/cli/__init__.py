@@ -73,7 +73,8 @@ _VOCABULARY: tuple[tuple[str, str], ...] = (
     (r"use stability\.reshuffling \([^)]*\)", "stability critical-lr takes --shuffle"),
     (r"use simulate_epochs", "simulate epochs in Python (stability.reshuffling.simulate_epochs)"),
     (r"batch_size=None", "no --batch-size"),
-    (r"Quadratic\.from_(hessians|data|gram)(\(\.\.\.\))?", r"--\1"),
+    (r"batch_size=(\d+)", r"--batch-size \1"),
+    (r"Quadratic\.from_(hessians|data|gram|jacobians)(\(\.\.\.\))?", r"--\1"),
 )
 
 

@@ -223,7 +223,14 @@ def add_problem_arguments(parser: argparse.ArgumentParser) -> None:
     )
     sources.add_argument("--hessians", metavar="FILE", help="per-sample Hessians, shape (n, d, d)")
     sources.add_argument("--data", metavar="FILE", help="data/Jacobian rows, shape (n, d)")
-    sources.add_argument("--gram", metavar="FILE", help="Gram (NTK) matrix, shape (n, n)")
+    sources.add_argument(
+        "--jacobians",
+        metavar="FILE",
+        help="per-sample Jacobians J_i, shape (n, k, d): H_i = J_iᵀ J_i (k outputs)",
+    )
+    sources.add_argument(
+        "--gram", metavar="FILE", help="Gram (NTK) matrix, shape (n, n) or (n, k, n, k)"
+    )
     sources.add_argument(
         "--example", action="store_true", help="the built-in example (32 samples, 8 features)"
     )
@@ -458,6 +465,7 @@ def problem_from_arguments(arguments: argparse.Namespace) -> Any:
         ("hessian", Quadratic),
         ("hessians", Quadratic.from_hessians),
         ("data", Quadratic.from_data),
+        ("jacobians", Quadratic.from_jacobians),
         ("gram", Quadratic.from_gram),
     ):
         path = getattr(arguments, option, None)
@@ -466,7 +474,9 @@ def problem_from_arguments(arguments: argparse.Namespace) -> Any:
             array = load_array(path, arguments.key, option=flag)
             _check_problem_size(array, flag)
             return build(np.asarray(array, dtype=float))
-    raise CommandError("give a problem: --hessian, --hessians, --data, --gram or --example")
+    raise CommandError(
+        "give a problem: --hessian, --hessians, --data, --jacobians, --gram or --example"
+    )
 
 
 def scaled_problem_from_arguments(arguments: argparse.Namespace) -> tuple[Any, int]:
@@ -502,6 +512,7 @@ def scaled_problem_from_arguments(arguments: argparse.Namespace) -> tuple[Any, i
         ("hessian", Quadratic, 1),
         ("hessians", Quadratic.from_hessians, 1),
         ("data", Quadratic.from_data, 2),
+        ("jacobians", Quadratic.from_jacobians, 2),
         ("gram", Quadratic.from_gram, 1),
     ):
         path = getattr(arguments, option, None)
@@ -516,7 +527,9 @@ def scaled_problem_from_arguments(arguments: argparse.Namespace) -> tuple[Any, i
             shift = math.frexp(largest)[1]
         scaled = np.ldexp(array, -shift) if shift else array
         return build(scaled), power * shift
-    raise CommandError("give a problem: --hessian, --hessians, --data, --gram or --example")
+    raise CommandError(
+        "give a problem: --hessian, --hessians, --data, --jacobians, --gram or --example"
+    )
 
 
 def scale_back(value: float, exponent: int, what: str) -> float:
