@@ -67,6 +67,20 @@ def test_every_target_page_exists_and_is_in_the_nav():
         (f"(see ``{OLD}``\n    §1). Symmetry", "(see ``docs/theory/operator.md``). Symmetry"),
         ("no section sign here: 2 + 2", "no section sign here: 2 + 2"),
     ],
+    ids=[
+        "one-section",
+        "string-literal",
+        "qualifiers",
+        "merged-pages",
+        "range",
+        "monte-carlo",
+        "no-section",
+        "bare-section",
+        "theory-word",
+        "theory-md-word",
+        "next-line",
+        "untouched",
+    ],
 )
 def test_citation_forms(before, after):
     assert tool.rewrite_text(before) == after

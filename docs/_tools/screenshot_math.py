@@ -160,10 +160,24 @@ def browser_command(browser: str, profile: Path, *extra: str) -> list[str]:
     ]
 
 
+# mkdocs, with the checkout's proofs/ registered as stability.proofs first (as the test
+# suite's conftest.py does), so that a checkout used through PYTHONPATH builds like an install
+_MKDOCS = """
+try:
+    from stability.cli.prove import load_proofs
+except ImportError:
+    pass
+else:
+    load_proofs()
+from mkdocs.__main__ import cli
+cli()
+"""
+
+
 def build_site(destination: Path) -> None:
     """``mkdocs build`` of this repository into ``destination``."""
     subprocess.run(
-        [sys.executable, "-m", "mkdocs", "build", "--quiet", "--site-dir", str(destination)],
+        [sys.executable, "-c", _MKDOCS, "build", "--quiet", "--site-dir", str(destination)],
         cwd=ROOT,
         env={**os.environ, "NO_MKDOCS_2_WARNING": "1", "MPLBACKEND": "Agg"},
         check=True,
