@@ -253,6 +253,18 @@ _WEIGHT_DECAY = Option(
     example=0.1,
 )
 
+_BETA1 = Option(
+    "beta1",
+    "--beta1",
+    "Adam's first-moment decay β₁ in [0, 1) (default 0.9)",
+    required=False,
+    default=0.9,
+    low=0.0,
+    high=0.95,
+    example=0.9,
+    symbol="beta_1",
+)
+
 #: Every method, in the order tables and ``--help`` list them. Append new entries here.
 METHODS: tuple[MethodSpec, ...] = (
     MethodSpec(
@@ -318,6 +330,42 @@ METHODS: tuple[MethodSpec, ...] = (
         ),
         noisy=True,
     ),
+    MethodSpec(
+        "adam",
+        "stability.methods.adaptive:Adam",
+        "optional",
+        "Adam",
+        "Adam with a frozen preconditioner (here P = I: an EMA form of heavy ball)",
+        (_BETA1, _WEIGHT_DECAY),
+    ),
+    MethodSpec(
+        "adamw",
+        "stability.methods.adaptive:AdamW",
+        "optional",
+        "AdamW",
+        "Adam with decoupled weight decay (frozen preconditioner P = I)",
+        (_BETA1, _WEIGHT_DECAY),
+    ),
+    MethodSpec(
+        "rmsprop",
+        "stability.methods.adaptive:RMSProp",
+        "optional",
+        "RMSProp",
+        "RMSProp with a frozen preconditioner (here P = I) and optional momentum",
+        (
+            Option(
+                "momentum",
+                "--momentum",
+                "momentum β in [0, 1) (rmsprop: default 0)",
+                required=False,
+                default=0,
+                low=0.0,
+                high=0.95,
+                example=0.5,
+            ),
+            _WEIGHT_DECAY,
+        ),
+    ),
 )
 
 
@@ -365,7 +413,7 @@ def flags() -> dict[str, Option]:
     --------
     >>> from stability.methods.registry import flags
     >>> sorted(flags())
-    ['--momentum', '--posterior-samples', '--posterior-variance', '--weight-decay']
+    ['--beta1', '--momentum', '--posterior-samples', '--posterior-variance', '--weight-decay']
     """
     seen: dict[str, Option] = {}
     for spec in METHODS:
@@ -406,6 +454,7 @@ _SYMBOLS: Mapping[str, str] = {
     "posterior_cov": "σ²",
     "samples": "S",
     "weight_decay": "λ",
+    "beta1": "β₁",
 }
 
 
