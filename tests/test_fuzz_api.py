@@ -101,6 +101,12 @@ REFUSALS: list[tuple[str, Callable[[], Any], str]] = [
      "tolerance"),
     ("heavy-ball-text", lambda: stability.HeavyBall("0.5"), "momentum"),
     ("radius-bool-lr", lambda: stability.spectral_radius(_problem(), stability.GD(), True), "lr"),
+    ("check-operator-text",
+     lambda: stability.check(_problem(), stability.GD(), 0.1, runs=10, operator="x"),
+     "operator"),
+    ("precision-huge",
+     lambda: stability.critical_learning_rate(_problem(), stability.GD(), precision=100000),
+     "precision"),
     ("data-datetime",
      lambda: stability.Quadratic.from_data(np.array([[1, 2]], dtype="datetime64[D]")), "data"),
     ("data-bool", lambda: stability.Quadratic.from_data(_DATA > 0), "data"),
@@ -142,3 +148,27 @@ def test_good_input_gives_finite_numbers(call) -> None:
     value = bounded(call)
     assert np.isfinite(value) and value > 0
 
+
+def test_a_huge_learning_rate_is_a_value_or_a_named_refusal() -> None:
+    try:
+        radius = bounded(lambda: stability.spectral_radius(_problem(), stability.GD(), 1e308))
+    except StabilityError as error:
+        assert "lr" in str(error)
+    else:
+        assert radius > 1  # ρ grows like (η λ)²: unstable, possibly ``inf``
+    assert stability.is_stable(_problem(), stability.GD(), 1e308) is False
+
+
+@pytest.mark.parametrize("scale", [1e-150, 1e-80, 1e80, 1e150])
+@pytest.mark.parametrize("method", [stability.GD(), stability.SGD(2), stability.HeavyBall(0.5)],
+                         ids=["gd", "sgd", "heavy-ball"])  # fmt: skip
+def test_thresholds_scale_exactly_or_are_refused_by_name(scale, method) -> None:
+    """η* of the data times s is the unit problem's divided by s² (never inf, never off)."""
+    unit = stability.critical_learning_rate(_problem(), method)
+    try:
+        scaled = bounded(lambda: stability.critical_learning_rate(
+            stability.Quadratic.from_data(_DATA * scale), method))
+    except StabilityError as error:
+        assert str(error)
+    else:
+        assert scaled == pytest.approx(unit / scale**2, rel=1e-12)
