@@ -233,7 +233,7 @@ def polish(
     loss: Any = "half_squared_error",
     *,
     steps: int = 50,
-    tolerance: float = 1e-10,
+    tolerance: float = 1e-12,
     chunk_size: int | None = None,
 ) -> tuple[Any, PolishReport]:
     """Levenberg–Marquardt from ``params`` to a nearby interpolating minimum.

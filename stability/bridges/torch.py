@@ -240,7 +240,7 @@ def polish(
     *,
     parameters: Mapping[str, Any] | None = None,
     steps: int = 50,
-    tolerance: float = 1e-10,
+    tolerance: float = 1e-12,
     chunk_size: int | None = None,
 ) -> tuple[dict[str, Any], PolishReport]:
     """Levenberg–Marquardt from the model's parameters to a nearby interpolating minimum.
@@ -278,7 +278,7 @@ def polish(
     >>> model = torch.nn.Sequential(torch.nn.Linear(2, 8), torch.nn.Tanh(), torch.nn.Linear(8, 1))
     >>> inputs, targets = torch.randn(4, 2), torch.randn(4, 1)
     >>> polished, report = bridge.polish(model, inputs, targets)
-    >>> report.converged, report.after.largest_residual < 1e-10
+    >>> report.converged, report.after.largest_residual < 1e-12
     (True, True)
     """
     functions = _TorchFunctions(model, inputs, parameters)
