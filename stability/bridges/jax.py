@@ -30,6 +30,7 @@ Examples
 from __future__ import annotations
 
 import contextlib
+import functools
 from typing import Any
 
 import numpy as np
@@ -69,6 +70,24 @@ def _x64(jax: Any) -> Any:
     return contextlib.nullcontext()  # pragma: no cover - x64 set globally by the user
 
 
+@functools.lru_cache(maxsize=16)
+def _compiled(apply: Any) -> tuple[Any, Any]:
+    """Jit-compiled per-sample outputs and Jacobians of ``apply`` (cached per function, so
+    repeated calls with the same apply function and shapes compile once)."""
+    jax = _jax()
+
+    def single(tree: Any, sample: Any) -> Any:
+        return apply(tree, sample[None]).reshape(-1)
+
+    def with_output(tree: Any, sample: Any) -> tuple[Any, Any]:
+        output = single(tree, sample)
+        return output, output
+
+    batched = jax.jit(jax.vmap(single, in_axes=(None, 0)))
+    jacobian = jax.jit(jax.vmap(jax.jacrev(with_output, has_aux=True), in_axes=(None, 0)))
+    return batched, jacobian
+
+
 class _JaxFunctions(ModelFunctions):
     """The apply function as functions of a flat float64 parameter vector."""
 
@@ -97,18 +116,10 @@ class _JaxFunctions(ModelFunctions):
             np.concatenate([value.reshape(-1) for value in values]) if values else np.zeros(0)
         )
 
-        def single(tree: Any, sample: Any) -> Any:
-            return apply(tree, sample[None]).reshape(-1)
-
-        def with_output(tree: Any, sample: Any) -> tuple[Any, Any]:
-            output = single(tree, sample)
-            return output, output
-
-        with self._context:
-            self._batched = jax.jit(jax.vmap(single, in_axes=(None, 0)))
-            self._jacobian = jax.jit(
-                jax.vmap(jax.jacrev(with_output, has_aux=True), in_axes=(None, 0))
-            )
+        try:
+            self._batched, self._jacobian = _compiled(apply)
+        except TypeError:  # an unhashable callable: compile for this call only
+            self._batched, self._jacobian = _compiled.__wrapped__(apply)
 
     def tree(self, parameters: np.ndarray) -> Any:
         """The flat vector as a params pytree of float64 NumPy arrays."""
