@@ -26,8 +26,11 @@ __all__ = [
     "InvalidTypeError",
     "NotPositiveSemidefiniteError",
     "NotSymmetricError",
+    "OutOfRangeError",
     "SizeLimitError",
     "StabilityError",
+    "StabilityWarning",
+    "TransposedDataWarning",
     "UnstableError",
 ]
 
@@ -68,9 +71,35 @@ class SizeLimitError(InvalidInputError):
     """A computation was refused up front because it would not finish in reasonable time."""
 
 
+class OutOfRangeError(InvalidInputError):
+    """A result cannot be represented in double precision.
+
+    Thresholds scale exactly with the problem (``η* ∝ 1/s`` when every Hessian is
+    multiplied by ``s``), and problems are normalised internally, so this is raised only
+    when the answer itself (for instance the sharpness, or a threshold ``~ 2/λ_max``)
+    lies outside the floating-point range: the Hessian's largest eigenvalue must lie in
+    ``[2^-1020, 2^1020]`` (about ``1e-307`` to ``1e307``).
+    """
+
+
 class ConvergenceError(StabilityError, RuntimeError):
     """An iterative solver did not reach the accuracy its result promises."""
 
 
 class CertificationError(StabilityError, RuntimeError):
     """A float threshold and its high-precision (mpmath) recomputation disagree."""
+
+
+class StabilityWarning(UserWarning):
+    """Base class of every warning issued by :mod:`stability`."""
+
+
+class TransposedDataWarning(StabilityWarning):
+    """An array's shape suggests its axes were swapped (a transposed Jacobian, say).
+
+    Issued, for instance, by :meth:`stability.Quadratic.from_data` when the data matrix
+    has many more rows (read as samples) than columns (read as parameters), which is the
+    shape of a transposed Jacobian of an over-parameterised model. When the shape is
+    intended (a linear regression with many more samples than features, say), silence it
+    with ``warnings.filterwarnings("ignore", category=stability.TransposedDataWarning)``.
+    """

@@ -22,6 +22,7 @@ from stability.errors import (
 
 __all__ = [
     "DEFAULT_TOLERANCE",
+    "MAXIMUM_TOLERANCE",
     "as_finite_array",
     "check_batch_size",
     "check_learning_rate",
@@ -29,8 +30,11 @@ __all__ = [
     "check_positive_integer",
     "check_psd",
     "check_symmetric",
+    "check_tolerance",
     "exact_number",
     "is_symbolic",
+    "power_of_two_exponent",
+    "safe_exponent",
 ]
 
 #: Relative tolerance for symmetry and positive semi-definiteness checks.
@@ -64,11 +68,134 @@ def exact_number(value: Any) -> Any:
     return value
 
 
+#: The largest relative tolerance the symmetry and definiteness checks accept.
+MAXIMUM_TOLERANCE = 1e-2
+
+# Arrays whose largest entry lies outside [2^-_SAFE_EXPONENT, 2^_SAFE_EXPONENT] are scaled
+# by a power of two (exact) before products or eigenvalues are taken, so that nothing
+# overflows or underflows on the way.
+_SAFE_EXPONENT = 200
+
+
+def power_of_two_exponent(array: np.ndarray, *, even: bool = False) -> int:
+    """The exponent ``e`` with ``max|array| · 2^-e`` in ``[0.5, 1)`` (``0`` for a zero array).
+
+    Dividing by ``2^e`` is exact in floating point (barring underflow), so a scaled copy
+    has the same digits as the original. With ``even=True`` the exponent is rounded up to
+    an even number, so that square roots of the scale are exact powers of two as well.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from stability.validation import power_of_two_exponent
+    >>> power_of_two_exponent(np.array([3.0, -5.0])), power_of_two_exponent(np.zeros(2))
+    (3, 0)
+    """
+    largest = float(np.max(np.abs(array))) if array.size else 0.0
+    if largest == 0.0 or not np.isfinite(largest):
+        return 0
+    exponent = int(np.frexp(largest)[1])
+    if even and exponent % 2:
+        exponent += 1
+    return exponent
+
+
+def safe_exponent(array: np.ndarray, *, even: bool = False) -> int:
+    """``0`` when ``array``'s magnitude is ordinary, else :func:`power_of_two_exponent`.
+
+    Ordinary means a largest entry within ``2^±200``: products of a few such numbers
+    stay far inside the floating-point range and the array is used as it is (results
+    are then bit-identical to an unscaled computation).
+    """
+    exponent = power_of_two_exponent(array, even=even)
+    return 0 if abs(exponent) <= _SAFE_EXPONENT else exponent
+
+
+_REFUSED_KINDS = {
+    "b": "booleans",
+    "c": "complex numbers (take the real part, or the modulus, explicitly)",
+    "M": "dates (datetime64)",
+    "m": "time differences (timedelta64)",
+    "U": "strings",
+    "S": "bytes",
+    "V": "structured records",
+}
+
+
+def _is_real_number(value: Any) -> bool:
+    return isinstance(value, numbers.Real) and not isinstance(value, bool | np.bool_)
+
+
 def as_finite_array(value: Any, name: str, ndim: int | tuple[int, ...]) -> np.ndarray:
-    """Convert ``value`` to a float array with the given number of dimensions, all finite."""
+    """Convert ``value`` to a float array with the given number of dimensions, all finite.
+
+    Only real numbers are accepted: arrays of integers or floats (any width), or
+    sequences and object arrays whose every element is a real number. Complex numbers,
+    booleans, dates, strings and other objects are refused with
+    :class:`~stability.errors.InvalidTypeError` rather than converted (a complex array
+    would silently lose its imaginary part, a date would become a day count).
+
+    Parameters
+    ----------
+    value : array_like
+        The argument.
+    name : str
+        Its name, for the error messages.
+    ndim : int or tuple of int
+        The allowed numbers of dimensions.
+
+    Returns
+    -------
+    ndarray of float64
+        A new array (never a view of ``value``).
+
+    Raises
+    ------
+    InvalidTypeError
+        If ``value`` is not an array of real numbers.
+    DimensionError
+        If it has a number of dimensions not in ``ndim``, or no entries.
+    InvalidInputError
+        If an entry is NaN or infinite (or outside the double-precision range).
+
+    Examples
+    --------
+    >>> from stability.validation import as_finite_array
+    >>> as_finite_array([[1, 2]], "data", 2)
+    array([[1., 2.]])
+    >>> as_finite_array([[1j]], "data", 2)
+    Traceback (most recent call last):
+    ...
+    stability.errors.InvalidTypeError: data must be an array of real numbers; got complex ...
+    """
+    if isinstance(value, str | bytes):
+        raise InvalidTypeError(
+            f"{name} must be an array of real numbers; got a string {value!r:.40}"
+        )
+    if isinstance(value, dict):
+        raise InvalidTypeError(f"{name} must be an array of real numbers; got dict")
     try:
-        array = np.array(value, dtype=float)
-    except (TypeError, ValueError) as error:
+        raw = np.asarray(value)
+    except Exception as error:  # ragged lists, tensors that refuse conversion, ...
+        raise InvalidTypeError(
+            f"{name} must be an array of real numbers; got {type(value).__name__} ({error})"
+        ) from None
+    kind = raw.dtype.kind
+    if kind in _REFUSED_KINDS:
+        raise InvalidTypeError(
+            f"{name} must be an array of real numbers; got {_REFUSED_KINDS[kind]}"
+        )
+    if kind == "O":
+        for element in raw.flat:
+            if not _is_real_number(element):
+                raise InvalidTypeError(
+                    f"{name} must be an array of real numbers; got an element of type "
+                    f"{type(element).__name__} ({element!r:.40})"
+                )
+    try:
+        with np.errstate(over="ignore", invalid="ignore"):
+            array = np.array(raw, dtype=float)
+    except (TypeError, ValueError, OverflowError) as error:
         raise InvalidTypeError(
             f"{name} must be an array of real numbers; got {type(value).__name__} ({error})"
         ) from None
@@ -82,34 +209,69 @@ def as_finite_array(value: Any, name: str, ndim: int | tuple[int, ...]) -> np.nd
         raise DimensionError(f"{name} must not be empty; got shape {array.shape}")
     if not np.all(np.isfinite(array)):
         bad = int(np.size(array) - np.count_nonzero(np.isfinite(array)))
-        raise InvalidInputError(f"{name} must be finite; it has {bad} NaN or infinite entries")
+        raise InvalidInputError(
+            f"{name} must be finite; it has {bad} NaN or infinite entries (or entries "
+            "beyond the double-precision range)"
+        )
     return array
+
+
+def check_tolerance(value: Any, name: str = "tolerance") -> float:
+    """Check a relative tolerance: a real number in ``[0, MAXIMUM_TOLERANCE]`` (``[0, 0.01]``).
+
+    A larger tolerance would let clearly indefinite or non-symmetric matrices through
+    (a Hessian with eigenvalues 1 and −0.5 is not a minimum at any tolerance below 0.5).
+
+    Examples
+    --------
+    >>> from stability.validation import check_tolerance
+    >>> check_tolerance(1e-8)
+    1e-08
+    """
+    if not _is_real_number(value):
+        raise InvalidTypeError(f"{name} must be a real number; got {value!r:.40}")
+    number = float(value)
+    if not (np.isfinite(number) and 0.0 <= number <= MAXIMUM_TOLERANCE):
+        raise InvalidInputError(
+            f"{name} must be a finite number in [0, {MAXIMUM_TOLERANCE:g}]; got {value!r}"
+        )
+    return number
 
 
 def check_symmetric(
     matrix: np.ndarray, name: str, tolerance: float = DEFAULT_TOLERANCE
 ) -> np.ndarray:
-    """Return the symmetric part of square ``matrix`` (last two axes) after checking symmetry."""
-    if matrix.shape[-1] != matrix.shape[-2]:
+    """Return the symmetric part of square ``matrix`` (last two axes) after checking symmetry.
+
+    The check is relative: ``max|A − Aᵀ| ≤ tolerance · max|A|``. Matrices of extreme
+    magnitude are compared in a copy scaled by a power of two, so that nothing overflows.
+    """
+    if matrix.ndim < 2 or matrix.shape[-1] != matrix.shape[-2]:
         raise DimensionError(f"{name} must be square; got shape {matrix.shape}")
-    asymmetry = float(np.max(np.abs(matrix - np.swapaxes(matrix, -1, -2))))
-    scale = float(np.max(np.abs(matrix)))
+    exponent = safe_exponent(matrix)
+    scaled = np.ldexp(matrix, -exponent) if exponent else matrix
+    asymmetry = float(np.max(np.abs(scaled - np.swapaxes(scaled, -1, -2))))
+    scale = float(np.max(np.abs(scaled)))
     if asymmetry > tolerance * max(scale, np.finfo(float).tiny):
         relative = asymmetry / scale if scale > 0 else np.inf
         raise NotSymmetricError(
-            f"{name} must be symmetric; largest asymmetry |A - A^T| is {asymmetry:.3g} "
-            f"(relative {relative:.3g})"
+            f"{name} must be symmetric; largest asymmetry |A - A^T| is "
+            f"{float(np.ldexp(asymmetry, exponent)):.3g} (relative {relative:.3g})"
         )
-    return 0.5 * (matrix + np.swapaxes(matrix, -1, -2))
+    symmetric = 0.5 * (scaled + np.swapaxes(scaled, -1, -2))
+    return np.ldexp(symmetric, exponent) if exponent else symmetric
 
 
 def check_psd(matrix: np.ndarray, name: str, tolerance: float = DEFAULT_TOLERANCE) -> np.ndarray:
     """Check that symmetric ``matrix`` (or a stack of them) is positive semi-definite.
 
     Returns the eigenvalues (ascending, last axis). An eigenvalue below
-    ``-tolerance * max|eigenvalue|`` is an error: the point is not a minimum.
+    ``-tolerance * max|eigenvalue|`` is an error: the point is not a minimum. Matrices of
+    extreme magnitude are decomposed in a copy scaled by a power of two.
     """
-    eigenvalues = np.linalg.eigvalsh(matrix)
+    exponent = safe_exponent(matrix)
+    scaled = np.ldexp(matrix, -exponent) if exponent else matrix
+    eigenvalues = np.linalg.eigvalsh(scaled)
     scale = float(np.max(np.abs(eigenvalues)))
     lowest = float(np.min(eigenvalues))
     if lowest < -tolerance * scale:
@@ -119,17 +281,22 @@ def check_psd(matrix: np.ndarray, name: str, tolerance: float = DEFAULT_TOLERANC
             where = f" (sample {int(flat)})"
         raise NotPositiveSemidefiniteError(
             f"{name} must be positive semi-definite (a minimum); smallest eigenvalue is "
-            f"{lowest:.6g}{where}"
+            f"{float(np.ldexp(lowest, exponent)):.6g}{where}"
         )
+    if exponent:
+        with np.errstate(over="ignore"):
+            eigenvalues = np.ldexp(eigenvalues, exponent)
     return eigenvalues
 
 
-def check_positive_integer(value: Any, name: str) -> int:
-    """Check that ``value`` is an integer ≥ 1 (booleans are refused)."""
-    if isinstance(value, bool) or not isinstance(value, numbers.Integral):
+def check_positive_integer(value: Any, name: str, *, maximum: int | None = None) -> int:
+    """Check that ``value`` is an integer ≥ 1 (booleans are refused), at most ``maximum``."""
+    if isinstance(value, bool | np.bool_) or not isinstance(value, numbers.Integral):
         raise InvalidTypeError(f"{name} must be an integer; got {value!r}")
     if value < 1:
         raise InvalidInputError(f"{name} must be at least 1; got {value}")
+    if maximum is not None and value > maximum:
+        raise InvalidInputError(f"{name} must be at most {maximum}; got {value}")
     return int(value)
 
 
@@ -140,28 +307,47 @@ def check_batch_size(value: Any, name: str = "batch_size") -> int | None:
     return check_positive_integer(value, name)
 
 
+def _real_number(value: Any, name: str) -> Any:
+    """``value`` if it is a real number (not a bool, string or complex), else an error."""
+    if _is_real_number(value):
+        return value
+    if isinstance(value, np.ndarray) and value.ndim == 0 and value.dtype.kind in "iuf":
+        return value.item()
+    if isinstance(value, bool | np.bool_ | str | bytes | complex | np.complexfloating):
+        raise InvalidTypeError(f"{name} must be a real number; got {value!r}")
+    try:  # other numeric types (mpmath, SymPy numbers, ...) that convert to float
+        return float(value)
+    except (TypeError, ValueError, OverflowError, AttributeError):
+        raise InvalidTypeError(f"{name} must be a real number; got {value!r}") from None
+
+
 def check_momentum(value: Any, name: str = "momentum") -> Any:
-    """Check a momentum coefficient: a real number in [0, 1), or a SymPy expression."""
+    """Check a momentum coefficient: a real number in [0, 1), or a SymPy expression.
+
+    Booleans and strings are refused (``True`` is not a momentum, ``"0.5"`` is text).
+    """
     if is_symbolic(value):
         return value
-    if isinstance(value, bool) or not isinstance(value, numbers.Real):
-        try:
-            value = float(value)
-        except (TypeError, ValueError):
-            raise InvalidTypeError(f"{name} must be a real number; got {value!r}") from None
+    value = _real_number(value, name)
     if not np.isfinite(float(value)) or not 0 <= value < 1:
         raise InvalidInputError(f"{name} must lie in [0, 1); got {value}")
     return value
 
 
 def check_learning_rate(value: Any, name: str = "lr") -> float:
-    """Check a learning rate: a finite real number > 0."""
-    if isinstance(value, bool) or not isinstance(value, numbers.Real):
-        try:
-            value = float(value)
-        except (TypeError, ValueError):
-            raise InvalidTypeError(f"{name} must be a real number; got {value!r}") from None
-    value = float(value)
+    """Check a learning rate: a finite real number > 0 (booleans and strings refused).
+
+    Examples
+    --------
+    >>> from stability.validation import check_learning_rate
+    >>> check_learning_rate(0.5)
+    0.5
+    >>> check_learning_rate(True)
+    Traceback (most recent call last):
+    ...
+    stability.errors.InvalidTypeError: lr must be a real number; got True
+    """
+    value = float(_real_number(value, name))
     if not np.isfinite(value) or value <= 0:
         raise InvalidInputError(f"{name} must be a finite positive number; got {value}")
     return value

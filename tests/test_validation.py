@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import math
+import warnings
+from fractions import Fraction
 
 import numpy as np
 import pytest
@@ -20,7 +22,9 @@ from stability import (
     NotSymmetricError,
     Quadratic,
     StabilityError,
+    critical_learning_rate,
 )
+from stability.validation import check_learning_rate, check_positive_integer
 
 
 def test_exception_hierarchy():
@@ -140,3 +144,128 @@ def test_problems_are_immutable():
         problem.hessian[0, 0] = 5.0
     with pytest.raises(AttributeError):
         GD().extra = 1  # frozen dataclass
+
+
+# ---------------------------------------------------------------- real numbers only (issue 13)
+_CONSTRUCTORS = {
+    "hessian": lambda value: Quadratic(value),
+    "hessians": lambda value: Quadratic.from_hessians(value),
+    "data": lambda value: Quadratic.from_data(value),
+    "gram": lambda value: Quadratic.from_gram(value),
+    "jacobians": lambda value: Quadratic.from_jacobians(value),
+}
+
+
+def _shaped(name: str, dtype) -> np.ndarray:
+    shape = {"hessian": (2, 2), "hessians": (2, 2, 2), "data": (2, 2), "gram": (2, 2),
+             "jacobians": (2, 1, 2)}[name]
+    return np.eye(2).reshape(shape) if name != "hessians" else np.stack([np.eye(2)] * 2)
+
+
+@pytest.mark.parametrize("name", sorted(_CONSTRUCTORS))
+@pytest.mark.parametrize(
+    ("convert", "words"),
+    [
+        (lambda a: a.astype(complex), ["complex"]),
+        (lambda a: a + 0j, ["complex"]),
+        (lambda a: a.astype(bool), ["booleans"]),
+        (lambda a: a.astype("datetime64[D]"), ["datetime64"]),
+        (lambda a: a.astype("timedelta64[s]"), ["timedelta64"]),
+        (lambda a: a.astype(str), ["strings"]),
+        (lambda a: a.astype(bytes), ["bytes"]),
+        (lambda a: np.array(a.tolist(), dtype=object) if a.ndim == 0 else
+         np.vectorize(lambda v: "x" if v else v, otypes=[object])(a), ["str"]),
+        (lambda a: np.vectorize(lambda v: None, otypes=[object])(a), ["NoneType"]),
+    ],
+)
+def test_only_real_numbers_are_accepted(name, convert, words):
+    value = convert(_shaped(name, float))
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")  # in particular no ComplexWarning on the way
+        with pytest.raises(InvalidTypeError) as raised:
+            _CONSTRUCTORS[name](value)
+    message = str(raised.value)
+    assert name in message and "real numbers" in message
+    for word in words:
+        assert word in message
+
+
+@pytest.mark.parametrize("name", sorted(_CONSTRUCTORS))
+def test_integer_float32_and_exact_fraction_arrays_are_accepted(name):
+    base = _shaped(name, float)
+    reference = critical_learning_rate(_CONSTRUCTORS[name](base), GD())
+    exact = np.vectorize(Fraction, otypes=[object])(base.astype(int))
+    for value in (base.astype(np.int64), base.astype(np.float32), base.astype(np.uint8),
+                  base.tolist(), exact):
+        assert critical_learning_rate(_CONSTRUCTORS[name](value), GD()) == reference
+
+
+def test_plain_strings_and_ragged_lists_are_refused():
+    with pytest.raises(InvalidTypeError, match=r"hessian.*string"):
+        Quadratic("1 0; 0 1")
+    with pytest.raises(InvalidTypeError, match="data"):
+        Quadratic.from_data([[1.0, 2.0], [3.0]])
+
+
+# ---------------------------------------------------------------- tolerances
+@pytest.mark.parametrize("tolerance", [math.nan, math.inf, -math.inf, 2.0, 0.5, -1e-12, 0.011])
+def test_tolerance_out_of_range_is_refused(tolerance):
+    for build in (
+        lambda: Quadratic(np.diag([1.0, -0.5]), tolerance=tolerance),
+        lambda: Quadratic.from_hessians(np.ones((2, 1, 1)), tolerance=tolerance),
+        lambda: Quadratic.from_data(np.ones((2, 2)), tolerance=tolerance),
+        lambda: Quadratic.from_gram(np.eye(2), tolerance=tolerance),
+        lambda: Quadratic.from_jacobians(np.ones((2, 2, 3)), tolerance=tolerance),
+    ):
+        with pytest.raises(InvalidInputError, match=r"tolerance.*\[0, 0\.01\]"):
+            build()
+
+
+@pytest.mark.parametrize("tolerance", ["x", "1e-8", True, None, 1e-8j, [1e-8]])
+def test_tolerance_of_wrong_type_is_refused(tolerance):
+    with pytest.raises(InvalidTypeError, match="tolerance"):
+        Quadratic(np.eye(2), tolerance=tolerance)
+
+
+def test_tolerance_in_range_is_honoured():
+    assert Quadratic(np.eye(2), tolerance=0).tolerance == 0.0
+    assert Quadratic(np.eye(2), tolerance=np.float32(1e-3)).tolerance == pytest.approx(1e-3)
+    slightly = np.diag([1.0, -1e-3])
+    with pytest.raises(NotPositiveSemidefiniteError):
+        Quadratic(slightly)
+    assert Quadratic(slightly, tolerance=0.01).reduced().rank == 1
+    # the documented example of the issue: not a minimum at any accepted tolerance
+    with pytest.raises(NotPositiveSemidefiniteError, match=r"-0\.5"):
+        Quadratic(np.diag([1.0, -0.5]), tolerance=0.01)
+
+
+# ---------------------------------------------------------------- scalars: a bool is not a number
+@pytest.mark.parametrize("lr", [True, False, np.True_, "0.5", b"1", 0.5 + 0j, None, [0.1]])
+def test_learning_rate_must_be_a_real_number(lr):
+    for function in (stability.spectral_radius, stability.is_stable):
+        with pytest.raises(InvalidTypeError, match="lr"):
+            function(PROBLEM, GD(), lr)
+    with pytest.raises(InvalidTypeError, match="lr"):
+        check_learning_rate(lr)
+
+
+def test_learning_rate_numeric_types_are_accepted():
+    assert check_learning_rate(np.float32(0.5)) == 0.5
+    assert check_learning_rate(Fraction(1, 4)) == 0.25
+    assert check_learning_rate(np.array(0.125)) == 0.125
+    assert check_learning_rate(3) == 3.0
+
+
+@pytest.mark.parametrize("momentum", [True, False, "0.5", b"0.5", 0.5j])
+def test_momentum_must_be_a_real_number(momentum):
+    for method in (HeavyBall, Nesterov):
+        with pytest.raises(InvalidTypeError, match="momentum"):
+            method(momentum)
+
+
+def test_counts_have_documented_limits():
+    assert check_positive_integer(np.int64(3), "runs", maximum=10) == 3
+    with pytest.raises(InvalidInputError, match=r"runs must be at most 10; got 11"):
+        check_positive_integer(11, "runs", maximum=10)
+    with pytest.raises(InvalidTypeError, match="runs"):
+        check_positive_integer(np.True_, "runs")

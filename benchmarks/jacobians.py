@@ -1,0 +1,150 @@
+"""Thresholds from per-sample Jacobians with n·k = 10,000 rows (never asserted in tests).
+
+Run ``python benchmarks/jacobians.py`` (both full-size cases, several minutes on one core)
+or ``python benchmarks/jacobians.py --case wide-2000`` (a small one); ``--threads k`` sets
+the BLAS thread count. Each case runs in a fresh subprocess so that its peak resident
+memory (``ru_maxrss``) is its own. Printed as a Markdown table; ``--json PATH`` saves it.
+
+What is measured, in the same process and run:
+
+* ``reduce_s``: ``Quadratic.from_jacobians(J)`` and its reduction to ``range(H)`` (a thin
+  QR + SVD of the stacked ``(n k) × d`` matrix when it is tall; the Gram route, one
+  ``dsyrk`` and one ``eigh`` of the ``n k × n k`` Gram matrix, when it is wide), which gives
+  the sharpness and the GD threshold ``2 / λ_max`` at once;
+* ``eigh_s``: one dense ``numpy.linalg.eigh`` of the ``n k × n k`` Gram matrix ``J Jᵀ``
+  (formed beforehand, not timed), the reference cost the issue compares with;
+* ``application_s``: one application of the factored batch sandwich
+  ``X ↦ (1/n) Σ_i G_iᵀ (G_i X G_iᵀ) G_i`` on the reduced ``r × r`` space (two GEMMs of
+  ``n k × r × r``), the unit of work of every stochastic threshold;
+* ``sgd``: what ``critical_learning_rate(problem, SGD(32))`` does with the operator on
+  this branch (it needs the per-sample reduced Hessians ``(n, r, r)`` for ``k > 1``).
+
+Cases: ``tall`` (``n = 1000``, ``k = 10``, ``d = 2410``: the ten-class MLP on the digits of
+issue 14 on a thousand samples, rank ``d``), ``wide`` (``n = 1000``, ``k = 10``,
+``d = 12 000``, rank ``n k = 10 000``), ``wide-2000`` (``n = 200``, ``k = 10``, ``d = 4000``).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+CASES = {
+    "tall": (1000, 10, 2410),
+    "wide": (1000, 10, 12_000),
+    "wide-2000": (200, 10, 4000),
+}
+
+
+def _setup_threads(threads: int | None) -> None:
+    if threads is not None:
+        for name in ("OPENBLAS_NUM_THREADS", "OMP_NUM_THREADS", "MKL_NUM_THREADS"):
+            os.environ[name] = str(threads)
+
+
+def _rss_mb() -> float:
+    import resource
+
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024.0
+
+
+def run_case(name: str) -> dict:
+    import numpy as np
+
+    from stability import GD, SGD, Quadratic, SizeLimitError, critical_learning_rate
+
+    samples, outputs, dimension = CASES[name]
+    rng = np.random.default_rng(0)
+    jacobians = rng.standard_normal((samples, outputs, dimension)) / np.sqrt(dimension)
+    row: dict = {"case": name, "n": samples, "k": outputs, "d": dimension}
+
+    start = time.perf_counter()
+    problem = Quadratic.from_jacobians(jacobians)
+    reduced = problem.reduced()
+    gd = critical_learning_rate(problem, GD())
+    row["reduce_s"] = time.perf_counter() - start
+    row["rank"] = reduced.rank
+    row["sharpness"] = problem.sharpness
+    row["gd"] = gd
+    row["rss_after_reduce_mb"] = _rss_mb()
+
+    rows = jacobians.reshape(samples * outputs, dimension)
+    gram = rows @ rows.T
+    start = time.perf_counter()
+    values = np.linalg.eigh(gram)[0]
+    row["eigh_s"] = time.perf_counter() - start
+    del gram
+    row["reduce_over_eigh"] = row["reduce_s"] / row["eigh_s"]
+    # the GD threshold agrees with the dense eigenvalues of the Gram matrix
+    row["gd_relative_difference"] = abs(gd - 2.0 * samples / values[-1]) / gd
+
+    factors = reduced.factors
+    rank = reduced.rank
+    matrix = rng.standard_normal((rank, rank))
+    matrix = matrix + matrix.T
+    start = time.perf_counter()
+    projected = factors @ matrix  # (n, k, r)
+    inner = projected @ np.swapaxes(factors, 1, 2)  # (n, k, k)
+    outer = inner @ factors  # (n, k, r)
+    factors.reshape(-1, rank).T @ outer.reshape(-1, rank)
+    row["application_s"] = time.perf_counter() - start
+    row["application_gflop"] = 4.0 * samples * outputs * rank**2 / 1e9
+    del projected, outer
+
+    try:
+        start = time.perf_counter()
+        row["sgd"] = critical_learning_rate(problem, SGD(32))
+        row["sgd_s"] = time.perf_counter() - start
+    except SizeLimitError as error:
+        row["sgd"] = f"refused: {error}"
+    row["peak_rss_mb"] = _rss_mb()
+    return row
+
+
+def _table(rows: list[dict]) -> str:
+    columns = [
+        "case", "n", "k", "d", "rank", "reduce_s", "eigh_s", "reduce_over_eigh",
+        "gd_relative_difference", "application_s", "application_gflop", "peak_rss_mb",
+    ]
+    lines = ["| " + " | ".join(columns) + " |", "|" + "---|" * len(columns)]
+    for row in rows:
+        cells = []
+        for column in columns:
+            value = row.get(column, "")
+            cells.append(f"{value:.3g}" if isinstance(value, float) else str(value))
+        lines.append("| " + " | ".join(cells) + " |")
+    notes = [f"- {row['case']}: SGD(32): {row.get('sgd')}" for row in rows]
+    return "\n".join([*lines, "", *notes])
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--case", choices=sorted(CASES), action="append")
+    parser.add_argument("--threads", type=int)
+    parser.add_argument("--json", type=Path)
+    parser.add_argument("--inner", help=argparse.SUPPRESS)
+    arguments = parser.parse_args()
+    _setup_threads(arguments.threads)
+    if arguments.inner:
+        print(json.dumps(run_case(arguments.inner)))
+        return
+    rows = []
+    for name in arguments.case or ["tall", "wide"]:
+        command = [sys.executable, __file__, "--inner", name]
+        if arguments.threads is not None:
+            command += ["--threads", str(arguments.threads)]
+        output = subprocess.run(command, capture_output=True, text=True, check=True).stdout
+        rows.append(json.loads(output.strip().splitlines()[-1]))
+        print(json.dumps(rows[-1]), file=sys.stderr)
+    print(_table(rows))
+    if arguments.json:
+        arguments.json.write_text(json.dumps(rows, indent=2))
+
+
+if __name__ == "__main__":
+    main()
