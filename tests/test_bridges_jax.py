@@ -62,12 +62,8 @@ def _hand_blocks(params, inputs) -> dict[str, np.ndarray]:
     }
 
 
-def _quadratic(jacobians, curvatures):
-    from_jacobians = getattr(stability.Quadratic, "from_jacobians", None)
-    if from_jacobians is not None:
-        return from_jacobians(jacobians, output_hessians=curvatures)
-    hessians = np.einsum("nci,ncd,ndj->nij", jacobians, curvatures, jacobians)
-    return stability.Quadratic.from_hessians(0.5 * (hessians + np.swapaxes(hessians, 1, 2)))
+def _quadratic(jacobians: np.ndarray, curvatures: np.ndarray) -> stability.Quadratic:
+    return stability.Quadratic.from_jacobians(jacobians, output_hessians=curvatures)
 
 
 METHODS = [
@@ -131,6 +127,8 @@ def test_problem_has_the_thresholds_of_the_same_arrays_and_any_block_order():
         c, V, b, W = blocks
         return apply({"W": W, "b": b, "V": V, "c": c}, batch)
 
+    blocks = {key: hand[key] for key in "WbVc"}  # from_jacobians reads the blocks itself
+    from_blocks = stability.Quadratic.from_jacobians(blocks, output_hessians=curvatures)
     listed = [params["c"], params["V"], params["b"], params["W"]]
     reordered = bridge.build_problem(apply_list, listed, inputs, targets, "optax.l2_loss")
     for method in METHODS:
@@ -139,6 +137,9 @@ def test_problem_has_the_thresholds_of_the_same_arrays_and_any_block_order():
             expected, rel=1e-9
         )
         assert stability.critical_learning_rate(reordered, method) == pytest.approx(
+            expected, rel=1e-9
+        )
+        assert stability.critical_learning_rate(from_blocks, method) == pytest.approx(
             expected, rel=1e-9
         )
 

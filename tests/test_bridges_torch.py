@@ -48,12 +48,7 @@ def _hand_jacobian(model: torch.nn.Module, inputs: torch.Tensor) -> np.ndarray:
 
 
 def _quadratic(jacobians: np.ndarray, curvatures: np.ndarray) -> stability.Quadratic:
-    """The problem from arrays: from_jacobians if the package has it, else from_hessians."""
-    from_jacobians = getattr(stability.Quadratic, "from_jacobians", None)
-    if from_jacobians is not None:
-        return from_jacobians(jacobians, output_hessians=curvatures)
-    hessians = np.einsum("nci,ncd,ndj->nij", jacobians, curvatures, jacobians)
-    return stability.Quadratic.from_hessians(0.5 * (hessians + np.swapaxes(hessians, 1, 2)))
+    return stability.Quadratic.from_jacobians(jacobians, output_hessians=curvatures)
 
 
 METHODS = [
@@ -143,6 +138,27 @@ def test_a_subset_of_parameters_keeps_the_others_fixed():
     computed = bridge.jacobians(model, inputs, parameters=last)
     full = bridge.jacobians(model, inputs)
     np.testing.assert_array_equal(computed.jacobians, full.jacobians[:, :, -computed.dimension :])
+
+
+def test_block_ntk_form_gives_the_same_thresholds():
+    model, inputs = _model(), _inputs()
+    with torch.no_grad():
+        outputs = model(inputs)
+    for name, targets in (("mse", outputs), ("cross_entropy", torch.softmax(outputs, -1))):
+        by_jacobians = bridge.build_problem(model, inputs, targets, name)
+        for chunk_size in (None, 4):
+            by_ntk = bridge.build_problem(
+                model, inputs, targets, name, form="ntk", chunk_size=chunk_size
+            )
+            for method in METHODS:
+                assert stability.critical_learning_rate(by_ntk, method) == pytest.approx(
+                    stability.critical_learning_rate(by_jacobians, method), rel=1e-9
+                )
+    summed = bridge.build_problem(model, inputs, outputs, "sse", form="ntk", chunk_size=4)
+    reference = bridge.build_problem(model, inputs, outputs, "sse")
+    assert summed.sharpness == pytest.approx(reference.sharpness, rel=1e-12)
+    with pytest.warns(GaussNewtonWarning):
+        bridge.build_problem(model, inputs, outputs + 1, "mse", form="ntk", chunk_size=4)
 
 
 def test_check_minimum_warns_away_from_a_minimum_and_not_at_one():

@@ -292,12 +292,7 @@ def check_tolerance(tolerance: Any, name: str = "tolerance") -> float:
 
 def quadratic(jacobians: np.ndarray, output_hessians: np.ndarray) -> Quadratic:
     """The problem with ``H_i = J_iᵀ Λ_i J_i`` (per-sample Jacobians ``(n, k, d)``)."""
-    from_jacobians = getattr(Quadratic, "from_jacobians", None)
-    if from_jacobians is not None:
-        return from_jacobians(jacobians, output_hessians=output_hessians)
-    # fallback for a package without from_jacobians: forms the n per-sample d × d Hessians
-    hessians = np.einsum("nci,ncd,ndj->nij", jacobians, output_hessians, jacobians, optimize=True)
-    return Quadratic.from_hessians(0.5 * (hessians + np.swapaxes(hessians, 1, 2)))
+    return Quadratic.from_jacobians(jacobians, output_hessians=output_hessians)
 
 
 # ------------------------------------------------------------------ polish
