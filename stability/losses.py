@@ -20,17 +20,15 @@ leave out.
 Named conventions (:data:`LOSS_CONVENTIONS`; ``n`` samples per step, ``k`` outputs,
 ``p_i = softmax(f_i)``):
 
-=====================  ========================================  ======================
-name                   loss                                      ``Λ_i``
-=====================  ========================================  ======================
-``half_squared_error`` ``(1/n) Σ_i ½ ‖f_i − y_i‖²``              ``I``
-``squared_error``      ``(1/n) Σ_i ‖f_i − y_i‖²``                ``2 I``
-``mse``                ``(1/(n k)) Σ_i ‖f_i − y_i‖²``            ``(2/k) I``
-``half_mse``           ``(1/(n k)) Σ_i ½ ‖f_i − y_i‖²``          ``(1/k) I``
-``sse``                ``Σ_i ‖f_i − y_i‖²``                      ``2 n I``
-``cross_entropy``      ``(1/n) Σ_i −Σ_c y_ic log p_ic``          ``diag p_i − p_i p_iᵀ``
-``cross_entropy_sum``  ``Σ_i −Σ_c y_ic log p_ic``                ``n (diag p_i − p_i p_iᵀ)``
-=====================  ========================================  ======================
+| name                   | loss                                 | ``Λ_i``                      |
+|------------------------|--------------------------------------|------------------------------|
+| ``half_squared_error`` | ``(1/n) Σ_i ½ ‖f_i − y_i‖²``         | ``I``                        |
+| ``squared_error``      | ``(1/n) Σ_i ‖f_i − y_i‖²``           | ``2 I``                      |
+| ``mse``                | ``(1/(n k)) Σ_i ‖f_i − y_i‖²``       | ``(2/k) I``                  |
+| ``half_mse``           | ``(1/(n k)) Σ_i ½ ‖f_i − y_i‖²``     | ``(1/k) I``                  |
+| ``sse``                | ``Σ_i ‖f_i − y_i‖²``                 | ``2 n I``                    |
+| ``cross_entropy``      | ``(1/n) Σ_i −Σ_c y_ic log p_ic``     | ``diag p_i − p_i p_iᵀ``      |
+| ``cross_entropy_sum``  | ``Σ_i −Σ_c y_ic log p_ic``           | ``n (diag p_i − p_i p_iᵀ)``  |
 
 Aliases name the framework call each one reproduces: ``"torch.nn.MSELoss"`` (``mse``),
 ``"torch.nn.MSELoss(reduction='sum')"`` (``sse``), ``"torch.nn.CrossEntropyLoss"``
