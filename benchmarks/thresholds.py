@@ -7,7 +7,7 @@ subprocess so that its peak resident memory (``ru_maxrss``) is its own; the peak
 array allocations (``tracemalloc``, which NumPy reports to) is measured too. Results
 are printed as a Markdown table and, with ``--json PATH``, saved.
 
-Routes compared (``shared/theory.md`` §3):
+Routes compared (``docs/theory/threshold.md``):
 
 * ``kronecker``: the dense computation on the full ``d² × d²`` space: the operator
   ``E[A ⊗ A]`` of :mod:`stability.numeric.operators` (with ``E[H_B ⊗ H_B]``), read as

@@ -6,14 +6,15 @@ import numpy as np
 import sympy
 from hypothesis import strategies as st
 
-from proofs._cases import curvature_lists
-from proofs.registry import Proof, ProofResult
 from stability import SGD, Quadratic
 from stability.bounds import (
     almost_sure_threshold,
     lyapunov_exponent,
     moment_threshold,
 )
+
+from ._cases import curvature_lists
+from .registry import Proof, ProofResult
 
 NAME = "almost_sure"
 STATEMENT = (
@@ -22,7 +23,7 @@ STATEMENT = (
     "k-th-moment-stable rate is a.s. stable (η_as ≥ η*_k). The stable set need not be an "
     "interval: h ∈ {1, 10} is unstable at η = 1/4 and stable around η = 1."
 )
-CITATION = "Ma & Ying (2021); shared/theory.md §6"
+CITATION = "Ma & Ying (2021); docs/theory/higher-moments.md"
 
 
 def prove() -> ProofResult:
@@ -30,7 +31,7 @@ def prove() -> ProofResult:
 
     Examples
     --------
-    >>> from proofs import almost_sure
+    >>> from stability.proofs import almost_sure
     >>> almost_sure.prove().verdict
     'proved'
     """

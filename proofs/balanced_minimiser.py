@@ -6,7 +6,6 @@ import numpy as np
 import sympy
 from hypothesis import strategies as st
 
-from proofs.registry import Proof, ProofResult
 from stability.bounds import (
     balanced_minimiser,
     balanced_minimiser_sharpness,
@@ -14,13 +13,15 @@ from stability.bounds import (
 )
 from stability.testing.strategies import data_matrices
 
+from .registry import Proof, ProofResult
+
 NAME = "balanced_minimiser"
 STATEMENT = (
     "At the balanced rank-one minimiser W_1 = s u ŵᵀ, W_k = s u uᵀ, W_L = s uᵀ (s = ‖w*‖^{1/L}), "
     "J Jᵀ = s^{2L−2} (I + (L − 1) ŵŵᵀ), so its sharpness is "
     "2‖w*‖^{2−2/L} λ_max(Σ_x^{1/2}(I + (L − 1)ŵŵᵀ)Σ_x^{1/2})."
 )
-CITATION = "Marion & Chizat (2024); shared/theory.md §7"
+CITATION = "Marion & Chizat (2024); docs/theory/deep-linear.md"
 
 
 def _jacobian_gram(layers: list[sympy.Matrix], dimension: int) -> sympy.Matrix:
@@ -42,7 +43,7 @@ def prove() -> ProofResult:
 
     Examples
     --------
-    >>> from proofs import balanced_minimiser
+    >>> from stability.proofs import balanced_minimiser
     >>> balanced_minimiser.prove().verdict
     'proved'
     """

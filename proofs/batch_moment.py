@@ -7,15 +7,16 @@ from fractions import Fraction
 
 import sympy
 
-from proofs.registry import Proof, ProofResult
 from stability.bounds import mixing_weight
+
+from .registry import Proof, ProofResult
 
 NAME = "batch_moment"
 STATEMENT = (
     "For H_B = (1/B) Σ_{i∈B} H_i, E[H_B ⊗ H_B] = (1 − p) H ⊗ H + p M with M = (1/n) Σ H_i ⊗ H_i, "
     "p = 1/B with replacement and p = (n − B)/(B(n − 1)) without (p = 0 at B = n)."
 )
-CITATION = "Mulayoff & Michaeli (2023); shared/theory.md §3"
+CITATION = "Mulayoff & Michaeli (2023); docs/theory/threshold.md"
 
 
 def _weight_moments(samples: int, batch: int, replacement: bool) -> dict[tuple[int, int], Fraction]:
@@ -39,7 +40,7 @@ def prove() -> ProofResult:
 
     Examples
     --------
-    >>> from proofs import batch_moment
+    >>> from stability.proofs import batch_moment
     >>> batch_moment.prove().verdict
     'proved'
     """

@@ -8,10 +8,11 @@ import numpy as np
 import sympy
 from hypothesis import strategies as st
 
-from proofs._cases import random_problems, small_data_matrices
-from proofs.registry import Proof, ProofResult
 from stability import GD, SGD, Quadratic, critical_learning_rate, symbolic
 from stability.bounds import equivalent_batch_size, mixing_weight
+
+from ._cases import random_problems, small_data_matrices
+from .registry import Proof, ProofResult
 
 NAME = "batch_monotonicity"
 STATEMENT = (
@@ -20,7 +21,7 @@ STATEMENT = (
     "in p: non-decreasing in B; equal p gives equal η* (n = 6: B = 5 with replacement ≡ B = 3 "
     "without); B = n without replacement is GD."
 )
-CITATION = "Mulayoff & Michaeli (2023); shared/theory.md §3"
+CITATION = "Mulayoff & Michaeli (2023); docs/theory/threshold.md"
 
 
 def prove() -> ProofResult:
@@ -28,7 +29,7 @@ def prove() -> ProofResult:
 
     Examples
     --------
-    >>> from proofs import batch_monotonicity
+    >>> from stability.proofs import batch_monotonicity
     >>> batch_monotonicity.prove().verdict
     'proved'
     """

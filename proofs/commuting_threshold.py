@@ -8,10 +8,11 @@ import numpy as np
 import sympy
 from hypothesis import strategies as st
 
-from proofs.registry import Proof, ProofResult
 from stability import SGD, Quadratic, critical_learning_rate, symbolic
 from stability.bounds import commuting_threshold
 from stability.testing.strategies import commuting_hessians
+
+from .registry import Proof, ProofResult
 
 NAME = "commuting_threshold"
 STATEMENT = (
@@ -19,7 +20,7 @@ STATEMENT = (
     "diagonal on e_k e_lᵀ with entries E[(1 − η h_Bk)(1 − η h_Bl)] ≤ max of the two diagonal "
     "ones, so η* = min_k 2 h̄_k/(h̄_k² + p Var_i h_ik): the problem splits into 1-D problems."
 )
-CITATION = "Wu, Ma & E (2018); Mulayoff & Michaeli (2023); shared/theory.md §3"
+CITATION = "Wu, Ma & E (2018); Mulayoff & Michaeli (2023); docs/theory/threshold.md"
 
 
 def prove() -> ProofResult:
@@ -27,7 +28,7 @@ def prove() -> ProofResult:
 
     Examples
     --------
-    >>> from proofs import commuting_threshold
+    >>> from stability.proofs import commuting_threshold
     >>> commuting_threshold.prove().verdict
     'proved'
     """

@@ -7,7 +7,6 @@ import itertools
 import numpy as np
 import sympy
 
-from proofs.registry import Proof, ProofResult
 from stability.bounds import (
     balanced_minimiser_sharpness,
     deep_linear_hessian,
@@ -15,13 +14,15 @@ from stability.bounds import (
 )
 from stability.testing.strategies import deep_linear_minimisers
 
+from .registry import Proof, ProofResult
+
 NAME = "deep_linear_bound"
 STATEMENT = (
     "Every minimiser of R = (1/n) Σ (W_L⋯W_1 x_i − y_i)² has λ_max(∇²R) ≥ "
     "2L ‖Σ_x w*‖^{2/L} (w*ᵀ Σ_x w*)^{1−2/L} ≥ 2L ‖w*‖^{2−2/L} ŵᵀΣ_xŵ; GD with η above 2 over "
     "that bound converges to no minimiser. Equality at the balanced minimiser when Σ_x = I."
 )
-CITATION = "Marion & Chizat (2024); shared/theory.md §7"
+CITATION = "Marion & Chizat (2024); docs/theory/deep-linear.md"
 
 
 def prove() -> ProofResult:
@@ -29,7 +30,7 @@ def prove() -> ProofResult:
 
     Examples
     --------
-    >>> from proofs import deep_linear_bound
+    >>> from stability.proofs import deep_linear_bound
     >>> deep_linear_bound.prove().verdict
     'proved'
     """

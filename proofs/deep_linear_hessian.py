@@ -5,9 +5,10 @@ from __future__ import annotations
 import numpy as np
 import sympy
 
-from proofs.registry import Proof, ProofResult
 from stability.bounds import deep_linear_hessian, deep_linear_loss
 from stability.testing.strategies import deep_linear_minimisers
+
+from .registry import Proof, ProofResult
 
 NAME = "deep_linear_hessian"
 STATEMENT = (
@@ -15,7 +16,7 @@ STATEMENT = (
     "Hessian is 2 Jᵀ Σ_x J with J[V] = (Σ_k W_L⋯W_{k+1} V_k W_{k−1}⋯W_1)ᵀ, whatever the "
     "widths, and J Jᵀ = Σ_k ‖W_L⋯W_{k+1}‖² (W_{k−1}⋯W_1)ᵀ(W_{k−1}⋯W_1)."
 )
-CITATION = "Marion & Chizat (2024); shared/theory.md §7"
+CITATION = "Marion & Chizat (2024); docs/theory/deep-linear.md"
 
 
 def _finite_difference_hessian(X, y, layers, step=1e-4) -> np.ndarray:
@@ -50,7 +51,7 @@ def prove() -> ProofResult:
 
     Examples
     --------
-    >>> from proofs import deep_linear_hessian
+    >>> from stability.proofs import deep_linear_hessian
     >>> deep_linear_hessian.prove().verdict
     'proved'
     """

@@ -6,7 +6,6 @@ import numpy as np
 import sympy
 from hypothesis import strategies as st
 
-from proofs.registry import Proof, ProofResult
 from stability import (
     BatchLaw,
     HeavyBall,
@@ -19,13 +18,18 @@ from stability import (
 from stability.bounds import ema_momentum_edge
 from stability.testing.strategies import psd_matrices
 
+from .registry import Proof, ProofResult
+
 NAME = "ema_momentum_edge"
 STATEMENT = (
     "m_{t+1} = β m_t + (1 − β) H δ_t, δ_{t+1} = δ_t − η P⁻¹ m_{t+1} (P ≻ 0 frozen) is heavy "
     "ball on P^{-1/2} H P^{-1/2} with learning rate η(1 − β); it is stable iff "
     "λ_max(P⁻¹H) < (2 + 2β)/((1 − β)η), i.e. 38/η at β = 0.9."
 )
-CITATION = "Cohen et al. (2022), Adaptive gradient methods at the edge of stability; §4"
+CITATION = (
+    "Cohen et al. (2022), Adaptive gradient methods at the edge of stability; "
+    "docs/theory/methods.md"
+)
 
 
 def ema_dynamics(beta: object) -> LinearDynamics:
@@ -75,7 +79,7 @@ def prove() -> ProofResult:
 
     Examples
     --------
-    >>> from proofs import ema_momentum_edge
+    >>> from stability.proofs import ema_momentum_edge
     >>> ema_momentum_edge.prove().verdict
     'proved'
     """

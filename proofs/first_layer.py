@@ -6,14 +6,17 @@ import numpy as np
 import sympy
 from hypothesis import strategies as st
 
-from proofs.registry import Proof, ProofResult
+from .registry import Proof, ProofResult
 
 NAME = "first_layer"
 STATEMENT = (
     "For f(x) = g(Wx): ∇_W f = (∇_z g) xᵀ and ∇_x f = Wᵀ ∇_z g, hence "
     "‖∇_W f‖_F = ‖∇_z g‖ ‖x‖ and ‖∇_x f(x)‖ ≤ ‖W‖₂ ‖∇_W f(x)‖_F / ‖x‖."
 )
-CITATION = "Ma & Ying (2021), On linear stability of SGD and input-smoothness; §6"
+CITATION = (
+    "Ma & Ying (2021), On linear stability of SGD and input-smoothness; "
+    "docs/theory/higher-moments.md"
+)
 
 
 def _network(weights: np.ndarray, head: np.ndarray, x: np.ndarray) -> float:
@@ -25,7 +28,7 @@ def prove() -> ProofResult:
 
     Examples
     --------
-    >>> from proofs import first_layer
+    >>> from stability.proofs import first_layer
     >>> first_layer.prove().verdict
     'proved'
     """

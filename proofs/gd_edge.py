@@ -7,18 +7,19 @@ import itertools
 import numpy as np
 import sympy
 
-from proofs._cases import exact_threshold
-from proofs.registry import Proof, ProofResult
 from stability import GD, SGD, Quadratic, critical_learning_rate, symbolic
 from stability.bounds import gradient_descent_edge
 from stability.testing.strategies import psd_matrices
+
+from ._cases import exact_threshold
+from .registry import Proof, ProofResult
 
 NAME = "gd_edge"
 STATEMENT = (
     "Full-batch GD δ ← (I − ηH) δ on a quadratic with H ⪰ 0 is mean-square stable iff "
     "η < 2/λ_max(H) (weight decay μ: η < 2/(λ_max(H) + μ)); SGD is never stable where GD is not."
 )
-CITATION = "shared/theory.md §3 (GD is p = 0); Cohen et al. (2021)"
+CITATION = "docs/theory/threshold.md (GD is p = 0); Cohen et al. (2021)"
 
 
 def prove() -> ProofResult:
@@ -26,7 +27,7 @@ def prove() -> ProofResult:
 
     Examples
     --------
-    >>> from proofs import gd_edge
+    >>> from stability.proofs import gd_edge
     >>> gd_edge.prove().verdict
     'proved'
     """

@@ -9,18 +9,19 @@ import numpy as np
 import sympy
 from hypothesis import strategies as st
 
-from proofs._cases import MOMENTA, random_problems
-from proofs.registry import Proof, ProofResult
 from stability import HeavyBall, Quadratic, critical_learning_rate, symbolic
 from stability.bounds import heavy_ball_edge
 from stability.testing.strategies import psd_matrices
+
+from ._cases import MOMENTA, random_problems
+from .registry import Proof, ProofResult
 
 NAME = "heavy_ball_edge"
 STATEMENT = (
     "Full-batch heavy ball δ_{t+1} = δ_t − ηHδ_t + β(δ_t − δ_{t−1}), 0 ≤ β < 1, is mean-square "
     "stable iff η λ_max(H) < 2(1 + β); with minibatches the full-batch edge is an upper bound."
 )
-CITATION = "Polyak (1964); shared/theory.md §4"
+CITATION = "Polyak (1964); docs/theory/methods.md"
 
 
 def _schur_stable(a1: float, a0: float) -> bool:
@@ -33,7 +34,7 @@ def prove() -> ProofResult:
 
     Examples
     --------
-    >>> from proofs import heavy_ball_edge
+    >>> from stability.proofs import heavy_ball_edge
     >>> heavy_ball_edge.prove().verdict
     'proved'
     """

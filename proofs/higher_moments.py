@@ -8,11 +8,12 @@ import numpy as np
 import sympy
 from hypothesis import strategies as st
 
-from proofs._cases import curvature_lists
-from proofs.registry import Proof, ProofResult
 from stability import SGD, Quadratic, critical_learning_rate
 from stability.bounds import infinite_moment_threshold, moment_spectral_radius, moment_threshold
 from stability.testing.strategies import commuting_hessians, data_matrices
+
+from ._cases import curvature_lists
+from .registry import Proof, ProofResult
 
 NAME = "higher_moments"
 STATEMENT = (
@@ -22,7 +23,7 @@ STATEMENT = (
     "For odd k the signed tensor E[A^⊗k] is the wrong object: with h_B ∈ {0, 2}, "
     "E(1 − ηh_B)³ ≥ −1 up to η = (1 + 3^{1/3})/2 > η*_2 = 1, whereas η*_3 = 1."
 )
-CITATION = "Ma & Ying (2021); shared/theory.md §6"
+CITATION = "Ma & Ying (2021); docs/theory/higher-moments.md"
 
 
 def prove() -> ProofResult:
@@ -30,7 +31,7 @@ def prove() -> ProofResult:
 
     Examples
     --------
-    >>> from proofs import higher_moments
+    >>> from stability.proofs import higher_moments
     >>> higher_moments.prove().verdict
     'proved'
     """

@@ -5,11 +5,12 @@ from __future__ import annotations
 import numpy as np
 import sympy
 
-from proofs._cases import random_problems, small_data_matrices
-from proofs.registry import Proof, ProofResult
 from stability import SGD, Quadratic, critical_learning_rate, symbolic
 from stability.bounds import identity_test_bound
 from stability.testing.strategies import one_dimensional_hessians
+
+from ._cases import random_problems, small_data_matrices
+from .registry import Proof, ProofResult
 
 NAME = "identity_test"
 STATEMENT = (
@@ -17,7 +18,7 @@ STATEMENT = (
     "so η* ≤ 2 tr H / ((1 − p)‖H‖_F² + (p/n) Σ ‖H_i‖_F²); tight in one dimension and for "
     "orthonormal samples with B = 1 drawn with replacement."
 )
-CITATION = "Mulayoff & Michaeli (2023) (test matrix Σ = I); shared/theory.md §3"
+CITATION = "Mulayoff & Michaeli (2023) (test matrix Σ = I); docs/theory/threshold.md"
 
 
 def prove() -> ProofResult:
@@ -25,7 +26,7 @@ def prove() -> ProofResult:
 
     Examples
     --------
-    >>> from proofs import identity_test
+    >>> from stability.proofs import identity_test
     >>> identity_test.prove().verdict
     'proved'
     """

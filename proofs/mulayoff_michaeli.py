@@ -6,10 +6,11 @@ import numpy as np
 import sympy
 from hypothesis import strategies as st
 
-from proofs._cases import exact_threshold, random_problems, small_data_matrices
-from proofs.registry import Proof, ProofResult
 from stability import SGD, Quadratic, critical_learning_rate, spectral_radius, symbolic
 from stability.bounds import mulayoff_michaeli_threshold
+
+from ._cases import exact_threshold, random_problems, small_data_matrices
+from .registry import Proof, ProofResult
 
 NAME = "mulayoff_michaeli"
 STATEMENT = (
@@ -25,7 +26,7 @@ def prove() -> ProofResult:
 
     Examples
     --------
-    >>> from proofs import mulayoff_michaeli
+    >>> from stability.proofs import mulayoff_michaeli
     >>> mulayoff_michaeli.prove().verdict
     'proved'
     """

@@ -9,11 +9,12 @@ import numpy as np
 import sympy
 from hypothesis import strategies as st
 
-from proofs._cases import MOMENTA, random_problems
-from proofs.registry import Proof, ProofResult
 from stability import Nesterov, Quadratic, critical_learning_rate, symbolic
 from stability.bounds import nesterov_edge
 from stability.testing.strategies import psd_matrices
+
+from ._cases import MOMENTA, random_problems
+from .registry import Proof, ProofResult
 
 NAME = "nesterov_edge"
 STATEMENT = (
@@ -21,7 +22,7 @@ STATEMENT = (
     "mean-square stable iff η λ_max(H) < 2(1 + β)/(1 + 2β); with minibatches that edge is an "
     "upper bound."
 )
-CITATION = "Nesterov (1983); shared/theory.md §4"
+CITATION = "Nesterov (1983); docs/theory/methods.md"
 
 
 def prove() -> ProofResult:
@@ -29,7 +30,7 @@ def prove() -> ProofResult:
 
     Examples
     --------
-    >>> from proofs import nesterov_edge
+    >>> from stability.proofs import nesterov_edge
     >>> nesterov_edge.prove().verdict
     'proved'
     """

@@ -6,11 +6,12 @@ import numpy as np
 import sympy
 from hypothesis import strategies as st
 
-from proofs._cases import random_problems, small_data_matrices
-from proofs.registry import Proof, ProofResult
 from stability import SGD, Quadratic, critical_learning_rate, symbolic
 from stability.bounds import commuting_threshold, rank_one_test_bound, wu_ma_e_threshold
 from stability.testing.strategies import commuting_hessians, one_dimensional_hessians
+
+from ._cases import random_problems, small_data_matrices
+from .registry import Proof, ProofResult
 
 NAME = "rank_one_test"
 STATEMENT = (
@@ -18,7 +19,9 @@ STATEMENT = (
     "stability at η requires (1 − ηa_v)² + η² p s_v² ≤ 1, i.e. η* ≤ 2a_v/(a_v² + p s_v²); "
     "equality in one dimension and, minimised over eigenvectors, for commuting H_i."
 )
-CITATION = "Mulayoff & Michaeli (2023) (test matrix Σ = vvᵀ); Wu, Ma & E (2018); §3"
+CITATION = (
+    "Mulayoff & Michaeli (2023) (test matrix Σ = vvᵀ); Wu, Ma & E (2018); docs/theory/threshold.md"
+)
 
 
 def prove() -> ProofResult:
@@ -26,7 +29,7 @@ def prove() -> ProofResult:
 
     Examples
     --------
-    >>> from proofs import rank_one_test
+    >>> from stability.proofs import rank_one_test
     >>> rank_one_test.prove().verdict
     'proved'
     """

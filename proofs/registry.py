@@ -1,22 +1,27 @@
-"""Discover and run the machine-checked proofs in :mod:`proofs`.
+"""Discover and run the machine-checked proofs of :mod:`stability.proofs`.
 
-Every module ``proofs/<name>.py`` (other than this one and ``__init__``) is a proof with a
-small common interface:
+The proofs live in the repository's top-level ``proofs/`` folder, which installs as the
+subpackage ``stability.proofs``. Every module ``proofs/<name>.py`` (other than this one,
+``__init__`` and the private helpers ``_*.py``) is a proof with a small common interface:
 
 * ``NAME``: a short identifier (the module name), used by ``stability prove NAME``;
 * ``STATEMENT``: the theorem, in words and formulas;
-* ``CITATION``: where it comes from (authors, year; ``shared/theory.md`` section);
+* ``CITATION``: where it comes from (authors, year; the ``docs/theory/`` page that derives it);
 * ``prove() -> ProofResult``: derives the result with SymPy (identities that simplify to
   zero, polynomial conditions, closed forms) and, when the statement is an inequality over
   all inputs, checks it exhaustively on small rational cases and with hypothesis on random
   ones.
 
 A proof builds its result with :class:`Proof`, which records each step as a :class:`Check`.
+The proofs need hypothesis (the ``prove`` extra) to run; :func:`catalogue` lists them
+without importing them, so it works without it.
 
 Examples
 --------
->>> from proofs.registry import discover, run
+>>> from stability.proofs.registry import catalogue, discover, run
 >>> "gd_edge" in discover()
+True
+>>> list(catalogue()) == list(discover())
 True
 >>> [result.verdict for result in run(["gd_edge"])]
 ['proved']
@@ -24,12 +29,14 @@ True
 
 from __future__ import annotations
 
+import ast
 import importlib
 import pkgutil
 import time
 import traceback
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
+from pathlib import Path
 from types import ModuleType
 from typing import Any
 
@@ -37,9 +44,12 @@ import sympy
 
 from stability.errors import InvalidInputError
 
-__all__ = ["Check", "Proof", "ProofResult", "discover", "run"]
+__all__ = ["Check", "Proof", "ProofResult", "catalogue", "discover", "run"]
 
 _SKIP = {"registry", "__init__", "__main__"}
+#: The package the proofs belong to (``stability.proofs`` once installed): this module's parent,
+#: whatever name it was imported under.
+_PACKAGE = __name__.rpartition(".")[0]
 
 
 @dataclass(frozen=True)
@@ -105,7 +115,7 @@ class Proof:
     Examples
     --------
     >>> import sympy
-    >>> from proofs.registry import Proof
+    >>> from stability.proofs.registry import Proof
     >>> x = sympy.Symbol("x")
     >>> proof = Proof("demo", "(x + 1)² = x² + 2x + 1", "algebra")
     >>> proof.identity("square of a sum", (x + 1) ** 2 - (x**2 + 2 * x + 1))
@@ -208,29 +218,98 @@ class Proof:
         )
 
 
+def _proof_module_names() -> list[str]:
+    """The names of the proof modules of the package, in alphabetical order (no import)."""
+    package = importlib.import_module(_PACKAGE)
+    return sorted(
+        info.name
+        for info in pkgutil.iter_modules(package.__path__)
+        if info.name not in _SKIP and not info.name.startswith("_")
+    )
+
+
+def catalogue() -> dict[str, str]:
+    """Every proof's ``NAME`` and ``STATEMENT``, read from the source files without importing them.
+
+    Unlike :func:`discover`, this needs none of the proofs' dependencies (hypothesis in
+    particular), so ``stability prove --list`` works in any installation.
+
+    Returns
+    -------
+    dict of str to str
+        ``NAME`` → ``STATEMENT``, in alphabetical order of the modules.
+
+    Raises
+    ------
+    InvalidInputError
+        If a module does not assign ``NAME`` and ``STATEMENT`` as string literals.
+
+    Examples
+    --------
+    >>> from stability.proofs.registry import catalogue
+    >>> catalogue()["gd_edge"].split(" on ")[0]
+    'Full-batch GD δ ← (I − ηH) δ'
+    """
+    package = importlib.import_module(_PACKAGE)
+    found: dict[str, str] = {}
+    for name in _proof_module_names():
+        path = next(
+            Path(folder, f"{name}.py")
+            for folder in package.__path__
+            if Path(folder, f"{name}.py").is_file()
+        )
+        constants: dict[str, str] = {}
+        for node in ast.parse(path.read_text(encoding="utf-8")).body:
+            if isinstance(node, ast.Assign) and len(node.targets) == 1:
+                target = node.targets[0]
+                if isinstance(target, ast.Name) and target.id in ("NAME", "STATEMENT"):
+                    try:
+                        constants[target.id] = ast.literal_eval(node.value)
+                    except ValueError:
+                        pass
+        missing = [key for key in ("NAME", "STATEMENT") if not isinstance(constants.get(key), str)]
+        if missing:
+            raise InvalidInputError(
+                f"proof module {_PACKAGE}.{name} does not assign {', '.join(missing)} "
+                "as a string literal"
+            )
+        found[constants["NAME"]] = constants["STATEMENT"]
+    return found
+
+
 def discover() -> dict[str, ModuleType]:
-    """Every proof module of the :mod:`proofs` package, by ``NAME``, in alphabetical order.
+    """Every proof module of the package, by ``NAME``, in alphabetical order.
+
+    Imports every proof, so it needs the proofs' dependencies (hypothesis: the ``prove``
+    extra); :func:`catalogue` lists them without.
+
+    Returns
+    -------
+    dict of str to module
+        ``NAME`` → the imported proof module.
 
     Raises
     ------
     InvalidInputError
         If a module lacks the interface (``NAME``, ``STATEMENT``, ``CITATION``, ``prove``)
         or two modules share a name.
-    """
-    import proofs
 
+    Examples
+    --------
+    >>> from stability.proofs.registry import discover
+    >>> discover()["gd_edge"].__name__.rpartition(".")[2]
+    'gd_edge'
+    """
     found: dict[str, ModuleType] = {}
-    for info in sorted(pkgutil.iter_modules(proofs.__path__), key=lambda item: item.name):
-        if info.name in _SKIP or info.name.startswith("_"):
-            continue
-        module = importlib.import_module(f"proofs.{info.name}")
+    for name in _proof_module_names():
+        module = importlib.import_module(f"{_PACKAGE}.{name}")
         missing = [
             attribute
             for attribute in ("NAME", "STATEMENT", "CITATION", "prove")
             if not hasattr(module, attribute)
         ]
         if missing:
-            raise InvalidInputError(f"proof module proofs.{info.name} lacks {', '.join(missing)}")
+            raise InvalidInputError(f"proof module {_PACKAGE}.{name} lacks {', '.join(missing)}")
         if module.NAME in found:
             raise InvalidInputError(f"two proof modules are named {module.NAME!r}")
         found[module.NAME] = module
@@ -242,10 +321,26 @@ def run(names: Sequence[str] | None = None) -> list[ProofResult]:
 
     A proof that raises is recorded as failed with the exception, never propagated.
 
+    Parameters
+    ----------
+    names : sequence of str, optional
+        The ``NAME`` of each proof to run; all of them when empty or ``None``.
+
+    Returns
+    -------
+    list of ProofResult
+        One result per proof, in the order asked for.
+
     Raises
     ------
     InvalidInputError
         If a name is not a known proof (the message lists the known ones).
+
+    Examples
+    --------
+    >>> from stability.proofs.registry import run
+    >>> [result.holds for result in run(["first_layer"])]
+    [True]
     """
     modules = discover()
     selected = list(names) if names else list(modules)

@@ -6,7 +6,6 @@ import numpy as np
 import sympy
 from hypothesis import strategies as st
 
-from proofs.registry import Proof, ProofResult
 from stability import GD, SGD, Quadratic, VariationalGD, critical_learning_rate, symbolic
 from stability.bounds import (
     ghosh_edge,
@@ -16,6 +15,8 @@ from stability.bounds import (
 )
 from stability.testing.strategies import psd_matrices
 
+from .registry import Proof, ProofResult
+
 NAME = "variational_edge"
 STATEMENT = (
     "Variational GD (posterior N(m, Σ_q), S samples) on a quadratic is GD/SGD plus additive "
@@ -24,7 +25,7 @@ STATEMENT = (
     "λ_edge = (2/η) VF(z), VF = η√(z/3) sinh(⅓ arsinh((3/η)√(3/z))) < 1; VF solves "
     "v³ + uv − u = 0 with u = η²z/4; at the stationary moment z = ηλ³/(2 − ηλ) and λ = λ_edge."
 )
-CITATION = "Ghosh et al. (2025), Thm 3.1, re-derived; shared/theory.md §5"
+CITATION = "Ghosh et al. (2025), Thm 3.1, re-derived; docs/theory/methods.md"
 
 
 def prove() -> ProofResult:
@@ -32,7 +33,7 @@ def prove() -> ProofResult:
 
     Examples
     --------
-    >>> from proofs import variational_edge
+    >>> from stability.proofs import variational_edge
     >>> variational_edge.prove().verdict
     'proved'
     """

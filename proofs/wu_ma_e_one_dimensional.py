@@ -5,11 +5,12 @@ from __future__ import annotations
 import numpy as np
 import sympy
 
-from proofs._cases import curvature_lists
-from proofs.registry import Proof, ProofResult
 from stability import SGD, Quadratic, critical_learning_rate, symbolic
 from stability.bounds import wu_ma_e_threshold
 from stability.testing.strategies import one_dimensional_hessians
+
+from ._cases import curvature_lists
+from .registry import Proof, ProofResult
 
 NAME = "wu_ma_e_one_dimensional"
 STATEMENT = (
@@ -17,7 +18,7 @@ STATEMENT = (
     "E(1 − η h_B)² = 1 − 2ηa + η²(a² + p s²), so SGD is mean-square stable iff "
     "η < 2a/(a² + p s²)."
 )
-CITATION = "Wu, Ma & E (2018); shared/theory.md §3"
+CITATION = "Wu, Ma & E (2018); docs/theory/threshold.md"
 
 
 def prove() -> ProofResult:
@@ -25,7 +26,7 @@ def prove() -> ProofResult:
 
     Examples
     --------
-    >>> from proofs import wu_ma_e_one_dimensional
+    >>> from stability.proofs import wu_ma_e_one_dimensional
     >>> wu_ma_e_one_dimensional.prove().verdict
     'proved'
     """

@@ -8,8 +8,6 @@ import numpy as np
 import sympy
 from hypothesis import strategies as st
 
-from proofs._cases import random_problems, small_data_matrices
-from proofs.registry import Proof, ProofResult
 from stability import SGD, Quadratic, critical_learning_rate, symbolic
 from stability.bounds import (
     commuting_threshold,
@@ -18,13 +16,16 @@ from stability.bounds import (
 )
 from stability.testing.strategies import commuting_hessians, one_dimensional_hessians
 
+from ._cases import random_problems, small_data_matrices
+from .registry import Proof, ProofResult
+
 NAME = "wu_ma_e_sufficient"
 STATEMENT = (
     "E(I − ηH_B)² = (I − ηH)² + η² p (mean H_i² − H²); if its largest eigenvalue on range(H) "
     "is ≤ 1 then E‖δ_t‖² never increases (sufficient for stability). The largest such η is "
     "2/λ_max(H^{-1/2} E[H_B²] H^{-1/2}) ≤ η*, with equality in 1-D and for commuting H_i."
 )
-CITATION = "Wu, Ma & E (2018), How SGD selects the global minima; shared/theory.md §3"
+CITATION = "Wu, Ma & E (2018), How SGD selects the global minima; docs/theory/threshold.md"
 
 
 def _batches(samples: int, batch: int, replacement: bool):
@@ -40,7 +41,7 @@ def prove() -> ProofResult:
 
     Examples
     --------
-    >>> from proofs import wu_ma_e_sufficient
+    >>> from stability.proofs import wu_ma_e_sufficient
     >>> wu_ma_e_sufficient.prove().verdict
     'proved'
     """

@@ -1,17 +1,24 @@
 """Quadratic problems: a minimum described by its Hessian and per-sample structure.
 
-Theory: ``shared/theory.md`` §1 and §2 (neutral directions) and §3 (Gram form).
+Theory: ``docs/theory/models.md`` (from a model to per-sample Hessians, factors, the Gram
+form, scale) and ``docs/theory/operator.md``.
 
 A :class:`Quadratic` is immutable and validated on construction. It can hold
 
 * one Hessian (full-batch methods only): :class:`Quadratic` ``(hessian)``;
 * per-sample Hessians ``H_i`` with ``H = mean H_i``: :meth:`Quadratic.from_hessians`;
-* a data (or per-sample Jacobian) matrix ``X`` with ``H_i = x_i x_iᵀ``: :meth:`Quadratic.from_data`;
-* a Gram (NTK) matrix ``K = X Xᵀ`` alone: :meth:`Quadratic.from_gram`.
+* a data (or one-output Jacobian) matrix ``X`` with ``H_i = x_i x_iᵀ``:
+  :meth:`Quadratic.from_data`;
+* per-sample Jacobians ``J_i`` of a model with ``k`` outputs (an array or parameter
+  blocks) and output curvatures ``Λ_i``, ``H_i = J_iᵀ Λ_i J_i``:
+  :meth:`Quadratic.from_jacobians`;
+* a Gram (NTK) matrix ``K = X Xᵀ``, or the block NTK ``(n, k, n, k)``, alone:
+  :meth:`Quadratic.from_gram`.
 
 Every evaluator works on :meth:`Quadratic.reduced`, the problem restricted to
 ``range(H)`` in the eigenbasis of ``H``: the null space of ``H`` is neutral (the
-dynamics never move along it) and is removed before spectra are taken.
+dynamics never move along it) and is removed before spectra are taken. Per-sample
+structure is read as factors ``G_i`` with ``H_i = G_iᵀ G_i`` (:attr:`ReducedQuadratic.factors`).
 """
 
 from __future__ import annotations
@@ -159,7 +166,7 @@ class Quadratic:
     -----
     Every array is checked where it enters. Problems of any magnitude are accepted: the
     reduction (:meth:`reduced`) is computed in a copy scaled by a power of two, and when
-    the Hessian's largest eigenvalue lies outside ``2^±384`` the reduced problem stores
+    the Hessian's largest eigenvalue lies outside ``2^±448`` the reduced problem stores
     normalised Hessians with the factor in :attr:`ReducedQuadratic.scale`, so thresholds
     are exact (they scale as ``1/s`` when the Hessians are multiplied by ``s``).
     :class:`~stability.errors.OutOfRangeError` is raised only when the largest eigenvalue
@@ -829,7 +836,7 @@ _TALL_ROWS = 1000
 
 # Reduced problems whose largest eigenvalue lies within 2^±_BAND_EXPONENT are stored as
 # they are (scale 1); beyond, they are normalised to a largest eigenvalue in [0.5, 2).
-_BAND_EXPONENT = 384
+_BAND_EXPONENT = 448
 # The largest eigenvalue must lie in [2^-_RANGE_EXPONENT, 2^_RANGE_EXPONENT] for the
 # thresholds (about 2/λ_max, at most 4/λ_max with momentum) and the sharpness to be
 # representable in double precision.

@@ -1,4 +1,7 @@
-"""Higher-moment and almost-sure stability (stability.bounds.moments, shared/theory.md §6)."""
+"""Higher-moment and almost-sure stability (stability.bounds.moments).
+
+Theory: docs/theory/higher-moments.md.
+"""
 
 from __future__ import annotations
 

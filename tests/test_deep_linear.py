@@ -1,4 +1,7 @@
-"""Deep linear networks (shared/theory.md §7): Hessians and sharpness bounds, finite differences."""
+"""Deep linear networks: Hessians and sharpness bounds, against finite differences.
+
+Theory: docs/theory/deep-linear.md.
+"""
 
 from __future__ import annotations
 

@@ -1,4 +1,4 @@
-"""The Gram (NTK) path and the reduction of wide data (shared/theory.md §3, Gram form).
+"""The Gram (NTK) path and the reduction of wide data (docs/theory/threshold.md, Gram form).
 
 ``η*`` of rank-one samples depends on ``K = X Xᵀ`` alone: checked against the data
 problem, against an independent residual-space operator ``r ↦ (I − η K W) r`` built by
@@ -53,7 +53,10 @@ def _residual_threshold(gram: np.ndarray, batch: int, replacement: bool) -> floa
 
 @pytest.mark.parametrize(("batch", "replacement"), [(1, False), (2, False), (2, True)])
 def test_gram_threshold_equals_the_residual_recursion(batch, replacement):
-    """r = X δ obeys r_{t+1} = (I − η K W_B) r_t, W_B the batch weights (theory §3)."""
+    """r = X δ obeys r_{t+1} = (I − η K W_B) r_t, W_B the batch weights.
+
+    Theory: docs/theory/threshold.md (the Gram form).
+    """
     rng = np.random.default_rng(0)
     data = rng.standard_normal((4, 7))
     gram = data @ data.T

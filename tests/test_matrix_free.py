@@ -1,4 +1,5 @@
-"""Matrix-free operators and thresholds (stability.numeric.matrix_free; shared/theory.md §2–§3).
+"""Matrix-free operators and thresholds (stability.numeric.matrix_free; docs/theory/operator.md and
+docs/theory/threshold.md).
 
 Every matrix-free quantity is compared with an independent computation: batch enumeration
 of ``E[A S Aᵀ]`` with the method's own state map (tests/brute_force.py), the dense ``svec``
@@ -279,7 +280,10 @@ def test_matrix_free_momentum_on_a_larger_problem_matches_the_dense_pencil():
 
 
 def test_non_homogeneous_dynamics_use_every_eigenvalue():
-    """Weight decay μ: A = (1 − ημ) I − η H_B; the edge moves to 2/η − μ (theory §4)."""
+    """Weight decay μ: A = (1 − ημ) I − η H_B; the edge moves to 2/η − μ.
+
+    Theory: docs/theory/methods.md.
+    """
     decay = 0.3
     dynamics = LinearDynamics(
         name="decayed",

@@ -1,4 +1,5 @@
-"""Stationary second moments and expected loss changes (shared/theory.md §2 rule 3, §5).
+"""Stationary second moments and expected loss changes (docs/theory/operator.md rule 3,
+docs/theory/methods.md).
 
 References are independent of the package's evaluators: batches are enumerated with their
 exact probabilities (``tests/brute_force.py``), the state maps come from the definition

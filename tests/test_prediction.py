@@ -1,4 +1,5 @@
-"""Exact finite-time second moments (stability.numeric.prediction), shared/theory.md §2, §8.
+"""Exact finite-time second moments (stability.numeric.prediction), docs/theory/operator.md and
+docs/monte-carlo.md.
 
 Every formula is checked against an independent computation: batch enumeration
 (tests/brute_force.py), the dense operator, closed forms, explicit per-sample sums at

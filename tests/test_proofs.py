@@ -1,4 +1,5 @@
-"""The machine-checked proofs (proofs/), their registry and the ``stability prove`` command."""
+"""The machine-checked proofs (``proofs/``, installed as ``stability.proofs``), their registry
+and the ``stability prove`` command."""
 
 from __future__ import annotations
 
@@ -11,11 +12,13 @@ import pytest
 import sympy
 from hypothesis import strategies as st
 
-import proofs
-from proofs import registry
-from proofs.registry import Check, Proof, ProofResult
 from stability import InvalidInputError
 from stability.cli import main
+from stability.cli.prove import load_proofs
+
+proofs = load_proofs()
+from stability.proofs import registry  # noqa: E402  (after load_proofs registers the package)
+from stability.proofs.registry import Check, Proof, ProofResult  # noqa: E402
 
 NAMES = list(registry.discover())
 
@@ -62,7 +65,7 @@ def test_proof_builder_records_failures():
 
 
 def _fake_module(name: str, prove) -> types.ModuleType:
-    module = types.ModuleType(f"proofs.{name}")
+    module = types.ModuleType(f"stability.proofs.{name}")
     module.NAME, module.STATEMENT, module.CITATION, module.prove = name, "claim", "nobody", prove
     return module
 
@@ -104,6 +107,17 @@ def test_cli_lines_and_exit_codes(capsys):
     assert main(["prove", "--list"]) == 0
     listed = capsys.readouterr().out.splitlines()
     assert [line.split()[0] for line in listed] == NAMES
+
+
+def test_catalogue_reads_the_modules_without_importing_them():
+    catalogue = registry.catalogue()
+    assert list(catalogue) == NAMES
+    for name, module in registry.discover().items():
+        assert catalogue[name] == module.STATEMENT
+    assert proofs.__name__ == "stability.proofs"
+    assert registry.__name__ == "stability.proofs.registry"
+    modules = registry.discover().values()
+    assert all(module.__name__.startswith("stability.proofs.") for module in modules)
 
 
 def test_cli_json_and_verbose(capsys):

@@ -3,7 +3,7 @@
 Multiplying every Hessian by ``s²`` (the data by ``s``) multiplies every map
 ``A = F ⊗ I + G(η) ⊗ H_B`` at ``η`` by nothing new at ``η / s²``: thresholds are exactly
 ``η*(unit) / s²`` (``docs/theory/models.md``). Problems are reduced in a copy scaled by a
-power of two (exact in floating point) and, beyond ``2^±384``, stored normalised with the
+power of two (exact in floating point) and, beyond ``2^±448``, stored normalised with the
 factor in ``ReducedQuadratic.scale``; where the answer itself is not representable the
 problem is refused with :class:`~stability.errors.OutOfRangeError`.
 """
@@ -57,9 +57,9 @@ def _unit_thresholds(name: str) -> list[float]:
     return [critical_learning_rate(problem, method) for method in methods]
 
 
-# Scales whose Hessians stay inside the ordinary band (largest eigenvalue within 2^±384,
-# about 1e±115): stored as they are, so every evaluator sees unscaled numbers.
-ORDINARY_SCALES = [1e-50, 1e-30, 2.0**-40, 1e-8, 3.0, 1e8, 2.0**45, 1e30, 1e50]
+# Scales whose Hessians stay inside the ordinary band (largest eigenvalue within 2^±448,
+# about 1e±135): stored as they are, so every evaluator sees unscaled numbers.
+ORDINARY_SCALES = [1e-65, 1e-50, 1e-30, 2.0**-40, 1e-8, 3.0, 1e8, 2.0**45, 1e30, 1e50, 1e65]
 
 
 @pytest.mark.parametrize("name", sorted(UNIT))
@@ -78,7 +78,7 @@ EXTREME_SCALES = [1e-150, 1e-120, 1e-80, 1e80, 1e120, 1e150]
 @pytest.mark.parametrize("name", sorted(UNIT))
 @pytest.mark.parametrize("s", EXTREME_SCALES)
 def test_extreme_problems_are_stored_normalised_and_exact(name, s):
-    """Beyond 2^±384 the reduced problem keeps normalised Hessians and the factor apart."""
+    """Beyond 2^±448 the reduced problem keeps normalised Hessians and the factor apart."""
     with warnings.catch_warnings():
         warnings.simplefilter("error")  # no overflow or underflow on the way
         problem = _builders(s)[name]()

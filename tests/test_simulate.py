@@ -1,4 +1,4 @@
-"""Monte Carlo of the linear recursion (stability.simulation), shared/theory.md §8.
+"""Monte Carlo of the linear recursion (stability.simulation), docs/monte-carlo.md.
 
 Statistical tests are seeded. Every band is simultaneous over its time points at a
 false-alarm probability of 1e-6: a finite-sample guarantee (empirical Bernstein, Maurer &

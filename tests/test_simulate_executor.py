@@ -1,7 +1,7 @@
 """Simulations through executors: a local process pool and a dask.distributed LocalCluster.
 
 Chunks draw from independent streams spawned from one SeedSequence, so results must be
-bit-for-bit identical whichever executor runs them (shared/theory.md §8).
+bit-for-bit identical whichever executor runs them (docs/monte-carlo.md).
 """
 
 from __future__ import annotations

@@ -1,4 +1,4 @@
-"""Structure detection and closed forms (stability.numeric.structure; shared/theory.md §3).
+"""Structure detection and closed forms (stability.numeric.structure; docs/theory/threshold.md).
 
 The closed forms are checked against the general dense routes, brute-force bisection,
 mpmath and an independent implementation in :mod:`stability.bounds`.
@@ -101,7 +101,7 @@ def test_commuting_formula_matches_the_published_implementation(case, batch, rep
 
 
 def test_commuting_formula_in_one_dimension_is_wu_ma_e():
-    """1-D: η* = 2a / (a² + p s²) (theory §3), against brute-force bisection."""
+    """1-D: η* = 2a / (a² + p s²) (docs/theory/threshold.md), against brute-force bisection."""
     h = np.array([0.5, 1.0, 3.0])
     problem = Quadratic.from_hessians(h[:, None, None])
     for method in (SGD(1), SGD(2), SGD(2, replacement=True)):

@@ -47,7 +47,7 @@ def test_variational_gd_prints_the_noise(capsys) -> None:
     assert code == 0
     assert "noise moment N(η) = E[b bᵀ]:" in out and "sigma^2" in out
     assert "η* = 2/h_1" in out
-    # E δ² = η λ σ² / (S (2 − η λ)) with S = 2 (shared/theory.md §5)
+    # E δ² = η λ σ² / (S (2 − η λ)) with S = 2 (docs/theory/methods.md)
     assert "stationary second moment" in out
     assert "Matrix([[-eta*h_1*sigma^2/(2*(eta*h_1 - 2))]])" in out
 

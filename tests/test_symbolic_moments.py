@@ -34,7 +34,7 @@ ETA = LEARNING_RATE
 
 
 def test_variational_gd_closed_form_along_an_eigenvector() -> None:
-    # shared/theory.md §5: E (v_kᵀ δ)² = η λ σ² / (S (2 − η λ))
+    # docs/theory/methods.md: E (v_kᵀ δ)² = η λ σ² / (S (2 − η λ))
     lam, sigma2 = sympy.symbols("lambda sigma2", positive=True)
     for samples in (1, 3):
         moment = stationary_moment([lam], VariationalGD(sigma2, samples=samples))

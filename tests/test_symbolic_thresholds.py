@@ -1,8 +1,9 @@
 """Exact and closed-form thresholds (``stability.symbolic.thresholds``).
 
 Every closed form is *derived* by the code from the dynamics description and compared with
-the formula written by hand (``shared/theory.md`` §3–§4) by ``simplify(derived − expected)
-== 0``; exact thresholds of rational problems are compared with the numeric layer.
+the formula written by hand (``docs/theory/threshold.md`` and ``docs/theory/methods.md``) by
+``simplify(derived − expected) == 0``; exact thresholds of rational problems are compared with the
+numeric layer.
 """
 
 from __future__ import annotations

@@ -1,4 +1,4 @@
-"""The facts of shared/theory.md §3 as tests (Mulayoff & Michaeli 2023; Wu, Ma & E 2018)."""
+"""The facts of docs/theory/threshold.md as tests (Mulayoff & Michaeli 2023; Wu, Ma & E 2018)."""
 
 from __future__ import annotations
 

@@ -1,4 +1,7 @@
-"""Exact thresholds and spectral radii against brute force (shared/theory.md §2–§4)."""
+"""Exact thresholds and spectral radii against brute force.
+
+Theory: docs/theory/operator.md, docs/theory/threshold.md and docs/theory/methods.md.
+"""
 
 from __future__ import annotations
 
@@ -99,7 +102,7 @@ def test_gd_edge_is_two_over_sharpness():
 
 @pytest.mark.parametrize("beta", [0.0, 0.3, 0.9, 0.99])
 def test_full_batch_momentum_edges(beta):
-    """Theory §4: heavy ball λ < 2(1+β)/η; Nesterov λ < 2(1+β)/(η(1+2β))."""
+    """docs/theory/methods.md: heavy ball λ < 2(1+β)/η; Nesterov λ < 2(1+β)/(η(1+2β))."""
     problem = Quadratic(np.diag([2.5, 1.0, 0.25]))
     heavy = stability.critical_learning_rate(problem, HeavyBall(beta))
     nesterov = stability.critical_learning_rate(problem, Nesterov(beta))

@@ -1,4 +1,4 @@
-"""Variational GD: the method, its threshold, its sampler and its edge (shared/theory.md §5)."""
+"""Variational GD: the method, its threshold, its sampler and its edge (docs/theory/methods.md)."""
 
 from __future__ import annotations
 
@@ -120,7 +120,7 @@ def problem_and_covariance(draw):
 @PROPERTY
 @given(problem_and_covariance(), st.integers(1, 8), st.integers(1, 8), st.booleans())
 def test_threshold_and_radius_are_those_of_gd_or_sgd(case, samples, batch_size, replacement):
-    # Posterior noise is additive: η* and ρ(T) do not depend on Σ_q or S (theory.md §5).
+    # Posterior noise is additive: η* and ρ(T) do not depend on Σ_q or S (docs/theory/methods.md).
     problem, covariance = case
     gd = critical_learning_rate(problem, GD())
     assert critical_learning_rate(problem, VariationalGD(covariance, samples=samples)) == gd

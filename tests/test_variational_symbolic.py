@@ -1,7 +1,7 @@
-"""SymPy derivations behind variational GD's edge (shared/theory.md §5; Ghosh et al. 2025).
+"""SymPy derivations behind variational GD's edge (docs/theory/methods.md; Ghosh et al. 2025).
 
-Each test derives one statement of §5 from the definitions, with exact symbolic algebra:
-the cubic of Thm 3.1, its sinh closed form and the ``u = η² z / 4`` reduction, the
+Each test derives one statement of docs/theory/methods.md from the definitions, with exact symbolic
+algebra: the cubic of Thm 3.1, its sinh closed form and the ``u = η² z / 4`` reduction, the
 stationary variance and the edge identity. The numeric layer is then checked against
 the symbolic expressions at a few points.
 """
@@ -27,7 +27,10 @@ def _expect_noise(expression: sp.Expr, noise: sp.Symbol, variance: sp.Expr) -> s
 
 
 def _edge_closed_form() -> sp.Expr:
-    """λ_edge = (2/η) VF with VF = η √(z/3) sinh((1/3) arsinh((3/η) √(3/z))) (theory.md §5)."""
+    """λ_edge = (2/η) VF with VF = η √(z/3) sinh((1/3) arsinh((3/η) √(3/z))).
+
+    Theory: docs/theory/methods.md.
+    """
     factor = eta * sp.sqrt(z / 3) * sp.sinh(sp.asinh(3 / eta * sp.sqrt(3 / z)) / 3)
     return 2 / eta * factor
 

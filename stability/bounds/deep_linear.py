@@ -54,7 +54,9 @@ __all__ = [
 
 _CITATION = (
     "Marion & Chizat (2024), Deep linear networks for regression are implicitly regularized "
-    "towards flat minima; shared/theory.md §7"
+    "towards flat minima: the paper's bound is the weaker 2 L ‖w*‖^{2−2/L} a "
+    "(simplified=True); the tighter 2 L ‖Σ_x w*‖^{2/L} (w*ᵀ Σ_x w*)^{1−2/L} is derived here "
+    "(module notes of stability.bounds.deep_linear)"
 )
 
 
@@ -270,12 +272,16 @@ def deep_linear_sharpness_lower_bound(
 ) -> float:
     """A lower bound on the sharpness of every minimiser of a depth-``L`` linear network.
 
-    Statement (Marion & Chizat 2024; ``shared/theory.md`` §7): every minimiser of
-    ``R = (1/n) Σ (W_L ⋯ W_1 x_i − y_i)²`` has
+    Statement: every minimiser of ``R = (1/n) Σ (W_L ⋯ W_1 x_i − y_i)²`` has
     ``λ_max(∇²R) ≥ 2 L ‖Σ_x w*‖^{2/L} (w*ᵀ Σ_x w*)^{1 − 2/L} ≥ 2 L ‖w*‖^{2 − 2/L} a``, with
     ``Σ_x = XᵀX/n``, ``w* = (XᵀX)⁺ Xᵀ y``, ``a = ŵᵀ Σ_x ŵ`` and ``ŵ = w*/‖w*‖``, whatever
-    the widths. The derivation is in the module docstring. Equality holds at the balanced
-    minimiser when ``Σ_x = I``.
+    the widths. Equality holds at the balanced minimiser when ``Σ_x = I``.
+
+    Which part is whose: the right-hand bound ``2 L a ‖w*‖^{2 − 2/L}`` (``simplified=True``)
+    is Marion & Chizat's (2024); the tighter left-hand form, with ``‖Σ_x w*‖`` in place of
+    ``a ‖w*‖``, is derived here (module notes: the same test direction ``Σ_x^{1/2} w`` with
+    AM–GM, without the last step ``‖Σ_x w*‖ ≥ ŵᵀ Σ_x w*``). The two agree when ``w*`` is an
+    eigenvector of ``Σ_x``.
 
     Parameters
     ----------
@@ -321,11 +327,15 @@ deep_linear_sharpness_lower_bound.citation = _CITATION  # type: ignore[attr-defi
 def deep_linear_learning_rate_limit(X: Any, y: Any, depth: int) -> float:
     """The GD learning rate above which no minimiser of the deep linear network is stable.
 
-    Statement: GD at ``η`` can converge only to minimisers with sharpness ``≤ 2/η``
-    (``shared/theory.md`` §3); since every minimiser has sharpness at least
-    :func:`deep_linear_sharpness_lower_bound`, GD with
-    ``η > 2 / (2 L ‖Σ_x w*‖^{2/L} (w*ᵀ Σ_x w*)^{1 − 2/L})`` converges to no minimiser
-    (Marion & Chizat 2024).
+    Statement: GD at ``η`` can converge only to minimisers with sharpness ``≤ 2/η`` (the
+    classical edge of stability, ``docs/theory/threshold.md``); since every minimiser has
+    sharpness at least :func:`deep_linear_sharpness_lower_bound`, GD with
+    ``η > 2 / (2 L ‖Σ_x w*‖^{2/L} (w*ᵀ Σ_x w*)^{1 − 2/L})`` converges to no minimiser.
+
+    Which part is whose: Marion & Chizat (2024) state this limit with their sharpness bound
+    ``2 L a ‖w*‖^{2 − 2/L}`` (``a = ŵᵀ Σ_x ŵ``), i.e. ``η > 1 / (L a ‖w*‖^{2 − 2/L})``; the
+    tighter limit returned here uses the sharper lower bound derived in this module (see
+    :func:`deep_linear_sharpness_lower_bound`), and is never larger than theirs.
 
     Examples
     --------

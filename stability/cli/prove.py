@@ -1,12 +1,87 @@
-"""``stability prove``: run the machine-checked proofs of ``proofs/`` and print their verdicts."""
+"""``stability prove``: run the machine-checked proofs of :mod:`stability.proofs`.
+
+The proofs live in the repository's top-level ``proofs/`` folder and install as the
+subpackage ``stability.proofs``. ``stability prove --list`` reads them without importing
+them, so it works in any installation; running them needs hypothesis, and without it the
+command says in one line which extra to install (exit code 2).
+"""
 
 from __future__ import annotations
 
 import argparse
+import importlib
+import importlib.util
+import sys
+from pathlib import Path
+from types import ModuleType
 
 from stability.cli._common import print_json
+from stability.errors import StabilityError
 
-__all__ = ["register", "run"]
+__all__ = ["PROVE_EXTRA_HINT", "MissingExtraError", "load_proofs", "register", "run"]
+
+#: The one line printed when the proofs are run without hypothesis.
+PROVE_EXTRA_HINT = (
+    "running the proofs needs hypothesis, an optional extra; install it with "
+    "pip install 'optimizer-stability[prove]' (or pip install hypothesis)"
+)
+_PACKAGE = "stability.proofs"
+
+
+class MissingExtraError(StabilityError, ImportError):
+    """An optional dependency needed by the command is not installed."""
+
+
+def load_proofs() -> ModuleType:
+    """The proofs package, :mod:`stability.proofs`, imported once.
+
+    In an installed copy it is the subpackage ``stability/proofs``. In a source checkout
+    used without installing it (``PYTHONPATH`` pointing at the repository), the
+    repository's top-level ``proofs/`` folder beside ``stability/`` is imported under the
+    same name, so the proofs of that checkout are the ones run.
+
+    Returns
+    -------
+    module
+        The package ``stability.proofs``.
+
+    Examples
+    --------
+    >>> from stability.cli.prove import load_proofs
+    >>> load_proofs().__name__
+    'stability.proofs'
+    """
+    if _PACKAGE in sys.modules:
+        return sys.modules[_PACKAGE]
+    import stability
+
+    checkout = Path(stability.__file__).resolve().parent.parent
+    folder = checkout / "proofs"
+    if (folder / "registry.py").is_file() and (checkout / "pyproject.toml").is_file():
+        spec = importlib.util.spec_from_file_location(
+            _PACKAGE, folder / "__init__.py", submodule_search_locations=[str(folder)]
+        )
+        assert spec is not None and spec.loader is not None
+        module = importlib.util.module_from_spec(spec)
+        sys.modules[_PACKAGE] = module
+        try:
+            spec.loader.exec_module(module)
+        except BaseException:
+            del sys.modules[_PACKAGE]
+            raise
+        stability.proofs = module  # type: ignore[attr-defined]
+        return module
+    return importlib.import_module(_PACKAGE)
+
+
+def _require_hypothesis() -> None:
+    """Raise :class:`MissingExtraError` (one line, naming the extra) without hypothesis."""
+    try:
+        available = importlib.util.find_spec("hypothesis") is not None
+    except (ImportError, ValueError):
+        available = False
+    if not available:
+        raise MissingExtraError(PROVE_EXTRA_HINT)
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:
@@ -14,11 +89,15 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     parser = subparsers.add_parser(
         "prove",
         help="run the machine-checked proofs",
-        description="Run the proofs in proofs/ (all, or the NAMEs given) and print one line "
-        "per proof with its verdict, 'proved' or 'FAILED'. Exit code 0 only when all hold.",
+        description="Run the machine-checked proofs of stability.proofs (all, or the NAMEs "
+        "given) and print one line per proof with its verdict, 'proved' or 'FAILED'. Exit "
+        "code 0 only when all hold. Running them needs hypothesis (the 'prove' extra); "
+        "--list does not.",
     )
     parser.add_argument("names", nargs="*", metavar="NAME", help="proofs to run (default: all)")
-    parser.add_argument("--list", action="store_true", help="list the proofs and exit")
+    parser.add_argument(
+        "--list", action="store_true", help="list the proofs and exit (needs no extra)"
+    )
     parser.add_argument(
         "--verbose", "-v", action="store_true", help="print every check of every proof"
     )
@@ -29,6 +108,22 @@ def register(subparsers: argparse._SubParsersAction) -> None:
 def run(arguments: argparse.Namespace) -> int:
     """Run the proofs; 0 if all hold, 1 if one failed (2, via the CLI, for an unknown name).
 
+    Parameters
+    ----------
+    arguments : argparse.Namespace
+        The parsed ``prove`` arguments (``names``, ``list``, ``verbose``, ``json``).
+
+    Returns
+    -------
+    int
+        The exit code.
+
+    Raises
+    ------
+    MissingExtraError
+        If the proofs are to be run and hypothesis is not installed (the CLI prints the
+        message in one line and exits with code 2).
+
     Examples
     --------
     >>> from stability.cli import main
@@ -37,14 +132,13 @@ def run(arguments: argparse.Namespace) -> int:
     1 of 1 proofs hold
     0
     """
-    from proofs.registry import discover
-    from proofs.registry import run as run_proofs
-
+    registry = importlib.import_module(f"{load_proofs().__name__}.registry")
     if arguments.list:
-        for name, module in discover().items():
-            print(f"{name:<28} {module.STATEMENT.splitlines()[0]}")
+        for name, statement in registry.catalogue().items():
+            print(f"{name:<28} {statement.splitlines()[0]}")
         return 0
-    results = run_proofs(arguments.names)
+    _require_hypothesis()
+    results = registry.run(arguments.names)
     if arguments.json:
         print_json(
             {

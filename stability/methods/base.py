@@ -9,14 +9,78 @@ no change.
 
 from __future__ import annotations
 
+import math
+import numbers
 from abc import ABC, abstractmethod
 from dataclasses import dataclass
 from typing import Any
 
-from stability.dynamics import BatchLaw, LinearDynamics
-from stability.errors import InvalidTypeError
+from stability.dynamics import BatchLaw, LinearDynamics, ReshuffledBatchLaw
+from stability.errors import InvalidInputError, InvalidTypeError
+from stability.validation import exact_number, is_symbolic
 
-__all__ = ["Method", "as_dynamics"]
+__all__ = ["Method", "as_dynamics", "batch_law", "check_weight_decay"]
+
+
+def batch_law(
+    batch_size: int | None,
+    replacement: bool = False,
+    shuffle: bool = False,
+    drop_last: bool = False,
+) -> BatchLaw:
+    """The batch law of a method's options: i.i.d. draws, or reshuffled epochs when ``shuffle``.
+
+    Examples
+    --------
+    >>> from stability.methods.base import batch_law
+    >>> batch_law(4).describe(), batch_law(4, shuffle=True).describe()
+    ('B=4 without replacement', 'B=4 reshuffled every epoch (short last batch)')
+    """
+    for name, value in (("shuffle", shuffle), ("drop_last", drop_last)):
+        if not isinstance(value, bool):
+            raise InvalidTypeError(f"{name} must be True or False; got {value!r}")
+    if not shuffle:
+        if drop_last:
+            raise InvalidInputError(
+                "drop_last=True applies only to reshuffled epochs (shuffle=True); i.i.d. "
+                "batches have no epochs"
+            )
+        return BatchLaw(batch_size, replacement)
+    if batch_size is None:
+        raise InvalidInputError("shuffle=True needs a batch_size (the full batch has no order)")
+    return ReshuffledBatchLaw(batch_size, replacement, drop_last)
+
+
+def check_weight_decay(value: Any, name: str = "weight_decay") -> Any:
+    """Check a weight-decay coefficient ``μ``: a finite real ``μ ≥ 0`` or a SymPy expression.
+
+    Returns it as an exact number (:func:`stability.validation.exact_number`), so that the
+    compiled dynamics ``F + μ G`` keep exact coefficients.
+
+    Examples
+    --------
+    >>> from stability.methods.base import check_weight_decay
+    >>> check_weight_decay(0.01)
+    Fraction(1, 100)
+    >>> check_weight_decay(-1.0)
+    Traceback (most recent call last):
+    ...
+    stability.errors.InvalidInputError: weight_decay must be finite and non-negative; got -1.0
+    """
+    if is_symbolic(value):
+        if value.is_negative:
+            raise InvalidInputError(f"{name} must be non-negative; got {value}")
+        return value
+    if hasattr(value, "free_symbols"):  # a SymPy number without symbols
+        try:
+            value = float(value)
+        except TypeError:
+            raise InvalidTypeError(f"{name} must be a real number; got {value!r}") from None
+    if isinstance(value, bool) or not isinstance(value, numbers.Real):
+        raise InvalidTypeError(f"{name} must be a real number; got {value!r}")
+    if not math.isfinite(float(value)) or value < 0:
+        raise InvalidInputError(f"{name} must be finite and non-negative; got {value!r}")
+    return exact_number(value)
 
 
 @dataclass(frozen=True)

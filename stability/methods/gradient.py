@@ -1,35 +1,51 @@
 """Gradient descent and stochastic gradient descent.
 
 Theory: ``shared/theory.md`` §3 (Mulayoff & Michaeli 2023; Wu, Ma & E 2018; Ma & Ying 2021).
-The state is ``δ`` alone and the state map is ``I − η H_B``.
+The state is ``δ`` alone and the state map is ``I − η H_B``; with weight decay ``μ`` (an
+``L2`` term ``½ μ ‖θ‖²`` added to the loss) it is ``I − η (H_B + μ I)``, see
+``docs/theory/weight-decay.md``.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Any
 
 from stability.dynamics import BatchLaw, LinearDynamics, MatrixPolynomial
-from stability.methods.base import Method
+from stability.methods.base import Method, batch_law, check_weight_decay
 from stability.validation import check_positive_integer
 
 __all__ = ["GD", "SGD", "gradient_step_dynamics"]
 
 
-def gradient_step_dynamics(name: str, batch: BatchLaw) -> LinearDynamics:
-    """The dynamics ``δ_{t+1} = (I − η H_B) δ_t`` under the batch law ``batch``."""
+def gradient_step_dynamics(name: str, batch: BatchLaw, weight_decay: Any = 0) -> LinearDynamics:
+    """The dynamics ``δ_{t+1} = (I − η (H_B + μ I)) δ_t`` under the batch law ``batch``.
+
+    Examples
+    --------
+    >>> from stability.dynamics import BatchLaw
+    >>> from stability.methods.gradient import gradient_step_dynamics
+    >>> gradient_step_dynamics("GD", BatchLaw(None), 2).identity_part.coefficients  # 1 − 2η
+    (((1,),), ((-2,),))
+    """
     return LinearDynamics(
         name=name,
         identity_part=MatrixPolynomial.from_matrices([[[1]]]),
         hessian_part=MatrixPolynomial.from_matrices([[[0]], [[-1]]]),
         batch=batch,
-    )
+    ).with_hessian_shift(weight_decay)
 
 
 @dataclass(frozen=True)
 class GD(Method):
-    """Full-batch gradient descent, ``δ_{t+1} = (I − η H) δ_t``.
+    """Full-batch gradient descent, ``δ_{t+1} = (I − η (H + μ I)) δ_t``.
 
-    Its edge of stability is ``η* = 2 / λ_max(H)``.
+    Its edge of stability is ``η* = 2 / (λ_max(H) + μ)``.
+
+    Parameters
+    ----------
+    weight_decay : float or SymPy expression, default 0
+        ``μ ≥ 0``, the coefficient of the ``L2`` term ``½ μ ‖θ‖²`` (coupled weight decay).
 
     Examples
     --------
@@ -37,11 +53,18 @@ class GD(Method):
     >>> from stability import GD, Quadratic, critical_learning_rate
     >>> float(critical_learning_rate(Quadratic(np.diag([4.0, 1.0])), GD()))
     0.5
+    >>> float(critical_learning_rate(Quadratic(np.diag([4.0, 1.0])), GD(weight_decay=1.0)))
+    0.4
     """
 
+    weight_decay: Any = 0
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "weight_decay", check_weight_decay(self.weight_decay))
+
     def dynamics(self) -> LinearDynamics:
-        """Compile to the shared description: ``F = 1``, ``G = −η``, full batch."""
-        return gradient_step_dynamics("GD", BatchLaw(None))
+        """Compile to the shared description: ``F = 1 − μη``, ``G = −η``, full batch."""
+        return gradient_step_dynamics("GD", BatchLaw(None), self.weight_decay)
 
 
 @dataclass(frozen=True)
@@ -54,6 +77,14 @@ class SGD(Method):
         The batch size ``B ≥ 1`` (at most ``n`` without replacement).
     replacement : bool, default False
         Draw the ``B`` indices with replacement (i.i.d.) instead of ``B`` distinct ones.
+    weight_decay : float or SymPy expression, default 0
+        ``μ ≥ 0``: the step is ``−η (g_B + μ θ)``, i.e. SGD on ``H_i + μ I``.
+    shuffle : bool, default False
+        Random reshuffling (``DataLoader(shuffle=True)``): each epoch a fresh permutation
+        cut into batches (:class:`~stability.dynamics.ReshuffledBatchLaw`); analysed by
+        :mod:`stability.reshuffling`.
+    drop_last : bool, default False
+        With ``shuffle``, skip the short last batch when ``B`` does not divide ``n``.
 
     Examples
     --------
@@ -65,11 +96,16 @@ class SGD(Method):
 
     batch_size: int
     replacement: bool = False
+    weight_decay: Any = 0
+    shuffle: bool = False
+    drop_last: bool = False
 
     def __post_init__(self) -> None:
         check_positive_integer(self.batch_size, "batch_size")
-        BatchLaw(self.batch_size, self.replacement)
+        batch_law(self.batch_size, self.replacement, self.shuffle, self.drop_last)
+        object.__setattr__(self, "weight_decay", check_weight_decay(self.weight_decay))
 
     def dynamics(self) -> LinearDynamics:
-        """Compile to the shared description: ``F = 1``, ``G = −η``, batch law ``B``."""
-        return gradient_step_dynamics("SGD", BatchLaw(self.batch_size, self.replacement))
+        """Compile to the shared description: ``F = 1 − μη``, ``G = −η``, batch law ``B``."""
+        law = batch_law(self.batch_size, self.replacement, self.shuffle, self.drop_last)
+        return gradient_step_dynamics("SGD", law, self.weight_decay)

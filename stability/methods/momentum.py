@@ -13,8 +13,8 @@ from abc import abstractmethod
 from dataclasses import dataclass
 from typing import Any, ClassVar
 
-from stability.dynamics import BatchLaw, LinearDynamics, MatrixPolynomial
-from stability.methods.base import Method
+from stability.dynamics import LinearDynamics, MatrixPolynomial
+from stability.methods.base import Method, batch_law, check_weight_decay
 from stability.validation import check_batch_size, check_momentum, exact_number
 
 __all__ = ["HeavyBall", "Nesterov"]
@@ -27,20 +27,28 @@ class _Momentum(Method):
     momentum: Any
     batch_size: int | None = None
     replacement: bool = False
+    weight_decay: Any = 0
+    shuffle: bool = False
+    drop_last: bool = False
 
     label: ClassVar[str] = "Momentum"
 
     def __post_init__(self) -> None:
         check_momentum(self.momentum)
         check_batch_size(self.batch_size)
-        BatchLaw(self.batch_size, self.replacement)
+        batch_law(self.batch_size, self.replacement, self.shuffle, self.drop_last)
+        object.__setattr__(self, "weight_decay", check_weight_decay(self.weight_decay))
 
     @abstractmethod
     def _gradient_row(self, beta: Any) -> list[Any]:
         """The coefficients of ``η H_B`` acting on ``(δ_t, δ_{t−1})`` in the update."""
 
     def dynamics(self) -> LinearDynamics:
-        """Compile to the shared description (``m = 2`` blocks, ``T`` quadratic in ``η``)."""
+        """Compile to the shared description (``m = 2`` blocks, ``T`` quadratic in ``η``).
+
+        Weight decay ``μ`` replaces ``H_B`` by ``H_B + μ I``
+        (:meth:`~stability.dynamics.LinearDynamics.with_hessian_shift`).
+        """
         beta = exact_number(self.momentum)
         return LinearDynamics(
             name=self.label,
@@ -48,9 +56,9 @@ class _Momentum(Method):
             hessian_part=MatrixPolynomial.from_matrices(
                 [[[0, 0], [0, 0]], [self._gradient_row(beta), [0, 0]]]
             ),
-            batch=BatchLaw(self.batch_size, self.replacement),
+            batch=batch_law(self.batch_size, self.replacement, self.shuffle, self.drop_last),
             state=("δ_t", "δ_{t-1}"),
-        )
+        ).with_hessian_shift(self.weight_decay)
 
 
 @dataclass(frozen=True)
@@ -67,10 +75,17 @@ class HeavyBall(_Momentum):
         ``None`` for the full batch, else the minibatch size ``B``.
     replacement : bool, default False
         Draw minibatch indices with replacement.
+    weight_decay : float or SymPy expression, default 0
+        ``μ ≥ 0``: the gradient is ``(H_B + μ I) δ`` (coupled ``L2`` weight decay).
+    shuffle : bool, default False
+        Random reshuffling of the minibatches every epoch (needs ``batch_size``);
+        analysed by :mod:`stability.reshuffling`.
+    drop_last : bool, default False
+        With ``shuffle``, skip the short last batch when ``B`` does not divide ``n``.
 
     Notes
     -----
-    Full batch, the edge of stability is ``λ_max(H) = 2 (1 + β) / η``.
+    Full batch, the edge of stability is ``λ_max(H) + μ = 2 (1 + β) / η``.
 
     Examples
     --------
@@ -101,10 +116,17 @@ class Nesterov(_Momentum):
         ``None`` for the full batch, else the minibatch size ``B``.
     replacement : bool, default False
         Draw minibatch indices with replacement.
+    weight_decay : float or SymPy expression, default 0
+        ``μ ≥ 0``: the gradient is ``(H_B + μ I)`` times the look-ahead point.
+    shuffle : bool, default False
+        Random reshuffling of the minibatches every epoch (needs ``batch_size``);
+        analysed by :mod:`stability.reshuffling`.
+    drop_last : bool, default False
+        With ``shuffle``, skip the short last batch when ``B`` does not divide ``n``.
 
     Notes
     -----
-    Full batch, the edge of stability is ``λ_max(H) = 2 (1 + β) / (η (1 + 2β))``.
+    Full batch, the edge of stability is ``λ_max(H) + μ = 2 (1 + β) / (η (1 + 2β))``.
 
     Examples
     --------

@@ -26,7 +26,7 @@ import numpy as np
 
 from stability.dynamics import AdditiveNoise, BatchLaw, LinearDynamics
 from stability.errors import DimensionError, InvalidInputError, InvalidTypeError
-from stability.methods.base import Method
+from stability.methods.base import Method, check_weight_decay
 from stability.methods.gradient import gradient_step_dynamics
 from stability.validation import (
     as_finite_array,
@@ -185,6 +185,9 @@ class VariationalGD(Method):
     degrees_of_freedom : float, default 5.0
         ``ν > 2`` of the Student-t posterior, whose scale is set to ``Σ_q (ν − 2)/ν`` so
         that its covariance is ``Σ_q``. Ignored for the Gaussian.
+    weight_decay : float or SymPy expression, default 0
+        ``μ ≥ 0``, an ``L2`` term ``½ μ ‖θ‖²`` in the loss: every ``H_B`` (in the state map
+        and in the noise ``−η (H_B + μ I) ε̄``) becomes ``H_B + μ I``.
 
     Notes
     -----
@@ -213,9 +216,11 @@ class VariationalGD(Method):
     replacement: bool = False
     posterior: Posterior = "gaussian"
     degrees_of_freedom: float = 5.0
+    weight_decay: Any = 0
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "posterior_cov", _canonical_covariance(self.posterior_cov))
+        object.__setattr__(self, "weight_decay", check_weight_decay(self.weight_decay))
         check_positive_integer(self.samples, "samples")
         check_batch_size(self.batch_size)
         BatchLaw(self.batch_size, self.replacement)
@@ -261,4 +266,4 @@ class VariationalGD(Method):
                 self.posterior_cov, self.samples, self.posterior, self.degrees_of_freedom
             ),
         )
-        return dataclasses.replace(base, noise=noise)
+        return dataclasses.replace(base, noise=noise).with_hessian_shift(self.weight_decay)

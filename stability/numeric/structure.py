@@ -202,7 +202,7 @@ def one_dimensional_critical_learning_rate(
         return 2.0 * mean / (float(scale) * second_moment)
     # in ν = η·mean, so that the roots are of order one
     moment = np.array([[[[second_moment / mean**2]]]])
-    full = operator_coefficients(dynamics, np.array([[1.0]]), moment)
+    full = operator_coefficients(dynamics.rescaled(mean), np.array([[1.0]]), moment)
     basis = symmetric_basis(dynamics.blocks)
     coefficients = np.einsum("ia,qab,jb->qij", basis, full, basis)
     coefficients[0] -= np.eye(coefficients.shape[1])

@@ -15,6 +15,12 @@ project that has the package installed (disable it with ``-p no:stability``). It
   ``pytest --hypothesis-profile=stability-ci`` for reproducible property tests in CI;
 * a line in pytest's header with the package version.
 
+A project that does not use the plugin is not disturbed by it: the module itself imports
+only pytest and the standard library (its parent package brings the required dependencies,
+NumPy and SciPy), the assertions are imported when a fixture is used, and hypothesis, an
+optional dependency, is imported only when the profile is selected (or hypothesis is
+already in use). Without hypothesis the plugin registers no profile and never fails.
+
 Examples
 --------
 >>> from stability.testing import plugin
@@ -26,18 +32,16 @@ Examples
 
 from __future__ import annotations
 
-from typing import Any
+import importlib.util
+import re
+import sys
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
 
-import numpy as np
 import pytest
 
-from stability._version import __version__
-from stability.testing.assertions import (
-    assert_bound_holds,
-    assert_critical_learning_rate,
-    assert_stable,
-    assert_unstable,
-)
+if TYPE_CHECKING:
+    import numpy as np
 
 __all__ = [
     "PROFILE",
@@ -57,6 +61,15 @@ _DEFAULT_EXAMPLES = 50
 
 def register_profile(max_examples: int = _DEFAULT_EXAMPLES) -> None:
     """Register the deterministic hypothesis profile :data:`PROFILE`.
+
+    Needs hypothesis; the plugin calls it only when hypothesis is installed and the
+    profile is selected (or hypothesis is already imported). Call it yourself to load the
+    profile from code, ``settings.load_profile(PROFILE)``.
+
+    Parameters
+    ----------
+    max_examples : int, optional
+        The profile's ``max_examples`` (default 50).
 
     Examples
     --------
@@ -79,8 +92,40 @@ def register_profile(max_examples: int = _DEFAULT_EXAMPLES) -> None:
     )
 
 
+def _hypothesis_installed() -> bool:
+    """Whether hypothesis can be imported (without importing it)."""
+    if "hypothesis" in sys.modules:
+        return sys.modules["hypothesis"] is not None
+    try:
+        return importlib.util.find_spec("hypothesis") is not None
+    except (ImportError, ValueError):
+        return False
+
+
+def _package_version() -> str:
+    """The package version, read from ``stability/_version.py`` without importing the package."""
+    module = sys.modules.get("stability._version")
+    if module is not None:
+        return str(module.__version__)
+    spec = importlib.util.find_spec("stability")  # a top-level spec: nothing is imported
+    if spec is not None and spec.submodule_search_locations:
+        for folder in spec.submodule_search_locations:
+            path = Path(folder, "_version.py")
+            if path.is_file():
+                match = re.search(r"__version__\s*=\s*[\"']([^\"']+)", path.read_text("utf-8"))
+                if match:
+                    return match.group(1)
+    return "(unknown version)"
+
+
 def pytest_addoption(parser: pytest.Parser) -> None:
-    """Add ``--stability-seed`` and ``--stability-max-examples``."""
+    """Add ``--stability-seed`` and ``--stability-max-examples``.
+
+    Parameters
+    ----------
+    parser : pytest.Parser
+        pytest's command-line parser.
+    """
     group = parser.getgroup("stability", "stability: linear-stability checks")
     group.addoption(
         "--stability-seed",
@@ -98,10 +143,18 @@ def pytest_addoption(parser: pytest.Parser) -> None:
 
 @pytest.hookimpl(tryfirst=True)
 def pytest_configure(config: pytest.Config) -> None:
-    """Register the ``stability`` marker and the hypothesis profile.
+    """Register the ``stability`` marker and, when it can be used, the hypothesis profile.
 
     Runs before hypothesis' own plugin, which loads the profile named by
-    ``--hypothesis-profile`` in its ``pytest_configure``.
+    ``--hypothesis-profile`` in its ``pytest_configure``. The profile is registered only
+    when hypothesis is installed and either the profile is selected or hypothesis is
+    already imported, so a run that does not use it never imports hypothesis, and an
+    environment without hypothesis is left alone.
+
+    Parameters
+    ----------
+    config : pytest.Config
+        pytest's configuration.
     """
     config.addinivalue_line(
         "markers", "stability: a linear-stability check (select with -m stability)"
@@ -109,12 +162,23 @@ def pytest_configure(config: pytest.Config) -> None:
     examples = config.getoption("--stability-max-examples", default=_DEFAULT_EXAMPLES)
     if examples is None or examples < 1:
         raise pytest.UsageError(f"--stability-max-examples must be at least 1; got {examples}")
-    register_profile(int(examples))
+    selected = config.getoption("hypothesis_profile", default=None) == PROFILE
+    already_imported = sys.modules.get("hypothesis") is not None
+    if (selected or already_imported) and _hypothesis_installed():
+        register_profile(int(examples))
 
 
 def pytest_report_header(config: pytest.Config) -> str:
-    """One header line with the package version."""
-    return f"stability {__version__} (profile {PROFILE} available)"
+    """One header line with the package version.
+
+    Parameters
+    ----------
+    config : pytest.Config
+        pytest's configuration.
+    """
+    if _hypothesis_installed():
+        return f"stability {_package_version()} (hypothesis profile {PROFILE} available)"
+    return f"stability {_package_version()} (hypothesis not installed: no profile {PROFILE})"
 
 
 class StabilityAssertions:
@@ -132,27 +196,37 @@ class StabilityAssertions:
     @staticmethod
     def stable(problem: Any, method: Any, lr: float, **options: Any) -> float:
         """:func:`~stability.testing.assert_stable`."""
+        from stability.testing.assertions import assert_stable
+
         return assert_stable(problem, method, lr, **options)
 
     @staticmethod
     def unstable(problem: Any, method: Any, lr: float, **options: Any) -> float:
         """:func:`~stability.testing.assert_unstable`."""
+        from stability.testing.assertions import assert_unstable
+
         return assert_unstable(problem, method, lr, **options)
 
     @staticmethod
     def critical_learning_rate(problem: Any, method: Any, expected: float, **options: Any) -> float:
         """:func:`~stability.testing.assert_critical_learning_rate`."""
+        from stability.testing.assertions import assert_critical_learning_rate
+
         return assert_critical_learning_rate(problem, method, expected, **options)
 
     @staticmethod
     def bound_holds(bound: Any, problem: Any, method: Any, **options: Any) -> float:
         """:func:`~stability.testing.assert_bound_holds`."""
+        from stability.testing.assertions import assert_bound_holds
+
         return assert_bound_holds(bound, problem, method, **options)
 
 
 @pytest.fixture
 def stability_rng(request: pytest.FixtureRequest) -> np.random.Generator:
     """A NumPy generator seeded by ``--stability-seed`` (default 0)."""
+    import numpy as np
+
     seed = request.config.getoption("--stability-seed", default=0)
     return np.random.default_rng(seed)
 
