@@ -258,7 +258,8 @@ def minimum_report(
     tolerance: float = DEFAULT_RESIDUAL_TOLERANCE,
 ) -> MinimumReport:
     """Loss, gradient norm ``‖Σ_i J_iᵀ ∂L/∂f_i‖`` and largest residual at one point."""
-    gradient = np.einsum("nc,ncd->d", convention.output_gradients(outputs, targets), jacobians)
+    weights = convention.output_gradients(outputs, targets)
+    gradient = weights.reshape(-1) @ jacobians.reshape(weights.size, -1)
     residuals = convention.residuals(outputs, targets)
     return MinimumReport(
         loss=convention.value(outputs, targets),
@@ -335,7 +336,7 @@ def polish_matrix(convention: LossConvention, jacobians: np.ndarray) -> np.ndarr
     """The Jacobian of :func:`polish_residuals` with respect to the parameters."""
     samples, size, dimension = jacobians.shape
     if isinstance(convention, CrossEntropyLoss):
-        projected = np.einsum("ck,ncd->nkd", _cross_entropy_basis(size), jacobians)
+        projected = np.matmul(_cross_entropy_basis(size).T, jacobians)
         return projected.reshape(samples * (size - 1), dimension)
     return jacobians.reshape(samples * size, dimension)
 
@@ -614,7 +615,7 @@ def block_ntk(
             roots = matrix_square_roots(
                 _curvatures(convention, left_outputs, functions.samples, batch_size)
             )
-            left_factor = np.einsum("nab,nbd->nad", roots, left)
+            left_factor = np.matmul(roots, left)
             for right_rows in slices[index:]:
                 if right_rows == left_rows:
                     right_factor = left_factor
@@ -623,16 +624,18 @@ def block_ntk(
                     right_roots = matrix_square_roots(
                         _curvatures(convention, right_outputs, functions.samples, batch_size)
                     )
-                    right_factor = np.einsum("nab,nbd->nad", right_roots, right)
-                block = np.einsum("iad,jbd->iajb", left_factor, right_factor)
+                    right_factor = np.matmul(right_roots, right)
+                rows_left, size = left_factor.shape[:2]
+                rows_right = right_factor.shape[0]
+                block = (
+                    left_factor.reshape(rows_left * size, -1)
+                    @ right_factor.reshape(rows_right * size, -1).T
+                ).reshape(rows_left, size, rows_right, size)
                 gram[left_rows, :, right_rows, :] = block
                 gram[right_rows, :, left_rows, :] = np.transpose(block, (2, 3, 0, 1))
                 meter.update(1)
-            gradient += np.einsum(
-                "nc,ncd->d",
-                _gradients(convention, left_outputs, targets, left_rows, functions.samples),
-                left,
-            )
+            weights = _gradients(convention, left_outputs, targets, left_rows, functions.samples)
+            gradient += weights.reshape(-1) @ left.reshape(weights.size, -1)
     finally:
         meter.close()
     return gram, outputs, gradient
