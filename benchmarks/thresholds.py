@@ -9,10 +9,9 @@ are printed as a Markdown table and, with ``--json PATH``, saved.
 
 Routes compared (``docs/theory/threshold.md``):
 
-* ``kronecker``: the dense computation on the full ``d² × d²`` space: the operator
-  ``E[A ⊗ A]`` of :mod:`stability.numeric.operators` (with ``E[H_B ⊗ H_B]``), read as
-  ``C`` and ``D``, ``C^{+1/2}`` from a dense ``eigh`` and ``λ_max(C^{+1/2} D C^{+1/2})``
-  from a dense ``eigvalsh``;
+* ``kronecker``: the dense computation on the full ``d² × d²`` space: ``C`` and ``D``
+  assembled with :func:`numpy.kron`, ``C^{+1/2}`` from a dense ``eigh`` and
+  ``λ_max(C^{+1/2} D C^{+1/2})`` from a dense ``eigvalsh``;
 * ``dense``: ``solver="dense"``, the reduced ``svec`` operator (``r(r+1)/2`` square);
 * ``matrix-free``: ``solver="matrix-free"`` (Lanczos, ``O(n r²)`` per application);
 * ``auto``: the default route (closed forms where the structure allows them).
@@ -75,25 +74,24 @@ def _rss_mb() -> float:
 def kronecker_threshold(data, method) -> float:
     """The dense ``d² × d²`` baseline: ``2 / (g λ_max(C^{+1/2} D C^{+1/2}))``.
 
-    The full operator ``T(η) = T_0 + η T_1 + η² T_2`` of a gradient step is assembled on
-    ``vec`` of all ``d × d`` matrices by :func:`stability.numeric.operators.operator_coefficients`
-    (``E[H_B ⊗ H_B]`` from :func:`~stability.numeric.operators.hessian_moment_tensor`), so
-    ``C = −T_1 / (2g)`` and ``D = T_2 / g²``; the neutral directions (the null space of
-    ``C``) are dropped by the pseudo-inverse square root of a dense ``eigh``.
+    ``C = ½ (H ⊗ I + I ⊗ H)`` and ``D = (1 − p) H ⊗ H + p (1/n) Σ_i H_i ⊗ H_i`` are
+    assembled with :func:`numpy.kron` on ``vec`` of all ``d × d`` matrices (an independent
+    baseline: no code of the package); the neutral directions (the null space of ``C``)
+    are dropped by the pseudo-inverse square root of a dense ``eigh``.
     """
     import numpy as np
 
-    from stability.numeric.operators import hessian_moment_tensor, operator_coefficients
-
     dynamics = method.dynamics()
-    n = data.shape[0]
+    n, d = data.shape
     mixing = float(dynamics.batch.mixing(n))
     scale = float(dynamics.gradient_step_scale())
     hessian = data.T @ data / n
-    moment = hessian_moment_tensor(hessian, mixing, vectors=data)
-    coefficients = operator_coefficients(dynamics, hessian, moment)
-    curvature = -coefficients[1] / (2.0 * scale)
-    noise = coefficients[2] / scale**2
+    eye = np.eye(d)
+    curvature = 0.5 * (np.kron(hessian, eye) + np.kron(eye, hessian))
+    noise = (1.0 - mixing) * np.kron(hessian, hessian)
+    if mixing:
+        lifted = np.einsum("ni,nj->nij", data, data).reshape(n, d * d)
+        noise += mixing * lifted.T @ lifted / n  # (1/n) Σ vec(H_i) vec(H_i)ᵀ = Σ H_i ⊗ H_i
     values, vectors = np.linalg.eigh(0.5 * (curvature + curvature.T))
     keep = values > 1e-12 * values.max()
     root = vectors[:, keep] / np.sqrt(values[keep])

@@ -61,15 +61,19 @@ from stability.errors import (
     SizeLimitError,
     StabilityError,
 )
-from stability.methods.base import as_dynamics
+from stability.numeric.operator import SecondMomentOperator
 from stability.numeric.operators import DENSE_ENTRY_LIMIT, dense_operator, symmetric_basis
 from stability.numeric.prediction import (
     SecondMomentRecursion,
     initial_states,
     second_moment_recursion,
 )
-from stability.numeric.thresholds import critical_learning_rate, reduced_operator
-from stability.problems import Quadratic, as_problem
+from stability.numeric.thresholds import (
+    critical_learning_rate,
+    principal_moments,
+    reduced_operator,
+)
+from stability.problems import Quadratic
 from stability.progress import ProgressMeter
 from stability.simulation import (
     DEFAULT_CHUNK_SIZE,
@@ -79,10 +83,12 @@ from stability.simulation import (
     _growth_bound,
     _seed_sequence,
     bernstein_radius,
+    json_number,
     normal_radius,
     simulate,
     state_map_norm_bound,
 )
+from stability.system import bind
 from stability.validation import check_learning_rate, check_positive_integer
 
 __all__ = ["CheckReport", "Comparison", "RateCheck", "check"]
@@ -98,6 +104,8 @@ SYMBOLIC_THRESHOLD_LIMIT = 3
 # fraction of the predicted value.
 _INFORMATIVE = 0.5
 _MAX_HORIZON = 30
+#: Reduced operators with more ``svec`` coordinates are checked matrix-free.
+_DENSE_CHECK_SIZE = 600
 # Memory budget (floats) of the final states of one one-step probe.
 _ONE_STEP_FLOATS = 4_000_000
 
@@ -193,18 +201,20 @@ class RateCheck:
         """A JSON-ready summary."""
         return {
             "learning_rate": self.learning_rate,
-            "relative": None if math.isnan(self.relative) else self.relative,
-            "spectral_radius": self.spectral_radius,
+            "relative": json_number(self.relative),
+            "spectral_radius": json_number(self.spectral_radius),
             "stable": self.stable,
             "agrees": self.agrees,
-            "simulated_radius": [self.radius_lower, self.radius_estimate, self.radius_upper],
+            "simulated_radius": [
+                json_number(x) for x in (self.radius_lower, self.radius_estimate, self.radius_upper)
+            ],
             "simulated_verdict": self.simulated_verdict,
             "horizon": self.horizon,
-            "predicted_mean_square": [float(x) for x in self.predicted],
+            "predicted_mean_square": [json_number(x) for x in self.predicted],
             "simulated_mean_square": [
-                float(x) for x in self.simulation.mean_square[: self.horizon + 1]
+                json_number(x) for x in self.simulation.mean_square[: self.horizon + 1]
             ],
-            "comparisons": [dataclasses.asdict(c) for c in self.comparisons],
+            "comparisons": [_json_comparison(c) for c in self.comparisons],
         }
 
 
@@ -250,6 +260,29 @@ class CheckReport:
         return all(c.passed for c in self.comparisons) and all(r.agrees for r in self.rates)
 
     @property
+    def inconclusive(self) -> bool:
+        """Whether the simulation could not tell the side of one at some checked rate."""
+        return any(rate.simulated_verdict == "inconclusive" for rate in self.rates)
+
+    @property
+    def verdict(self) -> str:
+        """``"layers DISAGREE"``, ``"all layers AGREE"``, or that they agree but are
+        INCONCLUSIVE: the simulation cannot tell the side of one at some rate."""
+        if not self.agrees:
+            return "layers DISAGREE"
+        if self.inconclusive:
+            undecided = [
+                f"{rate.learning_rate:.6g}"
+                for rate in self.rates
+                if rate.simulated_verdict == "inconclusive"
+            ]
+            return (
+                "all layers AGREE, but INCONCLUSIVE: the simulated growth cannot tell the side "
+                f"of one at η = {', '.join(undecided)} (more runs narrow its band)"
+            )
+        return "all layers AGREE"
+
+    @property
     def stable(self) -> bool | None:
         """The verdict at ``lr`` when one rate was checked; ``None`` when ``η*`` was bracketed."""
         if len(self.rates) == 1:
@@ -267,8 +300,10 @@ class CheckReport:
             "symbolic": self.symbolic,
             "false_alarm": self.false_alarm,
             "agrees": self.agrees,
+            "inconclusive": self.inconclusive,
+            "verdict": self.verdict,
             "stable": self.stable,
-            "comparisons": [dataclasses.asdict(c) for c in self.comparisons],
+            "comparisons": [_json_comparison(c) for c in self.comparisons],
             "rates": [rate.to_dict() for rate in self.rates],
         }
 
@@ -298,12 +333,20 @@ class CheckReport:
             )
             lines += [_format_comparison(c) for c in rate.comparisons]
         lines.append("")
-        lines.append("verdict: " + ("all layers AGREE" if self.agrees else "layers DISAGREE"))
+        lines.append("verdict: " + self.verdict)
         return "\n".join(lines)
 
 
-def _json_float(value: float) -> float | str:
-    return value if math.isfinite(value) else "inf"
+def _json_float(value: float) -> float | str | None:
+    return json_number(value)
+
+
+def _json_comparison(comparison: Comparison) -> dict[str, Any]:
+    fields = dataclasses.asdict(comparison)
+    return {
+        key: json_number(value) if isinstance(value, float) else value
+        for key, value in fields.items()
+    }
 
 
 def _format_comparison(comparison: Comparison) -> str:
@@ -339,7 +382,13 @@ def _operator_apply(
             return np.array(images).reshape(stack.shape)
 
         return apply
-    matrix = np.asarray(operator, dtype=float)
+    try:
+        matrix = np.asarray(operator, dtype=float)
+    except (TypeError, ValueError):
+        raise InvalidTypeError(
+            "operator must be a function mapping an md × md matrix to T(S) or a "
+            f"((md)², (md)²) array of numbers; got {type(operator).__name__} {operator!r:.40}"
+        ) from None
     if matrix.shape != (size * size, size * size):
         raise DimensionError(
             f"operator given as an array must have shape ((md)², (md)²) = ({size**2}, "
@@ -442,6 +491,51 @@ def _spectrum(matrix: np.ndarray, lift: np.ndarray) -> _Spectrum:
     sigma = sigma / np.trace(sigma)
     weight = weight / np.linalg.eigvalsh(weight)[-1]
     return _Spectrum(radius, sigma, weight)
+
+
+def _normalised(sigma: np.ndarray, weight: np.ndarray, lift: np.ndarray) -> tuple[np.ndarray, ...]:
+    projector = lift @ lift.T
+    if not np.any(sigma):
+        sigma = projector
+    if not np.any(weight):
+        weight = projector
+    return sigma / np.trace(sigma), weight / np.linalg.eigvalsh(weight)[-1]
+
+
+def _matrix_free_spectrum(
+    system: Any,
+    apply: Callable[[np.ndarray], np.ndarray],
+    lift: np.ndarray,
+    lr: float,
+    operator: OperatorLike | None,
+) -> tuple[_Spectrum, Comparison]:
+    """Large problems: ``ρ`` and the top modes matrix-free, the operators compared on probes.
+
+    The right and left Krein–Rutman eigen-moments come from
+    :func:`~stability.numeric.thresholds.principal_moments`; the operator under test (or
+    the prediction's, in the problem's own coordinates) is compared with the numeric one
+    on three probes: the two modes and a random symmetric matrix of the reduced space.
+    """
+    radius, right, left = principal_moments(system, lr)
+    sigma, weight = _normalised(
+        _psd_part(lift @ right @ lift.T), _psd_part(lift @ left @ lift.T), lift
+    )
+    numeric = SecondMomentOperator(system)
+    rng = np.random.default_rng(0)
+    size = lift.shape[1]
+    random = rng.standard_normal((size, size))
+    probes = np.array([right, left, random + random.T])
+    predicted = lift.T @ apply(lift @ probes @ lift.T) @ lift
+    layout = numeric.layout
+    expected = np.array([layout.unpack(numeric.apply(layout.pack(probe), lr)) for probe in probes])
+    comparison = _exact_comparison(
+        "operator T(η) on three probes of svec(range H)"
+        + (" (supplied)" if operator is not None else " (matrix-free)"),
+        "numeric–numeric",
+        predicted,
+        expected,
+    )
+    return _Spectrum(radius, sigma, weight), comparison
 
 
 # ------------------------------------------------------------------------------ symbolic
@@ -636,7 +730,11 @@ def _check_rate(
     comparisons: list[Comparison] = []
 
     # --- exact: the prediction's operator against the numeric layer (and the symbolic one)
-    if reduced.rank:
+    system = bind(problem, dynamics)
+    if reduced.rank and system.size > _DENSE_CHECK_SIZE:
+        spectrum, comparison = _matrix_free_spectrum(system, apply, lift, lr, operator)
+        comparisons.append(comparison)
+    elif reduced.rank:
         predicted_matrix = _reduced_matrix(apply, lift)
         spectrum = _spectrum(predicted_matrix, lift)
         numeric_matrix = reduced_operator(problem, dynamics).matrix(lr)
@@ -717,7 +815,7 @@ def _check_rate(
     )
     weight = spectrum.left
     overlap = float(np.sum(weight * top))
-    growth = np.einsum("ra,ab,rb->r", states, weight, states)
+    growth = np.sum((states @ weight) * states, axis=1)
     growth_range = value_range * float(np.linalg.eigvalsh(weight)[-1])
     radius = float(bernstein_radius(growth.var(ddof=1), probes, growth_range, share))
     estimate = float(growth.mean())
@@ -940,8 +1038,8 @@ def check(
     >>> report.agrees, report.stable
     (True, False)
     """
-    problem = as_problem(problem)
-    dynamics = as_dynamics(method)
+    system = bind(problem, method)
+    problem, dynamics = system.problem, system.dynamics
     runs = check_positive_integer(runs, "runs")
     if runs < 2:
         raise InvalidInputError(f"runs must be at least 2 for a confidence band; got {runs}")

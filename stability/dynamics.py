@@ -27,6 +27,8 @@ Fraction(1, 3)
 
 from __future__ import annotations
 
+import itertools
+import math
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from fractions import Fraction
@@ -42,6 +44,7 @@ __all__ = [
     "BatchLaw",
     "LinearDynamics",
     "MatrixPolynomial",
+    "Preconditioning",
     "ReshuffledBatchLaw",
 ]
 
@@ -235,6 +238,49 @@ class BatchLaw:
         np.add.at(weights, (np.arange(runs)[:, None], indices), 1.0 / batch)
         return weights
 
+    def count(self, samples: int) -> int:
+        """The number of distinct batches: ``1``, ``C(n, B)`` or ``C(n + B − 1, B)``."""
+        self.validate(samples)
+        if self.batch_size is None:
+            return 1
+        if self.replacement:
+            return math.comb(samples + self.batch_size - 1, self.batch_size)
+        return math.comb(samples, self.batch_size)
+
+    def outcomes(self, samples: int) -> tuple[np.ndarray, np.ndarray]:
+        """Every batch as weights ``w`` (rows, ``H_B = Σ_i w_i H_i``) with its probability.
+
+        Full batch: one outcome ``w = 1/n``; without replacement the ``C(n, B)`` subsets,
+        equally likely; with replacement the multisets of size ``B`` with multinomial
+        probabilities. Check :meth:`count` first: there may be very many.
+
+        Examples
+        --------
+        >>> from stability.dynamics import BatchLaw
+        >>> weights, probabilities = BatchLaw(1, replacement=True).outcomes(2)
+        >>> weights.tolist(), probabilities.tolist()
+        ([[1.0, 0.0], [0.0, 1.0]], [0.5, 0.5])
+        """
+        count = self.count(samples)
+        if self.batch_size is None:
+            return np.full((1, samples), 1.0 / samples), np.ones(1)
+        batch = self.batch_size
+        weights = np.zeros((count, samples))
+        probabilities = np.empty(count)
+        if self.replacement:
+            log_total = batch * math.log(samples)
+            pool = itertools.combinations_with_replacement(range(samples), batch)
+            for row, combo in enumerate(pool):
+                counts = np.bincount(combo, minlength=samples)
+                weights[row] = counts / batch
+                log_ways = math.lgamma(batch + 1) - sum(math.lgamma(c + 1) for c in counts)
+                probabilities[row] = math.exp(log_ways - log_total)
+        else:
+            for row, combo in enumerate(itertools.combinations(range(samples), batch)):
+                weights[row, list(combo)] = 1.0 / batch
+            probabilities[:] = 1.0 / count
+        return weights, probabilities
+
     def describe(self) -> str:
         """A short human-readable description, e.g. ``"B=4 without replacement"``."""
         if self.batch_size is None:
@@ -322,6 +368,13 @@ class ReshuffledBatchLaw(BatchLaw):
             "reshuffled batches (shuffle=True) are dependent within an epoch, so the per-step "
             "i.i.d. evaluators do not apply; use stability.reshuffling "
             "(epoch_critical_learning_rate, epoch_spectral_radius, simulate_epochs)"
+        )
+
+    def outcomes(self, samples: int) -> tuple[np.ndarray, np.ndarray]:
+        """Refused: a reshuffled step has no law of its own apart from its epoch."""
+        raise InvalidInputError(
+            "reshuffled batches are dependent within an epoch; enumerate epochs with "
+            "stability.reshuffling instead of single batches"
         )
 
     def sample_weights(self, samples: int, runs: int, rng: np.random.Generator) -> np.ndarray:
@@ -412,6 +465,93 @@ class AdditiveNoise:
         return AdditiveNoise(tuple(rows), self.hessian_coefficients, self.covariance, self.sampler)
 
 
+def _canonical_preconditioner(value: Any) -> tuple[Any, ...]:
+    """A positive vector (diagonal ``P``) or an SPD matrix, as a hashable tuple."""
+    array = np.array(value, dtype=float)
+    if array.ndim not in (1, 2) or array.size == 0:
+        raise InvalidInputError(
+            "preconditioner must be a positive vector (a diagonal P) or a symmetric positive "
+            f"definite matrix; got an array of shape {array.shape}"
+        )
+    if not np.all(np.isfinite(array)):
+        raise InvalidInputError("preconditioner must be finite")
+    if array.ndim == 1:
+        if np.any(array <= 0):
+            raise InvalidInputError(
+                "preconditioner given as a vector is the diagonal of P and must be positive; "
+                f"its smallest entry is {float(array.min()):.6g}"
+            )
+        return tuple(float(x) for x in array)
+    if array.shape[0] != array.shape[1]:
+        raise InvalidInputError(f"preconditioner must be square; got shape {array.shape}")
+    if np.max(np.abs(array - array.T)) > 1e-12 * np.max(np.abs(array)):
+        raise InvalidInputError("preconditioner must be symmetric")
+    if float(np.linalg.eigvalsh(0.5 * (array + array.T))[0]) <= 0:
+        raise InvalidInputError("preconditioner must be positive definite")
+    return tuple(tuple(float(x) for x in row) for row in 0.5 * (array + array.T))
+
+
+@dataclass(frozen=True)
+class Preconditioning:
+    """A frozen preconditioner ``P`` (step ``−η P⁻¹ g``) and a coupled weight decay ``μ``.
+
+    A preconditioned method sees the gradient ``(H_B + μ I) δ`` through ``P⁻¹``. With
+    ``u = P^{1/2} δ`` it becomes the plain method on the congruent Hessians
+    ``H̃_i = P^{−1/2} (H_i + μ I) P^{−1/2}`` (:mod:`stability.preconditioning`), which is how
+    every evaluator analyses it.
+
+    Attributes
+    ----------
+    matrix : tuple
+        ``P``: a tuple of positive floats (a diagonal) or a tuple of rows (SPD).
+    shift : float
+        ``μ``, the coupled weight decay added to every ``H_i`` before preconditioning.
+
+    Examples
+    --------
+    >>> from stability.dynamics import Preconditioning
+    >>> Preconditioning((4.0, 1.0)).inverse_square_root(2)
+    array([[0.5, 0. ],
+           [0. , 1. ]])
+    """
+
+    matrix: tuple[Any, ...]
+    shift: Coefficient = 0
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "matrix", _canonical_preconditioner(self.matrix))
+
+    @property
+    def diagonal(self) -> bool:
+        """Whether ``P`` was given as a diagonal."""
+        return not isinstance(self.matrix[0], tuple)
+
+    def dense(self, dimension: int) -> np.ndarray:
+        """``P`` as a dense ``d × d`` matrix."""
+        array = np.array(self.matrix, dtype=float)
+        size = array.shape[0]
+        if size != dimension:
+            raise InvalidInputError(
+                f"preconditioner has dimension {size} but the problem has d={dimension}"
+            )
+        return np.diag(array) if array.ndim == 1 else array
+
+    def _power(self, dimension: int, exponent: float) -> np.ndarray:
+        matrix = self.dense(dimension)
+        if self.diagonal:
+            return np.diag(np.diag(matrix) ** exponent)
+        values, vectors = np.linalg.eigh(matrix)
+        return (vectors * values**exponent) @ vectors.T
+
+    def inverse_square_root(self, dimension: int) -> np.ndarray:
+        """``P^{−1/2}``."""
+        return self._power(dimension, -0.5)
+
+    def square_root(self, dimension: int) -> np.ndarray:
+        """``P^{1/2}``."""
+        return self._power(dimension, 0.5)
+
+
 @dataclass(frozen=True)
 class LinearDynamics:
     """A method's random linear recursion ``z_{t+1} = (F(η) ⊗ I + G(η) ⊗ H_B) z_t + b_t``.
@@ -430,6 +570,10 @@ class LinearDynamics:
         Additive noise, if any.
     state : tuple of str
         Names of the state blocks, e.g. ``("δ_t", "δ_{t-1}")``; the first is the error ``δ``.
+    preconditioning : Preconditioning or None
+        A frozen preconditioner: then ``F``, ``G`` describe the method in the congruent
+        coordinates ``u = P^{1/2} δ`` on ``H̃_i = P^{−1/2} (H_i + μ I) P^{−1/2}``; evaluators
+        first apply :func:`stability.preconditioning.congruent`.
 
     Examples
     --------
@@ -449,6 +593,7 @@ class LinearDynamics:
     batch: BatchLaw
     noise: AdditiveNoise | None = None
     state: tuple[str, ...] = ("δ_t",)
+    preconditioning: Preconditioning | None = None
 
     def __post_init__(self) -> None:
         if self.identity_part.size != self.hessian_part.size:
@@ -542,6 +687,7 @@ class LinearDynamics:
             batch=self.batch,
             noise=self.noise,
             state=self.state,
+            preconditioning=self.preconditioning,
         )
 
     def with_hessian_shift(self, shift: Coefficient) -> LinearDynamics:
@@ -569,6 +715,7 @@ class LinearDynamics:
             batch=self.batch,
             noise=None if self.noise is None else self.noise.shifted(shift),
             state=self.state,
+            preconditioning=self.preconditioning,
         )
 
     def state_map(self, lr: float, batch_hessian: np.ndarray) -> np.ndarray:

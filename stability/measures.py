@@ -44,11 +44,8 @@ from typing import Any
 import numpy as np
 import scipy.stats
 
-from stability.bounds._common import BATCH_ENUMERATION_LIMIT, batch_outcomes
 from stability.errors import DimensionError, InvalidInputError
 from stability.methods.base import as_dynamics
-from stability.numeric.prediction import predicted_mean_square
-from stability.numeric.thresholds import critical_learning_rate, spectral_radius
 from stability.problems import Quadratic, as_problem
 from stability.validation import as_finite_array, check_learning_rate, check_positive_integer
 
@@ -64,6 +61,15 @@ __all__ = [
 
 #: Default Monte Carlo draws of :func:`batch_sharpness` when enumeration is too large.
 DEFAULT_RUNS = 20_000
+#: Largest number of distinct batches :func:`batch_sharpness` enumerates exactly.
+BATCH_ENUMERATION_LIMIT = 200_000
+
+
+def _public() -> Any:
+    """The package's public API, imported when first needed (it re-exports this module)."""
+    import stability
+
+    return stability
 
 
 def _per_sample(problem: Quadratic) -> tuple[np.ndarray, np.ndarray | None, np.ndarray | None]:
@@ -189,7 +195,7 @@ def non_uniformity_report(problem: Quadratic, method: Any, lr: float) -> NonUnif
     dynamics = as_dynamics(method)
     mixing = float(dynamics.batch.mixing(problem.samples))
     spread = non_uniformity(problem)
-    exact = critical_learning_rate(problem, dynamics)
+    exact = _public().critical_learning_rate(problem, dynamics)
     return NonUniformityReport(
         sharpness=float(problem.sharpness),
         non_uniformity=spread,
@@ -336,11 +342,10 @@ def batch_sharpness(
     samples = int(problem.samples)
     dynamics.batch.validate(samples)
     law = dynamics.batch
-    count = _outcome_count(law, samples)
-    if runs is None and count <= BATCH_ENUMERATION_LIMIT:
-        outcomes = batch_outcomes(dynamics, samples)
-        quotients, moving = _quotients(outcomes.weights, reduced_points, vectors, hessians)
-        mass = outcomes.probabilities[:, None] * moving
+    if runs is None and law.count(samples) <= BATCH_ENUMERATION_LIMIT:
+        weights, probabilities = law.outcomes(samples)
+        quotients, moving = _quotients(weights, reduced_points, vectors, hessians)
+        mass = probabilities[:, None] * moving
         total = mass.sum(axis=0)
         if np.any(total <= 0):
             raise InvalidInputError("every batch has g_B = 0 at point; batch sharpness undefined")
@@ -369,14 +374,6 @@ def batch_sharpness(
         float(1 - moving.mean()),
         edge,
     )
-
-
-def _outcome_count(law: Any, samples: int) -> int:
-    if law.batch_size is None:
-        return 1
-    if law.replacement:
-        return math.comb(samples + law.batch_size - 1, law.batch_size)
-    return math.comb(samples, law.batch_size)
 
 
 @dataclass(frozen=True)
@@ -451,7 +448,7 @@ def escape_steps(
     growth = float(growth)
     if not math.isfinite(growth) or growth <= 1:
         raise InvalidInputError(f"growth must be a finite number above 1; got {growth}")
-    radius = float(spectral_radius(problem, method, lr))
+    radius = float(_public().spectral_radius(problem, method, lr))
     asymptotic = math.log(growth) / math.log(radius) if radius > 1 else math.inf
     if horizon is None:
         horizon = 2 * math.ceil(asymptotic) + 50 if math.isfinite(asymptotic) else 0
@@ -460,7 +457,7 @@ def escape_steps(
         raise InvalidInputError(f"horizon must be non-negative; got {horizon}")
     predicted = None
     if horizon > 0:
-        values = predicted_mean_square(problem, method, lr, steps=horizon, init=init)
+        values = _public().predicted_mean_square(problem, method, lr, steps=horizon, init=init)
         above = np.flatnonzero(values >= growth * values[0])
         predicted = int(above[0]) if above.size else None
     return EscapeEstimate(radius, growth, asymptotic, predicted)

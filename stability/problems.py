@@ -121,15 +121,14 @@ class ReducedQuadratic:
         raise DimensionError("this problem has no per-sample structure (a single Hessian)")
 
     def sample_sandwich(self, matrix: np.ndarray) -> np.ndarray:
-        """``(1/n) Σ_i H_i X H_i`` for a reduced symmetric ``X`` (or a stack ``(..., r, r)``)."""
-        if self.vectors is not None:
-            y = self.vectors
-            weights = np.einsum("ni,...ij,nj->...n", y, matrix, y, optimize=True)
-            return np.einsum("ni,...n,nj->...ij", y, weights, y, optimize=True) / y.shape[0]
-        hessians = self.per_sample_hessians()
-        return np.einsum("nij,...jk,nkl->...il", hessians, matrix, hessians, optimize=True) / len(
-            hessians
-        )
+        """``(1/n) Σ_i H_i X H_i`` for a reduced ``X`` (or a stack ``(..., r, r)``).
+
+        The package's one batch sandwich
+        (:class:`~stability.numeric.operator.BatchSandwich`) through :attr:`factors`.
+        """
+        from stability.numeric.operator import BatchSandwich
+
+        return BatchSandwich(self.eigenvalues, self.factors, 1.0).sample(matrix)
 
 
 class Quadratic:
@@ -371,7 +370,9 @@ class Quadratic:
             Each block's trailing axes are flattened (row-major) and the blocks are
             concatenated in one documented order: mappings by sorted key (the order of
             ``jax.tree_util``), lists and tuples in their order. A block of shape
-            ``(n, k)`` is a scalar parameter. ``k = 1`` is allowed.
+            ``(n, k)`` is a scalar parameter. ``k = 1`` is allowed. A list of
+            per-sample Jacobians (one ``(k, d)`` array per sample) is *not* that: stack it
+            first (``numpy.stack``).
         output_hessians : array_like, shape (n, k, k) or (k, k), optional
             Symmetric positive semi-definite output curvatures ``Λ_i`` (one shared matrix
             if two-dimensional). For cross-entropy from logits ``Λ_i = diag(p_i) − p_i p_iᵀ``.
@@ -894,20 +895,21 @@ def _reduce_rows(
     normaliser = _normalisation_exponent(
         float(eigenvalues[keep][0]) if keep.any() else 0.0, 2 * exponent, name
     )
+    rank = int(np.count_nonzero(keep))  # a leading block: the values are sorted descending
     if right_t is None:  # the Gram route forms the basis of the kept directions only
-        right_t = _gram_basis(scaled, left[:, keep], singular[keep])
-        basis = right_t.T
+        basis = _gram_basis(scaled, left[:, :rank], singular[:rank]).T
     else:
-        basis = right_t[keep].T
-    coordinates = left[:, keep] * singular[keep]
+        basis = right_t[:rank].T
+    coordinates = left[:, :rank] * singular[:rank]
+    del left
     shift = 2 * exponent - normaliser  # even
     if shift:
         eigenvalues = np.ldexp(eigenvalues, shift)
         coordinates = np.ldexp(coordinates, shift // 2)
     return _reduced_from_factors(
         basis=basis,
-        eigenvalues=eigenvalues[keep],
-        factors=coordinates.reshape(samples, outputs, coordinates.shape[1]),
+        eigenvalues=eigenvalues[:rank],
+        factors=coordinates.reshape(samples, outputs, rank),
         scale=float(np.ldexp(1.0, normaliser)),
     )
 
@@ -1116,7 +1118,9 @@ def _gram_factorisation(matrix: np.ndarray) -> tuple[np.ndarray, np.ndarray, Non
 
 def _gram_basis(matrix: np.ndarray, left: np.ndarray, singular: np.ndarray) -> np.ndarray:
     """``Vᵀ = diag(1/s) Wᵀ matrix`` for the kept singular triplets (rows orthonormal)."""
-    return (left.T @ matrix) / singular[:, None]
+    product = left.T @ matrix
+    product /= singular[:, None]
+    return product
 
 
 def _factor_hessians(hessians: np.ndarray) -> np.ndarray:

@@ -63,9 +63,9 @@ EPOCH_TRANSITION_LIMIT = 400_000
 #: Largest dimension ``N`` of the symmetric state space of the dense epoch operator.
 EPOCH_SIZE_LIMIT = 120
 #: Ratio of the geometric grid on which the first crossing of ``ρ = 1`` is located.
-SCAN_RATIO = 1.005
+SCAN_RATIO = 1.01
 #: The grid runs over ``ν = η λ_max`` from ``SCAN_START`` to ``SCAN_STOP``.
-SCAN_START = 1e-3
+SCAN_START = 1e-2
 SCAN_STOP = 1e3
 _CHUNK_ENTRIES = 4_000_000
 
@@ -209,14 +209,13 @@ def _batch_polynomials(
     state = blocks * count
     size = projector.shape[0]
     result = np.zeros((len(batch_hessians), 2 * degree + 1, size, size))
-    lifted = projector.reshape(size, state, state)
     for j in range(degree + 1):
         for k in range(degree + 1):
-            # svec(A_j S A_kᵀ) for the basis elements S: P (A_j ⊗ A_k) Pᵀ
-            term = np.einsum(
-                "pab,nac,nbd,qcd->npq", lifted, maps[j], maps[k], lifted, optimize=True
+            # svec(A_j S A_kᵀ) for the basis elements S: P (A_j ⊗ A_k) Pᵀ (row-major vec)
+            kronecker = np.einsum("nac,nbd->nabcd", maps[j], maps[k]).reshape(
+                len(batch_hessians), state * state, state * state
             )
-            result[:, j + k] += term
+            result[:, j + k] += np.matmul(np.matmul(projector, kronecker), projector.T)
     return result
 
 

@@ -36,7 +36,6 @@ import scipy.stats
 
 from stability.errors import InvalidInputError
 from stability.methods.base import as_dynamics
-from stability.numeric.thresholds import critical_learning_rate
 from stability.problems import Quadratic, as_problem
 from stability.validation import as_finite_array, check_positive_integer
 
@@ -303,7 +302,9 @@ def schedule_report(
     """
     problem = as_problem(problem)
     schedule = as_schedule(schedule)
-    threshold = critical_learning_rate(problem, method)
+    import stability  # the public API, which re-exports this module
+
+    threshold = stability.critical_learning_rate(problem, method)
     return ScheduleReport(
         learning_rates=schedule,
         critical_learning_rate=float(threshold),

@@ -58,6 +58,7 @@ from stability.methods.base import as_dynamics
 from stability.numeric.prediction import initial_states
 from stability.problems import Quadratic, as_problem
 from stability.progress import ProgressMeter, as_progress
+from stability.system import bind
 from stability.validation import as_finite_array, check_learning_rate, check_positive_integer
 
 __all__ = [
@@ -66,6 +67,7 @@ __all__ = [
     "SimulationResult",
     "SweepResult",
     "bernstein_radius",
+    "json_number",
     "normal_radius",
     "sample_indices",
     "simulate",
@@ -230,8 +232,8 @@ def state_map_norm_bound(problem: Quadratic, method: Any, lr: float) -> float:
     >>> state_map_norm_bound(problem, SGD(1), 0.75)  # max(1, |1 − 0.75·‖x‖²|), ‖x‖² ≤ 4
     2.0
     """
-    problem = as_problem(problem)
-    dynamics = as_dynamics(method)
+    system = bind(problem, method)
+    problem, dynamics = system.problem, system.dynamics
     lr = check_learning_rate(lr)
     dynamics.batch.validate(problem.samples)
     identity, gradient, _, _ = _numeric(dynamics, lr)
@@ -789,7 +791,12 @@ class SimulationResult:
         return self.band()[1]
 
     def to_dict(self) -> dict[str, Any]:
-        """A JSON-ready summary (no per-run states)."""
+        """A strict-JSON summary (no per-run states).
+
+        Non-finite numbers are never written as ``NaN``/``Infinity`` tokens: in the lists
+        they are the strings ``"inf"``, ``"-inf"`` and ``"nan"``; the Lyapunov exponent is
+        ``"inf"``, ``"-inf"`` or ``null`` (see :func:`json_number`).
+        """
         lower, upper = self.band()
         return {
             "method": self.name,
@@ -803,12 +810,33 @@ class SimulationResult:
             "mean_square": _finite_list(self.mean_square),
             "lower": _finite_list(lower),
             "upper": _finite_list(upper),
-            "lyapunov_exponent": self.lyapunov_exponent,
+            "lyapunov_exponent": json_number(self.lyapunov_exponent),
         }
 
 
+def json_number(value: Any) -> float | str | None:
+    """A number for strict JSON: finite floats as they are, ``"inf"``/``"-inf"``, NaN as ``None``.
+
+    Examples
+    --------
+    >>> from stability.simulation import json_number
+    >>> [json_number(x) for x in (0.5, float("inf"), float("-inf"), float("nan"))]
+    [0.5, 'inf', '-inf', None]
+    """
+    value = float(value)
+    if math.isfinite(value):
+        return value
+    if math.isnan(value):
+        return None
+    return "inf" if value > 0 else "-inf"
+
+
 def _finite_list(values: np.ndarray) -> list[float | str]:
-    return [float(v) if np.isfinite(v) else ("inf" if v > 0 else "nan") for v in values]
+    """Strict-JSON list: finite floats, ``"inf"``, ``"-inf"`` or ``"nan"`` (documented strings)."""
+    return [
+        float(v) if np.isfinite(v) else ("nan" if np.isnan(v) else ("inf" if v > 0 else "-inf"))
+        for v in values
+    ]
 
 
 # ------------------------------------------------------------------------------ simulate
@@ -858,8 +886,8 @@ def _plan(
     init: Any,
     chunk_size: Any,
 ) -> _Plan:
-    problem = as_problem(problem)
-    dynamics = as_dynamics(method)
+    system = bind(problem, method)
+    problem, dynamics = system.problem, system.dynamics
     lr = check_learning_rate(lr)
     steps = check_positive_integer(steps, "steps")
     runs = check_positive_integer(runs, "runs")

@@ -107,3 +107,57 @@ def threshold(per_sample, dynamics, *, relative=1e-13) -> float:
         else:
             high = middle
     return 0.5 * (low + high)
+
+
+def mixing_weight(samples: int, batch_size: int | None, replacement: bool) -> float:
+    """``p`` in ``E[H_B ⊗ H_B] = (1 − p) H ⊗ H + p (1/n) Σ H_i ⊗ H_i``, from its definition.
+
+    ``Cov`` of the batch weights ``w``: with replacement ``w`` is a multinomial over ``B``
+    draws divided by ``B``; without, a uniform ``B``-subset divided by ``B``.
+    """
+    if batch_size is None or samples == 1:
+        return 0.0
+    if replacement:
+        return 1.0 / batch_size
+    return (samples - batch_size) / (batch_size * (samples - 1))
+
+
+def gradient_step_parts(per_sample):
+    """Dense pieces of ``E[A ⊗ A]`` for ``A = I − γ H_B`` on symmetric matrices of ``range(H)``.
+
+    Returns ``(I, H ⊗ I + I ⊗ H, H ⊗ H, (1/n) Σ_i H_i ⊗ H_i)``, each from explicit Kronecker
+    products restricted with :func:`symmetric_projector` (no batch enumeration, so it
+    serves large ``n`` and ``B``), so that ``E[A ⊗ A] = I − γ S + γ² ((1 − p) P + p M)``.
+    """
+    import scipy.sparse
+
+    basis = range_basis(per_sample)
+    hessians = basis.T @ per_sample @ basis
+    size = hessians.shape[1]
+    mean = hessians.mean(axis=0)
+    eye = np.eye(size)
+    sample_term = np.zeros((size * size, size * size))
+    for hessian in hessians:
+        sample_term += np.kron(hessian, hessian)
+    sample_term /= len(hessians)
+    projector = scipy.sparse.csr_matrix(symmetric_projector(size))
+
+    def restrict(matrix):
+        return np.asarray((projector @ (projector @ matrix).T).T)
+
+    return (
+        np.eye(projector.shape[0]),
+        restrict(np.kron(mean, eye) + np.kron(eye, mean)),
+        restrict(np.kron(mean, mean)),
+        restrict(sample_term),
+    )
+
+
+def gradient_step_radius(parts, step, mixing) -> float:
+    """``ρ(E[A ⊗ A])`` for ``A = I − step · H_B`` from :func:`gradient_step_parts`."""
+    identity, sum_term, product_term, sample_term = parts
+    matrix = identity - step * sum_term + step**2 * (
+        (1.0 - mixing) * product_term + mixing * sample_term
+    )
+    assert np.abs(matrix - matrix.T).max() <= 1e-12 * np.abs(matrix).max()
+    return float(np.max(np.abs(np.linalg.eigvalsh(0.5 * (matrix + matrix.T)))))

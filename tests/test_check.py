@@ -222,3 +222,17 @@ def test_bad_input_is_refused_with_named_arguments():
         check(PROBLEM, SGD(2), 0.1, operator=lambda moment: moment[:2, :2])
     with pytest.raises(InvalidInputError, match="horizon"):
         check(PROBLEM, SGD(2), 0.1, horizon=0)
+
+
+def test_operator_of_the_wrong_type_is_a_package_error():
+    with pytest.raises(InvalidTypeError, match="operator"):
+        check(PROBLEM, SGD(2), 0.1, operator="x")
+
+
+def test_verdict_says_inconclusive_and_json_is_strict():
+    # a handful of runs: the simulated growth cannot tell the side of one
+    report = check(PROBLEM, SGD(2), seed=1, runs=4)
+    assert report.inconclusive and "INCONCLUSIVE" in str(report)
+    text = json.dumps(report.to_dict(), allow_nan=False)  # no NaN / Infinity tokens
+    payload = json.loads(text)
+    assert payload["inconclusive"] is True and payload["verdict"] == report.verdict

@@ -332,9 +332,11 @@ def test_version_lives_in_one_place() -> None:
 # ------------------------------------------------------------------------ the strict build
 
 
-def test_site_builds_in_strict_mode(tmp_path: Path, run_cache: Path) -> None:
+@pytest.fixture(scope="session")
+def built_site(tmp_path_factory: pytest.TempPathFactory, run_cache: Path) -> Path:
+    """The site built by ``mkdocs build --strict`` (asserted to succeed), built once."""
     # pages whose code already ran in this session (the tests above) are not run again
-    site = tmp_path / "site"
+    site = tmp_path_factory.mktemp("docs-site") / "site"
     # one BLAS thread: the pages' matrices are small, and threads only contend on a busy machine
     environment = {
         **os.environ,
@@ -354,6 +356,11 @@ def test_site_builds_in_strict_mode(tmp_path: Path, run_cache: Path) -> None:
     assert result.returncode == 0, (
         f"mkdocs build --strict failed:\n{result.stdout}\n{result.stderr}"
     )
+    return site
+
+
+def test_site_builds_in_strict_mode(built_site: Path) -> None:
+    site = built_site
     index = (site / "index.html").read_text(encoding="utf-8")
     assert f"stability {stability.__version__}" in index  # the footer reads _version.py
     reference = (site / "reference" / "numeric" / "index.html").read_text(encoding="utf-8")
@@ -366,3 +373,96 @@ def test_site_builds_in_strict_mode(tmp_path: Path, run_cache: Path) -> None:
         for target in hook.generated_images(DOCS / page, DOCS):
             built = site / os.path.normpath(os.path.join(os.path.dirname(page), target))
             assert built.is_file() and _signature_ok(built), f"{page}: {target} not in the site"
+
+
+# ------------------------------------------------------------------------ offline math
+
+
+KATEX = ("vendor/katex/katex.min.js", "vendor/katex/katex.min.css")
+# attributes through which a page loads something (a plain <a href> is a link, not a load)
+_LOADS = re.compile(
+    r"<(?:script|img|iframe|source|audio|video|embed)\b[^>]*?\bsrc=[\"']?(?P<src>[^\"'\s>]+)"
+    r"|<link\b(?P<link>[^>]*)>",
+    re.IGNORECASE,
+)
+_CSS_URL = re.compile(r"url\(\s*[\"']?(?P<url>[^\"')]+)|@import\s+[\"'](?P<import>[^\"']+)")
+
+
+def _external(target: str) -> bool:
+    return bool(re.match(r"^(?:[a-z][a-z0-9+.-]*:)?//", target, re.IGNORECASE))
+
+
+def _loaded_by_page(html: str) -> list[str]:
+    """Every address an HTML page loads: scripts, images, stylesheets, preconnects, fonts."""
+    targets = []
+    for match in _LOADS.finditer(html):
+        if match["src"]:
+            targets.append(match["src"])
+            continue
+        attributes = match["link"]
+        relation = re.search(r"\brel=[\"']?([^\"'>]+)", attributes, re.IGNORECASE)
+        address = re.search(r"\bhref=[\"']?([^\"'\s>]+)", attributes, re.IGNORECASE)
+        if address and relation and relation[1].strip().lower() != "canonical":
+            targets.append(address[1])
+    return targets
+
+
+def test_the_built_site_loads_nothing_from_the_network(built_site: Path) -> None:
+    external = {}
+    for page in built_site.rglob("*.html"):
+        loads = [target for target in _loaded_by_page(page.read_text(encoding="utf-8"))]
+        found = [target for target in loads if _external(target)]
+        if found:
+            external[page.relative_to(built_site).as_posix()] = found
+    for sheet in built_site.rglob("*.css"):
+        for match in _CSS_URL.finditer(sheet.read_text(encoding="utf-8")):
+            target = match["url"] or match["import"]
+            if _external(target):
+                external.setdefault(sheet.relative_to(built_site).as_posix(), []).append(target)
+    assert external == {}, f"pages load from the network: {external}"
+
+
+def test_the_loader_finder_sees_scripts_stylesheets_and_fonts() -> None:
+    # the scanner of the test above must see the three ways a page reaches the network
+    html = (
+        '<script src="https://cdn.example/x.js"></script><a href="https://example.org">x</a>'
+        '<link rel="preconnect" href="https://fonts.example"><link rel="canonical" href="https://s/">'
+        "<link href='https://fonts.example/css' rel='stylesheet'><img src=\"local.png\">"
+    )
+    loads = _loaded_by_page(html)
+    assert [target for target in loads if _external(target)] == [
+        "https://cdn.example/x.js",
+        "https://fonts.example",
+        "https://fonts.example/css",
+    ]
+    assert "local.png" in loads and not _external("local.png") and _external("//cdn/x.js")
+
+
+def test_math_is_typeset_by_the_shipped_katex(built_site: Path) -> None:
+    for asset in KATEX:
+        assert (built_site / asset).is_file(), f"{asset} is not in the site"
+    sheet = (built_site / "vendor/katex/katex.min.css").read_text(encoding="utf-8")
+    fonts = sorted(set(re.findall(r"url\((fonts/[^)]+\.woff2)\)", sheet)))
+    assert len(fonts) >= 19, fonts  # KaTeX's fonts, each in the first format browsers try
+    missing = [font for font in fonts if not (built_site / "vendor/katex" / font).is_file()]
+    assert missing == [], f"fonts named by katex.min.css but not shipped: {missing}"
+    script = (built_site / "javascripts" / "math.js").read_text(encoding="utf-8")
+    assert "katex.render(" in script and ".md-ellipsis" in script
+    theory = sorted((built_site / "theory").rglob("index.html"))
+    assert len(theory) >= 4
+    for page in theory:
+        html = page.read_text(encoding="utf-8")
+        loads = _loaded_by_page(html)
+        name = page.relative_to(built_site).as_posix()
+        for script in ("vendor/katex/katex.min.js", "javascripts/math.js"):
+            assert any(target.endswith(script) for target in loads), f"{name}: no {script}"
+        for sheet in ("vendor/katex/katex.min.css", "stylesheets/math.css"):
+            assert any(target.endswith(sheet) for target in loads), f"{name}: no {sheet}"
+        # formulas are wrapped for the script (and nowhere left outside a wrapper)
+        assert 'class="arithmatex"' in html, f"{name} has no formula to typeset"
+        text = re.sub(r'<(span|div) class="arithmatex">.*?</\1>', "", html, flags=re.DOTALL)
+        text = re.sub(r"<(code|pre|script)\b.*?</\1>", "", text, flags=re.DOTALL)
+        # headings in the navigation are plain text, which math.js wraps and typesets
+        text = re.sub(r'<span class="md-ellipsis">[^<]*</span>', "", text)
+        text = re.sub(r'\s[\w:-]+="[^"]*"', "", text)  # attributes (aria-label) are not shown
+        assert "\\(" not in text and "\\[" not in text, f"{name}: TeX outside arithmatex"

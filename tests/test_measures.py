@@ -211,3 +211,21 @@ def test_escape_stable_and_bad_input():
     assert stable.asymptotic == math.inf and stable.predicted is None
     with pytest.raises(InvalidInputError, match="growth"):
         escape_steps(problem, GD(), 1.5, growth=0.5)
+
+
+@pytest.mark.parametrize(
+    ("samples", "batch", "replacement"),
+    [(4, 2, False), (4, 3, True), (3, None, False), (5, 1, True)],
+)
+def test_batch_law_outcomes_match_brute_force(samples, batch, replacement):
+    law = stability.BatchLaw(batch, replacement)
+    weights, probabilities = law.outcomes(samples)
+    assert law.count(samples) == len(weights)
+    ours = sorted((tuple(np.round(w, 12)), p) for w, p in zip(weights, probabilities, strict=True))
+    theirs: dict[tuple, float] = {}
+    for w, p in brute_force.batch_distribution(samples, batch, replacement):
+        key = tuple(np.round(w, 12))
+        theirs[key] = theirs.get(key, 0.0) + p
+    assert [key for key, _ in ours] == sorted(theirs)
+    for key, p in ours:
+        assert p == pytest.approx(theirs[key], rel=1e-12)

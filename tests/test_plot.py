@@ -13,6 +13,8 @@ import sys
 import matplotlib
 import numpy as np
 import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 
 matplotlib.use("Agg")
 
@@ -371,3 +373,250 @@ def test_importing_the_package_does_not_import_matplotlib() -> None:
         [sys.executable, "-c", code], capture_output=True, text=True, check=True
     )
     assert result.stdout.strip() == "False"
+
+
+# --------------------------------------------------------------------------- the one style
+
+
+def _drawn(ax: Axes):
+    ax.figure.draw_without_rendering()
+    return ax.figure.bbox
+
+
+def _texts(ax: Axes):
+    """Every text drawn for ``ax``: titles, labels, the legend, tick labels within the view."""
+    texts = [ax.title, ax.xaxis.label, ax.yaxis.label]
+    for legend in [*ax.figure.legends, ax.get_legend()]:
+        if legend is not None:
+            texts += legend.get_texts()
+    for axis, limits in ((ax.xaxis, ax.get_xlim()), (ax.yaxis, ax.get_ylim())):
+        low, high = min(limits), max(limits)
+        texts.append(axis.get_offset_text())
+        for tick in [*axis.get_major_ticks(), *axis.get_minor_ticks()]:
+            if low <= tick.get_loc() <= high:
+                texts.append(tick.label1)
+    return [text for text in texts if text.get_visible() and text.get_text().strip()]
+
+
+def _figures():
+    """Every figure of stability.plot, on a new figure of the package (default size)."""
+    from stability.checks import check
+    from stability.numeric.prediction import predicted_mean_square
+    from stability.plot import plot_check, plot_mean_square
+    from stability.simulation import simulate
+
+    problem = regression_example(samples=8, dimension=3)
+    simulated = simulate(problem, SGD(2), 0.5, steps=8, runs=500, seed=0)
+    report = check(problem, SGD(2), seed=0, runs=500, symbolic=False)
+    return {
+        "radius": lambda **kw: spectral_radius_curves(
+            problem, [SGD(1), SGD(4), GD()], points=40, **kw
+        ),
+        "margin": lambda **kw: spectral_radius_curves(
+            problem, [SGD(1), GD()], points=40, scale="margin", **kw
+        ),
+        "phase": lambda **kw: phase_diagram(problem, [1, 2, 4, 8], **kw),
+        "variational": lambda **kw: variational_edge_curves([0.1, 0.02], points=30, **kw),
+        "mean-square": lambda **kw: plot_mean_square(
+            simulated, predicted_mean_square(problem, SGD(2), 0.5, steps=8), typical=True, **kw
+        ),
+        "check": lambda **kw: plot_check(report, **kw),
+    }
+
+
+FIGURES = _figures()
+
+
+@pytest.mark.parametrize("name", sorted(FIGURES))
+@pytest.mark.parametrize("size", ["column", "page"])
+def test_every_figure_fits_its_paper_size_with_nothing_cut_off_or_overlapping(name, size):
+    from stability.plot import FIGURE_SIZES
+    from stability.plot.style import FONT_SIZE, LEGEND_GID
+
+    ax = FIGURES[name](size=size)
+    assert ax.figure.get_size_inches().tolist() == list(FIGURE_SIZES[size])
+    ax.set_title("a title long enough to be wider than a one-column figure of a paper, surely")
+    from stability.plot.style import fit_title
+
+    fit_title(ax, ax.get_title())
+    page = _drawn(ax)
+    for text in _texts(ax):
+        box = text.get_window_extent()
+        inside = box.x0 >= -0.5 and box.y0 >= -0.5
+        inside = inside and box.x1 <= page.x1 + 0.5 and box.y1 <= page.y1 + 0.5
+        assert inside, f"{name}: {text.get_text()!r} is cut off ({box} outside {page})"
+    # one legend, below the axes: it never covers data, threshold lines or the title
+    legends = [legend for legend in ax.figure.legends if legend.get_gid() == LEGEND_GID]
+    assert len(legends) == 1 and ax.get_legend() is None
+    legend_box, axes_box = legends[0].get_window_extent(), ax.get_window_extent()
+    assert legend_box.y1 <= axes_box.y0 + 0.5, f"{name}: the legend overlaps the axes"
+    assert ax.xaxis.label.get_window_extent().y0 >= legend_box.y1 - 0.5
+    # one type size everywhere
+    assert ax.xaxis.label.get_fontsize() == ax.yaxis.label.get_fontsize() == FONT_SIZE
+    assert ax.title.get_fontsize() == FONT_SIZE
+    assert {label.get_fontsize() for label in ax.get_xticklabels()} == {FONT_SIZE - 1}
+
+
+def test_on_the_callers_axes_the_legend_goes_outside_them_and_sizes_are_kept() -> None:
+    figure = Figure(figsize=(8, 3), layout="constrained")
+    left, right = figure.subplots(1, 2)
+    spectral_radius_curves(regression_example(), [SGD(2), GD()], points=20, ax=left)
+    variational_edge_curves([0.1], points=20, ax=right)
+    figure.draw_without_rendering()
+    for ax in (left, right):
+        legend = ax.get_legend()
+        assert legend is not None
+        assert legend.get_window_extent().x0 >= ax.get_window_extent().x1 - 0.5
+    assert figure.legends == [] and figure.get_size_inches().tolist() == [8.0, 3.0]
+
+
+def test_drawing_twice_on_one_figure_keeps_one_legend_with_both_entries() -> None:
+    from stability.plot.style import LEGEND_GID
+
+    ax = variational_edge_curves([0.1], points=20)
+    variational_edge_curves([0.02], points=20, ax=ax)
+    legends = [legend for legend in ax.figure.legends if legend.get_gid() == LEGEND_GID]
+    assert len(legends) == 1
+    labels = [text.get_text() for text in legends[0].get_texts()]
+    assert "variational GD, η = 0.1" in labels and "variational GD, η = 0.02" in labels
+
+
+def test_save_figure_writes_vectors_and_refuses_unknown_formats(tmp_path) -> None:
+    from stability.plot import save_figure
+
+    ax = spectral_radius_curves(TINY_PROBLEM, [GD()], points=10)
+    svg = save_figure(ax, tmp_path / "radius.svg", title="GD")
+    text = svg.read_text(encoding="utf-8")
+    assert "<path" in text and "<image" not in text  # vector, no embedded bitmap
+    assert "learning rate η" in text  # text kept as text
+    pdf = save_figure(ax, tmp_path / "radius.pdf")
+    assert pdf.read_bytes().startswith(b"%PDF") and b"/Subtype /Image" not in pdf.read_bytes()
+    png = save_figure(ax, tmp_path / "radius.png", dpi=100)
+    assert png.read_bytes().startswith(b"\x89PNG")
+    with pytest.raises(InvalidInputError, match="path must end in one of"):
+        save_figure(ax, tmp_path / "radius.docx")
+
+
+@pytest.mark.parametrize(
+    "size, needle",
+    [("letter", "size must be 'column', 'page'"), ((3, -1), "positive"), ((3,), "size must")],
+)
+def test_figure_size_names_the_argument(size, needle) -> None:
+    with pytest.raises(InvalidInputError, match=needle):
+        spectral_radius_curves(TINY_PROBLEM, [GD()], points=10, size=size)
+
+
+# --------------------------------------------------------------------------- the margin axis
+
+TINY_PROBLEM = Quadratic.from_data(TINY)
+
+
+@pytest.mark.parametrize("flat", [1e-3, 1e-6, 1e-9])
+def test_radius_excess_of_gd_keeps_the_digits_of_a_nearly_flat_direction(flat) -> None:
+    from stability.plot import radius_excess_curve
+
+    curvatures = np.array([3.0, 1.0, flat])
+    problem = Quadratic(np.diag(curvatures))
+    lrs = np.array([0.05, 0.3, 0.6, 2.0 / 3.0, 0.9])
+    # closed form: ρ − 1 = max_i (1 − η λ_i)² − 1 = max_i η λ_i (η λ_i − 2), no cancellation
+    exact = np.max(lrs[:, None] * curvatures * (lrs[:, None] * curvatures - 2.0), axis=1)
+    excess = radius_excess_curve(problem, GD(), lrs)
+    np.testing.assert_allclose(excess, exact, rtol=1e-9, atol=0)
+
+
+@pytest.mark.parametrize(
+    "method", [SGD(1), SGD(2, replacement=True), HeavyBall(0.5, batch_size=2), Nesterov(0.3)]
+)
+def test_radius_excess_is_the_radius_minus_one(method) -> None:
+    from stability.plot import radius_excess_curve
+
+    lrs = np.linspace(0.05, 1.2, 9)
+    np.testing.assert_allclose(
+        radius_excess_curve(TINY_PROBLEM, method, lrs) + 1.0,
+        radius_curve(TINY_PROBLEM, method, lrs),
+        rtol=0,
+        atol=1e-10,
+    )
+
+
+def test_margin_axis_draws_one_minus_rho_solid_below_and_dashed_above_the_threshold() -> None:
+    from stability.plot import radius_excess_curve
+
+    # a third, nearly flat direction: λ_min(H) of order 1e-7
+    problem = Quadratic.from_data(np.column_stack([TINY, [1e-3, 0.0, 0.0, 1e-3]]))
+    smallest = float(np.linalg.eigvalsh(problem.hessian)[0])
+    assert 0 < smallest < 1e-6
+    ax = spectral_radius_curves(problem, [SGD(1), GD()], points=60, scale="margin")
+    assert ax.get_yscale() == "log" and ax.get_ylabel() == "|1 − ρ(T(η))|"
+    for method in (SGD(1), GD()):
+        label = "SGD, B=1" if isinstance(method, SGD) else "GD"
+        threshold = stability.critical_learning_rate(problem, method)
+        stable, unstable = _by_gid(ax, f"margin:{label}"), _by_gid(ax, f"excess:{label}")
+        lrs = np.asarray(stable.get_xdata())
+        excess = radius_excess_curve(problem, method, lrs)
+        below = lrs < threshold * (1 - 1e-9)
+        above = lrs > threshold * (1 + 1e-9)
+        np.testing.assert_allclose(np.asarray(stable.get_ydata())[below], -excess[below])
+        np.testing.assert_allclose(np.asarray(unstable.get_ydata())[above], excess[above])
+        assert np.all(np.isnan(np.asarray(stable.get_ydata())[above]))
+        assert np.all(np.isnan(np.asarray(unstable.get_ydata())[below]))
+        assert _by_gid(ax, f"edge:{label}").get_xdata()[0] == threshold
+    # the nearly flat direction's margin, 1 − (1 − η λ_min)², is drawn and on the axis
+    gd = _by_gid(ax, "margin:GD")
+    first_lr, first_margin = gd.get_xdata()[0], gd.get_ydata()[0]
+    expected = first_lr * smallest * (2.0 - first_lr * smallest)
+    assert first_margin == pytest.approx(expected, rel=1e-6)
+    assert ax.get_ylim()[0] < expected
+    with pytest.raises(InvalidInputError, match="scale must be one of"):
+        spectral_radius_curves(problem, [GD()], points=10, scale="log")
+
+
+# --------------------------------------------------------------------------- check reports
+
+
+def test_plot_check_draws_the_reports_numbers() -> None:
+    from stability.checks import check
+    from stability.plot import plot_check
+
+    problem = regression_example(samples=8, dimension=3)
+    report = check(problem, SGD(2), seed=1, runs=800, margin=0.5, symbolic=False)
+    ax = plot_check(report)
+    threshold = report.critical_learning_rate
+    exact = _by_gid(ax, "exact")
+    np.testing.assert_allclose(
+        exact.get_xdata(), [rate.learning_rate / threshold for rate in report.rates]
+    )
+    np.testing.assert_allclose(exact.get_ydata(), [rate.spectral_radius for rate in report.rates])
+    for index, rate in enumerate(report.rates):
+        band = _by_gid(ax, f"band:{index}")
+        assert list(band.get_ydata()) == [rate.radius_lower, rate.radius_upper]
+        dots = _by_gid(ax, f"simulated:{rate.simulated_verdict}")
+        assert rate.radius_estimate in list(dots.get_ydata())
+    verdicts = {rate.simulated_verdict for rate in report.rates}
+    assert verdicts == {"stable", "unstable"}  # at 0.5 η* and 1.5 η* the bands are conclusive
+    assert list(_by_gid(ax, "threshold").get_xdata()) == [1.0, 1.0]
+    with pytest.raises(InvalidTypeError, match="report must be a CheckReport"):
+        plot_check(report.rates[0])
+
+
+@settings(max_examples=25, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(data=st.data())
+def test_radius_excess_agrees_with_the_radius_on_random_problems(data) -> None:
+    # property: ρ − 1 computed without cancellation equals ρ − 1 from the spectral radius
+    # (stability.spectral_radius, an independent code path) to rounding, at random rates
+    from stability.plot import radius_excess_curve
+    from stability.testing.strategies import methods, problems
+
+    problem = data.draw(problems(max_samples=4, max_dimension=3))
+    method = data.draw(methods(problem.samples, max_momentum=0.9))
+    threshold = stability.critical_learning_rate(problem, method)
+    scale = threshold if np.isfinite(threshold) else 1.0
+    factors = data.draw(st.lists(st.floats(0.05, 1.5), min_size=1, max_size=3))
+    lrs = np.array(factors) * scale
+    excess = radius_excess_curve(problem, method, lrs)
+    radii = np.array([stability.spectral_radius(problem, method, float(lr)) for lr in lrs])
+    np.testing.assert_allclose(excess + 1.0, radii, rtol=1e-8, atol=1e-10)
+    # and its sign is the verdict of the exact threshold away from it
+    away = np.abs(lrs / scale - 1.0) > 1e-6
+    if np.isfinite(threshold):
+        np.testing.assert_array_equal((excess < 0)[away], (lrs < threshold)[away])

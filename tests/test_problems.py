@@ -74,3 +74,40 @@ def test_repr_and_kinds():
         "Quadratic(kind='data', dimension=2, samples=3)"
     )
     assert Quadratic.from_hessians(np.ones((2, 1, 1))).kind == "hessians"
+
+
+def _every_kind(rng: np.random.Generator) -> dict[str, Quadratic]:
+    jacobians = rng.standard_normal((4, 2, 5))
+    data = rng.standard_normal((5, 3))
+    hessians = np.einsum("nki,nkj->nij", jacobians, jacobians)
+    return {
+        "data": Quadratic.from_data(data),
+        "gram": Quadratic.from_gram(data @ data.T),
+        "block gram": Quadratic.from_gram(np.einsum("nai,mbi->namb", jacobians, jacobians)),
+        "hessians": Quadratic.from_hessians(hessians),
+        "jacobians": Quadratic.from_jacobians(jacobians),
+    }
+
+
+@pytest.mark.parametrize("seed", [0, 1])
+def test_every_kind_has_per_sample_factors(seed):
+    """Issue 11: every problem kind offers factors G_i with H_i = G_iᵀ G_i (rank-one k = 1)."""
+    for name, problem in _every_kind(np.random.default_rng(seed)).items():
+        factors = problem.factors
+        assert factors.ndim == 3 and factors.shape[0] == problem.samples, name
+        np.testing.assert_allclose(np.einsum("nki,nkj->nij", factors, factors),
+                                   problem.per_sample_hessians(), atol=1e-12, err_msg=name)
+        reduced = problem.reduced()
+        np.testing.assert_allclose(
+            np.einsum("nka,nkb->nab", reduced.factors, reduced.factors),
+            reduced.per_sample_hessians(), atol=1e-12, err_msg=name,
+        )
+        if name in ("data", "gram"):
+            assert factors.shape[1] == reduced.factors.shape[1] == 1
+    assert Quadratic(np.eye(2)).factors is None
+
+
+def test_hessians_are_factored_once():
+    problem = _every_kind(np.random.default_rng(3))["hessians"]
+    assert problem.factors is problem.factors
+    assert problem.reduced().factors is problem.reduced().factors

@@ -8,6 +8,7 @@ the closed form of the heavy-ball pair weight, and finite differences.
 
 from __future__ import annotations
 
+import dataclasses
 import math
 
 import numpy as np
@@ -49,7 +50,7 @@ def threshold(problem: Quadratic, method, dynamics: LinearDynamics | None = None
     """The rank-one route on ``problem`` (``dynamics`` overrides the method's description)."""
     dynamics = method.dynamics() if dynamics is None else dynamics
     reduced = problem.reduced()
-    return rank_one_threshold(
+    result = rank_one_threshold(
         reduced.eigenvalues,
         sample_moment(problem),
         dynamics.identity_part.numeric_coefficients(),
@@ -57,6 +58,8 @@ def threshold(problem: Quadratic, method, dynamics: LinearDynamics | None = None
         float(dynamics.batch.mixing(problem.samples)),
         full_batch_critical_learning_rate(dynamics, reduced.eigenvalues),
     )
+    # the reduced Hessians are stored divided by ``scale``: η* scales back by 1/scale
+    return dataclasses.replace(result, threshold=result.threshold / reduced.scale)
 
 
 @st.composite
@@ -234,3 +237,38 @@ def test_bad_arguments_are_named():
         rank_one_threshold(np.array([1.0]), lambda x: x, identity, hessian, 0.5, -1.0)
     with pytest.raises(InvalidInputError, match="beta"):
         heavy_ball_threshold(np.array([1.0]), lambda x: x, 1.0, 0.5, 1.0)
+
+
+@pytest.mark.parametrize("beta", [0.0, 0.5, 0.9, 0.999])
+def test_heavy_ball_newton_refinement_agrees_with_the_pencil(beta, monkeypatch):
+    import stability.numeric.rank_one_noise as rank_one_noise
+
+    problem = Quadratic.from_data(np.random.default_rng(11).standard_normal((15, 6)))
+    method = HeavyBall(beta, batch_size=4)
+    pencil = threshold(problem, method)
+    monkeypatch.setattr(rank_one_noise, "PENCIL_RESIDUAL", 0.0)  # always refine by Newton
+    newton = threshold(problem, method)
+    assert (pencil.route, newton.route) == ("heavy-ball pencil", "heavy-ball newton")
+    assert newton.threshold == pytest.approx(pencil.threshold, rel=1e-12)
+    assert newton.residual <= 1e-9
+
+
+@pytest.mark.parametrize("beta", [0.0, 0.3, 0.6, 0.9, 0.99, 0.9999])
+def test_nesterov_pair_weights_are_positive_on_the_stable_range(beta):
+    # at η = 1 the pairs (λ_i, λ_j) sweep the full-batch-stable square (0, 2(1+β)/(1+2β))²
+    dynamics = Nesterov(beta).dynamics()
+    edge = 2 * (1 + beta) / (1 + 2 * beta)
+    curvatures = np.linspace(1e-4, 1 - 1e-9, 60) * edge
+    values, _ = pair_weights(curvatures, dynamics.identity_part.numeric_coefficients(),
+                             dynamics.hessian_part.numeric_coefficients(), 1.0)
+    assert np.all(values > 0)
+
+
+@pytest.mark.parametrize("family", [HeavyBall, Nesterov])
+@pytest.mark.parametrize("scale", [1e-70, 1e70])
+def test_thresholds_scale_as_one_over_the_square_of_the_data(family, scale):
+    data = np.random.default_rng(2).standard_normal((8, 3))
+    method = family(1 - 1e-3, batch_size=2)
+    unit = threshold(Quadratic.from_data(data), method).threshold
+    scaled = threshold(Quadratic.from_data(scale * data), method).threshold
+    assert scaled * scale**2 == pytest.approx(unit, rel=1e-12)

@@ -145,7 +145,7 @@ def test_epoch_radius_equals_enumeration_of_permutations(case, fraction):
     )
 
 
-@settings(max_examples=12, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@settings(max_examples=8, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(reshuffled_cases(max_samples=4))
 def test_epoch_threshold_equals_bisection_on_enumeration(case):
     problem, method = case
@@ -174,7 +174,7 @@ def test_weight_decay_is_handled_on_the_whole_space():
 
 # ------------------------------------------------------------------ closed forms
 @given(st.lists(st.floats(0.1, 4.0), min_size=2, max_size=6))
-@settings(max_examples=30, deadline=None)
+@settings(max_examples=20, deadline=None)
 def test_one_dimensional_single_sample_batches(curvatures):
     # 1-D, B = 1: every order gives the same product, ρ = Π (1 − η h_i)²
     problem = Quadratic.from_hessians(np.array(curvatures)[:, None, None])
@@ -221,7 +221,7 @@ def test_monte_carlo_of_the_epoch_law_agrees(method):
     lr = 0.8 * epoch_critical_learning_rate(problem, method)
     start = rng.standard_normal(3)
     exact = predicted_epoch_mean_square(problem, method, lr, epochs=6, init=start)
-    result = simulate_epochs(problem, method, lr, epochs=6, runs=40_000, seed=4, init=start)
+    result = simulate_epochs(problem, method, lr, epochs=6, runs=20_000, seed=4, init=start)
     lower, upper = result.interval(0.999)
     slack = 1e-12 * exact
     assert np.all(lower - slack <= exact) and np.all(exact <= upper + slack)
@@ -245,3 +245,16 @@ def test_reshuffling_is_more_stable_than_iid_on_a_seeded_problem():
     iid = stability.critical_learning_rate(problem, SGD(2))
     assert reshuffled > 1.2 * iid
     assert math.isfinite(reshuffled)
+
+
+def test_with_momentum_reshuffling_can_be_less_stable_than_iid():
+    # two batches per epoch alternate between complementary halves; heavy ball's oscillating
+    # mode picks the alternation up (docs/theory/reshuffling.md)
+    problem = Quadratic.from_data(np.random.default_rng(0).standard_normal((6, 3)))
+    reshuffled = epoch_critical_learning_rate(problem, HeavyBall(0.5, 3, shuffle=True))
+    iid = stability.critical_learning_rate(problem, HeavyBall(0.5, 3))
+    assert reshuffled < 0.9 * iid
+    # and the same data with plain SGD: reshuffling wins
+    assert epoch_critical_learning_rate(problem, SGD(3, shuffle=True)) > (
+        stability.critical_learning_rate(problem, SGD(3))
+    )

@@ -100,13 +100,14 @@ def test_gradient_descent_schedule_is_the_product_of_factors():
     "method", [SGD(2), HeavyBall(0.6, 2, replacement=True), VariationalGD(0.3, batch_size=2)]
 )
 def test_monte_carlo_agrees_under_a_schedule(method):
-    # 99.9% band of the seeded simulation contains the exact prediction at every step; the
-    # peak is 1.1 η* for a few steps (far above, the sample mean is too heavy-tailed)
+    # 99.9% band of the seeded simulation contains the exact prediction at every step. The
+    # peak stays below η*: above it the sample mean of these heavy-tailed runs converges far
+    # too slowly for a z-test (the exact prediction there is checked by enumeration above)
     problem = Quadratic.from_data(np.random.default_rng(8).standard_normal((6, 3)))
     threshold = stability.critical_learning_rate(problem, method)
-    rates = warmup_cosine(1.1 * threshold, 30, warmup=10, initial=0.1 * threshold)
+    rates = warmup_cosine(0.8 * threshold, 20, warmup=8, initial=0.1 * threshold)
     exact = predicted_schedule_mean_square(problem, method, rates)
-    result = simulate_schedule(problem, method, rates, runs=50_000, seed=5)
+    result = simulate_schedule(problem, method, rates, runs=20_000, seed=5)
     lower, upper = result.interval(0.999)
     slack = 1e-12 * exact
     assert np.all(lower - slack <= exact) and np.all(exact <= upper + slack)

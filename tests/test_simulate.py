@@ -462,3 +462,11 @@ def test_bad_input_is_refused_with_named_arguments():
         sweep(problem, [], [0.1], steps=2, runs=2)
     with pytest.raises(InvalidInputError, match="relative"):
         sweep(Quadratic(np.zeros((2, 2))), GD(), [0.5], relative=True, steps=2, runs=2)
+
+
+def test_result_json_is_strict_for_diverging_runs():
+    problem = Quadratic(np.diag([2.0, 1.0]))
+    result = simulate(problem, GD(), 1e200, steps=3, runs=2, seed=0)
+    text = json.dumps(result.to_dict(), allow_nan=False)  # no NaN / Infinity tokens
+    payload = json.loads(text)
+    assert payload["mean_square"][-1] in ("inf", "nan")

@@ -266,3 +266,37 @@ def test_learning_rates_refuses_an_impossible_request():
         find(learning_rates(flat, GD(), stable=False), lambda lr: True)
     with pytest.raises(InvalidInputError, match="low"):
         find(learning_rates(PROBLEM, GD(), low=0.9, high=0.1), lambda lr: True)
+
+
+def test_a_failing_assertion_under_pytest_shows_the_message_not_the_library(tmp_path):
+    # the assertions set __tracebackhide__, so pytest's report is the user's line and the
+    # message, not the source of stability.testing (88 lines of it before)
+    import os
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    root = Path(__file__).resolve().parents[1]
+    (tmp_path / "test_user.py").write_text(
+        "from stability import SGD, Quadratic\n"
+        "from stability.testing import assert_stable\n\n\n"
+        "def test_my_learning_rate():\n"
+        "    problem = Quadratic.from_data([[1.0, 0.0], [0.0, 1.0], [1.0, 1.0]])\n"
+        "    assert_stable(problem, SGD(1), 1.5)\n",
+        encoding="utf-8",
+    )
+    environment = {**os.environ, "PYTHONPATH": str(root), "OPENBLAS_NUM_THREADS": "1"}
+    result = subprocess.run(
+        [sys.executable, "-m", "pytest", "-p", "no:cacheprovider", "-q", "test_user.py"],
+        cwd=tmp_path,
+        env=environment,
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
+    report = result.stdout
+    assert result.returncode == 1, report + result.stderr
+    assert "is not mean-square stable at lr = 1.5" in report
+    assert "assert_stable(problem, SGD(1), 1.5)" in report  # the user's failing line
+    assert "raise ExpectedStableError" not in report and "def assert_stable" not in report
+    assert len(report.splitlines()) < 30, report

@@ -2,7 +2,8 @@
 
 The tool is run once by hand over the tree; these tests pin down what it does on every form of
 citation the repository has used, and check that the pages it points to exist. The retired
-folder is spelled in pieces here (``OLD``) so that this file does not mention it.
+folder is spelled in pieces here (``OLD``) so that this file does not mention it, and the
+tool leaves this file alone (replace-theory-citations: skip).
 """
 
 from __future__ import annotations
@@ -66,6 +67,20 @@ def test_every_target_page_exists_and_is_in_the_nav():
         (f"(see ``{OLD}``\n    §1). Symmetry", "(see ``docs/theory/operator.md``). Symmetry"),
         ("no section sign here: 2 + 2", "no section sign here: 2 + 2"),
     ],
+    ids=[
+        "one-section",
+        "string-literal",
+        "qualifiers",
+        "merged-pages",
+        "range",
+        "monte-carlo",
+        "no-section",
+        "bare-section",
+        "theory-word",
+        "theory-md-word",
+        "next-line",
+        "untouched",
+    ],
 )
 def test_citation_forms(before, after):
     assert tool.rewrite_text(before) == after
@@ -107,6 +122,14 @@ def test_rewrite_file_rewraps_prose_and_reports_code_lines(tmp_path):
     (note,) = notes
     line = 1 + [row.startswith("CITATION") for row in new.splitlines()].index(True)
     assert note.startswith(f"{source}:{line}: line of") and note.endswith("(fix by hand)")
+
+
+def test_marked_files_are_left_alone(tmp_path):
+    marked = tmp_path / "marked.py"
+    marked.write_text(f"# {tool.SKIP_MARKER}\n# see {OLD} §3\n", encoding="utf-8")
+    old, new, notes = tool.rewrite_file(marked, tmp_path, 100)
+    assert new == old and notes == []
+    assert tool.rewrite_file(Path(__file__), ROOT, 100)[2] == []
 
 
 def test_command_line_check_mode(tmp_path, capsys):

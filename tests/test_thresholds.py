@@ -143,3 +143,32 @@ def test_linear_dynamics_is_accepted_directly():
     assert stability.critical_learning_rate(problem, SGD(1).dynamics()) == pytest.approx(
         3 - math.sqrt(3), rel=1e-13
     )
+
+
+# ------------------------------------------------------------------ extreme inputs (issue 13)
+def test_spectral_radius_at_huge_rates_is_infinite_not_an_overflow():
+    import warnings
+
+    problem = Quadratic.from_data(np.random.default_rng(0).standard_normal((6, 3)))
+    for method in (stability.GD(), stability.SGD(2), stability.HeavyBall(0.5, batch_size=2)):
+        with warnings.catch_warnings():
+            warnings.simplefilter("error")
+            for solver in ("auto", "dense", "matrix-free"):
+                assert stability.spectral_radius(problem, method, 1e308, solver=solver) == np.inf
+            assert not stability.is_stable(problem, method, 1e308)
+        # far above η* but representable: the operator is scaled, and the routes agree
+        values = [
+            stability.spectral_radius(problem, method, 1e100, solver=solver)
+            for solver in ("dense", "matrix-free")
+        ]
+        assert values[0] == pytest.approx(values[1], rel=1e-10) and 1e190 < values[0] < 1e210
+
+
+def test_precision_has_a_documented_limit():
+    from stability.errors import InvalidInputError
+    from stability.numeric.precision import MAX_PRECISION_DIGITS
+
+    problem = Quadratic(np.diag([2.0, 1.0]))
+    with pytest.raises(InvalidInputError, match="precision must be at most 1000"):
+        stability.critical_learning_rate(problem, stability.GD(), precision=100000)
+    assert MAX_PRECISION_DIGITS == 1000

@@ -186,9 +186,10 @@ def test_null_space_is_not_neutral_with_weight_decay():
     method = SGD(1, replacement=True, weight_decay=decay)
     full = brute_force.operator(_stack(problem), method.dynamics(), lr, reduce=False)
     radius = float(np.max(np.abs(np.linalg.eigvals(full))))
+    # spectral_radius includes the contraction of null(H), which is not neutral under decay
     reduced = stability.spectral_radius(problem, method, lr)
     assert radius == pytest.approx(max(reduced, (1 - lr * decay) ** 2), rel=1e-12)
-    assert radius > reduced  # the slow mode lives in null(H)
+    assert radius == pytest.approx((1 - lr * decay) ** 2, rel=1e-12)  # the slow mode: null(H)
     shifted = _shifted(problem, decay)
     assert stability.spectral_radius(shifted, SGD(1, replacement=True), lr) == pytest.approx(
         radius, rel=1e-12
@@ -275,3 +276,36 @@ def test_simulation_agrees_with_prediction():
     for step in (5, 10, 20):
         error = float(result.standard_error[step])
         assert abs(result.mean_square[step] - predicted[step]) <= 3.3 * error
+
+
+@PROPERTY
+@given(decayed_cases())
+def test_gradient_bounds_read_weight_decay_as_the_shifted_problem(case):
+    problem, decay, build = case
+    method = build(decay)
+    if method.dynamics().gradient_step() is None:  # momentum has its own edges
+        return
+    exact = stability.critical_learning_rate(problem, method)
+    shifted = _shifted(problem, decay)
+    for function in (
+        stability.bounds.mulayoff_michaeli_threshold,
+        stability.bounds.identity_test_bound,
+        stability.bounds.trace_bound,
+        stability.bounds.frobenius_bound,
+        stability.bounds.wu_ma_e_sufficient_threshold,
+    ):
+        value = function(problem, method)
+        assert value == pytest.approx(function(shifted, build(0)), rel=1e-12)
+        if function.side == "upper":
+            assert value >= exact * (1 - 1e-9)
+        elif function.side == "lower":
+            assert value <= exact * (1 + 1e-9)
+        else:
+            assert value == pytest.approx(exact, rel=1e-9)
+
+
+def test_bounds_refuse_symbolic_weight_decay():
+    with pytest.raises(InvalidTypeError, match="symbolic"):
+        stability.bounds.identity_test_bound(
+            Quadratic.from_data(np.eye(2)), SGD(1, weight_decay=sympy.Symbol("mu", positive=True))
+        )

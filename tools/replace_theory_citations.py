@@ -34,6 +34,8 @@ Rules:
   when it is prose (a comment, a docstring, Markdown outside code blocks and tables), and
   reported otherwise (a string literal in code cannot be wrapped safely);
 * any other mention of that folder (its design notes, say) is reported, not rewritten.
+* a file containing the marker ``replace-theory-citations: skip`` is left alone (the tests of
+  this tool hold citations on purpose).
 
 Usage::
 
@@ -259,9 +261,15 @@ def _reflow(lines: list[str], width: int, long: set[int], prose: set[int]) -> li
     return lines
 
 
+#: Files containing this marker are not rewritten.
+SKIP_MARKER = "replace-theory-citations: " + "skip"
+
+
 def rewrite_file(path: Path, root: Path, width: int) -> tuple[str, str, list[str]]:
     """(old text, new text, notes) for one file."""
     old = path.read_text(encoding="utf-8")
+    if SKIP_MARKER in old:
+        return old, old, []
     markdown_from = _markdown_page(path, root)
     new = rewrite_text(old, markdown_from)
     notes: list[str] = []

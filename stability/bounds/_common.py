@@ -22,7 +22,7 @@ from typing import Any, Literal, TypeVar
 import numpy as np
 
 from stability.dynamics import LinearDynamics
-from stability.errors import InvalidInputError, SizeLimitError
+from stability.errors import InvalidInputError, InvalidTypeError, SizeLimitError
 from stability.methods.base import as_dynamics
 from stability.problems import Quadratic, ReducedQuadratic, as_problem
 
@@ -69,6 +69,9 @@ class GradientSetting:
 def gradient_setting(problem: Any, method: Any) -> GradientSetting:
     """Check that ``method`` is a plain gradient step ``I − g η H_B`` and reduce ``problem``.
 
+    A gradient step with weight decay, ``I − g η (H_B + μ I)``, is the plain step on the
+    shifted problem ``H_i + μ I``, which is what the setting then holds.
+
     Raises
     ------
     InvalidTypeError
@@ -79,15 +82,33 @@ def gradient_setting(problem: Any, method: Any) -> GradientSetting:
     """
     problem = as_problem(problem)
     dynamics = as_dynamics(method)
-    scale = dynamics.gradient_step_scale()
-    if scale is None:
+    step = dynamics.gradient_step()
+    if step is None:
         raise InvalidInputError(
             f"method must be a plain gradient step (GD, SGD: δ ← (I − η H_B) δ); got "
             f"{dynamics.name}, whose state map is not of that form (momentum has its own "
             "edges: heavy_ball_edge, nesterov_edge)"
         )
+    try:
+        scale, shift = float(step[0]), float(step[1])
+    except TypeError:
+        raise InvalidTypeError(
+            f"the bounds are numeric; {dynamics.name} has symbolic coefficients"
+        ) from None
     mixing = float(dynamics.batch.mixing(problem.samples))
-    return GradientSetting(problem, dynamics, problem.reduced(), mixing, float(scale))
+    if shift:
+        # weight decay μ: the plain step on H_i + μ I (docs/theory/weight-decay.md)
+        problem = _shifted(problem, shift)
+        dynamics = dynamics.with_hessian_shift(-shift)
+    return GradientSetting(problem, dynamics, problem.reduced(), mixing, scale)
+
+
+def _shifted(problem: Quadratic, shift: float) -> Quadratic:
+    """The problem with every ``H_i`` replaced by ``H_i + shift · I``."""
+    eye = np.eye(problem.dimension)
+    if problem.samples is None:
+        return Quadratic(np.asarray(problem.hessian) + shift * eye)
+    return Quadratic.from_hessians(np.asarray(problem.per_sample_hessians()) + shift * eye)
 
 
 @dataclass(frozen=True)

@@ -42,10 +42,10 @@ import scipy.sparse.linalg
 from stability.bounds._common import batch_outcomes, bound
 from stability.dynamics import LinearDynamics
 from stability.errors import InvalidInputError, SizeLimitError
-from stability.methods.base import as_dynamics
 from stability.numeric.polynomial import smallest_positive_real_root
-from stability.numeric.thresholds import critical_learning_rate
-from stability.problems import Quadratic, ReducedQuadratic, as_problem
+from stability.numeric.thresholds import critical_learning_rate, spectral_radius
+from stability.problems import Quadratic, ReducedQuadratic
+from stability.system import System, bind
 from stability.validation import check_learning_rate, check_positive_integer
 
 __all__ = [
@@ -76,6 +76,7 @@ _WORK_LIMIT = 20_000_000
 # ----------------------------------------------------------------------------- setting
 @dataclass(frozen=True, eq=False)
 class _Setting:
+    system: System
     problem: Quadratic
     dynamics: LinearDynamics
     reduced: ReducedQuadratic
@@ -93,15 +94,10 @@ class _Setting:
 
     def state_map_coefficients(self) -> np.ndarray:
         """``A(η) = Σ_j η^j A_j``: array ``(degree + 1, batches, N, N)``."""
-        dynamics = self.dynamics
-        degree = dynamics.degree
         rank = self.reduced.rank
-        identity = np.zeros((degree + 1, dynamics.blocks, dynamics.blocks))
-        hessian = np.zeros_like(identity)
-        values = dynamics.identity_part.numeric_coefficients()
-        identity[: len(values)] = values
-        values = dynamics.hessian_part.numeric_coefficients()
-        hessian[: len(values)] = values
+        identity = self.system.identity_table  # validated once by bind, in η
+        hessian = self.system.hessian_table
+        degree = identity.shape[0] - 1
         eye = np.eye(rank)
         batches = self.curvatures.shape[0]
         result = np.empty((degree + 1, batches, self.state_dimension, self.state_dimension))
@@ -124,10 +120,10 @@ class _Setting:
 
 
 def _setting(problem: Any, method: Any) -> _Setting:
-    problem = as_problem(problem)
-    dynamics = as_dynamics(method)
+    system = bind(problem, method)
+    problem, dynamics = system.problem, system.dynamics
     outcomes = batch_outcomes(dynamics, problem.samples)
-    reduced = problem.reduced()
+    reduced = system.true_reduced
     if reduced.samples is None:
         curvatures = np.diag(reduced.eigenvalues)[None]
     elif reduced.vectors is not None:
@@ -135,7 +131,7 @@ def _setting(problem: Any, method: Any) -> _Setting:
         curvatures = np.einsum("bn,ni,nj->bij", outcomes.weights, y, y, optimize=True)
     else:
         curvatures = np.tensordot(outcomes.weights, reduced.per_sample_hessians(), axes=1)
-    return _Setting(problem, dynamics, reduced, curvatures, outcomes.probabilities)
+    return _Setting(system, problem, dynamics, reduced, curvatures, outcomes.probabilities)
 
 
 def _check_order(order: Any) -> int:
@@ -341,6 +337,8 @@ def moment_spectral_radius(problem: Quadratic, method: Any, lr: float, order: in
     if setting.scalar:
         return _scalar_moment(setting, lr, order)
     _require_even(order, setting)
+    if order == 2:  # the second-moment operator, at every size
+        return spectral_radius(setting.problem, setting.dynamics, lr)
     operator = moment_operator(problem, method, lr, order)
     return _radius(operator)
 
@@ -661,8 +659,8 @@ def lyapunov_exponent(
     >>> simulated.exact, bool(simulated.lower < exact < simulated.upper)  # diagonal: max_k
     (False, True)
     """
-    problem = as_problem(problem)
-    dynamics = as_dynamics(method)
+    system = bind(problem, method)
+    problem, dynamics = system.problem, system.dynamics
     lr = check_learning_rate(lr)
     steps = check_positive_integer(steps, "steps")
     runs = check_positive_integer(runs, "runs")

@@ -12,7 +12,7 @@ from __future__ import annotations
 import math
 import numbers
 from abc import ABC, abstractmethod
-from dataclasses import dataclass
+from dataclasses import dataclass, fields
 from typing import Any
 
 from stability.dynamics import BatchLaw, LinearDynamics, ReshuffledBatchLaw
@@ -20,6 +20,9 @@ from stability.errors import InvalidInputError, InvalidTypeError
 from stability.validation import exact_number, is_symbolic
 
 __all__ = ["Method", "as_dynamics", "batch_law", "check_weight_decay"]
+
+#: Fields that :meth:`Method.__repr__` shows only when they differ from their default.
+_QUIET_WHEN_DEFAULT = frozenset({"weight_decay", "shuffle", "drop_last", "preconditioner"})
 
 
 def batch_law(
@@ -83,13 +86,27 @@ def check_weight_decay(value: Any, name: str = "weight_decay") -> Any:
     return exact_number(value)
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, repr=False)
 class Method(ABC):
     """An optimiser that compiles to a :class:`~stability.dynamics.LinearDynamics`."""
 
     @abstractmethod
     def dynamics(self) -> LinearDynamics:
         """The method's random linear recursion near a quadratic minimum."""
+
+    def __repr__(self) -> str:
+        """``Name(field=value, ...)``; the training options are shown only when set.
+
+        ``weight_decay``, ``shuffle`` and ``drop_last`` are left out at their defaults, so
+        ``GD()`` reads ``GD()``.
+        """
+        parts = []
+        for item in fields(self):
+            value = getattr(self, item.name)
+            if item.name in _QUIET_WHEN_DEFAULT and value == item.default:
+                continue
+            parts.append(f"{item.name}={value!r}")
+        return f"{type(self).__name__}({', '.join(parts)})"
 
     @property
     def batch(self) -> BatchLaw:
@@ -104,11 +121,23 @@ def as_dynamics(method: Any) -> LinearDynamics:
     ------
     InvalidTypeError
         If ``method`` is neither.
+    InvalidInputError
+        If the method has a frozen preconditioner: evaluators read the congruent pair of
+        :func:`stability.preconditioning.congruent` instead.
     """
     if isinstance(method, LinearDynamics):
-        return method
-    if isinstance(method, Method):
-        return method.dynamics()
+        dynamics = method
+    elif isinstance(method, Method):
+        dynamics = method.dynamics()
+    else:
+        dynamics = None
+    if dynamics is not None:
+        if dynamics.preconditioning is not None:
+            raise InvalidInputError(
+                f"{dynamics.name} has a frozen preconditioner; analyse it on the congruent "
+                "problem: problem, method = stability.preconditioning.congruent(problem, method)"
+            )
+        return dynamics
     raise InvalidTypeError(
         "method must be a stability method (GD(), SGD(...), HeavyBall(...), ...) or a "
         f"LinearDynamics; got {type(method).__name__}"

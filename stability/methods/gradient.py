@@ -8,12 +8,13 @@ The state is ``δ`` alone and the state map is ``I − η H_B``; with weight dec
 
 from __future__ import annotations
 
+import dataclasses
 from dataclasses import dataclass
 from typing import Any
 
-from stability.dynamics import BatchLaw, LinearDynamics, MatrixPolynomial
+from stability.dynamics import BatchLaw, LinearDynamics, MatrixPolynomial, Preconditioning
 from stability.methods.base import Method, batch_law, check_weight_decay
-from stability.validation import check_positive_integer
+from stability.validation import check_positive_integer, exact_number
 
 __all__ = ["GD", "SGD", "gradient_step_dynamics"]
 
@@ -36,7 +37,7 @@ def gradient_step_dynamics(name: str, batch: BatchLaw, weight_decay: Any = 0) ->
     ).with_hessian_shift(weight_decay)
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, repr=False)
 class GD(Method):
     """Full-batch gradient descent, ``δ_{t+1} = (I − η (H + μ I)) δ_t``.
 
@@ -60,14 +61,14 @@ class GD(Method):
     weight_decay: Any = 0
 
     def __post_init__(self) -> None:
-        object.__setattr__(self, "weight_decay", check_weight_decay(self.weight_decay))
+        check_weight_decay(self.weight_decay)
 
     def dynamics(self) -> LinearDynamics:
         """Compile to the shared description: ``F = 1 − μη``, ``G = −η``, full batch."""
-        return gradient_step_dynamics("GD", BatchLaw(None), self.weight_decay)
+        return gradient_step_dynamics("GD", BatchLaw(None), exact_number(self.weight_decay))
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, repr=False)
 class SGD(Method):
     """Minibatch stochastic gradient descent, ``δ_{t+1} = (I − η H_B) δ_t``.
 
@@ -85,6 +86,9 @@ class SGD(Method):
         :mod:`stability.reshuffling`.
     drop_last : bool, default False
         With ``shuffle``, skip the short last batch when ``B`` does not divide ``n``.
+    preconditioner : array_like or None, default None
+        A frozen preconditioner ``P`` (positive vector or SPD matrix): the step is
+        ``−η P⁻¹ (g_B + μ θ)``. Analyse with :func:`stability.preconditioning.congruent`.
 
     Examples
     --------
@@ -99,13 +103,21 @@ class SGD(Method):
     weight_decay: Any = 0
     shuffle: bool = False
     drop_last: bool = False
+    preconditioner: Any = None
 
     def __post_init__(self) -> None:
         check_positive_integer(self.batch_size, "batch_size")
         batch_law(self.batch_size, self.replacement, self.shuffle, self.drop_last)
-        object.__setattr__(self, "weight_decay", check_weight_decay(self.weight_decay))
+        check_weight_decay(self.weight_decay)
+        if self.preconditioner is not None:
+            object.__setattr__(self, "preconditioner", Preconditioning(self.preconditioner).matrix)
 
     def dynamics(self) -> LinearDynamics:
         """Compile to the shared description: ``F = 1 − μη``, ``G = −η``, batch law ``B``."""
         law = batch_law(self.batch_size, self.replacement, self.shuffle, self.drop_last)
-        return gradient_step_dynamics("SGD", law, self.weight_decay)
+        if self.preconditioner is None:
+            return gradient_step_dynamics("SGD", law, exact_number(self.weight_decay))
+        return dataclasses.replace(
+            gradient_step_dynamics("SGD", law),
+            preconditioning=Preconditioning(self.preconditioner, exact_number(self.weight_decay)),
+        )

@@ -20,7 +20,7 @@ from stability.validation import check_batch_size, check_momentum, exact_number
 __all__ = ["HeavyBall", "Nesterov"]
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, repr=False)
 class _Momentum(Method):
     """Shared fields, validation and compilation of two-step momentum methods."""
 
@@ -37,7 +37,7 @@ class _Momentum(Method):
         check_momentum(self.momentum)
         check_batch_size(self.batch_size)
         batch_law(self.batch_size, self.replacement, self.shuffle, self.drop_last)
-        object.__setattr__(self, "weight_decay", check_weight_decay(self.weight_decay))
+        check_weight_decay(self.weight_decay)
 
     @abstractmethod
     def _gradient_row(self, beta: Any) -> list[Any]:
@@ -58,10 +58,10 @@ class _Momentum(Method):
             ),
             batch=batch_law(self.batch_size, self.replacement, self.shuffle, self.drop_last),
             state=("δ_t", "δ_{t-1}"),
-        ).with_hessian_shift(self.weight_decay)
+        ).with_hessian_shift(exact_number(self.weight_decay))
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, repr=False)
 class HeavyBall(_Momentum):
     """Heavy-ball momentum, ``δ_{t+1} = δ_t − η H_B δ_t + β (δ_t − δ_{t−1})``.
 
@@ -101,7 +101,7 @@ class HeavyBall(_Momentum):
         return [-1, 0]
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, repr=False)
 class Nesterov(_Momentum):
     """Nesterov momentum: the gradient is taken at the look-ahead ``δ_t + β (δ_t − δ_{t−1})``.
 

@@ -34,6 +34,7 @@ from stability.validation import (
     check_positive_integer,
     check_psd,
     check_symmetric,
+    exact_number,
     is_symbolic,
 )
 
@@ -159,7 +160,7 @@ class PosteriorMeanSampler:
         return draws.mean(axis=1) @ factor.T
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, repr=False)
 class VariationalGD(Method):
     """Variational GD (or SGD): gradient steps on the mean of a fixed-covariance posterior.
 
@@ -220,7 +221,7 @@ class VariationalGD(Method):
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "posterior_cov", _canonical_covariance(self.posterior_cov))
-        object.__setattr__(self, "weight_decay", check_weight_decay(self.weight_decay))
+        check_weight_decay(self.weight_decay)
         check_positive_integer(self.samples, "samples")
         check_batch_size(self.batch_size)
         BatchLaw(self.batch_size, self.replacement)
@@ -266,4 +267,6 @@ class VariationalGD(Method):
                 self.posterior_cov, self.samples, self.posterior, self.degrees_of_freedom
             ),
         )
-        return dataclasses.replace(base, noise=noise).with_hessian_shift(self.weight_decay)
+        return dataclasses.replace(base, noise=noise).with_hessian_shift(
+            exact_number(self.weight_decay)
+        )

@@ -1,18 +1,26 @@
 """The numeric layer: exact thresholds, spectral radii and moments from eigenvalue problems."""
 
+from stability.numeric.operator import SecondMomentOperator
 from stability.numeric.operators import dense_operator, symmetric_basis
 from stability.numeric.thresholds import (
+    RadiusReport,
     critical_learning_rate,
     is_stable,
+    radius_report,
     reduced_operator,
+    spectral_gap,
     spectral_radius,
 )
 
 __all__ = [
+    "RadiusReport",
+    "SecondMomentOperator",
     "critical_learning_rate",
     "dense_operator",
     "is_stable",
+    "radius_report",
     "reduced_operator",
+    "spectral_gap",
     "spectral_radius",
     "symmetric_basis",
 ]

@@ -46,12 +46,18 @@ from typing import Any
 
 import numpy as np
 import scipy.linalg
-from scipy.linalg import blas
-from scipy.sparse.linalg import ArpackNoConvergence, LinearOperator, eigs, eigsh
+from scipy.sparse.linalg import ArpackNoConvergence, eigs, eigsh
 
 from stability.dynamics import LinearDynamics
 from stability.errors import ConvergenceError
+from stability.numeric.operator import (
+    BatchSandwich,
+    GradientPencil,
+    SecondMomentOperator,
+    SymmetricLayout,
+)
 from stability.problems import ReducedQuadratic
+from stability.system import bind_reduced
 
 __all__ = [
     "ConvergenceError",
@@ -74,79 +80,17 @@ ACCEPT_RESIDUAL = 1e-9
 LANCZOS_MEMORY = 4.0e8
 #: Operators with at most this many svec coordinates are assembled column by column.
 ASSEMBLE_SIZE = 12
-
-
-# ----------------------------------------------------------------------------- layout
-class SymmetricLayout:
-    """The ``svec`` coordinates of symmetric ``r × r`` matrices.
-
-    Coordinate ``k`` is entry ``(rows[k], cols[k])``, ``rows ≤ cols`` in
-    :func:`numpy.triu_indices` order, times ``weights[k]`` (``1`` on the diagonal,
-    ``√2`` off it), so that ``svec(A) · svec(B) = tr(A B)``.
-
-    Parameters
-    ----------
-    size : int
-        ``r``.
-
-    Examples
-    --------
-    >>> import numpy as np
-    >>> from stability.numeric.matrix_free import SymmetricLayout
-    >>> layout = SymmetricLayout(2)
-    >>> x = layout.pack(np.array([[1.0, 2.0], [2.0, 3.0]]))
-    >>> x.round(4), layout.unpack(x)
-    (array([1.    , 2.8284, 3.    ]), array([[1., 2.],
-           [2., 3.]]))
-    """
-
-    def __init__(self, size: int) -> None:
-        self.size_of_matrix = int(size)
-        rows, cols = np.triu_indices(self.size_of_matrix)
-        index = np.int32 if self.size_of_matrix**2 < 2**31 else np.int64
-        self.diagonal = rows == cols
-        self.weights = np.where(self.diagonal, 1.0, math.sqrt(2.0))
-        # positions in a column-major (Fortran) r × r array
-        self.upper = (rows + cols * self.size_of_matrix).astype(index)
-
-    @property
-    def rows(self) -> np.ndarray:
-        """Row of each coordinate."""
-        return self.upper % self.size_of_matrix
-
-    @property
-    def cols(self) -> np.ndarray:
-        """Column of each coordinate."""
-        return self.upper // self.size_of_matrix
-
-    @property
-    def dimension(self) -> int:
-        """``r (r + 1) / 2``."""
-        return int(self.upper.size)
-
-    def pack(self, matrix: np.ndarray) -> np.ndarray:
-        """``svec`` of a symmetric matrix (only its upper triangle is read)."""
-        return matrix.reshape(-1, order="F")[self.upper] * self.weights
-
-    def unpack(self, vector: np.ndarray) -> np.ndarray:
-        """The symmetric matrix with ``svec`` coordinates ``vector``."""
-        r = self.size_of_matrix
-        flat = np.zeros(r * r, dtype=np.result_type(vector, np.float32))
-        flat[self.upper] = vector / self.weights
-        matrix = flat.reshape((r, r), order="F")
-        return matrix + np.triu(matrix, 1).T
-
-    def pairwise(self, values: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-        """``(values[rows], values[cols])`` for a length-``r`` vector."""
-        return values[self.rows], values[self.cols]
+#: When Arnoldi fails, operators up to this many coordinates are assembled instead.
+DENSE_FALLBACK_SIZE = 600
 
 
 # ------------------------------------------------------------------ per-sample term
 class SampleSandwich:
     """``M(X) = (1/n) Σ_i H_i X H_i`` on ``svec`` coordinates of a reduced problem.
 
-    Rank-one samples cost ``n r²`` multiply-adds per application (one ``trmm`` and two
-    ``syrk`` calls); general per-sample Hessians cost ``2 n r³``.
+    A view of the one batch sandwich (:class:`~stability.numeric.operator.BatchSandwich`)
+    with ``p = 1``: rank-one samples cost ``n r²`` multiply-adds per application (one
+    ``trmm`` and two ``syrk`` calls); factors of rank ``k`` cost ``O(n k r²)``.
 
     Parameters
     ----------
@@ -154,6 +98,8 @@ class SampleSandwich:
         The problem restricted to ``range(H)`` (with per-sample structure).
     dtype : numpy dtype, default float64
         ``float32`` gives a fast approximate operator (used to find a start vector).
+    layout : SymmetricLayout, optional
+        A layout to share.
 
     Examples
     --------
@@ -176,176 +122,22 @@ class SampleSandwich:
     ) -> None:
         self.dtype = np.dtype(dtype)
         self.layout = SymmetricLayout(reduced.rank) if layout is None else layout
-        self.samples = int(reduced.samples or 1)
-        self._vectors = None
-        self._hessians = None
-        if reduced.vectors is not None:
-            self._vectors = np.asfortranarray(reduced.vectors, dtype=self.dtype)
-            half = np.where(self.layout.diagonal, 0.5, math.sqrt(0.5))
-            self._scale_in = half.astype(self.dtype)
-            self._scale_out = (self.layout.weights / self.samples).astype(self.dtype)
-            self._triangle = np.zeros((reduced.rank,) * 2, dtype=self.dtype, order="F")
-            self._buffer = np.empty(self.layout.dimension, dtype=self.dtype)
-            double = self.dtype == np.float64
-            self._trmm = blas.dtrmm if double else blas.strmm
-            self._syrk = blas.dsyrk if double else blas.ssyrk
-        else:
-            self._hessians = np.asarray(reduced.per_sample_hessians(), dtype=self.dtype)
+        self.sandwich = BatchSandwich(reduced.eigenvalues, reduced.factors, 1.0, dtype=self.dtype)
+        self.samples = self.sandwich.samples
+        self._kernel = self.sandwich.svec_kernel(self.layout)
 
     @property
     def applications(self) -> float:
         """Multiply-adds per application (for reports)."""
-        r = self.layout.size_of_matrix
-        if self._vectors is not None:
-            return float(self.samples) * r * r
-        return 2.0 * self.samples * r**3
+        return self.sandwich.work / 2.0
 
     def __call__(self, vector: np.ndarray) -> np.ndarray:
         """``svec(M(X))`` for ``vector = svec(X)``."""
-        return self.scaled()(vector)
-
-    def scaled(
-        self, scale_in: np.ndarray | None = None, scale_out: np.ndarray | None = None
-    ) -> Callable[[np.ndarray], np.ndarray]:
-        """``x ↦ scale_out ∘ svec(M(unsvec(scale_in ∘ x)))`` with the scalings folded in once."""
-        if self._vectors is None:
-
-            def general(vector: np.ndarray) -> np.ndarray:
-                if scale_in is not None:
-                    vector = scale_in * vector
-                result = self.layout.pack(self.full(self.layout.unpack(vector)))
-                return result if scale_out is None else scale_out * result
-
-            return general
-        factor_in = self._scale_in if scale_in is None else self._scale_in * scale_in
-        factor_out = self._scale_out if scale_out is None else self._scale_out * scale_out
-        factor_in, factor_out = factor_in.astype(self.dtype), factor_out.astype(self.dtype)
-        return lambda vector: self._rank_one(vector, factor_in, factor_out)
-
-    def _rank_one(
-        self, vector: np.ndarray, factor_in: np.ndarray, factor_out: np.ndarray
-    ) -> np.ndarray:
-        y = self._vectors
-        flat = self._triangle.reshape(-1, order="F")
-        # triu(X) with a halved diagonal: X = U + Uᵀ, so yᵀ X y = 2 yᵀ U y
-        np.multiply(vector, factor_in, out=self._buffer)
-        flat[self.layout.upper] = self._buffer
-        product = self._trmm(1.0, self._triangle, y, side=1, lower=0)
-        weights = 2.0 * np.einsum("ij,ij->i", product, y)
-        result = self._weighted_gram(weights).reshape(-1, order="F")[self.layout.upper]
-        result *= factor_out
-        return result
-
-    def _weighted_gram(self, weights: np.ndarray) -> np.ndarray:
-        """Upper triangle of ``Yᵀ diag(weights) Y`` by two ``syrk`` updates."""
-        y = self._vectors
-        r = y.shape[1]
-        result = np.zeros((r, r), dtype=self.dtype, order="F")
-        for sign in (1.0, -1.0):
-            chosen = sign * weights > 0
-            if not chosen.any():
-                continue
-            rows = y[chosen] * np.sqrt(sign * weights[chosen])[:, None].astype(self.dtype)
-            # rows is C-ordered (k × r): its transpose is a Fortran (r × k) array, no copy
-            result = self._syrk(
-                sign, np.asarray(rows).T, beta=1.0, c=result, trans=0, lower=0, overwrite_c=1
-            )
-        return result
+        return self._kernel(np.asarray(vector, dtype=self.dtype))
 
     def full(self, matrix: np.ndarray) -> np.ndarray:
         """``M(X) = (1/n) Σ_i H_i X H_i`` for any square ``X`` (symmetric or not)."""
-        if self._vectors is not None:
-            y = self._vectors
-            weights = np.einsum("ij,ij->i", y @ matrix.astype(self.dtype), y)
-            return (y * weights[:, None]).T @ y / self.samples
-        hessians = self._hessians
-        result = np.zeros(matrix.shape, dtype=self.dtype)
-        chunk = max(1, 4_000_000 // max(1, matrix.size))
-        for start in range(0, len(hessians), chunk):
-            part = hessians[start : start + chunk]
-            result += np.einsum("nij,jk,nkl->il", part, matrix, part, optimize=True)
-        return result / len(hessians)
-
-
-# ---------------------------------------------------------------- gradient pencil
-class GradientPencil:
-    """``K = C^{-1/2} D C^{-1/2}`` of a gradient step on ``svec(range H)``, matrix-free.
-
-    ``η* = 2 / (g λ_max(K))`` (``shared/theory.md`` §3; Mulayoff & Michaeli 2023).
-
-    Parameters
-    ----------
-    reduced : ReducedQuadratic
-        The problem restricted to ``range(H)``.
-    mixing : float
-        The weight ``p`` of the per-sample term.
-    dtype : numpy dtype, default float64
-        Arithmetic precision of the applications.
-
-    Examples
-    --------
-    >>> import numpy as np
-    >>> from stability import Quadratic
-    >>> from stability.numeric.matrix_free import GradientPencil, top_eigenpair
-    >>> reduced = Quadratic.from_data([[1.0, 0.0], [0.0, 1.0], [1.0, 1.0]]).reduced()
-    >>> pencil = GradientPencil(reduced, mixing=1.0)   # SGD, B = 1 (n = 3)
-    >>> round(2 / top_eigenpair(reduced, 1.0).value, 10)  # 3 − √3
-    1.2679491924
-    >>> pencil.matrix().shape
-    (3, 3)
-    """
-
-    def __init__(
-        self,
-        reduced: ReducedQuadratic,
-        mixing: float,
-        dtype: Any = np.float64,
-        layout: SymmetricLayout | None = None,
-    ) -> None:
-        self.reduced = reduced
-        self.mixing = float(mixing)
-        self.dtype = np.dtype(dtype)
-        self.layout = SymmetricLayout(reduced.rank) if layout is None else layout
-        left, right = self.layout.pairwise(np.asarray(reduced.eigenvalues, dtype=float))
-        curvature = 0.5 * (left + right)
-        self.curvature = curvature
-        self._inverse_root = (1.0 / np.sqrt(curvature)).astype(self.dtype)
-        self._diagonal = ((1.0 - self.mixing) * left * right / curvature).astype(self.dtype)
-        self._sample_term = None
-        if self.mixing:
-            sandwich = SampleSandwich(reduced, self.dtype, self.layout)
-            self._sample_term = sandwich.scaled(
-                self._inverse_root, self.mixing * self._inverse_root
-            )
-        self.applications = 0
-
-    @property
-    def size(self) -> int:
-        """The number of ``svec`` coordinates, ``r (r + 1) / 2``."""
-        return self.layout.dimension
-
-    def __call__(self, vector: np.ndarray) -> np.ndarray:
-        """``K x``."""
-        self.applications += 1
-        vector = np.asarray(vector, dtype=self.dtype).reshape(-1)
-        result = self._diagonal * vector
-        if self._sample_term is not None:
-            result += self._sample_term(vector)
-        return result
-
-    def matrix(self) -> np.ndarray:
-        """The dense matrix of ``K``, assembled column by column (small problems, tests)."""
-        eye = np.eye(self.size, dtype=self.dtype)
-        columns = np.column_stack([self(eye[:, k]) for k in range(self.size)])
-        return 0.5 * (columns + columns.T)
-
-    def start_vector(self) -> np.ndarray:
-        """``svec(C^{1/2} I) = svec(diag(√λ))``: positive definite, so it overlaps the top mode."""
-        return np.where(self.layout.diagonal, np.sqrt(self.curvature), 0.0)
-
-    def linear_operator(self) -> LinearOperator:
-        """``K`` as a :class:`scipy.sparse.linalg.LinearOperator`."""
-        return LinearOperator((self.size, self.size), matvec=self, dtype=self.dtype)
+        return self.sandwich.sample(matrix)
 
 
 @dataclass(frozen=True)
@@ -392,6 +184,7 @@ def top_eigenpair(
     *,
     precision: str = "auto",
     tolerance: float = 1e-11,
+    shift: float = 0.0,
 ) -> EigenResult:
     """The verified top eigenpair of ``K = C^{-1/2} D C^{-1/2}`` (:class:`GradientPencil`).
 
@@ -405,6 +198,8 @@ def top_eigenpair(
         ``"mixed"`` runs Lanczos first with single-precision applications (half the
         cost) to a relative residual of ``1e-5`` and refines that vector in double
         precision; ``"auto"`` does so when ``n r² ≥`` :data:`MIXED_PRECISION_WORK`.
+    shift : float, default 0
+        A Hessian shift ``μ`` (gradient step with weight decay: ``H_i + μ I``).
     tolerance : float, default 1e-11
         Relative residual target of the double-precision Lanczos run
         (:func:`lanczos_top`). The eigenvalue error is of the order of the squared
@@ -426,7 +221,7 @@ def top_eigenpair(
     >>> result.method, result.residual < 1e-9
     ('lanczos', True)
     """
-    pencil = GradientPencil(reduced, mixing)
+    pencil = GradientPencil(reduced, mixing, shift=shift)
     size = pencil.size
     layout = pencil.layout
     if size <= ASSEMBLE_SIZE:
@@ -440,7 +235,7 @@ def top_eigenpair(
     single = 0
     method = "lanczos"
     if mixed:
-        rough = GradientPencil(reduced, mixing, np.float32, layout)
+        rough = GradientPencil(reduced, mixing, np.float32, layout, shift=shift)
         _, guess, _ = lanczos_top(rough, start, 1e-5, dtype=np.float32)
         single = rough.applications
         # keep a component along the positive-definite start (see module notes)
@@ -527,18 +322,11 @@ def lanczos_top(
 
 
 # ------------------------------------------------------------------ general dynamics
-class SecondMomentMap:
+class SecondMomentMap(SecondMomentOperator):
     """``T(η) S = E[A S Aᵀ]`` for any :class:`LinearDynamics` on a reduced problem, matrix-free.
 
-    ``A = F(η) ⊗ I + G(η) ⊗ H_B`` acts on the state ``(m r)``-vector; ``S`` is stored as
-    ``svec`` of the ``(m r) × (m r)`` symmetric second moment (state block ``k``,
-    coordinate ``a`` at index ``k r + a``). With ``Z = (G ⊗ I) S (G ⊗ I)ᵀ``:
-
-        T(S) = (F⊗I) S (F⊗I)ᵀ + (F⊗I) S (G⊗Λ)ᵀ + (G⊗Λ) S (F⊗I)ᵀ
-               + (1 − p) (I⊗Λ) Z (I⊗Λ) + p (1/n) Σ_i (I⊗H_i) Z (I⊗H_i),
-
-    and only the blocks of ``Z`` on non-zero rows of ``G`` need the per-sample term (one
-    block for heavy ball and Nesterov).
+    The one operator (:class:`~stability.numeric.operator.SecondMomentOperator`) bound to a
+    reduced problem and a mixing weight directly.
 
     Parameters
     ----------
@@ -561,80 +349,9 @@ class SecondMomentMap:
     """
 
     def __init__(self, reduced: ReducedQuadratic, dynamics: LinearDynamics, mixing: float) -> None:
+        super().__init__(bind_reduced(reduced, dynamics, mixing))
         self.reduced = reduced
         self.dynamics = dynamics
-        self.mixing = float(mixing)
-        self.blocks = dynamics.blocks
-        self.rank = reduced.rank
-        self.layout = SymmetricLayout(self.blocks * self.rank)
-        self._eigenvalues = np.asarray(reduced.eigenvalues, dtype=float)
-        self._identity = dynamics.identity_part.numeric_coefficients()
-        self._hessian = dynamics.hessian_part.numeric_coefficients()
-        self._sandwich = (
-            SampleSandwich(reduced, layout=SymmetricLayout(self.rank)) if self.mixing else None
-        )
-        self.applications = 0
-
-    @property
-    def size(self) -> int:
-        """The number of ``svec`` coordinates of the state's second moment."""
-        return self.layout.dimension
-
-    def _parts(self, lr: float) -> tuple[np.ndarray, np.ndarray]:
-        def evaluate(table: np.ndarray) -> np.ndarray:
-            return np.tensordot(float(lr) ** np.arange(len(table)), table, axes=1)
-
-        return evaluate(self._identity), evaluate(self._hessian)
-
-    def apply_blocks(self, moment: np.ndarray, lr: float) -> np.ndarray:
-        """``T(η)`` on a moment given as blocks, shape ``(m, m, r, r)``, ``[k, l] = S_kl``."""
-        f, g = self._parts(lr)
-        lam = self._eigenvalues
-        result = _congruence(f, moment, f)
-        cross = _congruence(f, moment, g) * lam
-        result += cross + cross.transpose(1, 0, 3, 2)
-        active = np.flatnonzero(np.any(g != 0, axis=1))
-        if active.size:
-            inner = _congruence(g, moment, g)
-            result += (1.0 - self.mixing) * inner * np.multiply.outer(lam, lam)
-            if self._sandwich is not None:
-                for i in active:
-                    for j in active[active >= i]:
-                        term = self.mixing * self._sandwich.full(inner[i, j])
-                        result[i, j] += term
-                        if j != i:
-                            result[j, i] += term.T
-        return result
-
-    def apply(self, vector: np.ndarray, lr: float) -> np.ndarray:
-        """``svec(T(η) S)`` for ``vector = svec(S)``."""
-        self.applications += 1
-        m, r = self.blocks, self.rank
-        full = self.layout.unpack(np.asarray(vector, dtype=float).reshape(-1))
-        moment = full.reshape(m, r, m, r).transpose(0, 2, 1, 3)
-        image = self.apply_blocks(moment, lr)
-        return self.layout.pack(image.transpose(0, 2, 1, 3).reshape(m * r, m * r))
-
-    def linear_operator(self, lr: float) -> LinearOperator:
-        """``T(η)`` as a :class:`scipy.sparse.linalg.LinearOperator` on ``svec``."""
-        return LinearOperator(
-            (self.size, self.size), matvec=lambda x: self.apply(x, lr), dtype=float
-        )
-
-    def matrix(self, lr: float) -> np.ndarray:
-        """The dense matrix of ``T(η)``, assembled column by column (small problems, tests)."""
-        eye = np.eye(self.size)
-        return np.column_stack([self.apply(eye[:, k], lr) for k in range(self.size)])
-
-    def start_vector(self) -> np.ndarray:
-        """``svec(I)``: positive definite, so it overlaps the Perron vector."""
-        return np.where(self.layout.diagonal, 1.0, 0.0)
-
-
-def _congruence(left: np.ndarray, moment: np.ndarray, right: np.ndarray) -> np.ndarray:
-    """Blocks ``Σ_kl left_ik S_kl right_jl`` of ``(left ⊗ I) S (right ⊗ I)ᵀ``, ``(m, m, r, r)``."""
-    partial = np.tensordot(left, moment, axes=(1, 0))
-    return np.tensordot(right, partial, axes=(1, 1)).transpose(1, 0, 2, 3)
 
 
 def perron_radius(
@@ -688,20 +405,30 @@ def perron_radius(
         if start is None
         else start / np.linalg.norm(start) + 1e-3 * base / np.linalg.norm(base)
     )
-    try:
-        values, vectors = eigs(
-            operator.linear_operator(lr),
-            k=1,
-            which="LR",
-            v0=v0,
-            tol=0.0,
-            ncv=min(size - 1, 24),
-            maxiter=max(1000, size),
-        )
-    except ArpackNoConvergence as error:
+    values = vectors = None
+    for ncv, tolerance in ((24, 0.0), (60, 1e-13)):  # a wider Krylov space on failure
+        try:
+            values, vectors = eigs(
+                operator.linear_operator(lr),
+                k=1,
+                which="LR",
+                v0=v0,
+                tol=tolerance,
+                ncv=min(size - 1, ncv),
+                maxiter=max(1000, size),
+            )
+            break
+        except ArpackNoConvergence as error:
+            if len(error.eigenvalues):
+                v0 = np.real(error.eigenvectors[:, 0]) + 1e-3 * base / np.linalg.norm(base)
+    if values is None:
+        if size <= DENSE_FALLBACK_SIZE:
+            values, vectors = scipy.linalg.eig(operator.matrix(lr))
+            index = int(np.argmax(values.real))
+            return float(values[index].real), np.real(vectors[:, index])
         raise ConvergenceError(
             f"Arnoldi did not converge on the {size:,}-dimensional second-moment operator"
-        ) from error
+        )
     return float(values[0].real), np.real(vectors[:, 0])
 
 

@@ -49,9 +49,10 @@ from stability.errors import (
     SizeLimitError,
     UnstableError,
 )
-from stability.methods.base import as_dynamics
-from stability.numeric.thresholds import critical_learning_rate
-from stability.problems import Quadratic, ReducedQuadratic, as_problem
+from stability.numeric.operator import SecondMomentOperator
+from stability.numeric.thresholds import critical_learning_rate, radius_report
+from stability.problems import Quadratic, ReducedQuadratic
+from stability.system import System, bind
 from stability.validation import as_finite_array, check_learning_rate
 
 __all__ = ["expected_loss_change", "stationary_second_moment"]
@@ -60,7 +61,8 @@ Solver = Literal["auto", "direct", "krylov"]
 
 # Largest state dimension (m · k) solved densely by solver="auto" when the batch is stochastic.
 _DIRECT_STATE = 24
-# Largest svec dimension for which stability is decided by the exact threshold routine.
+# Largest svec dimension for which stability is decided by the exact threshold routine
+# (beyond it, by the spectral radius at lr, matrix-free).
 _EXACT_CHECK_GRADIENT = 1500
 _EXACT_CHECK_POLYNOMIAL = 300
 
@@ -70,7 +72,7 @@ class _Coordinates:
     """Orthonormal coordinates ``basis`` (d × k) in which ``H = diag(eigenvalues)``.
 
     The first ``reduced.rank`` coordinates span ``range(H)``; any further ones span
-    (part of) ``null(H)``, where every ``H_i`` vanishes.
+    (part of) ``null(H)``, where every ``H_i`` vanishes (their factors get zero columns).
     """
 
     reduced: ReducedQuadratic
@@ -81,21 +83,28 @@ class _Coordinates:
     def size(self) -> int:
         return int(self.eigenvalues.shape[0])
 
-    def sandwich(self, matrix: np.ndarray) -> np.ndarray:
-        """``(1/n) Σ_i H_i X H_i`` for ``X`` of shape ``(..., k, k)``."""
-        rank = self.reduced.rank
-        result = np.zeros_like(matrix)
-        if rank:
-            result[..., :rank, :rank] = self.reduced.sample_sandwich(matrix[..., :rank, :rank])
-        return result
+    def factors(self, mixing: float) -> np.ndarray | None:
+        """Per-sample factors padded with zero columns on the null-space coordinates."""
+        if not mixing:
+            return None
+        factors = self.reduced.factors
+        extra = self.size - self.reduced.rank
+        if extra:
+            factors = np.concatenate(
+                [factors, np.zeros((*factors.shape[:2], extra))], axis=2
+            )
+        return factors
 
-    def batch_sandwich(self, matrix: np.ndarray, mixing: float) -> np.ndarray:
-        """``E[H_B X H_B] = (1 − p) Λ X Λ + p (1/n) Σ H_i X H_i`` for ``(..., k, k)``."""
-        lam = self.eigenvalues
-        result = (1.0 - mixing) * matrix * np.outer(lam, lam)
-        if mixing:
-            result = result + mixing * self.sandwich(matrix)
-        return result
+    def operator(self, system: System) -> SecondMomentOperator:
+        """The one second-moment operator in these coordinates (true Hessians, rates ``η``)."""
+        return SecondMomentOperator(
+            system,
+            eigenvalues=self.eigenvalues,
+            factors=self.factors(system.mixing),
+            identity=system.identity_table,
+            hessian=system.hessian_table,
+            rate_factor=1.0,
+        )
 
 
 def _noise_covariance(dynamics: LinearDynamics, dimension: int) -> np.ndarray:
@@ -116,23 +125,22 @@ def _noise_covariance(dynamics: LinearDynamics, dimension: int) -> np.ndarray:
     return 0.5 * (covariance + covariance.T)
 
 
-def _coordinates(
-    problem: Quadratic, dynamics: LinearDynamics, lr: float
-) -> tuple[_Coordinates, np.ndarray | None]:
+def _coordinates(system: System, lr: float) -> tuple[_Coordinates, np.ndarray | None]:
     """The working coordinates and the noise covariance (``None`` without noise)."""
-    reduced = problem.reduced()
+    problem, dynamics = system.problem, system.dynamics
+    reduced = system.true_reduced
     basis, eigenvalues = reduced.basis, reduced.eigenvalues
     if dynamics.noise is None:
         return _Coordinates(reduced, basis, eigenvalues), None
     covariance = _noise_covariance(dynamics, problem.dimension)
-    identity_weights, _ = dynamics.noise.evaluate(lr)
+    identity_weights, _ = system.noise_parts(lr)
     null_dimension = problem.dimension - reduced.rank
     if null_dimension and np.any(identity_weights != 0):
         complement = scipy.linalg.null_space(basis.T) if reduced.rank else np.eye(problem.dimension)
         null_part = complement.T @ covariance @ complement
         scale = max(float(np.abs(covariance).max()), np.finfo(float).tiny)
         if float(np.abs(null_part).max()) > 1e-12 * scale:
-            transition = dynamics.identity_part.evaluate(lr)
+            transition = system.parts(lr)[0]
             radius = float(np.max(np.abs(np.linalg.eigvals(transition))))
             if radius >= 1.0:
                 raise UnstableError(
@@ -146,21 +154,21 @@ def _coordinates(
 
 
 def _noise_moment(
-    dynamics: LinearDynamics,
+    system: System,
+    operator: SecondMomentOperator,
     coordinates: _Coordinates,
     covariance: np.ndarray | None,
     lr: float,
-    mixing: float,
 ) -> np.ndarray:
     """``N = E[b bᵀ]`` in the working coordinates, shape ``(m, m, k, k)``."""
-    blocks, size = dynamics.blocks, coordinates.size
-    if covariance is None or dynamics.noise is None:
+    blocks, size = system.blocks, coordinates.size
+    parts = system.noise_parts(lr)
+    if covariance is None or parts is None:
         return np.zeros((blocks, blocks, size, size))
-    u, w = dynamics.noise.evaluate(lr)
+    u, w = parts
     sigma = coordinates.basis.T @ covariance @ coordinates.basis
-    lam = coordinates.eigenvalues
-    sigma_h = sigma * lam[None, :]  # Σ H  (E[ε εᵀ H_B] = Σ H)
-    sandwich = coordinates.batch_sandwich(sigma, mixing)
+    sigma_h = operator.sandwich.right(sigma)  # Σ H  (E[ε εᵀ H_B] = Σ H)
+    sandwich = operator.sandwich(sigma)
     return (
         np.einsum("a,c,kl->ackl", u, u, sigma)
         + np.einsum("a,c,kl->ackl", u, w, sigma_h)
@@ -170,23 +178,14 @@ def _noise_moment(
 
 
 def _apply_operator(
-    moment: np.ndarray,
-    identity: np.ndarray,
-    hessian: np.ndarray,
-    coordinates: _Coordinates,
-    mixing: float,
+    moment: np.ndarray, parts: tuple[np.ndarray, np.ndarray], operator: SecondMomentOperator
 ) -> np.ndarray:
-    """``T(X) = E[A X Aᵀ]`` for ``X`` of shape ``(..., m, m, k, k)`` (matrix-free)."""
-    lam = coordinates.eigenvalues
-
-    def both_sides(left: np.ndarray, right: np.ndarray) -> np.ndarray:
-        return np.einsum("ab,...bdkl,cd->...ackl", left, moment, right, optimize=True)
-
-    ff = both_sides(identity, identity)
-    fg = both_sides(identity, hessian) * lam
-    gf = both_sides(hessian, identity) * lam[:, None]
-    gg = both_sides(hessian, hessian)
-    return ff + fg + gf + coordinates.batch_sandwich(gg, mixing)
+    """``T(X) = E[A X Aᵀ]`` for ``X`` of shape ``(..., m, m, k, k)`` (the one operator)."""
+    flat = moment.reshape(-1, *moment.shape[-4:])
+    images = np.empty(flat.shape)
+    for index, blocks in enumerate(flat):
+        images[index] = operator.apply_pair(blocks, parts, parts)
+    return images.reshape(moment.shape)
 
 
 def _full_batch_blocks(identity: np.ndarray, hessian: np.ndarray, lam: np.ndarray) -> np.ndarray:
@@ -218,91 +217,50 @@ def _unstable(dynamics: LinearDynamics, lr: float, detail: str) -> UnstableError
 
 
 def _check_stable(
-    problem: Quadratic,
-    dynamics: LinearDynamics,
+    system: System,
     coordinates: _Coordinates,
     identity: np.ndarray,
     hessian: np.ndarray,
     lr: float,
-    mixing: float,
 ) -> None:
     """Raise :class:`UnstableError` unless ``ρ(T(lr)) < 1`` on the working coordinates."""
+    dynamics = system.dynamics
     per_coordinate = _full_batch_blocks(identity, hessian, coordinates.eigenvalues)
     if per_coordinate.shape[0]:
         radius = float(np.max(np.abs(np.linalg.eigvals(per_coordinate)))) ** 2
         if radius >= 1.0:  # T ≥ its full-batch part, so this is unstable for any batch law
             raise _unstable(dynamics, lr, f"the full-batch part has ρ(T) = {radius:.10g} ≥ 1")
-    if not mixing:
+    if not system.mixing:
         return
-    rank = coordinates.reduced.rank
-    state = dynamics.blocks * rank
-    svec = state * (state + 1) // 2
-    gradient_step = dynamics.gradient_step_scale() is not None
-    limit = _EXACT_CHECK_GRADIENT if gradient_step else _EXACT_CHECK_POLYNOMIAL
-    if svec <= limit:
-        threshold = critical_learning_rate(problem, dynamics)
+    limit = _EXACT_CHECK_GRADIENT if system.gradient_step else _EXACT_CHECK_POLYNOMIAL
+    if system.size <= limit:
+        threshold = critical_learning_rate(system.problem, dynamics)
         if not lr < threshold:
             raise _unstable(dynamics, lr, f"its critical learning rate is η* = {threshold:.10g}")
         return
-    radius = _matrix_free_radius(dynamics, coordinates, identity, hessian, mixing)
-    if radius >= 1.0:
-        raise _unstable(dynamics, lr, f"ρ(T) ≈ {radius:.10g} ≥ 1 (Krylov estimate)")
-
-
-def _matrix_free_radius(
-    dynamics: LinearDynamics,
-    coordinates: _Coordinates,
-    identity: np.ndarray,
-    hessian: np.ndarray,
-    mixing: float,
-) -> float:
-    """``ρ(T)`` by a Krylov eigen-solver on the symmetric moments (matrix-free)."""
-    blocks, size = dynamics.blocks, coordinates.size
-    shape = (blocks, blocks, size, size)
-    length = int(np.prod(shape))
-
-    def symmetrise(moment: np.ndarray) -> np.ndarray:
-        return 0.5 * (moment + np.transpose(moment, (1, 0, 3, 2)))
-
-    def apply(vector: np.ndarray) -> np.ndarray:
-        moment = symmetrise(np.asarray(vector, dtype=float).reshape(shape))
-        return _apply_operator(moment, identity, hessian, coordinates, mixing).ravel()
-
-    operator = scipy.sparse.linalg.LinearOperator((length, length), matvec=apply, dtype=float)
-    start = symmetrise(np.broadcast_to(np.eye(blocks)[:, :, None, None], shape) * np.eye(size))
-    if blocks == 1:
-        value = scipy.sparse.linalg.eigsh(
-            operator, k=1, which="LA", v0=start.ravel(), tol=1e-12, return_eigenvectors=False
+    report = radius_report(system.problem, dynamics, lr, solver="matrix-free")
+    if report.value >= 1.0:
+        raise _unstable(
+            dynamics, lr, f"ρ(T) ≈ {report.value:.10g} ≥ 1 (Krylov estimate, {report.route})"
         )
-        return float(value[0])
-    value = scipy.sparse.linalg.eigs(
-        operator, k=1, which="LM", v0=start.ravel(), tol=1e-12, return_eigenvectors=False
-    )
-    return float(np.abs(value[0]))
 
 
 def _direct_solve(
-    noise: np.ndarray,
-    identity: np.ndarray,
-    hessian: np.ndarray,
-    coordinates: _Coordinates,
-    mixing: float,
+    noise: np.ndarray, parts: tuple[np.ndarray, np.ndarray], operator: SecondMomentOperator
 ) -> np.ndarray:
     """Solve ``(I − T) X = N`` with the dense operator (built by applying ``T`` to a basis)."""
     shape = noise.shape
     length = int(np.prod(shape))
     unit = np.eye(length).reshape((length, *shape))
-    images = _apply_operator(unit, identity, hessian, coordinates, mixing).reshape(length, length)
+    images = _apply_operator(unit, parts, operator).reshape(length, length)
     solution = np.linalg.solve(np.eye(length) - images.T, noise.ravel())
     return solution.reshape(shape)
 
 
 def _krylov_solve(
     noise: np.ndarray,
-    identity: np.ndarray,
-    hessian: np.ndarray,
-    coordinates: _Coordinates,
-    mixing: float,
+    parts: tuple[np.ndarray, np.ndarray],
+    operator: SecondMomentOperator,
     per_coordinate: np.ndarray,
     rtol: float,
 ) -> np.ndarray:
@@ -311,24 +269,24 @@ def _krylov_solve(
 
     def residual_map(vector: np.ndarray) -> np.ndarray:
         moment = np.asarray(vector, dtype=float).reshape(shape)
-        return (moment - _apply_operator(moment, identity, hessian, coordinates, mixing)).ravel()
+        return (moment - _apply_operator(moment, parts, operator)).ravel()
 
     def precondition(vector: np.ndarray) -> np.ndarray:
         moment = np.asarray(vector, dtype=float).reshape(shape)
         return _full_batch_solve(per_coordinate, moment).ravel()
 
-    operator = scipy.sparse.linalg.LinearOperator((length, length), matvec=residual_map)
+    system_map = scipy.sparse.linalg.LinearOperator((length, length), matvec=residual_map)
     preconditioner = scipy.sparse.linalg.LinearOperator((length, length), matvec=precondition)
     start = _full_batch_solve(per_coordinate, noise).ravel()
     maxiter = max(200, 20 * length)
     if shape[0] == 1:
         solution, info = scipy.sparse.linalg.cg(
-            operator, noise.ravel(), x0=start, rtol=rtol, atol=0.0, M=preconditioner,
+            system_map, noise.ravel(), x0=start, rtol=rtol, atol=0.0, M=preconditioner,
             maxiter=maxiter,
         )  # fmt: skip
     else:
         solution, info = scipy.sparse.linalg.gmres(
-            operator, noise.ravel(), x0=start, rtol=rtol, atol=0.0, M=preconditioner,
+            system_map, noise.ravel(), x0=start, rtol=rtol, atol=0.0, M=preconditioner,
             restart=min(length, 100), maxiter=maxiter,
         )  # fmt: skip
     if info != 0:
@@ -410,20 +368,20 @@ def stationary_second_moment(
     ...
     stability.errors.UnstableError: lr=1 is not mean-square stable for VariationalGD ...
     """
-    problem = as_problem(problem)
-    dynamics = as_dynamics(method)
+    system = bind(problem, method)
+    problem, dynamics = system.problem, system.dynamics
     lr = check_learning_rate(lr)
     if solver not in ("auto", "direct", "krylov"):
         raise InvalidInputError(f"solver must be 'auto', 'direct' or 'krylov'; got {solver!r}")
     rtol = float(rtol)
     if not 0 < rtol < 1:
         raise InvalidInputError(f"rtol must lie in (0, 1); got {rtol}")
-    mixing = float(dynamics.batch.mixing(problem.samples))
-    identity = dynamics.identity_part.evaluate(lr)
-    hessian = dynamics.hessian_part.evaluate(lr)
-    coordinates, covariance = _coordinates(problem, dynamics, lr)
-    _check_stable(problem, dynamics, coordinates, identity, hessian, lr, mixing)
-    noise = _noise_moment(dynamics, coordinates, covariance, lr, mixing)
+    mixing = system.mixing
+    identity, hessian = system.parts(lr)
+    coordinates, covariance = _coordinates(system, lr)
+    _check_stable(system, coordinates, identity, hessian, lr)
+    operator = coordinates.operator(system)
+    noise = _noise_moment(system, operator, coordinates, covariance, lr)
     blocks, dimension = dynamics.blocks, problem.dimension
     if coordinates.size == 0 or not np.any(noise):
         return np.zeros((blocks * dimension, blocks * dimension))
@@ -437,9 +395,9 @@ def stationary_second_moment(
                 f"solver='direct' would form a {state**2}×{state**2} operator; use "
                 "solver='krylov' or 'auto'"
             )
-        moment = _direct_solve(noise, identity, hessian, coordinates, mixing)
+        moment = _direct_solve(noise, (identity, hessian), operator)
     else:
-        moment = _krylov_solve(noise, identity, hessian, coordinates, mixing, per_coordinate, rtol)
+        moment = _krylov_solve(noise, (identity, hessian), operator, per_coordinate, rtol)
     basis = coordinates.basis
     original = np.einsum("ik,ackl,jl->aicj", basis, moment, basis, optimize=True).reshape(
         blocks * dimension, blocks * dimension
@@ -486,8 +444,8 @@ def expected_loss_change(problem: Quadratic, method: Any, lr: float, mean: Any) 
     >>> expected_loss_change(problem, VariationalGD(1.0), 0.25, [1.0])  # + ½·η²·λ³·σ²
     -0.5
     """
-    problem = as_problem(problem)
-    dynamics = as_dynamics(method)
+    system = bind(problem, method)
+    problem, dynamics = system.problem, system.dynamics
     lr = check_learning_rate(lr)
     blocks, dimension = dynamics.blocks, problem.dimension
     state = as_finite_array(mean, "mean", (1, 2))
@@ -497,26 +455,24 @@ def expected_loss_change(problem: Quadratic, method: Any, lr: float, mean: Any) 
             f"(state {', '.join(dynamics.state)}); got shape {state.shape}"
         )
     state = state.reshape(blocks, dimension)
-    mixing = float(dynamics.batch.mixing(problem.samples))
-    reduced = problem.reduced()
+    reduced = system.true_reduced
     basis, lam = reduced.basis, reduced.eigenvalues
-    identity = dynamics.identity_part.evaluate(lr)[0]
-    hessian = dynamics.hessian_part.evaluate(lr)[0]
-    coordinates = _Coordinates(reduced, basis, lam)
+    identity, hessian = (part[0] for part in system.parts(lr))
+    sandwich = _Coordinates(reduced, basis, lam).operator(system).sandwich
     # only range(H) components enter the loss: work in reduced coordinates
     reduced_state = state @ basis
     current = reduced_state[0]
     drift = identity @ reduced_state  # Σ_j F_1j z_j
     curved = hessian @ reduced_state  # Σ_j G_1j z_j, multiplied by H_B
     after = float(drift @ (lam * drift)) + 2.0 * float(drift @ (lam**2 * curved))
-    curved_moment = coordinates.batch_sandwich(np.outer(curved, curved), mixing)
+    curved_moment = sandwich(np.outer(curved, curved))
     after += float(np.sum(lam * np.diag(curved_moment)))
     if dynamics.noise is not None:
         covariance = _noise_covariance(dynamics, dimension)
         sigma = basis.T @ covariance @ basis
-        u, w = (float(values[0]) for values in dynamics.noise.evaluate(lr))
+        u, w = (float(values[0]) for values in system.noise_parts(lr))
         after += u * u * float(np.sum(lam * np.diag(sigma)))
         after += 2.0 * u * w * float(np.sum(lam**2 * np.diag(sigma)))
-        after += w * w * float(np.sum(lam * np.diag(coordinates.batch_sandwich(sigma, mixing))))
+        after += w * w * float(np.sum(lam * np.diag(sandwich(sigma))))
     before = float(current @ (lam * current))
     return 0.5 * (after - before)

@@ -1,16 +1,13 @@
-"""Dense second-moment operators read off a :class:`~stability.dynamics.LinearDynamics`.
+"""Dense second-moment operators in the problem's own coordinates (small problems).
 
-Theory: ``shared/theory.md`` §2. For ``A = F(η) ⊗ I + G(η) ⊗ H_B`` the operator
-``T(S) = E[A S Aᵀ]`` has the matrix ``E[A ⊗ A]`` in the row-major (equivalently, for
-the symmetric second moments it acts on, column-major) ``vec`` basis; expanding
-``A ⊗ A`` needs the fourth moment of the batch Hessian,
-
-    E[(H_B)_ij (H_B)_kl] = (1 − p) H_ij H_kl + p (1/n) Σ_s (H_s)_ij (H_s)_kl,
-
-with the mixing weight ``p`` of the batch law (§3). These dense forms cost
-``(m d)^4`` memory and serve small problems and brute-force references; the
-threshold routines work on the reduced problem restricted to symmetric matrices
-(the ``svec`` basis, :func:`symmetric_basis`).
+Theory: ``docs/theory/operator.md``. For ``A = F(η) ⊗ I + G(η) ⊗ H_B`` the operator
+``T(S) = E[A S Aᵀ]`` has the matrix ``E[A ⊗ A]`` in the row-major (equivalently, for the
+symmetric second moments it acts on, column-major) ``vec`` basis. It is assembled here
+column by column from the package's one operator
+(:class:`~stability.numeric.operator.SecondMomentOperator`, written in the original
+coordinates by :func:`~stability.numeric.prediction.original_coordinates_operator`), at a
+cost of ``(m d)^4`` memory: for small problems and cross-checks. The threshold routines
+work on the reduced problem restricted to symmetric matrices instead.
 """
 
 from __future__ import annotations
@@ -21,15 +18,14 @@ import numpy as np
 
 from stability.dynamics import LinearDynamics
 from stability.errors import SizeLimitError
-from stability.methods.base import as_dynamics
-from stability.problems import Quadratic, ReducedQuadratic, as_problem
+from stability.numeric.operator import SymmetricLayout
+from stability.problems import Quadratic
+from stability.system import bind
 from stability.validation import check_learning_rate
 
 __all__ = [
     "DENSE_ENTRY_LIMIT",
     "dense_operator",
-    "hessian_moment_tensor",
-    "operator_coefficients",
     "second_moment_operator",
     "symmetric_basis",
 ]
@@ -54,51 +50,8 @@ def symmetric_basis(size: int) -> np.ndarray:
            [0.    , 0.7071, 0.7071, 0.    ],
            [0.    , 0.    , 0.    , 1.    ]])
     """
-    rows, cols = np.triu_indices(size)
-    basis = np.zeros((rows.size, size * size))
-    index = np.arange(rows.size)
-    diagonal = rows == cols
-    basis[index[diagonal], rows[diagonal] * size + cols[diagonal]] = 1.0
-    off = ~diagonal
-    basis[index[off], rows[off] * size + cols[off]] = np.sqrt(0.5)
-    basis[index[off], cols[off] * size + rows[off]] = np.sqrt(0.5)
-    return basis
-
-
-def hessian_moment_tensor(
-    hessian: np.ndarray,
-    mixing: float,
-    *,
-    vectors: np.ndarray | None = None,
-    hessians: np.ndarray | None = None,
-) -> np.ndarray:
-    """``E[(H_B)_ij (H_B)_kl]`` as an array of shape ``(k, k, k, k)``.
-
-    Parameters
-    ----------
-    hessian : ndarray, shape (k, k)
-        The mean Hessian ``H``.
-    mixing : float
-        The weight ``p`` of the per-sample term.
-    vectors, hessians : ndarray, optional
-        Per-sample structure: rank-one rows ``x_s`` (``H_s = x_s x_sᵀ``) or full ``H_s``.
-        Needed only when ``mixing > 0``.
-    """
-    moment = (1.0 - mixing) * np.einsum("ij,kl->ijkl", hessian, hessian)
-    if mixing:
-        if vectors is not None:
-            per_sample = (
-                np.einsum("si,sj,sk,sl->ijkl", vectors, vectors, vectors, vectors, optimize=True)
-                / vectors.shape[0]
-            )
-        elif hessians is not None:
-            per_sample = np.einsum("sij,skl->ijkl", hessians, hessians, optimize=True) / len(
-                hessians
-            )
-        else:  # pragma: no cover - guarded by BatchLaw.validate
-            raise ValueError("a stochastic batch law needs per-sample structure")
-        moment = moment + mixing * per_sample
-    return moment
+    layout = SymmetricLayout(size)
+    return layout.basis().reshape(layout.dimension, size * size)
 
 
 def _check_size(entries: int, what: str) -> None:
@@ -110,64 +63,24 @@ def _check_size(entries: int, what: str) -> None:
         )
 
 
-def operator_coefficients(
-    dynamics: LinearDynamics, hessian: np.ndarray, moment: np.ndarray
-) -> np.ndarray:
-    """The coefficients ``T_q`` of ``E[A ⊗ A] = Σ_q η^q T_q`` in the row-major ``vec`` basis.
-
-    Returns an array of shape ``(2 · degree + 1, (m k)², (m k)²)`` for ``k × k`` Hessians.
-    """
-    size = hessian.shape[0]
-    blocks = dynamics.blocks
-    state = blocks * size
-    _check_size(state**4 * (2 * dynamics.degree + 1), "second-moment operator")
-    degree = dynamics.degree
-    identity_terms = np.zeros((degree + 1, blocks, blocks))
-    hessian_terms = np.zeros((degree + 1, blocks, blocks))
-    identity_numeric = dynamics.identity_part.numeric_coefficients()
-    hessian_numeric = dynamics.hessian_part.numeric_coefficients()
-    identity_terms[: len(identity_numeric)] = identity_numeric
-    hessian_terms[: len(hessian_numeric)] = hessian_numeric
-    eye = np.eye(size)
-    result = np.zeros((2 * degree + 1, state * state, state * state))
-    for j in range(degree + 1):
-        for k in range(degree + 1):
-            f_j, g_j, f_k, g_k = (
-                identity_terms[j],
-                hessian_terms[j],
-                identity_terms[k],
-                hessian_terms[k],
-            )
-            # axes: a i c k ; b j d l  with row (a,i),(c,k) and column (b,j),(d,l)
-            term = np.einsum("ab,ij,cd,kl->aickbjdl", f_j, eye, f_k, eye)
-            term += np.einsum("ab,ij,cd,kl->aickbjdl", f_j, eye, g_k, hessian)
-            term += np.einsum("ab,ij,cd,kl->aickbjdl", g_j, hessian, f_k, eye)
-            term += np.einsum("ab,cd,ijkl->aickbjdl", g_j, g_k, moment)
-            result[j + k] += term.reshape(state * state, state * state)
-    return result
-
-
-def reduced_moment_tensor(reduced: ReducedQuadratic, mixing: float) -> np.ndarray:
-    """:func:`hessian_moment_tensor` for a reduced problem."""
-    return hessian_moment_tensor(
-        reduced.hessian,
-        mixing,
-        vectors=reduced.vectors,
-        hessians=reduced.hessians,
-    )
-
-
 def dense_operator(problem: Quadratic, dynamics: LinearDynamics, lr: float) -> np.ndarray:
     """``E[A ⊗ A]`` at learning rate ``lr`` in the original coordinates (``(m d)² × (m d)²``)."""
-    mixing = float(dynamics.batch.mixing(problem.samples))
-    state = dynamics.blocks * problem.dimension
+    from stability.numeric.prediction import original_coordinates_operator
+
+    system = bind(problem, dynamics)
+    blocks, dimension = system.blocks, problem.dimension
+    state = blocks * dimension
     _check_size(state**4, "second-moment operator")
-    vectors = problem.data
-    hessians = problem.per_sample_hessians() if mixing and vectors is None else None
-    moment = hessian_moment_tensor(problem.hessian, mixing, vectors=vectors, hessians=hessians)
-    coefficients = operator_coefficients(dynamics, problem.hessian, moment)
-    powers = float(lr) ** np.arange(coefficients.shape[0])
-    return np.tensordot(powers, coefficients, axes=1)
+    operator = original_coordinates_operator(system)
+    parts = system.parts(lr)
+    columns = np.empty((state * state, state * state))
+    for index in range(state * state):
+        unit = np.zeros(state * state)
+        unit[index] = 1.0
+        moment = unit.reshape(blocks, dimension, blocks, dimension).transpose(0, 2, 1, 3)
+        image = operator.apply_pair(moment, parts, parts)
+        columns[:, index] = image.transpose(0, 2, 1, 3).reshape(-1)
+    return columns
 
 
 def second_moment_operator(problem: Quadratic, method: Any, lr: float) -> np.ndarray:
@@ -202,6 +115,6 @@ def second_moment_operator(problem: Quadratic, method: Any, lr: float) -> np.nda
     >>> second_moment_operator(problem, SGD(1, replacement=True), 0.5)  # E (1 − η h)²
     array([[0.25]])
     """
-    problem = as_problem(problem)
     lr = check_learning_rate(lr)
-    return dense_operator(problem, as_dynamics(method), lr)
+    system = bind(problem, method)
+    return dense_operator(system.problem, system.dynamics, lr)

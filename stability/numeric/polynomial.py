@@ -1,6 +1,6 @@
 """Smallest positive real root of ``det P(ν) = 0`` for a matrix polynomial ``P``.
 
-Theory: ``shared/theory.md`` §2, rule 2. The threshold of a method whose operator is
+Theory: ``docs/theory/threshold.md``. The threshold of a method whose operator is
 polynomial in the learning rate is the smallest positive real root of
 ``det(T(η) − I)``. That determinant always vanishes at ``η = 0`` (at ``η = 0`` the state
 map is deterministic and keeps, e.g., the momentum mode ``δ_t = δ_{t−1}``), often with
@@ -26,8 +26,11 @@ from stability.errors import InvalidInputError
 
 __all__ = ["deflate_zero_roots", "smallest_positive_real_root"]
 
-#: Singular values of the constant term below this (relative) count as zero.
-RANK_TOLERANCE = 1e-12
+#: After the rows are equilibrated (each row's largest coefficient norm is one), singular
+#: values of the constant term below ``RANK_ULPS · size · eps`` count as zero. Relative and
+#: close to roundoff: a fixed ``1e-12`` took the genuine ``O(λ_min/λ_max)`` singular values
+#: of momentum at ``cond(H) ≳ 1e10`` for zeros and refused the problem.
+RANK_ULPS = 8.0
 #: Roots whose imaginary part is below this (relative to their size) are real.
 REAL_TOLERANCE = 1e-6
 
@@ -50,10 +53,11 @@ def deflate_zero_roots(coefficients: np.ndarray) -> np.ndarray:
     """
     polynomial = np.array(coefficients, dtype=float)
     size = polynomial.shape[1]
-    scale = max(1.0, max(np.linalg.norm(p, 2) for p in polynomial))
+    scale = max(np.linalg.norm(p, 2) for p in polynomial)
+    tolerance = RANK_ULPS * size * np.finfo(float).eps * scale
     for _ in range(size * polynomial.shape[0] + 1):
         left, singular, _ = np.linalg.svd(polynomial[0])
-        rank = int(np.sum(singular > RANK_TOLERANCE * scale))
+        rank = int(np.sum(singular > tolerance))
         if rank == size:
             return polynomial
         null = left[:, rank:]
@@ -62,9 +66,7 @@ def deflate_zero_roots(coefficients: np.ndarray) -> np.ndarray:
         shifted[:, :rank] = np.einsum("ia,qib->qab", kept, polynomial)
         shifted[:-1, rank:] = np.einsum("ia,qib->qab", null, polynomial[1:])
         polynomial = shifted
-        while polynomial.shape[0] > 1 and (
-            np.linalg.norm(polynomial[-1], 2) <= RANK_TOLERANCE * scale
-        ):
+        while polynomial.shape[0] > 1 and np.linalg.norm(polynomial[-1], 2) <= tolerance:
             polynomial = polynomial[:-1]
     raise InvalidInputError(
         "det(T(η) − I) vanishes for every η: the operator has a neutral direction on the "

@@ -2,10 +2,11 @@
 
 Theory: ``shared/theory.md`` §2–§3. The float input is converted to mpmath numbers
 exactly; the reduction to ``range(H)``, the second-moment operator and its eigenvalue
-problem are then all carried out at ``precision`` decimal digits. The code path is
-deliberately independent of the float one (it applies ``S ↦ E[A S Aᵀ]`` to a basis
-instead of assembling Kronecker tensors), so the two check each other; tests use it as
-the reference near degenerate spectra, where float eigen-solvers lose digits.
+problem are then all carried out at ``precision`` decimal digits. The operator is the
+package's one implementation (:class:`~stability.numeric.operator.SecondMomentOperator`)
+run on arrays of mpmath numbers; independent references live in the tests (dense brute
+force, the symbolic layer, Monte Carlo). It serves near degenerate spectra, where float
+eigen-solvers lose digits, and ``certify=True``.
 
 For gradient steps ``I − g η H_B`` the threshold is ``2 / (g λ_max(C^{-1/2} D C^{-1/2}))``
 (Mulayoff & Michaeli 2023); otherwise it is the smallest positive real root of
@@ -18,17 +19,21 @@ from __future__ import annotations
 from typing import Any
 
 import mpmath
+import numpy as np
 
-from stability.dynamics import LinearDynamics
 from stability.errors import InvalidInputError, SizeLimitError
-from stability.methods.base import as_dynamics
-from stability.problems import Quadratic, as_problem
+from stability.numeric.operator import SecondMomentOperator, SymmetricLayout
+from stability.problems import Quadratic
+from stability.system import System, bind
 from stability.validation import check_positive_integer
 
-__all__ = ["MAX_PRECISION_SIZE", "high_precision_critical_learning_rate"]
+__all__ = ["MAX_PRECISION_DIGITS", "MAX_PRECISION_SIZE", "high_precision_critical_learning_rate"]
 
 #: Largest eigenvalue-problem dimension the mpmath route accepts.
 MAX_PRECISION_SIZE = 60
+#: Largest number of decimal digits accepted by ``precision=`` (mpmath's dense eigen-solvers
+#: cost grows about quadratically with the digits; 1000 digits take seconds on small problems).
+MAX_PRECISION_DIGITS = 1000
 
 
 def _matrix(rows: list[list[Any]]) -> mpmath.matrix:
@@ -66,86 +71,6 @@ def _reduce(problem: Quadratic) -> tuple[list[Any], mpmath.matrix, list[mpmath.m
     return [eigenvalues[k] for k in keep], basis, reduced
 
 
-def _symmetric_basis(size: int) -> list[mpmath.matrix]:
-    basis = []
-    half = mpmath.sqrt(mpmath.mpf(1) / 2)
-    for a in range(size):
-        for b in range(a, size):
-            element = mpmath.matrix(size, size)
-            if a == b:
-                element[a, a] = 1
-            else:
-                element[a, b] = element[b, a] = half
-            basis.append(element)
-    return basis
-
-
-def _kron(left: mpmath.matrix, right: mpmath.matrix) -> mpmath.matrix:
-    result = mpmath.matrix(left.rows * right.rows, left.cols * right.cols)
-    for i in range(left.rows):
-        for j in range(left.cols):
-            if left[i, j] == 0:
-                continue
-            for k in range(right.rows):
-                for m in range(right.cols):
-                    result[i * right.rows + k, j * right.cols + m] = left[i, j] * right[k, m]
-    return result
-
-
-def _frobenius(left: mpmath.matrix, right: mpmath.matrix) -> Any:
-    return mpmath.fsum(
-        left[i, j] * right[i, j] for i in range(left.rows) for j in range(left.cols)
-    )
-
-
-def _operator_powers(
-    dynamics: LinearDynamics, per_sample: list[mpmath.matrix], mixing: Any, rank: int
-) -> list[mpmath.matrix]:
-    """Matrices of ``T_q`` (``T(η) = Σ_q η^q T_q``) in the svec basis, by applying the map."""
-    blocks = dynamics.blocks
-    identity = mpmath.eye(rank)
-    hessian = mpmath.matrix(rank, rank)
-    for h in per_sample:
-        hessian += h
-    hessian /= len(per_sample)
-
-    def block_matrix(table: tuple) -> mpmath.matrix:
-        return _matrix([[mpmath.mpf(_exact(x)) for x in row] for row in table])
-
-    identity_terms = [_kron(block_matrix(p), identity) for p in dynamics.identity_part.coefficients]
-    hessian_blocks = [block_matrix(p) for p in dynamics.hessian_part.coefficients]
-    degree = dynamics.degree
-    zero = mpmath.matrix(blocks * rank, blocks * rank)
-
-    def term(table: list, k: int) -> mpmath.matrix:
-        return table[k] if k < len(table) else zero
-
-    mean_terms = [_kron(g, hessian) for g in hessian_blocks]
-    sample_terms = [[_kron(g, h) for h in per_sample] for g in hessian_blocks]
-    basis = _symmetric_basis(blocks * rank)
-    size = len(basis)
-    powers = [mpmath.matrix(size, size) for _ in range(2 * degree + 1)]
-    for column, element in enumerate(basis):
-        for j in range(degree + 1):
-            for k in range(degree + 1):
-                f_j, f_k = term(identity_terms, j), term(identity_terms, k)
-                image = f_j * element * f_k.T
-                if j < len(mean_terms):
-                    image += mean_terms[j] * element * f_k.T
-                if k < len(mean_terms):
-                    image += f_j * element * mean_terms[k].T
-                if j < len(mean_terms) and k < len(mean_terms):
-                    image += (1 - mixing) * mean_terms[j] * element * mean_terms[k].T
-                    if mixing:
-                        sandwich = mpmath.matrix(blocks * rank, blocks * rank)
-                        for left, right in zip(sample_terms[j], sample_terms[k], strict=True):
-                            sandwich += left * element * right.T
-                        image += mixing * sandwich / len(per_sample)
-                for row, other in enumerate(basis):
-                    powers[j + k][row, column] += _frobenius(other, image)
-    return powers
-
-
 def _exact(value: Any) -> Any:
     """A coefficient as an exact mpmath-friendly number."""
     if hasattr(value, "numerator") and hasattr(value, "denominator"):
@@ -159,32 +84,52 @@ def _exact(value: Any) -> Any:
     return mpmath.mpf(value)
 
 
-def _gradient_route(
-    eigenvalues: list[Any], per_sample: list[mpmath.matrix], mixing: Any, scale: Any
-) -> Any:
+def _operator(
+    system: System, eigenvalues: list[Any], per_sample: list[mpmath.matrix], mixing: Any
+) -> SecondMomentOperator:
+    """The one second-moment operator on mpmath numbers (``dtype=object``)."""
     rank = len(eigenvalues)
-    pairs = [(a, b) for a in range(rank) for b in range(a, rank)]
-    size = len(pairs)
-    root_two = mpmath.sqrt(2)
+    hessians = np.empty((len(per_sample), rank, rank), dtype=object)
+    for index, hessian in enumerate(per_sample):
+        for i in range(rank):
+            for j in range(rank):
+                hessians[index, i, j] = hessian[i, j]
+    dynamics = system.dynamics
 
-    def weight(a: int, b: int) -> Any:
-        return 1 if a == b else root_two
+    def table(polynomial: Any) -> np.ndarray:
+        degree = max(dynamics.degree, 1)
+        size = polynomial.size
+        result = np.empty((degree + 1, size, size), dtype=object)
+        result[...] = mpmath.mpf(0)
+        for power, matrix in enumerate(polynomial.coefficients):
+            for i, row in enumerate(matrix):
+                for j, value in enumerate(row):
+                    result[power, i, j] = mpmath.mpf(_exact(value))
+        return result
 
+    return SecondMomentOperator(
+        system,
+        dtype=object,
+        eigenvalues=np.array(eigenvalues, dtype=object),
+        hessians=hessians,
+        mixing=mixing,
+        identity=table(dynamics.identity_part),
+        hessian=table(dynamics.hessian_part),
+        rate_factor=1.0,
+    )
+
+
+def _gradient_route(operator: SecondMomentOperator, scale: Any) -> Any:
+    """``2 / (g λ_max(C^{-1/2} D C^{-1/2}))`` with ``D`` from the one operator."""
+    noise = operator.noise_curvature(shift=0)
+    layout = SymmetricLayout(operator.rank, dtype=object)
+    left, right = layout.pairwise(operator.eigenvalues)
+    roots = [mpmath.sqrt((a + b) / 2) for a, b in zip(left, right, strict=True)]
+    size = len(roots)
     scaled = mpmath.matrix(size, size)
-    curvature = [(eigenvalues[a] + eigenvalues[b]) / 2 for a, b in pairs]
-    for row, (a, b) in enumerate(pairs):
-        scaled[row, row] += (1 - mixing) * eigenvalues[a] * eigenvalues[b]
-    if mixing:
-        for h in per_sample:
-            for row, (a, b) in enumerate(pairs):
-                for column, (c, e) in enumerate(pairs):
-                    value = (h[a, c] * h[b, e] + h[a, e] * h[b, c]) / 2
-                    scaled[row, column] += (
-                        mixing * value * weight(a, b) * weight(c, e) / len(per_sample)
-                    )
     for row in range(size):
         for column in range(size):
-            scaled[row, column] /= mpmath.sqrt(curvature[row] * curvature[column])
+            scaled[row, column] = noise[row, column] / (roots[row] * roots[column])
     top = max(mpmath.eigsy(scaled, eigvals_only=True))
     if top <= 0:
         return mpmath.inf
@@ -271,7 +216,7 @@ def high_precision_critical_learning_rate(
     method : Method or LinearDynamics
         The optimiser; its parameters must be numbers.
     precision : int, default 50
-        Decimal digits.
+        Decimal digits, at most :data:`MAX_PRECISION_DIGITS` (1000).
 
     Returns
     -------
@@ -294,9 +239,13 @@ def high_precision_critical_learning_rate(
     >>> float(rate)
     1.2679491924311228
     """
-    problem = as_problem(problem)
-    dynamics = as_dynamics(method)
+    system = bind(problem, method)
+    problem, dynamics = system.problem, system.dynamics
     precision = check_positive_integer(precision, "precision")
+    if precision > MAX_PRECISION_DIGITS:
+        raise InvalidInputError(
+            f"precision must be at most {MAX_PRECISION_DIGITS} decimal digits; got {precision}"
+        )
     mixing_fraction = dynamics.batch.mixing(problem.samples)
     with mpmath.workdps(precision + 15):
         mixing = mpmath.mpf(mixing_fraction.numerator) / mixing_fraction.denominator
@@ -311,11 +260,13 @@ def high_precision_critical_learning_rate(
                 f"the high-precision eigenvalue problem would have dimension {size} "
                 f"(limit {MAX_PRECISION_SIZE}); use the float route (precision=None)"
             )
+        operator = _operator(system, eigenvalues, per_sample, mixing)
         scale = dynamics.gradient_step_scale()
         if scale is not None:
-            result = _gradient_route(eigenvalues, per_sample, mixing, _exact(scale))
+            result = _gradient_route(operator, _exact(scale))
         else:
-            powers = _operator_powers(dynamics, per_sample, mixing, rank)
+            coefficients = operator.coefficients()
+            powers = [mpmath.matrix(power.tolist()) for power in coefficients]
             result = _polynomial_route(powers, max(eigenvalues))
     if result == mpmath.inf:
         return mpmath.inf

@@ -30,8 +30,9 @@ import numpy as np
 
 from stability.dynamics import LinearDynamics
 from stability.errors import DimensionError, InvalidTypeError
-from stability.methods.base import as_dynamics
-from stability.problems import Quadratic, as_problem
+from stability.numeric.operator import SecondMomentOperator
+from stability.problems import Quadratic
+from stability.system import System, bind
 from stability.validation import as_finite_array, check_learning_rate, check_positive_integer
 
 __all__ = [
@@ -111,28 +112,16 @@ def initial_states(init: Any, dimension: int, blocks: int) -> np.ndarray:
     )
 
 
-def _numeric_parts(dynamics: LinearDynamics, lr: float) -> tuple[np.ndarray, ...]:
-    try:
-        identity = dynamics.identity_part.evaluate(lr)
-        hessian = dynamics.hessian_part.evaluate(lr)
-        if dynamics.noise is None:
-            return identity, hessian, None, None
-        u, w = dynamics.noise.evaluate(lr)
-    except TypeError:
-        raise InvalidTypeError(
-            f"{dynamics.name} has symbolic coefficients; the numeric layer needs numbers "
-            "(substitute values for the symbols first)"
-        ) from None
-    return identity, hessian, u, w
-
-
 @dataclass(frozen=True, eq=False)
 class SecondMomentRecursion:
     """The affine map ``S ↦ T(S) + N`` of one method on one problem at one learning rate.
 
     Build it with :func:`second_moment_recursion`. Moments are ``md × md`` arrays in the
     original coordinates, the state stacking the ``m`` blocks of
-    :attr:`LinearDynamics.state` (block-major: ``z = (z_1, …, z_m)``).
+    :attr:`LinearDynamics.state` (block-major: ``z = (z_1, …, z_m)``). ``T`` is the one
+    second-moment operator (:class:`~stability.numeric.operator.SecondMomentOperator`)
+    written in the problem's own coordinates: mean Hessian ``H`` as a matrix, per-sample
+    factors ``G_i`` with ``H_i = G_iᵀ G_i``.
 
     Attributes
     ----------
@@ -148,8 +137,8 @@ class SecondMomentRecursion:
         ``p`` of the batch law.
     hessian : ndarray, shape (d, d)
         ``H``.
-    vectors, hessians : ndarray or None
-        Per-sample structure (rank-one rows ``x_s`` or full ``H_s``).
+    operator : SecondMomentOperator
+        ``T`` in the original coordinates.
     noise_identity, noise_gradient : ndarray or None
         ``u(η)`` and ``w(η)`` when the dynamics has additive noise.
     noise_covariance : ndarray or None
@@ -162,8 +151,7 @@ class SecondMomentRecursion:
     gradient: np.ndarray
     mixing: float
     hessian: np.ndarray
-    vectors: np.ndarray | None
-    hessians: np.ndarray | None
+    operator: SecondMomentOperator
     noise_identity: np.ndarray | None
     noise_gradient: np.ndarray | None
     noise_covariance: np.ndarray | None
@@ -182,26 +170,6 @@ class SecondMomentRecursion:
     def state_dimension(self) -> int:
         """``m d``."""
         return self.blocks * self.dimension
-
-    def _sample_sandwich(self, matrix: np.ndarray) -> np.ndarray:
-        """``(1/n) Σ_s H_s X H_s`` for ``X`` of shape ``(..., d, d)``."""
-        if self.vectors is not None:
-            x = self.vectors
-            # weights_s = x_sᵀ X x_s, then Σ_s weights_s x_s x_sᵀ / n
-            projected = matrix @ x.T  # (..., d, n)
-            weights = np.einsum("sd,...ds->...s", x, projected)
-            return (x.T * weights[..., None, :]) @ x / x.shape[0]
-        assert self.hessians is not None
-        return np.einsum(
-            "sab,...bc,scd->...ad", self.hessians, matrix, self.hessians, optimize=True
-        ) / len(self.hessians)
-
-    def _batch_sandwich(self, matrix: np.ndarray) -> np.ndarray:
-        """``E[H_B X H_B]`` for ``X`` of shape ``(..., d, d)``."""
-        result = self.hessian @ matrix @ self.hessian
-        if self.mixing:
-            result = (1.0 - self.mixing) * result + self.mixing * self._sample_sandwich(matrix)
-        return result
 
     def _blocks_of(self, moment: Any) -> np.ndarray:
         """``(..., md, md)`` → ``(..., m, m, d, d)`` (block ``(i, k)`` is ``S_ik``)."""
@@ -234,16 +202,13 @@ class SecondMomentRecursion:
         array([[0.25]])
         """
         s = self._blocks_of(moment)
-        f, g, h = self.identity, self.gradient, self.hessian
-
-        def both_sides(left: np.ndarray, right: np.ndarray) -> np.ndarray:
-            return np.einsum("ij,...jlab,kl->...ikab", left, s, right)
-
-        result = both_sides(f, f)
-        if np.any(g):
-            result = result + both_sides(f, g) @ h + h @ both_sides(g, f)
-            result = result + self._batch_sandwich(both_sides(g, g))
-        return self._matrix_of(result)
+        parts = (self.identity, self.gradient)
+        m, d = self.blocks, self.dimension
+        flat = s.reshape(-1, m, m, d, d)
+        images = np.empty(flat.shape)
+        for index, blocks in enumerate(flat):
+            images[index] = self.operator.apply_pair(blocks, parts, parts)
+        return self._matrix_of(images.reshape(s.shape))
 
     def noise(self) -> np.ndarray:
         """``N = E[b bᵀ]`` (``md × md``; zero without noise).
@@ -255,12 +220,13 @@ class SecondMomentRecursion:
         if self.noise_covariance is None:
             return np.zeros((m * d, m * d))
         u, w, c = self.noise_identity, self.noise_gradient, self.noise_covariance
-        ch = c @ self.hessian
+        sandwich = self.operator.sandwich
+        ch = sandwich.right(c)
         blocks = (
             np.einsum("i,k,ab->ikab", u, u, c)
             + np.einsum("i,k,ab->ikab", u, w, ch)
             + np.einsum("i,k,ab->ikab", w, u, ch.T)
-            + np.einsum("i,k,ab->ikab", w, w, self._batch_sandwich(c))
+            + np.einsum("i,k,ab->ikab", w, w, sandwich(c))
         )
         return self._matrix_of(blocks)
 
@@ -292,6 +258,42 @@ class SecondMomentRecursion:
         return traces
 
 
+def original_coordinates_operator(system: System) -> SecondMomentOperator:
+    """The one operator of a bound system written in the problem's own coordinates.
+
+    The mean Hessian is ``H`` itself (a matrix) and the per-sample term reads the data rows
+    (rank-one samples) or the given ``H_i``; coefficients in ``η`` act on the true Hessians.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from stability import GD, Quadratic
+    >>> from stability.numeric.prediction import original_coordinates_operator
+    >>> from stability.system import bind
+    >>> operator = original_coordinates_operator(bind(Quadratic(np.diag([2.0, 0.5])), GD()))
+    >>> operator.matrix(0.5).round(4)  # (1 − η λ_a)(1 − η λ_b) on svec
+    array([[0.    , 0.    , 0.    ],
+           [0.    , 0.    , 0.    ],
+           [0.    , 0.    , 0.5625]])
+    """
+    problem = system.problem
+    factors = hessians = None
+    if system.mixing:
+        if problem.data is not None:
+            factors = np.asarray(problem.data, dtype=float)[:, None, :]
+        else:  # the given H_i themselves: exact arithmetic on exact inputs
+            hessians = np.asarray(problem.per_sample_hessians(), dtype=float)
+    return SecondMomentOperator(
+        system,
+        eigenvalues=np.asarray(problem.hessian, dtype=float),
+        factors=factors,
+        hessians=hessians,
+        identity=system.identity_table,
+        hessian=system.hessian_table,
+        rate_factor=1.0,
+    )
+
+
 def second_moment_recursion(problem: Quadratic, method: Any, lr: float) -> SecondMomentRecursion:
     """The matrix-free affine second-moment map ``S ↦ T(S) + N`` at learning rate ``lr``.
 
@@ -321,13 +323,14 @@ def second_moment_recursion(problem: Quadratic, method: Any, lr: float) -> Secon
     array([[0.    , 0.    ],
            [0.    , 0.5625]])
     """
-    problem = as_problem(problem)
-    dynamics = as_dynamics(method)
+    system = bind(problem, method)
+    problem, dynamics = system.problem, system.dynamics
     lr = check_learning_rate(lr)
-    mixing = float(dynamics.batch.mixing(problem.samples))
-    identity, gradient, u, w = _numeric_parts(dynamics, lr)
-    vectors = problem.data if mixing else None
-    hessians = np.asarray(problem.per_sample_hessians()) if mixing and vectors is None else None
+    mixing = system.mixing
+    identity, gradient = system.parts(lr)
+    noise = system.noise_parts(lr)
+    u, w = (None, None) if noise is None else noise
+    operator = original_coordinates_operator(system)
     covariance = None
     if dynamics.noise is not None:
         try:
@@ -350,8 +353,7 @@ def second_moment_recursion(problem: Quadratic, method: Any, lr: float) -> Secon
         gradient=gradient,
         mixing=mixing,
         hessian=np.asarray(problem.hessian, dtype=float),
-        vectors=vectors,
-        hessians=hessians,
+        operator=operator,
         noise_identity=u,
         noise_gradient=w,
         noise_covariance=covariance,

@@ -3,7 +3,7 @@
 Theory: ``docs/theory/momentum-threshold.md``. For a state map
 ``A = F(η) ⊗ I + G(η) ⊗ H_B`` with ``G(η) = g hᵀ`` of rank one (heavy ball, Nesterov
 and every two-step method whose gradient enters one state block), the condition
-``1 ∈ spec T(η)`` on the ``(m r)² `` second moment reduces exactly to
+``1 ∈ spec T(η)`` on the ``m r × m r`` second moment reduces exactly to
 ``1 ∈ spec(W(η) ∘ M)`` on symmetric ``r × r`` matrices, where ``M X = (1/n) Σ H_s X H_s``
 (the per-sample sandwich, a positive semi-definite operator) and ``W(η)`` is an
 elementwise (Schur) multiplier in the eigenbasis of ``H``:
@@ -24,6 +24,13 @@ Other rank-one dynamics take a safeguarded Newton iteration on ``1/μ`` as a fun
 ``1/η`` with the derivative ``μ' = μ Σ (w'_ij / w_ij) v_ij²`` from the unit eigenvector
 ``v`` (:func:`rank_one_threshold`), each Lanczos run warm-started from the previous
 vector.
+
+Callers ask :func:`not_applicable_reason` first (or catch an
+:class:`~stability.errors.InvalidInputError` whose message starts with
+:data:`NOT_APPLICABLE`) and fall back to the general routes; a message starting with
+``"momentum too close to one"`` is a refusal, not a fallback. Passing the exact
+coefficients (``dynamics.identity_part.coefficients``) rather than their floats gives heavy
+ball ``1 − β`` to full relative accuracy, which ``η*`` is proportional to as ``β → 1``.
 """
 
 from __future__ import annotations
@@ -31,6 +38,8 @@ from __future__ import annotations
 import math
 from collections.abc import Callable
 from dataclasses import dataclass
+from fractions import Fraction
+from typing import Any
 
 import numpy as np
 import scipy.linalg
@@ -56,8 +65,15 @@ RESIDUAL_TARGET = 1e-12
 ACCEPT_RESIDUAL = 1e-8
 #: The heavy-ball pencil's eigenpair is used directly below this residual, else refined.
 PENCIL_RESIDUAL = 1e-11
+#: Lanczos residual of the Newton steps far from the root (``|μ − 1| > ROUGH_DISTANCE``).
+ROUGH_RESIDUAL = 1e-7
+ROUGH_DISTANCE = 1e-3
+#: ``|μ − 1|`` (with a tight eigenpair) at which the Newton iteration stops.
+ROOT_DISTANCE = 1e-14
 #: Relative step of the Newton iteration at which it stops.
 STEP_TOLERANCE = 1e-14
+#: Relative width of a bracket ``μ(unstable) ≥ 1 > μ(stable)`` at which it stops.
+BRACKET_TOLERANCE = 1e-13
 #: The general route refuses when ``1 − β`` (``β`` the second eigenvalue of ``F(0)``) is below this.
 MINIMUM_GAP = 1e-4
 #: Heavy-ball shape: ``F₀₀`` may differ from ``1 + β`` by this many units in the last place.
@@ -196,6 +212,21 @@ def heavy_ball_shape(
     return beta, scale
 
 
+def _exact_gap(identity_coefficients: Any) -> float:
+    """``1 − β = 1 + F₀₁`` from the coefficients as given, exactly, then rounded once.
+
+    With exact coefficients (``Fraction``, ``int``: ``LinearDynamics.identity_part.coefficients``)
+    this is ``1 − β`` of the method's own ``β`` to full relative accuracy; with floats it is
+    ``1 − β`` of the float ``β``, which differs from the method's by up to half a unit in
+    the last place of ``β`` (a relative error up to ``5.6e-17 / (1 − β)``).
+    """
+    entry = identity_coefficients[0][0][1]
+    try:
+        return float(1 + Fraction(entry))
+    except (TypeError, ValueError):  # pragma: no cover - non-numeric entries are refused earlier
+        return 1.0 + float(entry)
+
+
 # ----------------------------------------------------------------------- symmetric layout
 class _Layout:
     """``svec`` of symmetric ``r × r`` matrices (upper triangle, off-diagonal times ``√2``)."""
@@ -304,6 +335,7 @@ def heavy_ball_threshold(
     *,
     gradient_scale: float = 1.0,
     start: np.ndarray | None = None,
+    gap: float | None = None,
 ) -> RankOneThreshold:
     """Exact minibatch heavy-ball threshold from one symmetric eigenvalue problem.
 
@@ -332,6 +364,18 @@ def heavy_ball_threshold(
         ``c`` in ``G = −c η e₁e₁ᵀ``.
     start : ndarray, optional
         A guess of the eigenvector (symmetric ``r × r``).
+    gap : float, optional
+        ``1 − β`` if known more accurately than ``1.0 − beta`` (``β`` given exactly as a
+        decimal and rounded to a float loses up to ``5.6e-17`` of it; ``η*`` is
+        proportional to ``1 − β`` when ``β`` is close to one).
+
+    Notes
+    -----
+    When ``β`` is close to one the pencil is badly scaled (``δ_ij`` of order
+    ``1/(1 − β)`` off the diagonal) and Lanczos cannot reach a small residual relative
+    to ``κ``; the pencil's pair then starts a Newton iteration on ``1/μ(s)``,
+    ``μ(s) = λ_max(√W ∘ M(√W ∘ ·))`` with ``w_ij = p / (k_ij s − δ_ij)`` (concave in
+    ``s = 1/(c η)``, so the steps converge monotonically).
 
     Examples
     --------
@@ -362,7 +406,9 @@ def heavy_ball_threshold(
     if mixing == 0.0:
         return RankOneThreshold(upper, 0.0, 0, "noise-free", 0, np.zeros((lam.size,) * 2))
     left, right = layout.pairwise(lam)
-    gap = 1.0 - beta  # exact for β ≥ 1/2 (Sterbenz), relative rounding otherwise
+    if gap is None:
+        gap = 1.0 - beta  # exact for β ≥ 1/2 (Sterbenz), relative rounding otherwise
+    gap = float(gap)
     curvature = gap * (left + right)
     shift = left * right * (gap / (1.0 + beta) - mixing) - beta * (left - right) ** 2 / (
         gap * (1.0 + beta)
@@ -487,7 +533,10 @@ def rank_one_threshold(
     sample_moment : callable
         ``X ↦ (1/n) Σ_s H_s X H_s`` for symmetric ``r × r`` ``X`` in that basis.
     identity_coefficients, hessian_coefficients : ndarray, shape (degree + 1, m, m)
-        The coefficients of ``F(η)`` and ``G(η)`` (lowest power first).
+        The coefficients of ``F(η)`` and ``G(η)`` (lowest power first): floats, or exact
+        numbers (``LinearDynamics.identity_part.coefficients``), from which heavy ball
+        takes ``1 − β`` to full relative accuracy (``η*`` is proportional to it when ``β``
+        is close to one).
     mixing : float
         ``p`` in ``E[H_B ⊗ H_B] = (1 − p) H ⊗ H + p M``.
     upper : float
@@ -541,15 +590,52 @@ def rank_one_threshold(
     mixing = float(mixing)
     if not (upper > 0):
         raise InvalidInputError(f"upper must be a positive number; got {upper}")
+    homogeneous = identity.shape[0] == 1 and hessian.shape[0] == 2 and not np.any(hessian[0])
+    if homogeneous and lam.size and float(lam.max()) != 1.0:
+        # η enters only through η H: solve for the problem scaled to λ_max = 1 (η* ∝ 1/λ_max),
+        # so that no intermediate (λ², (λ_i − λ_j)² / (1 − β²), …) leaves the float range
+        top = float(lam.max())
+
+        def scaled_moment(matrix: np.ndarray) -> np.ndarray:
+            return np.asarray(sample_moment(matrix), dtype=float) / top / top
+
+        result = rank_one_threshold(
+            lam / top,
+            scaled_moment,
+            identity_coefficients,
+            hessian_coefficients,
+            mixing,
+            upper * top,
+            start=start,
+        )
+        return RankOneThreshold(
+            result.threshold / top,
+            result.residual,
+            result.applications,
+            result.route,
+            result.iterations,
+            result.vector,
+        )
     shape = heavy_ball_shape(identity, hessian)
     if shape is not None:
         return heavy_ball_threshold(
-            lam, sample_moment, shape[0], mixing, upper, gradient_scale=shape[1], start=start
+            lam,
+            sample_moment,
+            shape[0],
+            mixing,
+            upper,
+            gradient_scale=shape[1],
+            start=start,
+            gap=_exact_gap(identity_coefficients),
         )
-    if mixing == 0.0 or lam.size == 0 or math.isinf(upper):
+    if mixing == 0.0 or lam.size == 0:
         return RankOneThreshold(upper, 0.0, 0, "noise-free", 0, np.zeros((lam.size,) * 2))
+    if math.isinf(upper):
+        raise InvalidInputError(
+            "upper must be finite (the full-batch threshold) for dynamics other than heavy ball"
+        )
     gap = _subdominant_gap(identity)
-    if gap < MINIMUM_GAP:
+    if gap < MINIMUM_GAP * (1.0 - 1e-6):  # 1 − 0.9999 rounds below 1e-4
         raise InvalidInputError(
             f"momentum too close to one for the rank-one route: F(0) has an eigenvalue of "
             f"modulus 1 − {gap:.1e} besides its unit one (the momentum β), and the pair "
@@ -607,7 +693,7 @@ def _newton(
     layout = counter.layout
     previous = start
 
-    def evaluate(s: float) -> tuple[float, float, np.ndarray, float]:
+    def evaluate(s: float, tolerance: float) -> tuple[float, float, np.ndarray, float]:
         nonlocal previous
         values, logarithmic = weights(s)
         if not (np.all(np.isfinite(values)) and np.all(values > 0)):
@@ -619,9 +705,7 @@ def _newton(
         def operator(vector: np.ndarray) -> np.ndarray:
             return root * counter(root * vector)
 
-        value, vector, residual = _verified_top(
-            operator, _start(layout, lam, previous), RESIDUAL_TARGET
-        )
+        value, vector, residual = _verified_top(operator, _start(layout, lam, previous), tolerance)
         previous = vector
         return value, value * float(np.sum(logarithmic * vector**2)), vector, residual
 
@@ -629,9 +713,15 @@ def _newton(
     s = max(guess, lowest * (1.0 + 1e-6))
     best: tuple[float, np.ndarray, float] | None = None
     iterations = 0
+    tolerance = ROUGH_RESIDUAL
     for iterations in range(1, 60):  # noqa: B007 - reported
-        value, slope, vector, residual = evaluate(s)
+        value, slope, vector, residual = evaluate(s, tolerance)
+        tight = tolerance == RESIDUAL_TARGET
         best = (s, vector, residual)
+        if abs(value - 1.0) <= ROOT_DISTANCE and tight:
+            break  # the next Newton step would be below roundoff
+        # close to the root the next pair must be tight (it may be the last one)
+        tolerance = RESIDUAL_TARGET if abs(value - 1.0) <= ROUGH_DISTANCE else ROUGH_RESIDUAL
         if value < 1.0:
             stable = s
         else:
@@ -639,12 +729,14 @@ def _newton(
         # Newton on g(s) = 1/μ(s): g' = −μ'/μ²
         derivative = -slope / (value * value)
         candidate = s + (1.0 - 1.0 / value) / derivative if derivative > 0 else math.nan
-        if not unstable < candidate < stable:
+        if not unstable <= candidate <= stable:
             candidate = 2.0 * unstable if math.isinf(stable) else 0.5 * (unstable + stable)
         step = abs(candidate - s)
         s = candidate
-        bracketed = math.isfinite(stable) and (stable - unstable) <= STEP_TOLERANCE * stable
-        if step <= STEP_TOLERANCE * s or bracketed:
+        if math.isfinite(stable) and (stable - unstable) <= BRACKET_TOLERANCE * stable:
+            s = 0.5 * (stable + unstable)  # μ − 1 is at roundoff level on the whole bracket
+            break
+        if step <= STEP_TOLERANCE * s and tight:
             break
     else:  # pragma: no cover - Newton converges in a handful of steps
         raise ConvergenceError("the rank-one Newton iteration did not converge")

@@ -40,9 +40,10 @@ import numpy as np
 
 from stability.dynamics import BatchLaw, LinearDynamics
 from stability.errors import InvalidInputError
-from stability.numeric.operators import operator_coefficients, symmetric_basis
+from stability.numeric.operator import SecondMomentOperator
 from stability.numeric.polynomial import smallest_positive_real_root
 from stability.problems import Quadratic, ReducedQuadratic
+from stability.system import bind_reduced
 from stability.validation import as_finite_array, check_positive_integer
 
 __all__ = [
@@ -200,11 +201,14 @@ def one_dimensional_critical_learning_rate(
     scale = dynamics.gradient_step_scale()
     if scale is not None:
         return 2.0 * mean / (float(scale) * second_moment)
-    # in ν = η·mean, so that the roots are of order one
-    moment = np.array([[[[second_moment / mean**2]]]])
-    full = operator_coefficients(dynamics.rescaled(mean), np.array([[1.0]]), moment)
-    basis = symmetric_basis(dynamics.blocks)
-    coefficients = np.einsum("ia,qab,jb->qij", basis, full, basis)
+    # in ν = η·mean, so that the roots are of order one: a one-sample problem with h = 1
+    # and E h_B² = b / mean² (mixing one, factor (b / mean²)^{1/4}), the one operator
+    factor = (second_moment / mean**2) ** 0.25
+    reduced = ReducedQuadratic(
+        basis=np.eye(1), eigenvalues=np.ones(1), samples=1, vectors=np.array([[factor]])
+    )
+    operator = SecondMomentOperator(bind_reduced(reduced, dynamics.rescaled(mean), 1))
+    coefficients = operator.coefficients()
     coefficients[0] -= np.eye(coefficients.shape[1])
     return smallest_positive_real_root(coefficients) / mean
 

@@ -35,40 +35,46 @@ from typing import Any
 
 import numpy as np
 import scipy.linalg
-from scipy.sparse.linalg import ArpackNoConvergence, eigsh
+import scipy.sparse.linalg
+from scipy.sparse.linalg import ArpackNoConvergence, LinearOperator, eigsh, lobpcg
 
 from stability.dynamics import LinearDynamics
 from stability.errors import CertificationError, InvalidInputError, SizeLimitError
-from stability.methods.base import as_dynamics
 from stability.numeric.matrix_free import (
     ConvergenceError,
-    SecondMomentMap,
     perron_radius,
     perron_threshold,
     top_eigenpair,
 )
-from stability.numeric.operators import (
-    DENSE_ENTRY_LIMIT,
-    operator_coefficients,
-    reduced_moment_tensor,
-    symmetric_basis,
+from stability.numeric.operator import (
+    BatchSandwich,
+    GradientPencil,
+    SecondMomentOperator,
+    SymmetricLayout,
 )
+from stability.numeric.operators import DENSE_ENTRY_LIMIT
 from stability.numeric.polynomial import smallest_positive_real_root
+from stability.numeric.rank_one_noise import rank_one_threshold
 from stability.numeric.structure import (
     common_eigenbasis_curvatures,
     commuting_threshold,
     full_batch_critical_learning_rate,
 )
-from stability.problems import Quadratic, ReducedQuadratic, as_problem
+from stability.problems import Quadratic, ReducedQuadratic
+from stability.system import System, bind
 from stability.validation import check_learning_rate
 
 __all__ = [
     "CertificationError",
+    "RadiusReport",
     "ReducedOperator",
     "ThresholdReport",
     "critical_learning_rate",
     "is_stable",
+    "principal_moments",
+    "radius_report",
     "reduced_operator",
+    "spectral_gap",
     "spectral_radius",
     "threshold_report",
 ]
@@ -95,13 +101,15 @@ class ReducedOperator:
     dynamics : LinearDynamics
         The method's description.
     reduced : ReducedQuadratic
-        The problem restricted to ``range(H)``.
+        The problem restricted to ``range(H)`` (in the units of the bound system).
     mixing : float
         The weight ``p`` of the batch law.
     gradient_scale : float or None
-        ``g`` when the state map is ``I − g η H_B`` (then :attr:`curvature` and
+        ``g`` when the state map is ``I − g η (H_B + μ I)`` (then :attr:`curvature` and
         :attr:`noise_curvature` hold ``C`` and ``D``), else ``None`` (then
         :attr:`coefficients` holds the ``T_q``).
+    rate_factor : float
+        The operator is read at ``ν = rate_factor · η`` (see :mod:`stability.system`).
     """
 
     dynamics: LinearDynamics
@@ -111,6 +119,7 @@ class ReducedOperator:
     curvature: np.ndarray | None = None
     noise_curvature: np.ndarray | None = None
     coefficients: np.ndarray | None = None
+    rate_factor: float = 1.0
 
     @property
     def size(self) -> int:
@@ -120,50 +129,47 @@ class ReducedOperator:
 
     def matrix(self, lr: float) -> np.ndarray:
         """The dense matrix of ``T(η)`` in the ``svec`` basis."""
+        nu = float(lr) * self.rate_factor
         if self.gradient_scale is not None:
-            g_lr = self.gradient_scale * lr
+            g_lr = self.gradient_scale * nu
             matrix = g_lr**2 * self.noise_curvature
             matrix[np.diag_indices_from(matrix)] += 1.0 - 2.0 * g_lr * self.curvature
             return matrix
-        powers = float(lr) ** np.arange(self.coefficients.shape[0])
+        powers = nu ** np.arange(self.coefficients.shape[0])
         return np.tensordot(powers, self.coefficients, axes=1)
 
 
-def _svec_rank_one(vectors: np.ndarray) -> np.ndarray:
-    """Rows ``svec(y_s y_sᵀ)`` for the rows ``y_s`` of ``vectors``."""
-    rank = vectors.shape[1]
-    rows, cols = np.triu_indices(rank)
-    weight = np.where(rows == cols, 1.0, np.sqrt(2.0))
-    return vectors[:, rows] * vectors[:, cols] * weight
-
-
-def _sample_term(reduced: ReducedQuadratic) -> np.ndarray:
-    """``M = (1/n) Σ H_s ⊗ H_s`` restricted to symmetric matrices (svec basis)."""
-    if reduced.vectors is not None:
-        lifted = _svec_rank_one(reduced.vectors)
-        return lifted.T @ lifted / reduced.vectors.shape[0]
-    hessians = reduced.per_sample_hessians()
-    rank = reduced.rank
-    rows, cols = np.triu_indices(rank)
-    # M(E) for the svec basis element E_ab: (1/n) Σ H_s E_ab H_s, read off in svec coordinates
-    # ⟨E_ab, M(E_cd)⟩ = (1/n) Σ_s w_ab w_cd (H_s[a, c] H_s[b, d] + H_s[a, d] H_s[b, c]) / 2 · 2
-    weight = np.where(rows == cols, 1.0, np.sqrt(2.0))
-    size = rows.size
-    total = np.zeros((size, size))
-    chunk = max(1, 10_000_000 // (size * size))
-    for start in range(0, len(hessians), chunk):
-        part = hessians[start : start + chunk]
-        total += np.einsum(
-            "sij,sij->ij",
-            part[:, rows[:, None], rows[None, :]],
-            part[:, cols[:, None], cols[None, :]],
+def _reduced_operator(system: System) -> ReducedOperator:
+    reduced = system.reduced
+    size = system.size
+    if size * size > DENSE_ENTRY_LIMIT:
+        raise SizeLimitError(
+            f"the reduced operator has dimension {size:,} (rank {reduced.rank}); too large "
+            "for the dense eigenvalue route"
         )
-        total += np.einsum(
-            "sij,sij->ij",
-            part[:, rows[:, None], cols[None, :]],
-            part[:, cols[:, None], rows[None, :]],
+    operator = SecondMomentOperator(system)
+    dynamics = system.dynamics
+    if system.gradient_scale is not None:
+        left, right = operator.layout.pairwise(np.asarray(reduced.eigenvalues, dtype=float))
+        curvature = 0.5 * (left + right) + system.shift
+        return ReducedOperator(
+            dynamics,
+            reduced,
+            system.mixing,
+            float(system.gradient_scale),
+            curvature=curvature,
+            noise_curvature=operator.noise_curvature(),
+            rate_factor=system.rate_factor,
         )
-    return 0.5 * total / len(hessians) * np.outer(weight, weight)
+    coefficients = operator.coefficients()
+    return ReducedOperator(
+        dynamics,
+        reduced,
+        system.mixing,
+        None,
+        coefficients=coefficients,
+        rate_factor=system.rate_factor,
+    )
 
 
 def reduced_operator(problem: Quadratic, method: Any) -> ReducedOperator:
@@ -178,34 +184,15 @@ def reduced_operator(problem: Quadratic, method: Any) -> ReducedOperator:
     >>> operator.size, operator.matrix(0.5)
     (1, array([[0.]]))
     """
-    problem = as_problem(problem)
-    dynamics = as_dynamics(method)
-    mixing = float(dynamics.batch.mixing(problem.samples))
-    reduced = problem.reduced()
-    scale = dynamics.gradient_step_scale()
-    state = dynamics.blocks * reduced.rank
-    size = state * (state + 1) // 2
-    if scale is not None:
-        if size * size > DENSE_ENTRY_LIMIT:
-            raise SizeLimitError(
-                f"the reduced operator has dimension {size:,} (rank {reduced.rank}); too large "
-                "for the dense eigenvalue route"
-            )
-        rows, cols = np.triu_indices(reduced.rank)
-        eigenvalues = reduced.eigenvalues
-        curvature = 0.5 * (eigenvalues[rows] + eigenvalues[cols])
-        noise = np.zeros((size, size))
-        noise[np.diag_indices(size)] = (1.0 - mixing) * eigenvalues[rows] * eigenvalues[cols]
-        if mixing:
-            noise += mixing * _sample_term(reduced)
-        return ReducedOperator(
-            dynamics, reduced, mixing, float(scale), curvature=curvature, noise_curvature=noise
-        )
-    moment = reduced_moment_tensor(reduced, mixing)
-    full = operator_coefficients(dynamics, reduced.hessian, moment)
-    basis = symmetric_basis(state)
-    coefficients = np.einsum("ia,qab,jb->qij", basis, full, basis, optimize=True)
-    return ReducedOperator(dynamics, reduced, mixing, None, coefficients=coefficients)
+    return _reduced_operator(bind(problem, method))
+
+
+def _null_limit(system: System) -> float:
+    """``2 / (g μ)`` in ``ν`` when a shifted gradient step contracts ``null(H)``, else ∞."""
+    reduced = system.reduced
+    if not system.shift or reduced.basis.shape[0] <= reduced.rank:
+        return math.inf
+    return 2.0 / (float(system.gradient_scale) * system.shift)
 
 
 def _gradient_threshold(operator: ReducedOperator) -> float:
@@ -222,7 +209,7 @@ def _gradient_threshold(operator: ReducedOperator) -> float:
 def _polynomial_threshold(operator: ReducedOperator) -> float:
     scale = float(operator.reduced.eigenvalues[0])
     powers = np.arange(len(operator.coefficients))[:, None, None]
-    coefficients = operator.coefficients / scale**powers  # in ν = η λ_max
+    coefficients = operator.coefficients / scale**powers  # in ν λ_max
     coefficients[0] -= np.eye(coefficients.shape[1])
     return smallest_positive_real_root(coefficients) / scale
 
@@ -246,7 +233,8 @@ class ThresholdReport:
     route : str
         ``"zero-hessian"``, ``"full-batch"`` (closed form), ``"commuting"`` (closed form
         per common eigenvector), ``"dense"``, ``"dense-polynomial"``, ``"matrix-free"``
-        (Lanczos) or ``"matrix-free-perron"`` (momentum).
+        (Lanczos), ``"matrix-free-rank-one"`` (minibatch momentum,
+        :mod:`stability.numeric.rank_one_noise`) or ``"matrix-free-perron"`` (momentum).
     rank : int
         ``r = rank H``.
     size : int
@@ -273,29 +261,66 @@ class ThresholdReport:
     certified: float | None = None
 
 
-def _state_size(dynamics: LinearDynamics, reduced: ReducedQuadratic) -> int:
-    state = dynamics.blocks * reduced.rank
-    return state * (state + 1) // 2
-
-
-def _dense_report(problem: Quadratic, dynamics: LinearDynamics, size: int) -> ThresholdReport:
-    operator = reduced_operator(problem, dynamics)
-    rank = operator.reduced.rank
+def _dense_report(system: System) -> ThresholdReport:
+    operator = _reduced_operator(system)
+    rank, size = system.reduced.rank, system.size
     if operator.gradient_scale is not None:
-        return ThresholdReport(_gradient_threshold(operator), "dense", rank, size)
-    return ThresholdReport(_polynomial_threshold(operator), "dense-polynomial", rank, size)
+        value = min(_gradient_threshold(operator), _null_limit(system))
+        return ThresholdReport(system.learning_rate(value), "dense", rank, size)
+    value = _polynomial_threshold(operator)
+    return ThresholdReport(system.learning_rate(value), "dense-polynomial", rank, size)
 
 
-def _matrix_free_report(
-    dynamics: LinearDynamics, reduced: ReducedQuadratic, mixing: float, size: int
-) -> ThresholdReport:
-    scale = dynamics.gradient_step_scale()
-    rank = reduced.rank
-    if scale is not None:
-        result = top_eigenpair(reduced, mixing)
-        value = math.inf if result.value <= 0 else 2.0 / (float(scale) * result.value)
+def _full_batch_rate(system: System) -> float:
+    """The full-batch threshold in ``ν`` (every eigenvalue of the reduced problem)."""
+    reduced = system.reduced
+    if system.gradient_scale is not None:
+        top = float(reduced.eigenvalues[0]) + system.shift
+        return min(2.0 / (float(system.gradient_scale) * top), _null_limit(system))
+    return full_batch_critical_learning_rate(system.dynamics, reduced.eigenvalues)
+
+
+def _rank_one_report(system: System) -> ThresholdReport | None:
+    """Minibatch momentum (rank-one ``G``) by :mod:`stability.numeric.rank_one_noise`.
+
+    ``None`` when the structure does not apply or the route declines (the caller falls
+    back to the dense companion pencil or the Perron crossing).
+    """
+    reduced = system.reduced
+    upper = _full_batch_rate(system)
+    if not math.isfinite(upper):
+        return None
+    sandwich = BatchSandwich(reduced.eigenvalues, reduced.factors, 1.0)
+    try:
+        result = rank_one_threshold(
+            reduced.eigenvalues,
+            sandwich.sample,
+            system.identity,
+            system.hessian,
+            system.mixing,
+            upper,
+        )
+    except (InvalidInputError, ConvergenceError):
+        return None
+    return ThresholdReport(
+        system.learning_rate(result.threshold),
+        "matrix-free-rank-one",
+        reduced.rank,
+        system.size,
+        residual=result.residual,
+        applications=result.applications,
+    )
+
+
+def _matrix_free_report(system: System) -> ThresholdReport:
+    reduced = system.reduced
+    rank, size = reduced.rank, system.size
+    if system.gradient_scale is not None:
+        result = top_eigenpair(reduced, system.mixing, shift=system.shift)
+        value = math.inf if result.value <= 0 else 2.0 / (system.gradient_scale * result.value)
+        value = min(value, _null_limit(system))
         return ThresholdReport(
-            value,
+            system.learning_rate(value),
             "matrix-free",
             rank,
             size,
@@ -303,8 +328,8 @@ def _matrix_free_report(
             applications=result.applications,
             single_applications=result.single,
         )
-    upper = full_batch_critical_learning_rate(dynamics, reduced.eigenvalues)
-    operator = SecondMomentMap(reduced, dynamics, mixing)
+    upper = system.learning_rate(_full_batch_rate(system))
+    operator = SecondMomentOperator(system)
     value = upper if not math.isfinite(upper) else perron_threshold(operator, upper)
     return ThresholdReport(
         value, "matrix-free-perron", rank, size, applications=operator.applications
@@ -355,32 +380,36 @@ def threshold_report(
     >>> bool(abs(dense.value - report.value) < 1e-12 * dense.value)
     True
     """
-    problem = as_problem(problem)
-    dynamics = as_dynamics(method)
+    system = bind(problem, method)
     solver = _check_solver(solver)
-    mixing = float(dynamics.batch.mixing(problem.samples))
-    reduced = problem.reduced()
-    size = _state_size(dynamics, reduced)
-    scale = dynamics.gradient_step_scale()
+    return _threshold_report(system, solver, certify)
+
+
+def _threshold_report(system: System, solver: str, certify: bool) -> ThresholdReport:
+    problem, dynamics = system.problem, system.dynamics
+    reduced = system.reduced
+    mixing = system.mixing
+    size = system.size
+    gradient = system.gradient_scale is not None
     if reduced.rank == 0:
-        report = ThresholdReport(math.inf, "zero-hessian", 0, 0)
+        value = system.learning_rate(_null_limit(system)) if gradient else math.inf
+        report = ThresholdReport(value, "zero-hessian", 0, 0)
     elif solver == "dense":
-        report = _dense_report(problem, dynamics, size)
+        report = _dense_report(system)
     elif solver == "matrix-free":
-        report = _matrix_free_report(dynamics, reduced, mixing, size)
+        report = _matrix_free_report(system)
     elif mixing == 0:
-        if scale is not None:
-            value = 2.0 / (float(scale) * float(reduced.eigenvalues[0]))
-        else:
-            value = full_batch_critical_learning_rate(dynamics, reduced.eigenvalues)
+        value = system.learning_rate(_full_batch_rate(system))
         report = ThresholdReport(value, "full-batch", reduced.rank, size)
-    elif (curvatures := common_eigenbasis_curvatures(reduced)) is not None:
-        value = commuting_threshold(dynamics, curvatures, mixing)
+    elif not system.shift and (curvatures := common_eigenbasis_curvatures(reduced)) is not None:
+        value = system.learning_rate(commuting_threshold(dynamics, curvatures, mixing))
         report = ThresholdReport(value, "commuting", reduced.rank, size)
-    elif size <= (DENSE_GRADIENT_SIZE if scale is not None else DENSE_POLYNOMIAL_SIZE):
-        report = _dense_report(problem, dynamics, size)
+    elif size <= (DENSE_GRADIENT_SIZE if gradient else DENSE_POLYNOMIAL_SIZE):
+        report = _dense_report(system)
+    elif not gradient and (rank_one := _rank_one_report(system)) is not None:
+        report = rank_one
     else:
-        report = _matrix_free_report(dynamics, reduced, mixing, size)
+        report = _matrix_free_report(system)
     if certify:
         report = ThresholdReport(
             **{**report.__dict__, "certified": _certify(report, problem, dynamics)}
@@ -411,8 +440,8 @@ def critical_learning_rate(
     method : Method or LinearDynamics
         The optimiser, e.g. ``SGD(batch_size=4)``.
     precision : int, optional
-        Decimal digits for an mpmath computation of the same eigenvalue problem (small
-        problems only); the result is then an ``mpmath.mpf``.
+        Decimal digits (at most 1000) for an mpmath computation of the same eigenvalue
+        problem (small problems only); the result is then an ``mpmath.mpf``.
     solver : {"auto", "dense", "matrix-free"}, default "auto"
         ``"dense"`` assembles the reduced operator (small problems); ``"matrix-free"``
         applies it without forming it, ``O(n r²)`` per application for rank-one samples
@@ -463,28 +492,456 @@ def critical_learning_rate(
     return threshold_report(problem, method, solver=solver, certify=certify).value
 
 
-def _matrix_free_radius(
-    reduced: ReducedQuadratic, dynamics: LinearDynamics, mixing: float, lr: float
-) -> float:
-    operator = SecondMomentMap(reduced, dynamics, mixing)
-    if dynamics.gradient_step_scale() is None or operator.size <= 12:
-        return abs(perron_radius(operator, lr)[0])
-    # symmetric: ρ(T) is its largest eigenvalue (Krein–Rutman), found by Lanczos
+@dataclass(frozen=True)
+class RadiusReport:
+    """``ρ(T(η))`` with the gap ``1 − ρ``, the route taken and the accuracy reached.
+
+    Attributes
+    ----------
+    value : float
+        ``ρ(T(η))`` on the non-neutral subspace.
+    gap : float
+        ``1 − ρ``, computed without cancellation where the route allows it (full batch:
+        ``min_k x_k (2 − x_k)`` with ``x_k = g η (λ_k + μ)``; gradient steps:
+        ``g η λ_min(2C − g η D)``), so it keeps its relative accuracy when ``ρ ≈ 1``.
+    route : str
+        ``"empty"``, ``"full-batch"`` (closed form per eigenvalue), ``"dense"``,
+        ``"structured"`` (preconditioned LOBPCG on ``2C − g η D``), ``"lanczos"`` or
+        ``"arnoldi"``.
+    residual : float or None
+        Iterative routes: the absolute residual ``‖T v − ρ v‖`` of the returned unit vector,
+        a bound on the error of ``ρ`` for symmetric ``T`` (Weyl).
+    applications : int or None
+        Operator applications of the iterative routes.
+    """
+
+    value: float
+    gap: float
+    route: str
+    residual: float | None = None
+    applications: int | None = None
+
+
+def _with_null_space(system: System, lr: float, report: RadiusReport) -> RadiusReport:
+    """Include the contraction ``(1 − g μ ν)²`` of ``null(H)`` under a shifted gradient step."""
+    reduced = system.reduced
+    if not system.shift or reduced.basis.shape[0] <= reduced.rank:
+        return report
+    x = float(system.gradient_scale) * system.rate(lr) * system.shift
+    value, gap = (1.0 - x) ** 2, x * (2.0 - x)
+    if value > report.value:
+        return RadiusReport(value, gap, report.route, report.residual, report.applications)
+    return report
+
+
+def _full_batch_radius(system: System, lr: float) -> RadiusReport:
+    """Closed form: ``T`` is block-diagonal over pairs of eigenvalues, ``ρ = max_k ρ(A_k)²``."""
+    eigenvalues = np.asarray(system.reduced.eigenvalues, dtype=float)
+    if system.gradient_scale is not None:
+        with np.errstate(over="ignore", invalid="ignore"):
+            x = float(system.gradient_scale) * system.rate(lr) * (eigenvalues + system.shift)
+            values = (1.0 - x) ** 2
+            gaps = x * (2.0 - x)
+        index = int(np.argmax(values))
+        return RadiusReport(float(values[index]), float(gaps[index]), "full-batch")
+    identity, hessian = system.reduced_parts(lr)
+    maps = identity[None] + eigenvalues[:, None, None] * hessian[None]
+    if not np.all(np.isfinite(maps)):
+        return RadiusReport(math.inf, -math.inf, "full-batch")
+    radius = float(np.max(np.abs(np.linalg.eigvals(maps)))) ** 2
+    return RadiusReport(radius, 1.0 - radius, "full-batch")
+
+
+def _dense_radius(system: System, lr: float) -> RadiusReport:
+    operator = _reduced_operator(system)
+    matrix = operator.matrix(lr)
+    if operator.gradient_scale is not None:
+        eigenvalues = scipy.linalg.eigvalsh(matrix)
+    else:
+        eigenvalues = scipy.linalg.eigvals(matrix)
+    radius = float(np.max(np.abs(eigenvalues)))
+    return RadiusReport(radius, 1.0 - radius, "dense")
+
+
+def _lobpcg(*arguments: Any, **options: Any) -> tuple[np.ndarray, np.ndarray]:
+    """:func:`scipy.sparse.linalg.lobpcg`; a breakdown raises :class:`ConvergenceError`."""
     try:
-        values = eigsh(
-            operator.linear_operator(lr),
+        return lobpcg(*arguments, **options)
+    except (ValueError, np.linalg.LinAlgError) as error:
+        raise ConvergenceError(f"LOBPCG broke down ({error})") from error
+
+
+def _structured_radius(
+    system: System, lr: float, holder: dict[str, np.ndarray] | None = None
+) -> RadiusReport:
+    """Gradient steps: ``ρ(T) = 1 − γ λ_min(2C − γ D)``, ``γ = g ν``, by preconditioned LOBPCG.
+
+    ``2C − γ D = C^{1/2} (2I − γ K) C^{1/2}``; the preconditioner ``(2C)^{-1}`` (diagonal in
+    ``svec``) turns it into ``I − (γ/2) K``, whose spectrum lies in ``[1 − η/η*, 1]`` below
+    the threshold: eigenvalues of ``T`` clustered just below one (near-flat directions, tiny
+    ``c_ab``) do not slow it down. The Krein–Rutman eigenvector is PSD, so the start block
+    holds ``svec(I)`` and the unit matrices of the smallest diagonal entries.
+    """
+    reduced = system.reduced
+    pencil = GradientPencil(reduced, system.mixing, shift=system.shift)
+    layout = pencil.layout
+    gamma = float(system.gradient_scale) * system.rate(lr)
+    growth = pencil.growth(gamma)
+    size = pencil.size
+    sandwich = BatchSandwich(
+        reduced.eigenvalues, reduced.factors, system.mixing, shift=system.shift
+    )
+    sample_diagonal = _cached(system, "sandwich-diagonal", lambda: sandwich.diagonal(layout))
+    diagonal = 2.0 * pencil.curvature - gamma * sample_diagonal
+    block = int(min(size, 6))
+    order = np.argsort(diagonal)[: block - 1]
+    start = np.zeros((size, block))
+    start[:, 0] = np.where(layout.diagonal, 1.0, 0.0)
+    start[order, np.arange(1, block)] = 1.0
+    previous = _cache(system).get("structured-vector")
+    if previous is not None and block > 2:  # warm start from a nearby learning rate
+        start[:, -1] = previous
+        if np.linalg.matrix_rank(start) < block:  # already in the block: keep the unit
+            start[:, -1] = 0.0
+            start[order[-1], -1] = 1.0
+    if size <= block:
+        matrix = growth(np.eye(size))
+        values, vectors = scipy.linalg.eigh(0.5 * (matrix + matrix.T))
+        value, vector = float(values[0]), vectors[:, 0]
+    else:
+        operator = LinearOperator((size, size), matvec=growth, matmat=growth, dtype=float)
+        inverse = 1.0 / (2.0 * pencil.curvature)
+        preconditioner = LinearOperator(
+            (size, size),
+            matvec=lambda x: inverse * np.ravel(x),
+            matmat=lambda x: inverse[:, None] * x,
+            dtype=float,
+        )
+        import warnings
+
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            values, vectors = _lobpcg(
+                operator,
+                start,
+                M=preconditioner,
+                largest=False,
+                tol=1e-13 * float(np.max(np.abs(diagonal))),
+                maxiter=max(500, 4 * int(math.sqrt(size))),
+            )
+        index = int(np.argmin(values))
+        vector = vectors[:, index] / np.linalg.norm(vectors[:, index])
+        value = float(vector @ growth(vector))
+    residual = float(np.linalg.norm(growth(vector) - value * vector))
+    if holder is not None:
+        holder["vector"] = vector
+    _cache(system)["structured-vector"] = vector
+    gap = gamma * value
+    return RadiusReport(1.0 - gap, gap, "structured", gamma * residual, pencil.applications)
+
+
+def _cache(system: System) -> dict[str, Any]:
+    """Per-problem memory of the radius routes (the reduced problem is immutable).
+
+    Keyed by the mixing weight and the shift, it keeps the critical mode of ``K`` and the
+    diagonal of ``D`` (independent of the learning rate) and the last eigenvector (a warm
+    start), so that a radius curve over many learning rates pays for them once.
+    """
+    store = system.reduced.__dict__.setdefault("_radius_cache", {})
+    return store.setdefault((system.mixing, system.shift), {})
+
+
+def _cached(system: System, key: str, compute: Any) -> Any:
+    cache = _cache(system)
+    if key not in cache:
+        cache[key] = compute()
+    return cache[key]
+
+
+#: Accept an iterative radius when its error bound is below this (absolute, on ``ρ``).
+RADIUS_ACCURACY = 1e-9
+
+
+def _lanczos_radius(
+    system: System,
+    lr: float,
+    start: np.ndarray | None = None,
+    holder: dict[str, np.ndarray] | None = None,
+) -> RadiusReport:
+    """``λ_max(T)`` by Lanczos (gradient steps: ``T = I − γ (2C − γ D)`` by the pencil's kernel)."""
+    operator = SecondMomentOperator(system)
+    size = operator.size
+    if system.gradient_scale is not None:
+        pencil = GradientPencil(system.reduced, system.mixing, shift=system.shift)
+        gamma = float(system.gradient_scale) * system.rate(lr)
+        growth = pencil.growth(gamma)
+
+        def apply(vector: np.ndarray) -> np.ndarray:
+            vector = np.ravel(vector)
+            return vector - gamma * growth(vector)
+
+        def counter() -> int:
+            return pencil.applications
+
+    else:
+
+        def apply(vector: np.ndarray) -> np.ndarray:
+            return operator.apply(vector, lr)
+
+        def counter() -> int:
+            return operator.applications
+
+    base = operator.start_vector()
+    v0 = base if start is None else start / np.linalg.norm(start)
+    v0 = v0 + 1e-3 * base / np.linalg.norm(base)
+    try:
+        _, vectors = eigsh(
+            LinearOperator((size, size), matvec=apply, dtype=float),
             k=1,
             which="LA",
-            v0=operator.start_vector(),
+            v0=v0,
             tol=0.0,
-            ncv=min(operator.size - 1, 24),
-            maxiter=max(1000, operator.size),
-        )[0]
-    except ArpackNoConvergence as error:  # pragma: no cover - rare
+            ncv=min(size - 1, 40),
+            maxiter=max(3000, size),
+        )
+    except ArpackNoConvergence as error:
         raise ConvergenceError(
-            f"Lanczos did not converge on the {operator.size:,}-dimensional operator"
+            f"Lanczos did not converge on the {size:,}-dimensional operator"
         ) from error
-    return float(abs(values[0]))
+    vector = vectors[:, 0] / np.linalg.norm(vectors[:, 0])
+    image = apply(vector)
+    value = float(vector @ image)
+    residual = float(np.linalg.norm(image - value * vector))
+    if holder is not None:
+        holder["vector"] = vector
+    return RadiusReport(value, 1.0 - value, "lanczos", residual, counter())
+
+
+def _iterative_radius(
+    system: System, lr: float, holder: dict[str, np.ndarray] | None = None
+) -> RadiusReport:
+    if system.gradient_scale is not None and system.size > 12:
+        # above η* the top eigenvalue of T exceeds one and stands apart from the cluster of
+        # near-flat directions just below one: Lanczos on T from the critical mode converges
+        # fast. Below η*, ρ(T) = 1 − γ λ_min(2C − γ D) is found by preconditioned LOBPCG.
+        top = _cached(
+            system,
+            "critical-mode",
+            lambda: top_eigenpair(system.reduced, system.mixing, shift=system.shift),
+        )
+        nu_star = 2.0 / (float(system.gradient_scale) * top.value) if top.value > 0 else math.inf
+        if system.rate(lr) >= nu_star:
+            curvature = GradientPencil(system.reduced, 0.0, shift=system.shift).curvature
+            report = _lanczos_radius(system, lr, top.vector / np.sqrt(curvature), holder)
+            return RadiusReport(
+                report.value,
+                report.gap,
+                report.route,
+                report.residual,
+                report.applications + top.applications,
+            )
+        try:
+            report = _structured_radius(system, lr, holder)
+        except ConvergenceError:  # a breakdown of LOBPCG: Lanczos on T instead
+            return _lanczos_radius(system, lr, None, holder)
+        if report.residual is not None and report.residual <= RADIUS_ACCURACY:
+            return report
+        kept = None if holder is None else dict(holder)
+        fallback = _lanczos_radius(system, lr, None, holder)
+        if fallback.residual < report.residual:
+            return fallback
+        if holder is not None and kept is not None:
+            holder.update(kept)
+        return report
+    operator = SecondMomentOperator(system)
+    value, vector = perron_radius(operator, lr)
+    if holder is not None:
+        holder["vector"] = vector
+    value = abs(value)
+    return RadiusReport(value, 1.0 - value, "arnoldi", applications=operator.applications)
+
+
+def _full_batch_log_radius(system: System, lr: float) -> float:
+    """``log ρ`` of the full-batch operator, a lower bound of ``log ρ(T)``, without overflow."""
+    eigenvalues = np.asarray(system.reduced.eigenvalues, dtype=float)
+    if not eigenvalues.size:
+        return -math.inf
+    nu = abs(float(lr) * system.rate_factor)
+    degree = system.degree
+    size = max(nu, 1.0)
+    with np.errstate(all="ignore"):
+        # A(ν) / size^q = Σ_k (ν / size)^k size^(k − q) (F_k + λ G_k): no overflow
+        powers = np.arange(degree + 1)
+        weights = (nu / size) ** powers * size ** (powers - degree).astype(float)
+        identity = np.tensordot(weights, system.identity, axes=1)
+        hessian = np.tensordot(weights, system.hessian, axes=1)
+        maps = identity[None] + eigenvalues[:, None, None] * hessian[None]
+        radius = float(np.max(np.abs(np.linalg.eigvals(maps))))
+    if not radius > 0:
+        return -math.inf
+    return 2.0 * (math.log(radius) + degree * math.log(size))
+
+
+#: ``log`` of the largest radius computed: beyond it ``ρ(T)`` rounds to infinity.
+_LOG_LARGEST = math.log(1e300)
+
+
+def _scaled_radius(system: System, lr: float, log_scale: float, solver: str) -> RadiusReport:
+    """``ρ(T)`` far above ``η*``: the operator divided by ``e^{log_scale}`` (no overflow)."""
+    scale = math.exp(log_scale)
+    operator = SecondMomentOperator(system)
+    size = operator.size
+    if solver == "dense" or size <= DENSE_RADIUS_SIZE:
+        with np.errstate(all="ignore"):
+            matrix = _reduced_operator(system).matrix(lr) / scale
+        radius = float(np.max(np.abs(scipy.linalg.eigvals(matrix))))
+        route = "dense"
+    else:
+
+        def apply(vector: np.ndarray) -> np.ndarray:
+            with np.errstate(all="ignore"):
+                return operator.apply(vector / scale, lr)
+
+        values = scipy.sparse.linalg.eigs(
+            LinearOperator((size, size), matvec=apply, dtype=float),
+            k=1,
+            which="LM",
+            v0=operator.start_vector(),
+            tol=1e-13,
+            return_eigenvectors=False,
+        )
+        radius, route = float(np.max(np.abs(values))), "arnoldi"
+    value = radius * scale
+    return RadiusReport(value, -value if math.isinf(value) else 1.0 - value, route)
+
+
+#: Beyond this ``log`` of the full-batch radius the operator is scaled before solving.
+_LOG_SCALED = math.log(1e40)
+
+
+def _radius_report(system: System, lr: float, solver: str) -> RadiusReport:
+    log_scale = _full_batch_log_radius(system, lr) if system.size else -math.inf
+    if log_scale > _LOG_LARGEST:
+        # ρ(T) ≥ the full-batch radius (T dominates it in the cone order), which is beyond
+        # the floating-point range: ρ(T) rounds to +inf (and lr is far above η*)
+        return RadiusReport(math.inf, -math.inf, "overflow")
+    if log_scale > _LOG_SCALED and not system.full_batch:
+        return _with_null_space(system, lr, _scaled_radius(system, lr, log_scale, solver))
+    if system.size == 0:
+        report = RadiusReport(0.0, 1.0, "empty")
+    elif solver == "dense" or (solver == "auto" and system.size <= DENSE_RADIUS_SIZE):
+        if system.full_batch and solver == "auto":
+            report = _full_batch_radius(system, lr)
+        else:
+            report = _dense_radius(system, lr)
+    elif system.full_batch:
+        report = _full_batch_radius(system, lr)
+    else:
+        report = _iterative_radius(system, lr)
+    return _with_null_space(system, lr, report)
+
+
+def principal_moments(system: System, lr: float) -> tuple[float, np.ndarray, np.ndarray]:
+    """``ρ(T(η))`` with its right and left (Krein–Rutman) eigen-moments, matrix-free.
+
+    Returns ``(ρ, Σ, W)`` with ``T(Σ) = ρ Σ`` and ``T*(W) = ρ W`` as symmetric ``(m r) × (m r)``
+    matrices in the reduced coordinates of ``system`` (``T* W = E[Aᵀ W A]``; for gradient
+    steps ``T`` is self-adjoint and ``W = Σ``). Used by :func:`stability.checks.check` on
+    problems too large to assemble ``T``.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from stability import GD, Quadratic
+    >>> from stability.numeric.thresholds import principal_moments
+    >>> from stability.system import bind
+    >>> radius, right, left = principal_moments(bind(Quadratic(np.diag([2.0, 1.0])), GD()), 0.25)
+    >>> radius, right.round(12)  # (1 − 0.25)² along the flatter eigenvector
+    (0.5625, array([[0., 0.],
+           [0., 1.]]))
+    """
+    operator = SecondMomentOperator(system)
+    blocks, rank = system.blocks, system.reduced.rank
+    if system.full_batch:  # the block (k, k) of the worst eigenvalue carries the top mode
+        eigenvalues = np.asarray(system.reduced.eigenvalues, dtype=float)
+        identity, hessian = system.reduced_parts(lr)
+        maps = identity[None] + eigenvalues[:, None, None] * hessian[None]
+        worst = int(np.argmax(np.max(np.abs(np.linalg.eigvals(maps)), axis=1)))
+        small = SymmetricLayout(blocks)
+        moments = []
+        for state_map in (maps[worst], maps[worst].T):
+            columns = [small.pack(state_map @ element @ state_map.T) for element in small.basis()]
+            values, vectors = np.linalg.eig(np.column_stack(columns))
+            index = int(np.argmax(values.real))
+            inner = small.unpack(np.real(vectors[:, index]))
+            full = np.zeros((blocks, blocks, rank, rank))
+            full[:, :, worst, worst] = inner
+            moments.append(full.transpose(0, 2, 1, 3).reshape(blocks * rank, blocks * rank))
+        radius = float(np.max(np.abs(np.linalg.eigvals(maps[worst])))) ** 2
+        return radius, moments[0], moments[1]
+    if system.gradient_scale is not None:
+        report, vector = _gradient_mode(system, lr)
+        moment = operator.layout.unpack(vector)
+        return report.value, moment, moment
+    radius, right = perron_radius(operator, lr)
+    adjoint = _Adjoint(operator)
+    _, left = perron_radius(adjoint, lr)
+    unpack = operator.layout.unpack
+    return abs(radius), unpack(right), unpack(left)
+
+
+class _Adjoint:
+    """``W ↦ E[Aᵀ W A]`` with the interface :func:`perron_radius` reads."""
+
+    def __init__(self, operator: SecondMomentOperator) -> None:
+        self.operator = operator
+        self.size = operator.size
+
+    def start_vector(self) -> np.ndarray:
+        return self.operator.start_vector()
+
+    def matrix(self, lr: float) -> np.ndarray:
+        return self.operator.matrix(lr).T
+
+    def linear_operator(self, lr: float) -> LinearOperator:
+        return self.operator.linear_operator(lr, adjoint=True)
+
+
+def _gradient_mode(system: System, lr: float) -> tuple[RadiusReport, np.ndarray]:
+    """The radius of a gradient step with its (self-adjoint) top eigenvector on ``svec``."""
+    if system.size <= DENSE_RADIUS_SIZE:
+        matrix = _reduced_operator(system).matrix(lr)
+        values, vectors = scipy.linalg.eigh(0.5 * (matrix + matrix.T))
+        return RadiusReport(float(values[-1]), 1.0 - float(values[-1]), "dense"), vectors[:, -1]
+    holder: dict[str, np.ndarray] = {}
+    report = _iterative_radius(system, lr, holder)
+    return report, holder["vector"]
+
+
+def radius_report(
+    problem: Quadratic, method: Any, lr: float, *, solver: str = "auto"
+) -> RadiusReport:
+    """``ρ(T(η))`` and ``1 − ρ`` with the route taken and its accuracy.
+
+    Same arguments as :func:`spectral_radius`. Routes: the full batch has the closed form
+    ``max_k ρ(F + λ_k G)²`` (``max_k (1 − g η λ_k)²`` for gradient steps) at every size;
+    small operators are assembled (``"dense"``); larger gradient steps use the structure
+    ``T = I − γ (2C − γ D)`` (preconditioned LOBPCG for ``λ_min(2C − γ D)``, accurate when
+    ``ρ ≈ 1``), other methods Arnoldi on ``T`` for its Perron root.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from stability import GD, Quadratic
+    >>> from stability.numeric.thresholds import radius_report
+    >>> report = radius_report(Quadratic(np.diag([2.0, 1e-9])), GD(), 0.25)
+    >>> report.route, report.gap  # 1 − (1 − η λ)² = η λ (2 − η λ) for λ = 1e-9
+    ('full-batch', 4.999999999375e-10)
+    """
+    lr = check_learning_rate(lr)
+    solver = _check_solver(solver)
+    system = bind(problem, method)
+    return _radius_report(system, lr, solver)
 
 
 def spectral_radius(problem: Quadratic, method: Any, lr: float, *, solver: str = "auto") -> float:
@@ -502,10 +959,12 @@ def spectral_radius(problem: Quadratic, method: Any, lr: float, *, solver: str =
     lr : float
         The learning rate ``η > 0``.
     solver : {"auto", "dense", "matrix-free"}, default "auto"
-        ``"dense"`` assembles ``T(η)``; ``"matrix-free"`` applies it (Lanczos for gradient
-        steps, where ``T`` is symmetric, Arnoldi for the largest real part otherwise: the
-        Perron root of an operator that preserves the PSD cone); ``"auto"`` picks dense
-        up to ``DENSE_RADIUS_SIZE`` coordinates.
+        ``"dense"`` assembles ``T(η)``; ``"matrix-free"`` applies it: the closed form for
+        the full batch, the structure ``T = I − γ (2C − γ D)`` for gradient steps
+        (preconditioned LOBPCG, robust to eigenvalues clustered just below one), Arnoldi
+        for the largest real part otherwise (the Perron root of an operator that preserves
+        the PSD cone); ``"auto"`` picks dense up to ``DENSE_RADIUS_SIZE`` coordinates.
+        :func:`radius_report` also returns ``1 − ρ`` and the accuracy reached.
 
     Examples
     --------
@@ -519,24 +978,23 @@ def spectral_radius(problem: Quadratic, method: Any, lr: float, *, solver: str =
     >>> round(spectral_radius(problem, GD(), 0.25, solver="matrix-free"), 12)
     0.5625
     """
-    lr = check_learning_rate(lr)
-    solver = _check_solver(solver)
-    problem = as_problem(problem)
-    dynamics = as_dynamics(method)
-    mixing = float(dynamics.batch.mixing(problem.samples))
-    reduced = problem.reduced()
-    size = _state_size(dynamics, reduced)
-    if size == 0:
-        return 0.0
-    if solver == "matrix-free" or (solver == "auto" and size > DENSE_RADIUS_SIZE):
-        return _matrix_free_radius(reduced, dynamics, mixing, lr)
-    operator = reduced_operator(problem, dynamics)
-    matrix = operator.matrix(lr)
-    if operator.gradient_scale is not None:
-        eigenvalues = scipy.linalg.eigvalsh(matrix)
-    else:
-        eigenvalues = scipy.linalg.eigvals(matrix)
-    return float(np.max(np.abs(eigenvalues)))
+    return radius_report(problem, method, lr, solver=solver).value
+
+
+def spectral_gap(problem: Quadratic, method: Any, lr: float, *, solver: str = "auto") -> float:
+    """``1 − ρ(T(η))``, accurate when ``ρ`` is close to one (for log-scale plots).
+
+    Negative above the threshold. See :func:`radius_report` for the routes.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from stability import GD, Quadratic
+    >>> from stability.numeric.thresholds import spectral_gap
+    >>> float(spectral_gap(Quadratic(np.diag([1e-12])), GD(), 1.0))  # 1 − (1 − 1e-12)²
+    1.999999999999e-12
+    """
+    return radius_report(problem, method, lr, solver=solver).gap
 
 
 def is_stable(problem: Quadratic, method: Any, lr: float, *, solver: str = "auto") -> bool:

@@ -5,14 +5,21 @@ needs it; a figure asked for without it raises :class:`ImportError` naming the e
 Every function draws on a given ``ax`` or on a new stand-alone figure and returns the
 axes; save with ``ax.figure.savefig("figure.svg")``.
 
-* :func:`spectral_radius_curves`: ``ρ(T(η))`` against ``η`` for several methods, exact
-  thresholds marked (numbers: :func:`radius_curve`);
+* :func:`spectral_radius_curves`: ``ρ(T(η))`` (or ``|1 − ρ|`` on a log axis,
+  ``scale="margin"``) against ``η`` for several methods, exact thresholds marked
+  (numbers: :func:`radius_curve`, :func:`radius_excess_curve`);
 * :func:`phase_diagram`: the (learning rate, batch size) plane with the exact boundary and
   verdicts as dots, e.g. :func:`monte_carlo_verdict` (numbers: :func:`phase_data`);
 * :func:`variational_edge_curves`: variational GD's expected-descent edge against ``z``;
-* :func:`plot_mean_square`: predicted against simulated ``E‖z_t‖²``.
+* :func:`plot_mean_square`: predicted against simulated ``E‖z_t‖²`` (a simulation);
+* :func:`plot_check`: exact against simulated one-step growth, per rate (a check report).
+
+One style for all of them (:mod:`stability.plot.style`): ``size="column"`` or
+``size="page"`` for one- and two-column papers, legends outside the data, nothing cut
+off; save as vector SVG or PDF with :func:`save_figure`.
 """
 
+from stability.plot.check import plot_check
 from stability.plot.mean_square import plot_mean_square
 from stability.plot.phase import (
     VERDICTS,
@@ -21,17 +28,22 @@ from stability.plot.phase import (
     phase_data,
     phase_diagram,
 )
-from stability.plot.radius import radius_curve, spectral_radius_curves
+from stability.plot.radius import radius_curve, radius_excess_curve, spectral_radius_curves
+from stability.plot.style import FIGURE_SIZES, save_figure
 from stability.plot.variational import variational_edge_curves
 
 __all__ = [
+    "FIGURE_SIZES",
     "VERDICTS",
     "PhaseData",
     "monte_carlo_verdict",
     "phase_data",
     "phase_diagram",
+    "plot_check",
     "plot_mean_square",
     "radius_curve",
+    "radius_excess_curve",
+    "save_figure",
     "spectral_radius_curves",
     "variational_edge_curves",
 ]

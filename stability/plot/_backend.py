@@ -9,7 +9,6 @@ from __future__ import annotations
 import importlib
 from typing import Any
 
-from stability.errors import InvalidTypeError
 from stability.methods.base import as_dynamics
 
 __all__ = ["PLOT_EXTRA_HINT", "method_label", "new_axes", "require_matplotlib"]
@@ -28,22 +27,15 @@ def require_matplotlib() -> Any:
         raise ImportError(PLOT_EXTRA_HINT) from error
 
 
-def new_axes(ax: Any, *, size: tuple[float, float] = (5.0, 3.6)) -> Any:
-    """Return ``ax`` if given (checked), else the axes of a new stand-alone figure.
+def new_axes(ax: Any, *, size: Any = "column") -> Any:
+    """Return ``ax`` if given (checked), else the axes of a new figure of the package's style.
 
-    The figure is a plain :class:`matplotlib.figure.Figure`, not registered with pyplot,
-    so library calls never accumulate open figures; save it with ``ax.figure.savefig``.
+    See :func:`stability.plot.style.start_axes` (``size`` is ``"column"``, ``"page"`` or
+    ``(width, height)`` in inches).
     """
-    require_matplotlib()
-    from matplotlib.axes import Axes
-    from matplotlib.figure import Figure
+    from stability.plot.style import start_axes
 
-    if ax is None:
-        figure = Figure(figsize=size, layout="constrained")
-        return figure.add_subplot()
-    if not isinstance(ax, Axes):
-        raise InvalidTypeError(f"ax must be a matplotlib Axes or None; got {type(ax).__name__}")
-    return ax
+    return start_axes(ax, size=size)
 
 
 def method_label(method: Any) -> str:

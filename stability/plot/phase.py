@@ -1,6 +1,7 @@
 """The (learning rate, batch size) phase diagram of a stochastic method.
 
-Theory: ``shared/theory.md`` §3–§4 and §8. The exact boundary is ``η*(B)`` from
+Theory: ``docs/theory/threshold.md``, ``docs/theory/methods.md`` and
+``docs/monte-carlo.md``. The exact boundary is ``η*(B)`` from
 :func:`stability.critical_learning_rate`; an independent verdict (typically Monte
 Carlo simulation of the same dynamics, :func:`monte_carlo_verdict`) is drawn as dots on
 top of it, so the figure shows at a glance where experiment and theory agree.
@@ -23,6 +24,7 @@ from stability.methods.gradient import SGD
 from stability.numeric.thresholds import critical_learning_rate
 from stability.plot._backend import method_label, new_axes, require_matplotlib
 from stability.plot.radius import _check_learning_rates
+from stability.plot.style import finish_axes
 from stability.problems import Quadratic, as_problem
 from stability.validation import check_positive_integer
 
@@ -265,6 +267,7 @@ def phase_diagram(
     method: Callable[[int], Any] = SGD,
     verdict: Verdict | None = None,
     ax: Any = None,
+    size: Any = "column",
 ) -> Any:
     """Plot the (learning rate, batch size) phase diagram with verdicts as dots.
 
@@ -295,6 +298,8 @@ def phase_diagram(
         boundary only.
     ax : matplotlib.axes.Axes, optional
         Where to draw; by default a new figure is made.
+    size : {"column", "page"} or (width, height), default "column"
+        Size of a new figure (:mod:`stability.plot.style`); ignored with ``ax``.
 
     Returns
     -------
@@ -323,7 +328,7 @@ def phase_diagram(
     """
     require_matplotlib()
     data = phase_data(problem, batch_sizes, lrs, method=method, verdict=verdict)
-    ax = new_axes(ax, size=(6.4, 3.6))
+    ax = new_axes(ax, size=size)
     sizes = data.batch_sizes.astype(float)
     finite = np.isfinite(data.thresholds)
     right = float(data.learning_rates.max())
@@ -390,6 +395,6 @@ def phase_diagram(
     ax.set_xlabel("learning rate η")
     ax.set_ylabel("batch size B")
     title = data.labels[0].split(",")[0]
-    ax.set_title(title, fontsize="medium")
-    ax.legend(frameon=False, fontsize="small", loc="upper left", bbox_to_anchor=(1.01, 1.0))
+    ax.set_title(title)
+    finish_axes(ax)
     return ax

@@ -1,9 +1,9 @@
 """Spectral radius of the second-moment operator against the learning rate.
 
-Theory: ``shared/theory.md`` §2–§4. Mean-square stability at ``η`` is ``ρ(T(η)) < 1``
-on the non-neutral subspace, and the exact threshold ``η*`` is where the curve
-crosses one (always at ``+1``, by the Krein–Rutman argument of §2).
-"""
+Theory: ``docs/theory/operator.md`` and ``docs/theory/threshold.md``. Mean-square
+stability at ``η`` is ``ρ(T(η)) < 1`` on the non-neutral subspace, and the exact
+threshold ``η*`` is where the curve crosses one (always at ``+1``, by the Krein–Rutman
+argument of ``docs/theory/operator.md``)."""
 
 from __future__ import annotations
 
@@ -24,10 +24,14 @@ from stability.numeric.thresholds import (
     spectral_radius,
 )
 from stability.plot._backend import method_label, new_axes, require_matplotlib
+from stability.plot.style import finish_axes
 from stability.problems import Quadratic, as_problem
 from stability.validation import as_finite_array
 
-__all__ = ["radius_curve", "spectral_radius_curves"]
+__all__ = ["SCALES", "radius_curve", "radius_excess_curve", "spectral_radius_curves"]
+
+#: The vertical axes :func:`spectral_radius_curves` can draw.
+SCALES = ("radius", "margin")
 
 
 def _radius(operator: ReducedOperator, lr: float) -> float:
@@ -35,11 +39,76 @@ def _radius(operator: ReducedOperator, lr: float) -> float:
         return 0.0
     matrix = operator.matrix(lr)
     if operator.gradient_scale is not None:
-        # T is symmetric and maps the PSD cone into itself, so (Krein–Rutman, shared/theory.md
-        # §2) its spectral radius is its largest eigenvalue: only the top one is computed.
+        # T is symmetric and maps the PSD cone into itself, so (Krein–Rutman,
+        # docs/theory/operator.md) its spectral radius is its largest eigenvalue: only the
+        # top one is computed.
         top = len(matrix) - 1
         return float(scipy.linalg.eigvalsh(matrix, subset_by_index=[top, top])[0])
     return float(np.max(np.abs(scipy.linalg.eigvals(matrix))))
+
+
+def _radius_excess(operator: ReducedOperator, lr: float) -> float:
+    """``ρ(T(η)) − 1`` without forming ``1 + (small)``: the top eigenvalue of ``T(η) − I``.
+
+    For gradient steps ``T(η) − I = g²η² D − 2gη C`` is symmetric and its largest eigenvalue
+    is ``ρ − 1`` (Krein–Rutman: ``ρ`` is the top eigenvalue of ``T``). Otherwise the Perron
+    root is the eigenvalue of ``T`` of largest real part, so ``ρ − 1`` is the largest real
+    part of the eigenvalues of ``T(η) − I``. Either way the identity is subtracted before
+    the eigenvalue problem, so a small ``1 − ρ`` (a nearly flat direction) keeps its digits.
+    """
+    if operator.size == 0:
+        return -1.0
+    if operator.gradient_scale is not None:
+        g_lr = operator.gradient_scale * lr
+        matrix = g_lr**2 * operator.noise_curvature
+        matrix[np.diag_indices_from(matrix)] -= 2.0 * g_lr * operator.curvature
+        top = len(matrix) - 1
+        return float(scipy.linalg.eigvalsh(matrix, subset_by_index=[top, top])[0])
+    matrix = operator.matrix(lr) - np.eye(operator.coefficients.shape[-1])
+    return float(np.max(scipy.linalg.eigvals(matrix).real))
+
+
+def radius_excess_curve(problem: Quadratic, method: Any, lrs: Any) -> np.ndarray:
+    """``ρ(T(η)) − 1`` at each learning rate of ``lrs``, accurate when ``ρ`` is close to one.
+
+    Negative below ``η*`` (``−(ρ − 1)`` is how much ``E‖z‖²`` shrinks per step along the
+    slowest mode), zero at ``η*``, positive above. :func:`radius_curve` minus one would
+    lose the digits of a small ``1 − ρ`` (a nearly flat direction keeps ``ρ`` within
+    ``1e-12`` of one); here the identity is subtracted from ``T(η)`` before its
+    eigenvalues are taken (small operators; larger ones fall back to
+    :func:`stability.spectral_radius` minus one).
+
+    Parameters
+    ----------
+    problem : Quadratic
+        The minimum.
+    method : Method or LinearDynamics
+        The optimiser.
+    lrs : array_like, shape (k,)
+        Positive learning rates.
+
+    Returns
+    -------
+    ndarray, shape (k,)
+        ``ρ(T(η)) − 1``.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from stability import GD, Quadratic
+    >>> from stability.plot import radius_excess_curve
+    >>> problem = Quadratic(np.diag([2.0, 1e-9]))   # a nearly flat direction
+    >>> excess = radius_excess_curve(problem, GD(), [0.5])   # (1 − η λ_min)² − 1 = −1e-9
+    >>> float(excess[0] / -1e-9)
+    1.0
+    """
+    problem = as_problem(problem)
+    values = _check_learning_rates(lrs)
+    state = as_dynamics(method).blocks * problem.reduced().rank
+    if state * (state + 1) // 2 > DENSE_RADIUS_SIZE:
+        return radius_curve(problem, method, values) - 1.0
+    operator = reduced_operator(problem, method)
+    return np.array([_radius_excess(operator, float(lr)) for lr in values])
 
 
 def _check_learning_rates(lrs: Any) -> np.ndarray:
@@ -112,7 +181,9 @@ def spectral_radius_curves(
     *,
     points: int = 150,
     radius_limit: float = 2.0,
+    scale: str = "radius",
     ax: Any = None,
+    size: Any = "column",
 ) -> Any:
     """Plot ``ρ(T(η))`` against ``η`` for several methods, with the exact thresholds marked.
 
@@ -144,13 +215,23 @@ def spectral_radius_curves(
         Upper limit of the vertical axis (the data above it are kept, only clipped). The
         lower limit is just below the smallest radius drawn, so the crossing stays visible
         when a flat direction keeps ``ρ`` close to one.
+    scale : {"radius", "margin"}, default "radius"
+        The vertical axis. ``"radius"``: ``ρ(T(η))`` on a linear axis, crossing the dashed
+        line ``ρ = 1`` at ``η*``. ``"margin"``: ``|1 − ρ(T(η))|`` on a log axis
+        (:func:`radius_excess_curve`), solid where ``ρ < 1`` and dashed where ``ρ > 1``;
+        each curve dives at its ``η*``, and the stability margin of a nearly flat
+        direction (``1 − ρ`` of order ``η λ_min``), invisible on the linear axis, is
+        readable. ``radius_limit`` applies to ``"radius"`` only.
     ax : matplotlib.axes.Axes, optional
         Where to draw; by default a new figure is made.
+    size : {"column", "page"} or (width, height), default "column"
+        Size of a new figure (:mod:`stability.plot.style`); ignored with ``ax``.
 
     Returns
     -------
     matplotlib.axes.Axes
-        The axes drawn on (save with ``ax.figure.savefig(path)``).
+        The axes drawn on (save with :func:`stability.plot.save_figure` or
+        ``ax.figure.savefig(path)``).
 
     Raises
     ------
@@ -188,35 +269,79 @@ def spectral_radius_curves(
         grid = np.linspace(0.0, 1.3 * max(finite), points + 1)[1:]
     else:
         grid = _check_learning_rates(lrs)
-    ax = new_axes(ax)
+    if scale not in SCALES:
+        raise InvalidInputError(f"scale must be one of {SCALES}; got {scale!r}")
+    ax = new_axes(ax, size=size)
     low, high = float(grid.min()), float(grid.max())
     lowest = 1.0
+    floors: list[float] = []
     for method, threshold in zip(method_list, thresholds, strict=True):
         label = method_label(method)
         lr_values = grid
         if math.isfinite(threshold) and low <= threshold <= high:
             lr_values = np.union1d(grid, [threshold])
-        radii = radius_curve(problem, method, lr_values)
-        lowest = min(lowest, float(radii.min()))
         shown = f"{label}: η* = {threshold:.4g}" if math.isfinite(threshold) else f"{label}: η* = ∞"
-        (curve,) = ax.plot(lr_values, radii, label=shown, gid=f"radius:{label}")
-        if math.isfinite(threshold):
+        if scale == "margin":
+            colour, floor = _draw_margin(ax, problem, method, lr_values, threshold, label, shown)
+            floors.append(floor)
+        else:
+            radii = radius_curve(problem, method, lr_values)
+            lowest = min(lowest, float(radii.min()))
+            (curve,) = ax.plot(lr_values, radii, label=shown, gid=f"radius:{label}")
             colour = curve.get_color()
+        if math.isfinite(threshold):
             ax.axvline(threshold, color=colour, linestyle=":", linewidth=1, gid=f"edge:{label}")
-            ax.plot(
-                [threshold],
-                [1.0],
-                marker="o",
-                color=colour,
-                linestyle="none",
-                label="_nolegend_",
-                gid=f"threshold:{label}",
-            )
-    ax.axhline(1.0, color="0.4", linestyle="--", linewidth=1, gid="unit-radius")
+            if scale == "radius":
+                ax.plot(
+                    [threshold],
+                    [1.0],
+                    marker="o",
+                    color=colour,
+                    linestyle="none",
+                    label="_nolegend_",
+                    gid=f"threshold:{label}",
+                )
     ax.set_xlim(0.0, high)
-    bottom = max(0.0, lowest - 0.05 * (radius_limit - lowest))
-    ax.set_ylim(bottom, float(radius_limit))
     ax.set_xlabel("learning rate η")
-    ax.set_ylabel("spectral radius ρ(T(η))")
-    ax.legend(frameon=False, fontsize="small")
+    if scale == "margin":
+        ax.set_yscale("log")
+        # the dive at η* goes to rounding level: the axis starts below the rest of the data
+        finite_floors = [floor for floor in floors if math.isfinite(floor)]
+        if finite_floors:
+            ax.set_ylim(bottom=0.3 * min(finite_floors))
+        ax.plot([], [], color="0.4", label="ρ < 1 (stable)", gid="style:stable")
+        ax.plot([], [], color="0.4", linestyle="--", label="ρ > 1 (unstable)", gid="style:unstable")
+        ax.set_ylabel("|1 − ρ(T(η))|")
+    else:
+        ax.axhline(1.0, color="0.4", linestyle="--", linewidth=1, gid="unit-radius")
+        bottom = max(0.0, lowest - 0.05 * (radius_limit - lowest))
+        ax.set_ylim(bottom, float(radius_limit))
+        ax.set_ylabel("spectral radius ρ(T(η))")
+    finish_axes(ax)
     return ax
+
+
+def _draw_margin(
+    ax: Any,
+    problem: Quadratic,
+    method: Any,
+    lrs: np.ndarray,
+    threshold: float,
+    label: str,
+    shown: str,
+) -> Any:
+    """Draw ``|ρ − 1|``: solid where stable, dashed where not; return colour and floor.
+
+    The floor is the smallest ``|ρ − 1|`` drawn more than two grid steps away from ``η*``.
+    """
+    excess = radius_excess_curve(problem, method, lrs)
+    spacing = float(np.max(np.diff(lrs))) if lrs.size > 1 else 0.0
+    away = np.abs(lrs - threshold) > 2.0 * spacing if math.isfinite(threshold) else True
+    magnitudes = np.abs(excess)[away & (excess != 0)]
+    floor = float(magnitudes.min()) if magnitudes.size else math.inf
+    stable = np.where(excess < 0, -excess, np.nan)
+    unstable = np.where(excess > 0, excess, np.nan)
+    (curve,) = ax.plot(lrs, stable, label=shown, gid=f"margin:{label}")
+    colour = curve.get_color()
+    ax.plot(lrs, unstable, color=colour, linestyle="--", label="_nolegend_", gid=f"excess:{label}")
+    return colour, floor

@@ -1,6 +1,6 @@
 """The expected-descent edge of variational GD against ``z``.
 
-Theory: ``shared/theory.md`` §5 (Ghosh et al. 2025, Thm 3.1, re-derived). Along an
+Theory: ``docs/theory/methods.md`` (Ghosh et al. 2025, Thm 3.1, re-derived). Along an
 eigen-direction with ``z = S c / σ²``, one variational GD step decreases the expected
 loss iff the curvature is below ``λ_edge(η, z) = (2/η) VF(z)``, which lies below GD's
 ``2/η``, grows like ``(2z/η)^{1/3}`` for small ``z`` and equals ``1/η`` (half of GD's
@@ -18,6 +18,7 @@ import numpy as np
 from stability.errors import InvalidInputError
 from stability.numeric.variational_edge import variational_edge
 from stability.plot._backend import new_axes, require_matplotlib
+from stability.plot.style import finish_axes
 from stability.validation import as_finite_array, check_learning_rate
 
 __all__ = ["variational_edge_curves"]
@@ -37,6 +38,7 @@ def variational_edge_curves(
     *,
     points: int = 200,
     ax: Any = None,
+    size: Any = "column",
 ) -> Any:
     """Plot the variational edge ``λ_edge(η, z)`` against ``z`` for one or more ``η``.
 
@@ -59,6 +61,8 @@ def variational_edge_curves(
         Grid size when ``z`` is not given.
     ax : matplotlib.axes.Axes, optional
         Where to draw; by default a new figure is made.
+    size : {"column", "page"} or (width, height), default "column"
+        Size of a new figure (:mod:`stability.plot.style`); ignored with ``ax``.
 
     Returns
     -------
@@ -95,7 +99,7 @@ def variational_edge_curves(
             raise InvalidInputError(
                 f"z must be positive on a log axis; the smallest entry is {grid.min():.6g}"
             )
-    ax = new_axes(ax)
+    ax = new_axes(ax, size=size)
     for lr in rates:
         tag = f"{lr:g}"
         edges = np.asarray(variational_edge(lr, grid), dtype=float)
@@ -134,5 +138,5 @@ def variational_edge_curves(
     ax.set_yscale("log")
     ax.set_xlabel("z = S c / σ²")
     ax.set_ylabel("edge curvature λ_edge")
-    ax.legend(frameon=False, fontsize="small")
+    finish_axes(ax)
     return ax

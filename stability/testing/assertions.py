@@ -1,12 +1,12 @@
 """Assertions for users' tests: is a rate stable, is a threshold as expected, does a bound hold.
 
-Each assertion computes the exact threshold with the package (``shared/theory.md`` §2–§6)
-and, when it fails, raises a subclass of :class:`AssertionError` whose message shows the
-numbers and the margin, so that a failing CI run says by how much. The failing numbers are
-also attributes of the exception. Bad arguments (a negative tolerance, an unknown bound
-side, a problem of the wrong type) raise the package's own exceptions
-(:mod:`stability.errors`), never an :class:`AssertionError`: a broken test is not a failed
-one.
+Each assertion computes the exact threshold with the package (``docs/theory/threshold.md``,
+``docs/theory/higher-moments.md``) and, when it fails, raises a subclass of
+:class:`AssertionError` whose message shows the numbers and the margin, so that a failing CI
+run says by how much. The failing numbers are also attributes of the exception. Bad
+arguments (a negative tolerance, an unknown bound side, a problem of the wrong type) raise
+the package's own exceptions (:mod:`stability.errors`), never an :class:`AssertionError`: a
+broken test is not a failed one.
 
 Examples
 --------
@@ -97,6 +97,7 @@ def _describe(method: Any) -> str:
 
 
 def _check_fraction(value: Any, name: str) -> float:
+    __tracebackhide__ = True
     if isinstance(value, bool) or not isinstance(value, numbers.Real):
         raise InvalidTypeError(f"{name} must be a real number; got {value!r}")
     value = float(value)
@@ -106,6 +107,7 @@ def _check_fraction(value: Any, name: str) -> float:
 
 
 def _check_tolerance(value: Any, name: str) -> float:
+    __tracebackhide__ = True
     if isinstance(value, bool) or not isinstance(value, numbers.Real):
         raise InvalidTypeError(f"{name} must be a real number; got {value!r}")
     value = float(value)
@@ -115,6 +117,7 @@ def _check_tolerance(value: Any, name: str) -> float:
 
 
 def _threshold(problem: Any, method: Any, order: Any) -> tuple[float, str]:
+    __tracebackhide__ = True
     order = check_positive_integer(order, "order")
     if order == 2:
         return critical_learning_rate(problem, method), "mean-square"
@@ -171,6 +174,7 @@ def assert_stable(
     >>> round(assert_stable(problem, SGD(1), 1.0, margin=0.2), 6)  # η* = 3 − √3
     1.267949
     """
+    __tracebackhide__ = True  # pytest shows the caller's line and the message
     problem = as_problem(problem)
     lr = check_learning_rate(lr)
     margin = _check_fraction(margin, "margin")
@@ -232,6 +236,7 @@ def assert_unstable(
     >>> round(assert_unstable(Quadratic(np.diag([2.0, 1.0])), HeavyBall(0.5), 1.6), 12)  # η* = 1.5
     1.5
     """
+    __tracebackhide__ = True  # pytest shows the caller's line and the message
     problem = as_problem(problem)
     lr = check_learning_rate(lr)
     margin = _check_fraction(margin, "margin")
@@ -299,6 +304,7 @@ def assert_critical_learning_rate(
     >>> problem = Quadratic.from_data([[1.0, 0.0], [0.0, 1.0], [1.0, 1.0]])
     >>> value = assert_critical_learning_rate(problem, SGD(1), 3 - math.sqrt(3), rtol=1e-12)
     """
+    __tracebackhide__ = True  # pytest shows the caller's line and the message
     problem = as_problem(problem)
     if isinstance(expected, bool) or not isinstance(expected, numbers.Real):
         raise InvalidTypeError(f"expected must be a real number; got {expected!r}")
@@ -393,6 +399,7 @@ def assert_bound_holds(
     violated on Quadratic(kind='data', dimension=2, samples=3): η* = 1.26795 > bound = 1
     (η* exceeds it by 26.8%; tolerance rtol = 1e-09).
     """
+    __tracebackhide__ = True  # pytest shows the caller's line and the message
     problem = as_problem(problem)
     rtol = _check_tolerance(rtol, "rtol")
     name = "bound"

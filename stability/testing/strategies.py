@@ -257,7 +257,7 @@ def gradient_methods(draw: st.DrawFn, samples: int | None) -> Method:
     >>> from hypothesis import find
     >>> from stability.testing.strategies import gradient_methods
     >>> find(gradient_methods(4), lambda method: True)
-    GD(weight_decay=0)
+    GD()
     """
     if samples is None or draw(st.booleans()):
         return GD()
