@@ -142,7 +142,7 @@ def test_usage_errors_exit_two(capsys):
         main(["critical-lr", "--method", "gd"])  # no problem source
     assert raised.value.code == 2
     with pytest.raises(SystemExit) as raised:
-        main(["critical-lr", "--example", "--method", "lion"])
+        main(["critical-lr", "--example", "--method", "adagrad"])
     assert raised.value.code == 2
 
 
