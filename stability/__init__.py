@@ -1,15 +1,18 @@
 """stability: linear-stability theory of optimisers near a quadratic minimum.
 
-Theory: ``shared/theory.md``. Every optimiser compiles to one description of its
-random linear dynamics (:class:`~stability.dynamics.LinearDynamics`); the numeric,
-symbolic and Monte Carlo evaluators all read that description.
+Theory: ``docs/theory/``. Every optimiser compiles to one description of its random
+linear dynamics (:class:`~stability.dynamics.LinearDynamics`); the numeric, symbolic and
+Monte Carlo evaluators all read that description.
 
 Subpackages: :mod:`stability.numeric` (exact thresholds and moments),
 :mod:`stability.symbolic` (SymPy), :mod:`stability.bounds` (published results),
 :mod:`stability.testing` (assertions and strategies for users' CI) and
-:mod:`stability.plot` (matplotlib extra). ``stability.symbolic`` and ``stability.plot``
-are imported on first use, so ``import stability`` needs neither SymPy nor matplotlib
-loaded.
+:mod:`stability.plot` (matplotlib extra).
+
+Every name below is imported on first use (a module-level ``__getattr__``), so
+``import stability`` is fast and loads neither SciPy, SymPy nor matplotlib until a
+function that needs them is called. ``_EXPORTS`` maps each public name to the module
+that defines it, one name per line.
 
 Examples
 --------
@@ -19,49 +22,102 @@ Examples
 1.267949192431
 """
 
+from __future__ import annotations
+
 from importlib import import_module
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from stability import bounds, testing
 from stability._version import __version__
-from stability.checks import CheckReport, check
-from stability.dynamics import AdditiveNoise, BatchLaw, LinearDynamics, MatrixPolynomial
-from stability.errors import (
-    CertificationError,
-    ConvergenceError,
-    DimensionError,
-    InvalidInputError,
-    InvalidTypeError,
-    NotPositiveSemidefiniteError,
-    NotSymmetricError,
-    OutOfRangeError,
-    SizeLimitError,
-    StabilityError,
-    StabilityWarning,
-    TransposedDataWarning,
-    UnstableError,
-)
-from stability.methods import GD, SGD, HeavyBall, Method, Nesterov, VariationalGD
-from stability.numeric.moments import expected_loss_change, stationary_second_moment
-from stability.numeric.operators import second_moment_operator
-from stability.numeric.prediction import predicted_mean_square
-from stability.numeric.thresholds import (
-    ThresholdReport,
-    critical_learning_rate,
-    is_stable,
-    spectral_radius,
-    threshold_report,
-)
-from stability.numeric.variational_edge import (
-    edge_parameter,
-    variational_edge,
-    variational_edges,
-    variational_factor,
-)
-from stability.problems import Quadratic
-from stability.simulation import SimulationResult, SweepResult, simulate, sweep
 
-_LAZY_SUBPACKAGES = ("plot", "symbolic")
+if TYPE_CHECKING:  # pragma: no cover - for type checkers and IDEs only
+    from stability import bounds, plot, symbolic, testing
+    from stability.checks import CheckReport, check
+    from stability.dynamics import AdditiveNoise, BatchLaw, LinearDynamics, MatrixPolynomial
+    from stability.errors import (
+        CertificationError,
+        ConvergenceError,
+        DimensionError,
+        InvalidInputError,
+        InvalidTypeError,
+        NotPositiveSemidefiniteError,
+        NotSymmetricError,
+        OutOfRangeError,
+        SizeLimitError,
+        StabilityError,
+        StabilityWarning,
+        TransposedDataWarning,
+        UnstableError,
+    )
+    from stability.methods import GD, SGD, HeavyBall, Method, Nesterov, VariationalGD
+    from stability.numeric.moments import expected_loss_change, stationary_second_moment
+    from stability.numeric.operators import second_moment_operator
+    from stability.numeric.prediction import predicted_mean_square
+    from stability.numeric.thresholds import (
+        ThresholdReport,
+        critical_learning_rate,
+        is_stable,
+        spectral_radius,
+        threshold_report,
+    )
+    from stability.numeric.variational_edge import (
+        edge_parameter,
+        variational_edge,
+        variational_edges,
+        variational_factor,
+    )
+    from stability.problems import Quadratic
+    from stability.simulation import SimulationResult, SweepResult, simulate, sweep
+
+#: Public name -> the module defining it (a subpackage maps to ``None``: it is itself).
+_EXPORTS: dict[str, str | None] = {
+    "GD": "stability.methods",
+    "SGD": "stability.methods",
+    "AdditiveNoise": "stability.dynamics",
+    "BatchLaw": "stability.dynamics",
+    "CertificationError": "stability.errors",
+    "CheckReport": "stability.checks",
+    "ConvergenceError": "stability.errors",
+    "DimensionError": "stability.errors",
+    "HeavyBall": "stability.methods",
+    "InvalidInputError": "stability.errors",
+    "InvalidTypeError": "stability.errors",
+    "LinearDynamics": "stability.dynamics",
+    "MatrixPolynomial": "stability.dynamics",
+    "Method": "stability.methods",
+    "Nesterov": "stability.methods",
+    "NotPositiveSemidefiniteError": "stability.errors",
+    "NotSymmetricError": "stability.errors",
+    "OutOfRangeError": "stability.errors",
+    "Quadratic": "stability.problems",
+    "SimulationResult": "stability.simulation",
+    "SizeLimitError": "stability.errors",
+    "StabilityError": "stability.errors",
+    "StabilityWarning": "stability.errors",
+    "SweepResult": "stability.simulation",
+    "ThresholdReport": "stability.numeric.thresholds",
+    "TransposedDataWarning": "stability.errors",
+    "UnstableError": "stability.errors",
+    "VariationalGD": "stability.methods",
+    "bounds": None,
+    "check": "stability.checks",
+    "critical_learning_rate": "stability.numeric.thresholds",
+    "edge_parameter": "stability.numeric.variational_edge",
+    "expected_loss_change": "stability.numeric.moments",
+    "is_stable": "stability.numeric.thresholds",
+    "plot": None,
+    "predicted_mean_square": "stability.numeric.prediction",
+    "second_moment_operator": "stability.numeric.operators",
+    "simulate": "stability.simulation",
+    "spectral_radius": "stability.numeric.thresholds",
+    "stationary_second_moment": "stability.numeric.moments",
+    "sweep": "stability.simulation",
+    "symbolic": None,
+    "testing": None,
+    "threshold_report": "stability.numeric.thresholds",
+    "variational_edge": "stability.numeric.variational_edge",
+    "variational_edges": "stability.numeric.variational_edge",
+    "variational_factor": "stability.numeric.variational_edge",
+}
 
 __all__ = [
     "GD",
@@ -116,7 +172,31 @@ __all__ = [
 
 
 def __getattr__(name: str) -> Any:
-    """Import the optional-heavy subpackages (``symbolic``, ``plot``) on first use."""
-    if name in _LAZY_SUBPACKAGES:
-        return import_module(f"stability.{name}")
-    raise AttributeError(f"module 'stability' has no attribute {name!r}")
+    """Import a public name (or subpackage) on first use and cache it in the module.
+
+    Parameters
+    ----------
+    name : str
+        The attribute asked for.
+
+    Examples
+    --------
+    >>> import stability
+    >>> stability.GD.__name__
+    'GD'
+    """
+    if name not in _EXPORTS:
+        raise AttributeError(f"module 'stability' has no attribute {name!r}")
+    module_name = _EXPORTS[name]
+    value = (
+        import_module(f"stability.{name}")
+        if module_name is None
+        else getattr(import_module(module_name), name)
+    )
+    globals()[name] = value
+    return value
+
+
+def __dir__() -> list[str]:
+    """The public names, for tab completion."""
+    return sorted(set(globals()) | set(__all__))

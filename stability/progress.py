@@ -25,6 +25,9 @@ from __future__ import annotations
 
 import importlib
 import sys
+import threading
+import time
+from types import TracebackType
 from typing import Any, TextIO
 
 from stability.errors import InvalidTypeError
@@ -33,6 +36,7 @@ __all__ = [
     "PROGRESS_EXTRA_HINT",
     "NoProgress",
     "ProgressMeter",
+    "StatusLine",
     "TextProgress",
     "TqdmProgress",
     "as_progress",
@@ -49,8 +53,11 @@ class ProgressMeter:
 
     ``start(total, description)`` is called once with the total amount of work,
     ``update(amount)`` as work completes, and ``close()`` at the end (also after an error).
-    The base class does nothing, so it is itself the silent meter.
+    The base class does nothing, so it is itself the silent meter; :attr:`enabled` says
+    whether a meter shows anything (``False`` here, ``True`` for the visible meters).
     """
+
+    enabled: bool = False
 
     def start(self, total: int, description: str) -> None:
         """Begin a task of ``total`` units."""
@@ -76,6 +83,8 @@ class TextProgress(ProgressMeter):
     every : int, default 10
         Print whenever another ``every`` percent of the work is done.
     """
+
+    enabled = True
 
     def __init__(self, stream: TextIO | None = None, every: int = 10) -> None:
         self._stream = stream
@@ -117,6 +126,8 @@ class TqdmProgress(ProgressMeter):
     ImportError
         On :meth:`start`, naming the ``progress`` extra, if tqdm is not installed.
     """
+
+    enabled = True
 
     def __init__(self, **options: Any) -> None:
         self._options = options
@@ -174,3 +185,81 @@ def as_progress(progress: Any) -> ProgressMeter:
         "progress must be True, False or a stability.progress.ProgressMeter; "
         f"got {type(progress).__name__}"
     )
+
+
+class StatusLine:
+    """A context manager announcing a step that has no progress count of its own.
+
+    If the step is still running after ``delay`` seconds, ``description …`` is printed;
+    when it then ends, ``description: done in N s``. Quick steps print nothing, so a
+    command is quiet unless it is slow.
+
+    Parameters
+    ----------
+    description : str
+        What is being computed.
+    enabled : bool, default True
+        ``False`` makes the context manager silent.
+    delay : float, default 1.0
+        Seconds before the first line.
+    stream : file-like, optional
+        Where to write (default ``sys.stderr``).
+
+    Examples
+    --------
+    >>> import io, time
+    >>> from stability.progress import StatusLine
+    >>> stream = io.StringIO()
+    >>> with StatusLine("η* of GD", delay=0.0, stream=stream):
+    ...     time.sleep(0.05)
+    >>> stream.getvalue().splitlines()[0]
+    'η* of GD …'
+    """
+
+    def __init__(
+        self,
+        description: str,
+        *,
+        enabled: bool = True,
+        delay: float = 1.0,
+        stream: TextIO | None = None,
+    ) -> None:
+        self._description = description
+        self._enabled = enabled
+        self._delay = delay
+        self._stream = stream
+        self._timer: threading.Timer | None = None
+        self._printed = False
+        self._started = 0.0
+        self._lock = threading.Lock()
+
+    def _announce(self) -> None:
+        with self._lock:
+            stream = self._stream if self._stream is not None else sys.stderr
+            print(f"{self._description} …", file=stream, flush=True)
+            self._printed = True
+
+    def __enter__(self) -> StatusLine:
+        self._started = time.perf_counter()
+        if self._enabled:
+            if self._delay <= 0:
+                self._announce()
+            else:
+                self._timer = threading.Timer(self._delay, self._announce)
+                self._timer.daemon = True
+                self._timer.start()
+        return self
+
+    def __exit__(
+        self,
+        kind: type[BaseException] | None,
+        error: BaseException | None,
+        traceback: TracebackType | None,
+    ) -> None:
+        if self._timer is not None:
+            self._timer.cancel()
+        with self._lock:
+            if self._printed and kind is None:
+                stream = self._stream if self._stream is not None else sys.stderr
+                seconds = time.perf_counter() - self._started
+                print(f"{self._description}: done in {seconds:.1f} s", file=stream, flush=True)

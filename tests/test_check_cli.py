@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 
 import numpy as np
+import pytest
 
 from stability.cli import main
 
@@ -26,7 +27,7 @@ def test_bracketing_report_and_plot(capsys, tmp_path):
         "--batch-size",
         "4",
         "--runs",
-        "2000",
+        "40000",
         "--seed",
         "1",
         "--plot",
@@ -96,3 +97,23 @@ def test_disagreement_exits_with_one(capsys, tmp_path, monkeypatch):
 def test_errors_are_one_line_with_exit_code_two(capsys):
     code, out, err = _run(capsys, "check", "--example", "--lr", "0.1", "--runs", "1")
     assert code == 2 and out == "" and "runs must be at least 2" in err
+
+
+def test_scaled_data_are_checked_in_their_own_units(capsys, tmp_path):
+    data = np.random.default_rng(4).standard_normal((6, 3))
+    payloads = []
+    for scale in (1.0, 1e-80):
+        np.save(tmp_path / "X.npy", data * scale)
+        code, out, err = _run(capsys, "check", "--data", str(tmp_path / "X.npy"), "--method",
+                              "sgd", "--batch-size", "2", "--runs", "2000", "--json")  # fmt: skip
+        assert code == 0, err
+        payloads.append(json.loads(out))
+    unit, scaled = payloads
+    assert scaled["critical_learning_rate"] == pytest.approx(
+        unit["critical_learning_rate"] * 1e160, rel=1e-12
+    )
+    assert scaled["sharpness"] == pytest.approx(unit["sharpness"] * 1e-160, rel=1e-12)
+    for low, high in zip(unit["rates"], scaled["rates"], strict=True):
+        assert high["learning_rate"] == pytest.approx(low["learning_rate"] * 1e160, rel=1e-12)
+        assert high["stable"] == low["stable"]
+    assert scaled["verdict"] == unit["verdict"]

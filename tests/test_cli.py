@@ -142,7 +142,7 @@ def test_usage_errors_exit_two(capsys):
         main(["critical-lr", "--method", "gd"])  # no problem source
     assert raised.value.code == 2
     with pytest.raises(SystemExit) as raised:
-        main(["critical-lr", "--example", "--method", "adam"])
+        main(["critical-lr", "--example", "--method", "adagrad"])
     assert raised.value.code == 2
 
 
@@ -162,3 +162,15 @@ def test_tour_lists_exact_rates(capsys):
     assert sgd == sorted(sgd)  # batch sizes listed increasing, thresholds non-decreasing
     code, out, _ = _run(capsys, "tour")
     assert code == 0 and "HeavyBall β=0.9" in out and "η*" in out
+
+
+def test_jacobians_are_a_problem_source(capsys, tmp_path):
+    jacobians = np.random.default_rng(0).standard_normal((6, 2, 3))
+    np.save(tmp_path / "J.npy", jacobians)
+    code, out, err = _run(capsys, "critical-lr", "--jacobians", str(tmp_path / "J.npy"),
+                          "--method", "sgd", "--batch-size", "2", "--json")  # fmt: skip
+    assert code == 0, err
+    expected = stability.critical_learning_rate(
+        stability.Quadratic.from_jacobians(jacobians), stability.SGD(2)
+    )
+    assert json.loads(out)["critical_learning_rate"] == pytest.approx(expected, rel=1e-12)

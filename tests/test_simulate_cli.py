@@ -112,3 +112,39 @@ def test_a_rate_is_required(capsys):
     with pytest.raises(SystemExit) as exit_info:
         main(["simulate", "--example"])
     assert exit_info.value.code == 2
+
+
+def test_a_band_that_says_nothing_is_named(capsys):
+    # guaranteed bands widen quickly: at 2000 runs they bound nothing after a few steps
+    code, out, _ = _run(capsys, "simulate", "--example", "--method", "sgd", "--batch-size", "4",
+                        "--relative", "0.9", "--steps", "20", "--runs", "2000", "--json")
+    assert code == 0
+    payload = json.loads(out)
+    assert payload["band_informative"] is False
+    assert max(u / p for u, p in zip(payload["upper"], payload["predicted"], strict=True)) > 100
+    code, out, _ = _run(capsys, "simulate", "--example", "--method", "sgd", "--batch-size", "4",
+                        "--relative", "0.9", "--steps", "1", "--runs", "2000")
+    assert code == 0 and "tests nothing" not in out
+    code, out, _ = _run(capsys, "simulate", "--example", "--method", "sgd", "--batch-size", "4",
+                        "--relative", "0.9", "--steps", "20", "--runs", "2000")
+    assert "note: from step" in out and "use more --runs or fewer --steps" in out
+
+
+def test_scaled_data_give_the_same_trajectory_at_the_scaled_rate(capsys, tmp_path):
+    # E‖z_t‖² depends on η H only: data × 10^80 at η × 10^-160 is the unit run
+    data = np.random.default_rng(2).standard_normal((6, 3))
+    payloads = []
+    for scale in (1.0, 1e80):
+        np.save(tmp_path / "X.npy", data * scale)
+        code, out, err = _run(capsys, "simulate", "--data", str(tmp_path / "X.npy"), "--method",
+                              "sgd", "--batch-size", "2", "--relative", "0.9", "--steps", "6",
+                              "--runs", "300", "--json")  # fmt: skip
+        assert code == 0, err
+        payloads.append(json.loads(out))
+    unit, scaled = payloads
+    assert scaled["learning_rate"] == pytest.approx(unit["learning_rate"] * 1e-160, rel=1e-12)
+    assert scaled["critical_learning_rate"] == pytest.approx(
+        unit["critical_learning_rate"] * 1e-160, rel=1e-12
+    )
+    assert np.allclose(scaled["predicted"], unit["predicted"], rtol=1e-12)
+    assert np.allclose(scaled["mean_square"], unit["mean_square"], rtol=1e-12)  # same seed

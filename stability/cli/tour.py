@@ -1,7 +1,9 @@
 """``stability tour``: critical learning rates of every method on the built-in example.
 
-Variational GD (``shared/theory.md`` §5) appears twice: in the table of thresholds, where its
-``η*`` is GD's or SGD's (posterior noise is additive), and in a second table of its
+Written for a newcomer: each table says in a sentence what its numbers mean, and the tour
+ends with the commands to run on one's own data. Variational GD
+(``docs/theory/methods.md``) appears twice: in the table of thresholds, where its ``η*``
+is GD's or SGD's (posterior noise is additive), and in a second table of its
 expected-descent edge ``(2/η) VF(z)`` next to GD's ``2/η``.
 """
 
@@ -10,13 +12,18 @@ from __future__ import annotations
 import argparse
 
 from stability.cli._common import format_table, print_json
-from stability.examples import regression_example
-from stability.methods import GD, SGD, HeavyBall, Nesterov
-from stability.methods.variational import VariationalGD
-from stability.numeric.thresholds import critical_learning_rate
-from stability.numeric.variational_edge import variational_edges
 
-__all__ = ["EDGE_SETTINGS", "edge_rows", "register", "run", "tour_rows"]
+__all__ = ["EDGE_SETTINGS", "NEXT_COMMANDS", "edge_rows", "register", "run", "tour_rows"]
+
+#: What to run next on one's own data (printed at the end of the tour).
+NEXT_COMMANDS = (
+    "python -c \"import numpy as np; np.save('X.npy', np.random.randn(100, 10))\"  "
+    "# or your own rows",
+    "stability critical-lr --data X.npy --method gd sgd heavy-ball --batch-size 1 8 32 "
+    "--momentum 0.9",
+    "stability check --data X.npy --method sgd --batch-size 8",
+    "stability plot radius --data X.npy --batch-size 1 8 32 --full-batch -o radius.png",
+)
 
 #: ``(σ², S)`` pairs of the variational-edge table.
 EDGE_SETTINGS = ((0.01, 1), (0.1, 1), (2.0, 1), (2.0, 16), (2.0, 256))
@@ -37,7 +44,19 @@ def register(subparsers: argparse._SubParsersAction) -> None:
 
 
 def tour_rows() -> list[tuple[str, str, float]]:
-    """``(method, batch, η*)`` for the methods of the tour."""
+    """``(method, batch, η*)`` for the methods of the tour.
+
+    Examples
+    --------
+    >>> from stability.cli.tour import tour_rows
+    >>> tour_rows()[0][:2]
+    ('GD', 'full batch')
+    """
+    from stability.examples import regression_example
+    from stability.methods import GD, SGD, HeavyBall, Nesterov
+    from stability.methods.variational import VariationalGD
+    from stability.numeric.thresholds import critical_learning_rate
+
     problem = regression_example()
     methods = [GD()]
     methods += [SGD(batch) for batch in (1, 4, 16, 32)]
@@ -62,14 +81,25 @@ def edge_rows() -> tuple[float, float, list[tuple[float, int, float, float]]]:
     At ``η = 1/λ_max`` (half of GD's ``η*``) and the mean ``δ = v_1`` (a unit step along
     the sharpest eigenvector), for each ``(σ², S)`` of :data:`EDGE_SETTINGS`: the
     parameter ``z = S c / σ²`` and the edge ``(2/η) VF(z)`` along ``v_1``
-    (``shared/theory.md`` §5). The sharpest direction still descends in expectation iff
+    (``docs/theory/methods.md``). The sharpest direction still descends in expectation iff
     ``λ_max`` is below the edge.
 
     Returns
     -------
     tuple
         ``(lr, gd_edge, rows)`` with rows ``(σ², S, z, edge)``.
+
+    Examples
+    --------
+    >>> from stability.cli.tour import edge_rows
+    >>> lr, gd_edge, rows = edge_rows()
+    >>> all(edge < gd_edge for *_, edge in rows)
+    True
     """
+    from stability.examples import regression_example
+    from stability.methods.variational import VariationalGD
+    from stability.numeric.variational_edge import variational_edges
+
     problem = regression_example()
     lr = 1.0 / problem.sharpness
     top = problem.reduced().basis[:, 0]
@@ -81,7 +111,15 @@ def edge_rows() -> tuple[float, float, list[tuple[float, int, float, float]]]:
 
 
 def run(arguments: argparse.Namespace) -> int:
-    """Print the tour."""
+    """Print the tour.
+
+    Parameters
+    ----------
+    arguments : argparse.Namespace
+        The parsed arguments.
+    """
+    from stability.examples import regression_example
+
     problem = regression_example()
     rows = tour_rows()
     lr, gd_edge, edges = edge_rows()
@@ -108,19 +146,28 @@ def run(arguments: argparse.Namespace) -> int:
                         for variance, samples, z, edge in edges
                     ],
                 },
+                "next_commands": list(NEXT_COMMANDS),
             }
         )
         return 0
     print(
         f"Built-in example: least squares, n={problem.samples} samples, d={problem.dimension} "
-        f"features, sharpness λ_max(H) = {problem.sharpness:.6g}\n"
-        "Exact mean-square critical learning rates η* (shared/theory.md §3–§4):\n"
+        f"features, sharpness λ_max(H) = {problem.sharpness:.6g} (the largest curvature)\n"
+        "\nExact mean-square critical learning rates η*: below η* the expected squared "
+        "distance to the minimum E‖θ_t − θ*‖² stays bounded; above it, it grows without "
+        "bound.\nFull-batch GD's η* is 2/λ_max; smaller batches, sampling with replacement "
+        "and momentum lower it (docs/theory/threshold.md):\n"
     )
     print(format_table([(m, b, f"{r:.8g}") for m, b, r in rows], ("method", "batch", "η*")))
     print(
-        f"\nExpected-descent edge of variational GD (shared/theory.md §5) at η = 1/λ_max = "
-        f"{lr:.6g}, mean one unit along the sharpest eigenvector.\nThe loss along that "
-        "direction decreases in expectation iff λ_max is below the edge:\n"
+        "\nExpected-descent edge of variational GD. Variational GD adds posterior noise, "
+        "which leaves η* unchanged but flattens the curvature it can still descend "
+        "(docs/theory/methods.md).\n"
+        f"Take η = 1/λ_max = {lr:.6g} (half of GD's η*) and start one unit along the "
+        "sharpest direction.\nThe 'edge' is the largest curvature along which one step "
+        "still lowers the loss on average; GD's edge is 2/η. With posterior variance σ² and "
+        "S samples per step (z = S c / σ²) the edge drops below 2/η, and the last column "
+        "says whether the sharpest direction still descends:\n"
     )
     table = [("GD", "-", "-", "∞", f"{gd_edge:.8g}", "yes")]
     table += [
@@ -135,4 +182,9 @@ def run(arguments: argparse.Namespace) -> int:
         for variance, samples, z, edge in edges
     ]
     print(format_table(table, ("method", "σ²", "S", "z", "edge", "λ_max descends")))
+    print("\nNext, on your own data (rows x_i of a least-squares problem, or Jacobian rows):")
+    for command in NEXT_COMMANDS:
+        print(f"  {command}")
+    print("Files may be .npy, .npz, .csv (a header line is fine), .txt or .pt; see stability "
+          "COMMAND --help.")
     return 0

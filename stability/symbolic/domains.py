@@ -93,6 +93,11 @@ def default_domain(
     for symbol in hyper_symbols:
         if symbol not in result:
             result[symbol] = HYPER_PARAMETER.intersect(_declared_or_real(symbol))
+    if domain is not None and not isinstance(domain, Mapping):
+        raise InvalidTypeError(
+            "domain must be a mapping {symbol: Interval(...)}; "
+            f"got {type(domain).__name__}"
+        )
     for symbol, interval in (domain or {}).items():
         if not isinstance(symbol, sympy.Symbol):
             raise InvalidTypeError(f"domain keys must be SymPy symbols; got {symbol!r}")

@@ -360,18 +360,39 @@ class SymbolicQuadratic:
 
 
 def _check_psd(matrix: sympy.ImmutableMatrix, name: str) -> None:
+    """Refuse a Hessian that is not a minimum.
+
+    A matrix of numbers passes when it is exactly positive semi-definite, or when its
+    smallest eigenvalue (computed in floating point) is at least ``-tolerance`` times its
+    largest magnitude, with the numeric layer's relative tolerance
+    (:data:`stability.validation.DEFAULT_TOLERANCE`): the symbolic layer accepts what the
+    numeric layer accepts, such as ``x xᵀ`` computed in floating point.
+    """
     if matrix.free_symbols:
         if matrix.shape == (1, 1) and matrix[0, 0].is_negative:
             raise NotPositiveSemidefiniteError(
                 f"{name} must be positive semi-definite (a minimum); it is {matrix[0, 0]} < 0"
             )
         return
-    if not matrix.is_positive_semidefinite:
-        smallest = min(sympy.Matrix(matrix).evalf(30).eigenvals(), key=lambda v: sympy.re(v))
-        raise NotPositiveSemidefiniteError(
-            f"{name} must be positive semi-definite (a minimum); smallest eigenvalue is "
-            f"{float(sympy.re(smallest)):.6g}"
-        )
+    if matrix.is_positive_semidefinite:
+        return
+    from stability.validation import DEFAULT_TOLERANCE
+
+    try:
+        values = np.linalg.eigvalsh(np.array(matrix.tolist(), dtype=float))
+    except (OverflowError, ValueError, np.linalg.LinAlgError):
+        values = None
+    if values is not None and np.all(np.isfinite(values)):
+        scale = float(np.max(np.abs(values)))
+        lowest = float(np.min(values))
+        if lowest >= -DEFAULT_TOLERANCE * scale:
+            return
+        detail = f"{lowest:.6g} (largest magnitude {scale:.6g})"
+    else:
+        detail = "negative"
+    raise NotPositiveSemidefiniteError(
+        f"{name} must be positive semi-definite (a minimum); smallest eigenvalue is {detail}"
+    )
 
 
 def as_symbolic_problem(value: Any, name: str = "hessians") -> SymbolicQuadratic:

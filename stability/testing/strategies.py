@@ -24,13 +24,14 @@ Examples
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from typing import Any
 
 import numpy as np
 from hypothesis import strategies as st
 
 from stability.errors import InvalidInputError
-from stability.methods import GD, SGD, HeavyBall, Method, Nesterov
+from stability.methods import GD, SGD, Method, registry
 from stability.numeric.thresholds import critical_learning_rate
 from stability.problems import Quadratic
 
@@ -137,22 +138,69 @@ def problems(draw: st.DrawFn, *, max_samples: int = 5, max_dimension: int = 4) -
 
 @st.composite
 def methods(
-    draw: st.DrawFn, samples: int, *, momentum: bool = True, max_momentum: float = 0.95
+    draw: st.DrawFn,
+    samples: int,
+    *,
+    momentum: bool = True,
+    max_momentum: float = 0.95,
+    names: Sequence[str] | None = None,
+    all_options: bool = False,
 ) -> Method:
-    """Methods valid for a problem with ``samples`` samples: GD, SGD (both samplings), momentum."""
-    kinds = ["gd", "sgd"] + (["heavy-ball", "nesterov"] if momentum else [])
-    kind = draw(st.sampled_from(kinds))
+    """Methods of the registry valid for a problem with ``samples`` samples.
+
+    The methods come from :data:`stability.methods.registry.METHODS`, so a method added
+    there is drawn here too. By default every method without additive noise is drawn
+    (GD, SGD with both samplings, heavy ball and Nesterov, ...); ``names`` picks any
+    registry entries (``"variational-gd"`` included). Options are drawn from each
+    option's range (:class:`~stability.methods.registry.Option`), momentum up to
+    ``max_momentum``.
+
+    Parameters
+    ----------
+    samples : int
+        The problem's number of samples (bounds the batch size).
+    momentum : bool, default True
+        Include methods with a ``momentum`` option.
+    max_momentum : float, default 0.95
+        Largest momentum drawn.
+    names : sequence of str, optional
+        Registry names to draw from (default: every method without additive noise).
+    all_options : bool, default False
+        Also draw the optional options (weight decay, posterior samples); by default
+        they keep their defaults.
+
+    Examples
+    --------
+    >>> from hypothesis import find
+    >>> from stability.testing.strategies import methods
+    >>> type(find(methods(4, names=["nesterov"]), lambda method: True)).__name__
+    'Nesterov'
+    """
+    if names is None:
+        names = [
+            spec.name
+            for spec in registry.METHODS
+            if not spec.noisy
+            and (momentum or all(option.keyword != "momentum" for option in spec.options))
+        ]
+    spec = registry.get(draw(st.sampled_from(list(names))))
     replacement = draw(st.booleans())
     upper = samples * (2 if replacement else 1)
     batch_size = draw(st.integers(1, max(1, upper)))
-    if kind == "gd":
-        return GD()
-    if kind == "sgd":
-        return SGD(batch_size, replacement=replacement)
-    beta = draw(st.floats(0.0, max_momentum))
-    full = draw(st.booleans())
-    cls = HeavyBall if kind == "heavy-ball" else Nesterov
-    return cls(beta, batch_size=None if full else batch_size, replacement=replacement)
+    options: dict[str, Any] = {}
+    for option in spec.options:
+        if not option.required and not all_options:
+            continue  # optional options keep their defaults unless asked for
+        if option.integer:
+            options[option.keyword] = draw(st.integers(int(option.low), int(option.high)))
+        else:
+            high = min(option.high, max_momentum) if option.keyword == "momentum" else option.high
+            options[option.keyword] = draw(st.floats(option.low, high))
+    if spec.batch == "none":
+        return spec.build(**options)
+    if spec.batch == "optional" and draw(st.booleans()):
+        return spec.build(batch_size=None, replacement=replacement, **options)
+    return spec.build(batch_size=batch_size, replacement=replacement, **options)
 
 
 @st.composite
