@@ -59,7 +59,13 @@ from stability.numeric.prediction import initial_states
 from stability.problems import Quadratic, as_problem
 from stability.progress import ProgressMeter, as_progress
 from stability.system import bind
-from stability.validation import as_finite_array, check_learning_rate, check_positive_integer
+from stability.validation import (
+    as_finite_array,
+    as_seed_sequence,
+    check_false_alarm,
+    check_learning_rate,
+    check_positive_integer,
+)
 
 __all__ = [
     "DEFAULT_CHUNK_SIZE",
@@ -67,6 +73,7 @@ __all__ = [
     "SimulationResult",
     "SweepResult",
     "bernstein_radius",
+    "growth_bound",
     "json_number",
     "normal_radius",
     "sample_indices",
@@ -161,16 +168,6 @@ def normal_radius(variance: Any, runs: int, false_alarm: float) -> np.ndarray:
     return np.where(np.isnan(radius), np.inf, radius)
 
 
-def _check_false_alarm(value: Any) -> float:
-    try:
-        value = float(value)
-    except (TypeError, ValueError):
-        raise InvalidTypeError(f"false_alarm must be a probability; got {value!r}") from None
-    if not 0.0 < value < 1.0:
-        raise InvalidInputError(f"false_alarm must lie in (0, 1); got {value}")
-    return value
-
-
 # ------------------------------------------------------------------------------ the kernel
 def _numeric(dynamics: LinearDynamics, lr: float) -> tuple[Any, ...]:
     try:
@@ -250,7 +247,7 @@ def _weighted_norm(
     return float(max(np.linalg.norm(left @ (identity + p * gradient) @ right, 2) for p in points))
 
 
-def _growth_bound(
+def growth_bound(
     problem: Quadratic, dynamics: LinearDynamics, lr: float, steps: int
 ) -> np.ndarray:
     """``c_t`` with ``‖z_t‖² ≤ c_t ‖z_0‖²`` for every run of the noise-free recursion.
@@ -261,6 +258,32 @@ def _growth_bound(
     ``P = I`` gives :func:`state_map_norm_bound`; for momentum (``m > 1``) a ``P`` fitted
     by Nelder–Mead is usually much better (``F`` is not normal). Any ``P`` gives a valid
     bound, so the elementwise minimum over the candidates is one too.
+
+    Parameters
+    ----------
+    problem : Quadratic
+        The minimum.
+    dynamics : LinearDynamics
+        The optimiser's recursion, bound to ``problem``.
+    lr : float
+        The learning rate ``η > 0``.
+    steps : int
+        The last time ``t``.
+
+    Returns
+    -------
+    ndarray, shape (steps + 1,)
+        ``c_0, …, c_steps``.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from stability import GD, Quadratic
+    >>> from stability.simulation import growth_bound
+    >>> from stability.system import bind
+    >>> system = bind(Quadratic(np.diag([4.0, 1.0])), GD())
+    >>> growth_bound(system.problem, system.dynamics, 0.75, 3)  # ‖A‖₂ = |1 − 0.75·4| = 2
+    array([ 1.,  4., 16., 64.])
     """
     import scipy.optimize
 
@@ -604,23 +627,6 @@ def _combine(parts: Sequence[_ChunkStatistics]) -> tuple[np.ndarray, ...]:
     return mean, variance, mean_log / count, final
 
 
-def _seed_sequence(seed: SeedLike) -> np.random.SeedSequence:
-    if seed is None:
-        return np.random.SeedSequence()
-    if isinstance(seed, np.random.SeedSequence):
-        # a fresh copy, so that spawning does not depend on what was spawned from it before
-        return np.random.SeedSequence(
-            seed.entropy, spawn_key=seed.spawn_key, pool_size=seed.pool_size
-        )
-    if isinstance(seed, bool) or not isinstance(seed, int | np.integer):
-        raise InvalidTypeError(
-            f"seed must be None, a non-negative integer or a numpy SeedSequence; got {seed!r}"
-        )
-    if seed < 0:
-        raise InvalidInputError(f"seed must be non-negative; got {seed}")
-    return np.random.SeedSequence(int(seed))
-
-
 def _check_executor(executor: Any) -> Executor | None:
     if executor is None:
         return None
@@ -743,7 +749,7 @@ class SimulationResult:
         >>> bool(np.all(lower <= result.mean_square) and np.all(result.mean_square <= upper))
         True
         """
-        false_alarm = _check_false_alarm(false_alarm)
+        false_alarm = check_false_alarm(false_alarm)
         selected = self.times if times is None else np.asarray(times, dtype=int)
         if (
             selected.ndim != 1
@@ -898,7 +904,7 @@ def _plan(
         raise DimensionError(
             f"init with one start per run must have runs={runs} rows; got {starts.shape[0]}"
         )
-    root = _seed_sequence(seed)
+    root = as_seed_sequence(seed)
     count = -(-runs // chunk_size)
     children = root.spawn(count)
     chunks = []
@@ -908,7 +914,7 @@ def _plan(
         chunks.append(_Chunk(kernel, steps, end - begin, start, child))
     start_norm = float(np.max(np.sum(np.atleast_2d(starts) ** 2, axis=1)))
     with np.errstate(over="ignore", invalid="ignore"):
-        range_bound = start_norm * _growth_bound(problem, dynamics, lr, steps)
+        range_bound = start_norm * growth_bound(problem, dynamics, lr, steps)
     range_bound[np.isnan(range_bound)] = np.inf
     if dynamics.noise is not None:
         range_bound = np.full(steps + 1, np.inf)
@@ -1143,7 +1149,7 @@ def sweep(
                     f"{as_dynamics(method).name} is stable at every rate on this problem"
                 )
         grid[row] = rates * scale
-    cells = _seed_sequence(seed).spawn(grid.size)
+    cells = as_seed_sequence(seed).spawn(grid.size)
     plans = [
         _plan(
             problem,

@@ -318,9 +318,13 @@ def test_simulator_checker_follows_lazy_and_indirect_imports(tmp_path, monkeypat
 
 
 # ---------------------------------------------------------------------------------------------
-# The rules, on the package (the rules not listed here do not hold yet: see the module's
-# check functions, private_name_violations() and simulator_numeric_violations())
+# The rules, on the package (the simulator rule does not hold yet: see
+# simulator_numeric_violations())
 
 
 def test_no_import_cycles():
     assert cycles(graph()) == []
+
+
+def test_no_module_imports_a_private_name_of_another():
+    assert private_name_violations() == []
