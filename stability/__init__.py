@@ -66,7 +66,8 @@ if TYPE_CHECKING:  # pragma: no cover - for type checkers and IDEs only
         variational_factor,
     )
     from stability.problems import Quadratic
-    from stability.simulation import SimulationResult, SweepResult, simulate, sweep
+    from stability.simulation import SimulationResult, SweepResult, simulate
+    from stability.sweeps import sweep
 
 #: Public name -> the module defining it (a subpackage maps to ``None``: it is itself).
 _EXPORTS: dict[str, str | None] = {
@@ -110,7 +111,7 @@ _EXPORTS: dict[str, str | None] = {
     "simulate": "stability.simulation",
     "spectral_radius": "stability.numeric.thresholds",
     "stationary_second_moment": "stability.numeric.moments",
-    "sweep": "stability.simulation",
+    "sweep": "stability.sweeps",
     "symbolic": None,
     "testing": None,
     "threshold_report": "stability.numeric.thresholds",

@@ -55,9 +55,9 @@ import numpy as np
 from stability.dynamics import BatchLaw, LinearDynamics
 from stability.errors import DimensionError, InvalidInputError, InvalidTypeError
 from stability.methods.base import as_dynamics
-from stability.numeric.prediction import initial_states
 from stability.problems import Quadratic, as_problem
 from stability.progress import ProgressMeter, as_progress
+from stability.starts import initial_states
 from stability.system import bind
 from stability.validation import (
     as_finite_array,
@@ -78,8 +78,8 @@ __all__ = [
     "normal_radius",
     "sample_indices",
     "simulate",
+    "simulate_grid",
     "state_map_norm_bound",
-    "sweep",
 ]
 
 #: Runs per chunk; each chunk has its own random stream (part of what fixes a result).
@@ -247,9 +247,7 @@ def _weighted_norm(
     return float(max(np.linalg.norm(left @ (identity + p * gradient) @ right, 2) for p in points))
 
 
-def growth_bound(
-    problem: Quadratic, dynamics: LinearDynamics, lr: float, steps: int
-) -> np.ndarray:
+def growth_bound(problem: Quadratic, dynamics: LinearDynamics, lr: float, steps: int) -> np.ndarray:
     """``c_t`` with ``‖z_t‖² ≤ c_t ‖z_0‖²`` for every run of the noise-free recursion.
 
     With ``P = L Lᵀ`` (``m × m``, positive definite) and ``‖z‖_P² = zᵀ (P ⊗ I) z``, the map
@@ -979,7 +977,7 @@ def simulate(
     init : array_like, optional
         The start: ``δ_0`` of length ``d`` (for momentum ``δ_{-1} = δ_0``), a full state of
         length ``m d``, or an array with one such start per run (``runs`` rows). Default
-        ``(1, …, 1)/√d`` (:func:`stability.numeric.prediction.default_initial_error`).
+        ``(1, …, 1)/√d`` (:func:`stability.starts.default_initial_error`).
     progress : bool or ProgressMeter, default False
         ``True`` shows a tqdm bar (the ``progress`` extra); or pass a
         :class:`~stability.progress.ProgressMeter`.
@@ -1063,7 +1061,7 @@ class SweepResult:
         return self.mean_square[..., -1]
 
 
-def sweep(
+def simulate_grid(
     problem: Quadratic,
     methods: Any,
     learning_rates: Any,
@@ -1072,16 +1070,17 @@ def sweep(
     runs: int,
     seed: SeedLike = None,
     init: Any = None,
-    relative: bool = False,
     progress: bool | ProgressMeter = False,
     executor: Executor | None = None,
     chunk_size: int = DEFAULT_CHUNK_SIZE,
 ) -> SweepResult:
-    """Simulate every method at every learning rate, all chunks through one executor.
+    """Simulate every method at its learning rates, all chunks through one executor.
 
-    Cell ``k`` (row-major over methods × rates) uses child ``k`` of
-    ``SeedSequence(seed)``, so it equals ``simulate(..., seed=SeedSequence(seed).spawn(K)[k])``
-    and, like :func:`simulate`, does not depend on the executor.
+    The engine of :func:`stability.sweep` (which also offers rates relative to each method's
+    exact ``η*``). Cell ``k`` (row-major over methods × rates) uses child ``k`` of
+    ``SeedSequence(seed)``, so it equals
+    ``simulate(..., seed=SeedSequence(seed).spawn(K)[k])`` and, like :func:`simulate`, does
+    not depend on the executor.
 
     Parameters
     ----------
@@ -1089,9 +1088,8 @@ def sweep(
         The minimum.
     methods : Method, LinearDynamics or a sequence of them
         E.g. ``[SGD(b) for b in (1, 4, 16)]``.
-    learning_rates : array_like, shape (rates,)
-        Positive learning rates; with ``relative=True``, multiples of each method's exact
-        critical learning rate ``η*``.
+    learning_rates : array_like, shape (rates,) or (methods, rates)
+        Positive learning rates: the same for every method, or one row per method.
     steps : int
         The horizon of every simulation.
     runs : int
@@ -1100,8 +1098,6 @@ def sweep(
         Root of the random streams; cell ``k`` uses its child ``k``.
     init : array_like, optional
         The start, as in :func:`simulate`.
-    relative : bool, default False
-        Interpret ``learning_rates`` as multiples of ``η*`` (per method).
     progress : bool or ProgressMeter, default False
         One progress bar over all cells.
     executor : concurrent.futures.Executor, optional
@@ -1117,38 +1113,31 @@ def sweep(
     Examples
     --------
     >>> from stability import SGD, Quadratic
-    >>> from stability.simulation import sweep
+    >>> from stability.simulation import simulate_grid
     >>> problem = Quadratic.from_data([[1.0, 0.0], [0.0, 1.0], [1.0, 1.0]])
-    >>> grid = sweep(problem, [SGD(1), SGD(2)], [0.5, 2.0], relative=True,
-    ...              steps=30, runs=500, seed=0)
+    >>> grid = simulate_grid(problem, [SGD(1), SGD(2)], [0.2, 1.5], steps=30, runs=500, seed=0)
     >>> grid.final_mean_square.shape
     (2, 2)
     >>> bool(grid.final_mean_square[0, 1] > grid.final_mean_square[0, 0])
     True
     """
-    from stability.numeric.thresholds import critical_learning_rate
-
     executor = _check_executor(executor)
     problem = as_problem(problem)
     method_list = list(methods) if isinstance(methods, list | tuple) else [methods]
     if not method_list:
         raise InvalidInputError("methods must name at least one method")
-    rates = as_finite_array(learning_rates, "learning_rates", 1)
+    rates = as_finite_array(learning_rates, "learning_rates", (1, 2))
+    if rates.ndim == 2 and rates.shape[0] != len(method_list):
+        raise DimensionError(
+            f"learning_rates must have one row per method ({len(method_list)}); got shape "
+            f"{rates.shape}"
+        )
     if np.any(rates <= 0):
         raise InvalidInputError(
             f"learning_rates must be positive; the smallest is {float(rates.min()):.6g}"
         )
-    grid = np.empty((len(method_list), rates.size))
-    for row, method in enumerate(method_list):
-        scale = 1.0
-        if relative:
-            scale = critical_learning_rate(problem, method)
-            if not math.isfinite(scale):
-                raise InvalidInputError(
-                    f"relative=True needs a finite critical learning rate; "
-                    f"{as_dynamics(method).name} is stable at every rate on this problem"
-                )
-        grid[row] = rates * scale
+    grid = np.array(np.broadcast_to(rates, (len(method_list), rates.shape[-1])), dtype=float)
+    columns = grid.shape[1]
     cells = as_seed_sequence(seed).spawn(grid.size)
     plans = [
         _plan(
@@ -1157,12 +1146,12 @@ def sweep(
             grid[row, column],
             steps=steps,
             runs=runs,
-            seed=cells[row * rates.size + column],
+            seed=cells[row * columns + column],
             init=init,
             chunk_size=chunk_size,
         )
         for row in range(len(method_list))
-        for column in range(rates.size)
+        for column in range(columns)
     ]
     chunks = [chunk for plan in plans for chunk in plan.chunks]
     meter = as_progress(progress)
@@ -1177,7 +1166,5 @@ def sweep(
         results.append(plan.result(parts[offset : offset + len(plan.chunks)]))
         offset += len(plan.chunks)
     names = tuple(f"{as_dynamics(m).name} ({as_dynamics(m).batch.describe()})" for m in method_list)
-    table = tuple(
-        tuple(results[row * rates.size : (row + 1) * rates.size]) for row in range(len(names))
-    )
+    table = tuple(tuple(results[row * columns : (row + 1) * columns]) for row in range(len(names)))
     return SweepResult(names, grid, table)

@@ -318,8 +318,7 @@ def test_simulator_checker_follows_lazy_and_indirect_imports(tmp_path, monkeypat
 
 
 # ---------------------------------------------------------------------------------------------
-# The rules, on the package (the simulator rule does not hold yet: see
-# simulator_numeric_violations())
+# The rules, on the package
 
 
 def test_no_import_cycles():
@@ -328,3 +327,7 @@ def test_no_import_cycles():
 
 def test_no_module_imports_a_private_name_of_another():
     assert private_name_violations() == []
+
+
+def test_the_simulator_imports_no_numeric_code():
+    assert simulator_numeric_violations() == []
