@@ -63,11 +63,7 @@ from stability.errors import (
 )
 from stability.numeric.operator import SecondMomentOperator
 from stability.numeric.operators import DENSE_ENTRY_LIMIT, dense_operator, symmetric_basis
-from stability.numeric.prediction import (
-    SecondMomentRecursion,
-    initial_states,
-    second_moment_recursion,
-)
+from stability.numeric.prediction import SecondMomentRecursion, second_moment_recursion
 from stability.numeric.thresholds import (
     critical_learning_rate,
     principal_moments,
@@ -86,6 +82,7 @@ from stability.simulation import (
     simulate,
     state_map_norm_bound,
 )
+from stability.starts import initial_states
 from stability.system import bind
 from stability.validation import (
     as_seed_sequence,

@@ -32,7 +32,7 @@ from stability.dynamics import LinearDynamics
 from stability.errors import DimensionError, InvalidTypeError
 from stability.numeric.operator import SecondMomentOperator
 from stability.problems import Quadratic
-from stability.starts import default_initial_error, initial_states
+from stability.starts import initial_states
 from stability.system import System, bind
 from stability.validation import check_learning_rate, check_positive_integer
 
