@@ -8,7 +8,7 @@ trajectories of
 reading only the :class:`~stability.dynamics.LinearDynamics` (never a method's name):
 batches follow :meth:`BatchLaw.sample_weights <stability.dynamics.BatchLaw.sample_weights>`
 (the same law, with or without replacement, that the exact layers use; small batches are
-drawn as ``B`` indices with that law by :func:`sample_indices`), the additive
+drawn as ``B`` indices with that law by :func:`stability.dynamics.sample_indices`), the additive
 noise ``ε_t`` from :attr:`AdditiveNoise.sampler <stability.dynamics.AdditiveNoise.sampler>`
 (a Gaussian with :attr:`AdditiveNoise.covariance` when no sampler is given), and each
 step costs ``O(m B d)`` per run for rank-one samples (rows of ``problem.data``: the ``B``
@@ -52,7 +52,7 @@ from typing import Any, Literal
 
 import numpy as np
 
-from stability.dynamics import BatchLaw, LinearDynamics
+from stability.dynamics import BatchLaw, LinearDynamics, sample_indices
 from stability.errors import DimensionError, InvalidInputError, InvalidTypeError
 from stability.methods.base import as_dynamics
 from stability.problems import Quadratic, as_problem
@@ -76,7 +76,6 @@ __all__ = [
     "growth_bound",
     "json_number",
     "normal_radius",
-    "sample_indices",
     "simulate",
     "simulate_grid",
     "state_map_norm_bound",
@@ -317,65 +316,6 @@ def growth_bound(problem: Quadratic, dynamics: LinearDynamics, lr: float, steps:
             norm = _weighted_norm(identity, gradient, points, factor)
             best = np.minimum(best, spread * norm ** (2.0 * times))
     return best
-
-
-def sample_indices(
-    batch: BatchLaw, samples: int, runs: int, rng: np.random.Generator
-) -> np.ndarray | None:
-    """Draw ``runs`` batches as index arrays ``(runs, B)``, ``H_B = (1/B) Σ_b H_{i_b}``.
-
-    The law is that of :meth:`BatchLaw.sample_weights
-    <stability.dynamics.BatchLaw.sample_weights>`, in ``O(B)`` instead of ``O(n)`` per run:
-    with replacement, ``B`` i.i.d. uniform indices; without, a uniform ``B``-subset, drawn
-    as ``B`` i.i.d. uniform indices with every run whose indices collide redrawn (rejection
-    sampling: conditioned on being distinct, i.i.d. uniform draws are uniform over ordered
-    distinct tuples, hence over subsets). Rejection is used only while a row is accepted
-    with probability about ``exp(−B(B − 1)/(2n)) ≥ 1/e``; otherwise ``None`` is returned
-    and the caller falls back to :meth:`~stability.dynamics.BatchLaw.sample_weights`.
-
-    Parameters
-    ----------
-    batch : BatchLaw
-        The batch law (``None`` is returned for the full batch).
-    samples : int
-        ``n``.
-    runs : int
-        The number of batches to draw.
-    rng : numpy.random.Generator
-        The random stream.
-
-    Returns
-    -------
-    ndarray of int, shape (runs, B), or None
-        Row ``r`` lists the ``B`` sample indices of run ``r`` (with repetitions when drawn
-        with replacement); ``None`` when the caller should use ``sample_weights``.
-
-    Examples
-    --------
-    >>> import numpy as np
-    >>> from stability.dynamics import BatchLaw
-    >>> from stability.simulation import sample_indices
-    >>> drawn = sample_indices(BatchLaw(3), 50, 1000, np.random.default_rng(0))
-    >>> drawn.shape, bool(np.all(np.diff(np.sort(drawn, axis=1), axis=1) > 0))
-    ((1000, 3), True)
-    """
-    batch.validate(samples)
-    size = batch.batch_size
-    if size is None:
-        return None
-    if batch.replacement:
-        return rng.integers(0, samples, size=(runs, size))
-    if size * (size - 1) > 2 * samples:
-        return None
-    indices = rng.integers(0, samples, size=(runs, size))
-    pending = np.arange(runs)
-    while True:
-        ordered = np.sort(indices[pending], axis=1)
-        collided = pending[np.any(ordered[:, 1:] == ordered[:, :-1], axis=1)]
-        if collided.size == 0:
-            return indices
-        indices[collided] = rng.integers(0, samples, size=(collided.size, size))
-        pending = collided
 
 
 @dataclass(frozen=True, eq=False)
