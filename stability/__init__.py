@@ -80,7 +80,8 @@ if TYPE_CHECKING:  # pragma: no cover - for type checkers and IDEs only
     from stability.problems import Quadratic
     from stability.reshuffling import epoch_critical_learning_rate
     from stability.schedules import predicted_schedule_mean_square
-    from stability.simulation import SimulationResult, SweepResult, simulate, sweep
+    from stability.simulation import SimulationResult, SweepResult, simulate
+    from stability.sweeps import sweep
 
 #: Public name -> the module defining it (a subpackage maps to ``None``: it is itself).
 _EXPORTS: dict[str, str | None] = {
@@ -134,7 +135,7 @@ _EXPORTS: dict[str, str | None] = {
     "simulate": "stability.simulation",
     "spectral_radius": "stability.numeric.thresholds",
     "stationary_second_moment": "stability.numeric.moments",
-    "sweep": "stability.simulation",
+    "sweep": "stability.sweeps",
     "symbolic": None,
     "testing": None,
     "threshold_report": "stability.numeric.thresholds",
