@@ -44,6 +44,7 @@ import scipy.stats
 from stability.dynamics import LinearDynamics, ReshuffledBatchLaw
 from stability.errors import InvalidInputError, SizeLimitError
 from stability.methods.base import as_dynamics
+from stability.numeric.operator import SecondMomentOperator, SymmetricLayout
 from stability.problems import Quadratic, as_problem
 from stability.validation import as_finite_array, check_learning_rate, check_positive_integer
 
@@ -81,14 +82,9 @@ def _reshuffled(dynamics: LinearDynamics) -> ReshuffledBatchLaw:
 
 
 def _svec_basis(size: int) -> np.ndarray:
-    """Orthonormal basis of symmetric ``size × size`` matrices, rows acting on row-major vec."""
-    rows = []
-    for a in range(size):
-        for b in range(a, size):
-            element = np.zeros((size, size))
-            element[a, b] = element[b, a] = 1.0
-            rows.append(element.ravel() / np.linalg.norm(element))
-    return np.array(rows)
+    """The package's ``svec`` basis (:class:`~stability.numeric.operator.SymmetricLayout`),
+    rows acting on row-major ``vec`` of symmetric ``size × size`` matrices."""
+    return SymmetricLayout(size).basis().reshape(-1, size * size)
 
 
 @dataclass(frozen=True, eq=False)
@@ -189,33 +185,45 @@ def _batch_polynomials(
 ) -> np.ndarray:
     """``𝒯_b`` as polynomials in ν for every batch Hessian (already divided by λ_max).
 
-    Returns shape ``(batches, 2 deg + 1, N, N)``.
+    ``𝒯_b(S) = A_b S A_bᵀ`` is the package's one second-moment operator
+    (:class:`~stability.numeric.operator.SecondMomentOperator`) of the batch ``b`` drawn
+    with probability one (mixing weight zero, mean Hessian ``H_b``): its coefficients
+    ``T_q`` on ``svec`` (the basis of ``projector``). Returns shape
+    ``(batches, 2 deg + 1, N, N)``.
     """
-    identity = dynamics.identity_part.numeric_coefficients()
-    hessian = dynamics.hessian_part.numeric_coefficients()
-    degree = max(len(identity), len(hessian)) - 1
-    blocks = dynamics.blocks
-    count = batch_hessians.shape[1]
-    eye = np.eye(count)
-    maps = []
-    for k in range(degree + 1):
-        f = identity[k] if k < len(identity) else np.zeros((blocks, blocks))
-        g = hessian[k] if k < len(hessian) else np.zeros((blocks, blocks))
-        constant = np.kron(f, eye)
-        varying = np.einsum("ij,bkl->bikjl", g, batch_hessians).reshape(
-            len(batch_hessians), blocks * count, blocks * count
-        )
-        maps.append(constant[None] + varying)
-    state = blocks * count
+    degree = max(dynamics.identity_part.degree, dynamics.hessian_part.degree, 1)
+    identity = _padded(dynamics.identity_part.numeric_coefficients(), degree)
+    hessian = _padded(dynamics.hessian_part.numeric_coefficients(), degree)
     size = projector.shape[0]
+    blocks, count = dynamics.blocks, batch_hessians.shape[1]
+    state = blocks * count
+    layout = SymmetricLayout(state)
+    # the svec basis as a stack of block moments (m, m, N, c, c)
+    basis = layout.basis().reshape(size, blocks, count, blocks, count).transpose(1, 3, 0, 2, 4)
     result = np.zeros((len(batch_hessians), 2 * degree + 1, size, size))
-    for j in range(degree + 1):
-        for k in range(degree + 1):
-            # svec(A_j S A_kᵀ) for the basis elements S: P (A_j ⊗ A_k) Pᵀ (row-major vec)
-            kronecker = np.einsum("nac,nbd->nabcd", maps[j], maps[k]).reshape(
-                len(batch_hessians), state * state, state * state
-            )
-            result[:, j + k] += np.matmul(np.matmul(projector, kronecker), projector.T)
+    for row, batch_hessian in enumerate(batch_hessians):
+        operator = SecondMomentOperator(
+            None,
+            eigenvalues=batch_hessian,
+            mixing=0.0,
+            identity=identity,
+            hessian=hessian,
+            rate_factor=1.0,
+        )
+        for j in range(degree + 1):
+            for k in range(degree + 1):
+                image = operator.apply_pair(
+                    basis, (identity[j], hessian[j]), (identity[k], hessian[k])
+                )  # (m, m, N, c, c): columns of T_jk
+                full = image.transpose(2, 0, 3, 1, 4).reshape(size, state, state)
+                result[row, j + k] += layout.pack(full).T
+    return result
+
+
+def _padded(table: np.ndarray, degree: int) -> np.ndarray:
+    """Coefficients ``(q + 1, m, m)`` padded with zeros to ``(degree + 1, m, m)``."""
+    result = np.zeros((degree + 1, *table.shape[1:]))
+    result[: len(table)] = table
     return result
 
 

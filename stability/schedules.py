@@ -36,7 +36,9 @@ import scipy.stats
 
 from stability.errors import InvalidInputError
 from stability.methods.base import as_dynamics
+from stability.numeric.operator import SecondMomentOperator
 from stability.problems import Quadratic, as_problem
+from stability.system import bind
 from stability.validation import as_finite_array, check_positive_integer
 
 __all__ = [
@@ -142,7 +144,13 @@ def step_decay(initial: float, steps: int, *, every: int, factor: float = 0.1) -
 
 
 class _Step:
-    """The affine second-moment map of one step, matrix-free, in the original coordinates."""
+    """The affine second-moment map of one step, matrix-free, in the original coordinates.
+
+    ``𝒯(η)`` is the package's one operator
+    (:class:`~stability.numeric.operator.SecondMomentOperator`) acting on the full ``m d``
+    state (the mean Hessian ``H`` as a matrix, so the null space of ``H`` is followed too),
+    and ``E[H_B X H_B]`` its batch sandwich (:class:`~stability.numeric.operator.BatchSandwich`).
+    """
 
     def __init__(self, problem: Quadratic, method: Any) -> None:
         self.dynamics = as_dynamics(method)
@@ -150,41 +158,30 @@ class _Step:
         self.dimension = problem.dimension
         self.mixing = float(self.dynamics.batch.mixing(problem.samples))
         self.hessian = np.asarray(problem.hessian, dtype=float)
-        self.data = problem.data if problem.samples is not None else None
-        self.stack = None
-        if self.mixing and self.data is None:
-            self.stack = np.asarray(problem.per_sample_hessians())
+        factors = stack = None
+        if self.mixing and problem.samples is not None and problem.data is not None:
+            factors = np.asarray(problem.data, dtype=float)[:, None, :]  # H_i = x_i x_iᵀ
+        elif self.mixing:
+            stack = np.asarray(problem.per_sample_hessians(), dtype=float)
+        self.operator = SecondMomentOperator(
+            bind(problem, self.dynamics),
+            eigenvalues=self.hessian,
+            factors=factors,
+            hessians=stack,
+            mixing=self.mixing,
+            identity=self.dynamics.identity_part.numeric_coefficients(),
+            hessian=self.dynamics.hessian_part.numeric_coefficients(),
+            rate_factor=1.0,
+        )
+        self.sandwich = self.operator.sandwich
         noise = self.dynamics.noise
         self.covariance = None if noise is None else noise.covariance_matrix(self.dimension)
 
-    def sandwich(self, matrix: np.ndarray) -> np.ndarray:
-        """``E[H_B X H_B]`` for a stack ``(..., d, d)`` of matrices ``X``."""
-        hessian = self.hessian
-        result = (1.0 - self.mixing) * np.einsum(
-            "ab,...bc,cd->...ad", hessian, matrix, hessian, optimize=True
-        )
-        if self.mixing:
-            if self.data is not None:
-                x = np.asarray(self.data)
-                weights = np.einsum("na,...ab,nb->...n", x, matrix, x, optimize=True)
-                sample = np.einsum("na,...n,nb->...ab", x, weights, x, optimize=True) / len(x)
-            else:
-                sample = np.einsum(
-                    "nab,...bc,ncd->...ad", self.stack, matrix, self.stack, optimize=True
-                ) / len(self.stack)
-            result = result + self.mixing * sample
-        return result
-
     def apply(self, moment: np.ndarray, lr: float) -> np.ndarray:
         """``𝒯(η)(S) + N(η)`` for ``S`` of shape ``(m, d, m, d)``."""
-        identity = self.dynamics.identity_part.evaluate(lr)
-        gradient = self.dynamics.hessian_part.evaluate(lr)
         hessian = self.hessian
-        both = np.einsum("ik,kalb,jl->iajb", identity, moment, identity, optimize=True)
-        mixed = np.einsum("ik,kalb,jl,cb->iajc", identity, moment, gradient, hessian, optimize=True)
-        curved = np.einsum("ik,kalb,jl->ijab", gradient, moment, gradient, optimize=True)
-        result = both + mixed + np.transpose(mixed, (2, 3, 0, 1))
-        result = result + np.transpose(self.sandwich(curved), (0, 2, 1, 3))
+        blocks = np.transpose(moment, (0, 2, 1, 3))  # (m, m, d, d)
+        result = np.transpose(self.operator.apply_blocks(blocks, lr), (0, 2, 1, 3))
         if self.covariance is not None:
             u, w = self.dynamics.noise.evaluate(lr)
             cov = self.covariance

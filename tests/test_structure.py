@@ -7,6 +7,7 @@ mpmath and an independent implementation in :mod:`stability.bounds`.
 from __future__ import annotations
 
 import math
+from fractions import Fraction
 
 import numpy as np
 import pytest
@@ -227,3 +228,39 @@ def test_curvatures_are_validated():
     with pytest.raises(InvalidInputError, match="curvatures must have 2 dimensions"):
         commuting_critical_learning_rate([1.0, 2.0], 0.5)
     assert commuting_critical_learning_rate([[0.0, 0.0]], 0.5) == math.inf
+
+
+# ------------------------------------------------- heavy ball, full batch, β near one (issue 13)
+def _mpmath_heavy_ball_full_batch(beta: Fraction, top: float) -> float:
+    """Bisection at 60 digits on max |z| over F + η λ G, z² − (1 + β − η λ) z + β = 0."""
+    import mpmath
+
+    with mpmath.workdps(60):
+        beta_mp = mpmath.mpf(beta.numerator) / beta.denominator
+        lam = mpmath.mpf(top)
+
+        def radius(lr):
+            matrix = mpmath.matrix([[1 + beta_mp - lr * lam, -beta_mp], [1, 0]])
+            return max(abs(value) for value in mpmath.eig(matrix, left=False, right=False))
+
+        low, high = mpmath.mpf(0), 4 / lam
+        for _ in range(200):
+            middle = (low + high) / 2
+            if radius(middle) < 1:
+                low = middle
+            else:
+                high = middle
+        return float(low)
+
+
+@pytest.mark.parametrize("beta", ["0.9999999999999999", "0.999999999999", "0.9", "0.3"])
+def test_full_batch_heavy_ball_threshold_near_one_matches_mpmath(beta) -> None:
+    exact = Fraction(beta)
+    for problem in (
+        Quadratic(np.diag([2.0, 1.0])),
+        Quadratic.from_data(np.random.default_rng(3).standard_normal((8, 3))),
+    ):
+        top = float(np.linalg.eigvalsh(problem.hessian).max())
+        reference = _mpmath_heavy_ball_full_batch(exact, top)
+        value = critical_learning_rate(problem, HeavyBall(float(beta)))
+        assert value == pytest.approx(reference, rel=1e-13)

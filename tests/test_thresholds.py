@@ -146,15 +146,19 @@ def test_linear_dynamics_is_accepted_directly():
 
 
 # ------------------------------------------------------------------ extreme inputs (issue 13)
-def test_spectral_radius_at_huge_rates_is_infinite_not_an_overflow():
+def test_spectral_radius_at_huge_rates_is_refused_by_name_not_infinite():
     import warnings
+
+    from stability.errors import OutOfRangeError
 
     problem = Quadratic.from_data(np.random.default_rng(0).standard_normal((6, 3)))
     for method in (stability.GD(), stability.SGD(2), stability.HeavyBall(0.5, batch_size=2)):
         with warnings.catch_warnings():
             warnings.simplefilter("error")
             for solver in ("auto", "dense", "matrix-free"):
-                assert stability.spectral_radius(problem, method, 1e308, solver=solver) == np.inf
+                # a radius beyond the float range is refused (never inf), naming lr
+                with pytest.raises(OutOfRangeError, match=r"lr = 1e\+308.*exceeds the float"):
+                    stability.spectral_radius(problem, method, 1e308, solver=solver)
             assert not stability.is_stable(problem, method, 1e308)
         # far above η* but representable: the operator is scaled, and the routes agree
         values = [

@@ -490,9 +490,12 @@ class GradientPencil:
 
 # ------------------------------------------------------------------ the operator
 def _congruence(left: np.ndarray, moment: np.ndarray, right: np.ndarray) -> np.ndarray:
-    """Blocks ``Σ_kl left_ik S_kl right_jl`` of ``(left ⊗ I) S (right ⊗ I)ᵀ``, ``(m, m, r, r)``."""
+    """Blocks ``Σ_kl left_ik S_kl right_jl`` of ``(left ⊗ I) S (right ⊗ I)ᵀ``, ``(m, m, …, r, r)``.
+
+    Trailing axes after the two block axes are carried along (a stack of moments).
+    """
     partial = np.tensordot(left, moment, axes=(1, 0))
-    return np.tensordot(right, partial, axes=(1, 1)).transpose(1, 0, 2, 3)
+    return np.swapaxes(np.tensordot(right, partial, axes=(1, 1)), 0, 1)
 
 
 class SecondMomentOperator:
@@ -595,7 +598,10 @@ class SecondMomentOperator:
         left: tuple[np.ndarray, np.ndarray],
         right: tuple[np.ndarray, np.ndarray],
     ) -> np.ndarray:
-        """``E[(F_l ⊗ I + G_l ⊗ H_B) S (F_r ⊗ I + G_r ⊗ H_B)ᵀ]`` on blocks ``(m, m, r, r)``."""
+        """``E[(F_l ⊗ I + G_l ⊗ H_B) S (F_r ⊗ I + G_r ⊗ H_B)ᵀ]`` on blocks ``(m, m, r, r)``.
+
+        A stack of moments ``(m, m, s, r, r)`` is mapped as a whole (each ``s`` slice).
+        """
         f_left, g_left = left
         f_right, g_right = right
         sandwich = self.sandwich

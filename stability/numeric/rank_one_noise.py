@@ -45,6 +45,7 @@ import numpy as np
 import scipy.linalg
 
 from stability.errors import ConvergenceError, InvalidInputError
+from stability.numeric.operator import SymmetricLayout
 
 __all__ = [
     "NOT_APPLICABLE",
@@ -228,30 +229,15 @@ def _exact_gap(identity_coefficients: Any) -> float:
 
 
 # ----------------------------------------------------------------------- symmetric layout
-class _Layout:
-    """``svec`` of symmetric ``r × r`` matrices (upper triangle, off-diagonal times ``√2``)."""
-
-    def __init__(self, size: int) -> None:
-        self.size = size
-        self.rows, self.cols = np.triu_indices(size)
-        self.weights = np.where(self.rows == self.cols, 1.0, math.sqrt(2.0))
-
-    def pack(self, matrix: np.ndarray) -> np.ndarray:
-        return matrix[self.rows, self.cols] * self.weights
-
-    def unpack(self, vector: np.ndarray) -> np.ndarray:
-        matrix = np.zeros((self.size, self.size))
-        matrix[self.rows, self.cols] = vector / self.weights
-        return matrix + np.triu(matrix, 1).T
-
-    def pairwise(self, values: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-        return values[self.rows], values[self.cols]
+# The svec coordinates are the package's one layout,
+# :class:`stability.numeric.operator.SymmetricLayout` (numpy.triu_indices order,
+# off-diagonal entries times √2).
 
 
 class _Counter:
     """``sample_moment`` on ``svec`` coordinates, counting applications."""
 
-    def __init__(self, sample_moment: SampleMoment, layout: _Layout) -> None:
+    def __init__(self, sample_moment: SampleMoment, layout: SymmetricLayout) -> None:
         self.sample_moment = sample_moment
         self.layout = layout
         self.applications = 0
@@ -316,7 +302,9 @@ def _verified_top(
     return theta, vector, residual
 
 
-def _start(layout: _Layout, eigenvalues: np.ndarray, previous: np.ndarray | None) -> np.ndarray:
+def _start(
+    layout: SymmetricLayout, eigenvalues: np.ndarray, previous: np.ndarray | None
+) -> np.ndarray:
     """A positive-definite start (it overlaps every PSD eigenvector), plus a warm start."""
     base = layout.pack(np.diag(np.sqrt(eigenvalues / eigenvalues[0])))
     base /= np.linalg.norm(base)
@@ -398,7 +386,7 @@ def heavy_ball_threshold(
     beta = float(beta)
     if not 0.0 <= beta < 1.0:
         raise InvalidInputError(f"beta must lie in [0, 1); got {beta}")
-    layout = _Layout(lam.size)
+    layout = SymmetricLayout(lam.size)
     if lam.size == 0:
         return RankOneThreshold(math.inf, 0.0, 0, "noise-free", 0, np.zeros((0, 0)))
     full_batch = 2.0 * (1.0 + beta) / (float(gradient_scale) * float(lam.max()))
@@ -460,9 +448,9 @@ def pair_weights(
 ) -> tuple[np.ndarray, np.ndarray | None]:
     """``r_ij(η) = tr[(I − F_i ⊗ F_j)^{-1} (G ⊗ G)]`` for every pair ``i ≤ j`` (and ``dr/dη``).
 
-    Returned in ``svec`` order (:func:`numpy.triu_indices`). ``I − F_i ⊗ F_j`` is formed as
-    ``−[(F_i − I) ⊗ F_j + I ⊗ (F_j − I)]`` so that it carries no cancellation when ``F``
-    is close to ``I``.
+    Returned in ``svec`` order (:class:`~stability.numeric.operator.SymmetricLayout`).
+    ``I − F_i ⊗ F_j`` is formed as ``−[(F_i − I) ⊗ F_j + I ⊗ (F_j − I)]`` so that it
+    carries no cancellation when ``F`` is close to ``I``.
 
     Examples
     --------
@@ -481,7 +469,8 @@ def pair_weights(
     identity = np.asarray(identity_coefficients, dtype=float)
     hessian = np.asarray(hessian_coefficients, dtype=float)
     size = identity.shape[1]
-    rows, cols = np.triu_indices(lam.size)
+    layout = SymmetricLayout(lam.size)
+    rows, cols = layout.rows, layout.cols
     f = _evaluate(identity, lr)
     g = _evaluate(hessian, lr)
     eye = np.eye(size)
@@ -642,7 +631,7 @@ def rank_one_threshold(
             f"weights lose about eps/(1 − β)² of their accuracy; need 1 − β ≥ {MINIMUM_GAP:g} "
             "(use precision= on small problems)"
         )
-    layout = _Layout(lam.size)
+    layout = SymmetricLayout(lam.size)
     counter = _Counter(sample_moment, layout)
     left, right = layout.pairwise(lam)
     products = left * right

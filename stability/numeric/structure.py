@@ -35,6 +35,7 @@ the per-sample Hessians are.
 from __future__ import annotations
 
 import math
+from fractions import Fraction
 
 import numpy as np
 
@@ -235,12 +236,43 @@ def full_batch_critical_learning_rate(dynamics: LinearDynamics, eigenvalues: np.
     eigenvalues = eigenvalues[eigenvalues > 0]
     if eigenvalues.size == 0:
         return math.inf
+    closed = _heavy_ball_full_batch(dynamics, float(eigenvalues.max()))
+    if closed is not None:
+        return closed
     full = _full_batch(dynamics)
     if _homogeneous(dynamics):
         top = float(eigenvalues.max())
         return one_dimensional_critical_learning_rate(full, top, top * top)
     distinct = np.unique(eigenvalues)
     return min(one_dimensional_critical_learning_rate(full, lam, lam * lam) for lam in distinct)
+
+
+def _heavy_ball_full_batch(dynamics: LinearDynamics, top: float) -> float | None:
+    """``2 (1 + β) / (c λ_max)`` for heavy ball, from the exact coefficients, or ``None``.
+
+    ``F = [[1 + β, −β], [1, 0]]`` and ``G = −c η e₁e₁ᵀ`` (recognised by
+    :func:`stability.numeric.rank_one_noise.heavy_ball_shape`): the full-batch map
+    ``F + λ G`` has spectral radius below one exactly when ``0 < c η λ < 2 (1 + β)``.
+    ``1 + β = F₀₀`` and ``c`` are read from the exact coefficients (``Fraction``,
+    ``int``) and the quotient is rounded once, so ``β`` within ``2⁻⁵³`` of one (where
+    ``det(T(η) − I)`` has a root cluster at zero of width ``1 − β``) is answered exactly.
+    """
+    from stability.numeric.rank_one_noise import heavy_ball_shape
+
+    identity = dynamics.identity_part.numeric_coefficients()
+    hessian = dynamics.hessian_part.numeric_coefficients()
+    if heavy_ball_shape(identity, hessian) is None:
+        return None
+    try:
+        one_plus_beta = Fraction(dynamics.identity_part.coefficients[0][0][0])
+        scale = -Fraction(dynamics.hessian_part.coefficients[1][0][0])
+    except (TypeError, ValueError):  # pragma: no cover - numeric coefficients are rational
+        return None
+    quotient = 2 * one_plus_beta / scale
+    try:
+        return float(quotient / Fraction(top))
+    except OverflowError:  # λ_max below the float range: the float quotient (inf)
+        return float(quotient) / top
 
 
 def _full_batch(dynamics: LinearDynamics) -> LinearDynamics:

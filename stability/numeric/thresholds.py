@@ -39,7 +39,12 @@ import scipy.sparse.linalg
 from scipy.sparse.linalg import ArpackNoConvergence, LinearOperator, eigsh, lobpcg
 
 from stability.dynamics import LinearDynamics
-from stability.errors import CertificationError, InvalidInputError, SizeLimitError
+from stability.errors import (
+    CertificationError,
+    InvalidInputError,
+    OutOfRangeError,
+    SizeLimitError,
+)
 from stability.numeric.matrix_free import (
     ConvergenceError,
     perron_radius,
@@ -971,7 +976,7 @@ def spectral_radius(problem: Quadratic, method: Any, lr: float, *, solver: str =
     Examples
     --------
     >>> import numpy as np
-    >>> from stability import GD, Quadratic, spectral_radius
+    >>> from stability import GD, Quadratic, is_stable, spectral_radius
     >>> problem = Quadratic(np.diag([2.0, 1.0]))
     >>> round(spectral_radius(problem, GD(), 0.25), 12)  # max (1 − η λ)²
     0.5625
@@ -979,8 +984,30 @@ def spectral_radius(problem: Quadratic, method: Any, lr: float, *, solver: str =
     True
     >>> round(spectral_radius(problem, GD(), 0.25, solver="matrix-free"), 12)
     0.5625
+
+    A radius beyond the float range is refused, never returned as ``inf``
+    (:func:`is_stable` still answers False there):
+
+    >>> spectral_radius(problem, GD(), 1e308)
+    Traceback (most recent call last):
+        ...
+    stability.errors.OutOfRangeError: lr = 1e+308: the spectral radius ... exceeds the float ...
+    >>> is_stable(problem, GD(), 1e308)
+    False
+
+    Raises
+    ------
+    OutOfRangeError
+        If ``ρ(T(lr))`` exceeds the largest float (``lr`` far above ``η*``).
     """
-    return radius_report(problem, method, lr, solver=solver).value
+    lr = check_learning_rate(lr)
+    value = radius_report(problem, method, lr, solver=solver).value
+    if math.isinf(value):
+        raise OutOfRangeError(
+            f"lr = {lr!r}: the spectral radius ρ(T(lr)) exceeds the float range (above "
+            f"{np.finfo(float).max:.2g}); the method is unstable at this rate (is_stable is False)"
+        )
+    return value
 
 
 def spectral_gap(problem: Quadratic, method: Any, lr: float, *, solver: str = "auto") -> float:
