@@ -389,7 +389,11 @@ def test_auto_routes_by_structure_and_size():
     assert threshold_report(large, SGD(40)).route == "full-batch"  # p = 0 without replacement
     assert threshold_report(diagonal, SGD(1)).route == "commuting"
     assert threshold_report(small, SGD(1)).route == "dense"
-    assert threshold_report(small, HeavyBall(0.5, batch_size=1)).route == "dense-polynomial"
+    # minibatch momentum takes the rank-one noise pencil at every size (exact in 1 − β)
+    assert threshold_report(small, HeavyBall(0.5, batch_size=1)).route == "matrix-free-rank-one"
+    assert threshold_report(small, HeavyBall(0.5, batch_size=1), solver="dense").route == (
+        "dense-polynomial"
+    )
     report = threshold_report(large, SGD(1))
     assert report.route == "matrix-free" and report.size == 210
     assert report.value == pytest.approx(

@@ -157,3 +157,15 @@ def test_dense_route_regression_at_cond_1e10():
     method = Nesterov(0.9, batch_size=1)
     dense = critical_learning_rate(problem, method, solver="dense")
     assert dense == pytest.approx(0.701825858532993, rel=1e-10)  # mpmath, 40 digits
+
+
+@pytest.mark.parametrize("momentum", [0.9, 1 - 1e-6, 1 - 1e-12])
+def test_small_minibatch_heavy_ball_near_one_matches_mpmath(momentum):
+    """At small sizes "auto" takes the rank-one route too: the companion pencil of
+    det(T(η) − I) loses 1 − β (it returned 1.9e5 at β = 1 − 1e-12 and ∞ at 1 − 2⁻⁵³ here)."""
+    problem = Quadratic.from_data(np.random.default_rng(0).standard_normal((8, 3)))
+    method = HeavyBall(momentum, batch_size=2)
+    reference = float(critical_learning_rate(problem, method, precision=40))
+    value = critical_learning_rate(problem, method)
+    assert value == pytest.approx(reference, rel=1e-12)
+    assert value < 2 * (1 + momentum) / problem.sharpness  # below the full-batch edge

@@ -285,6 +285,31 @@ def _full_batch_rate(system: System) -> float:
     return full_batch_critical_learning_rate(system.dynamics, reduced.eigenvalues)
 
 
+def _exact_coefficients(system: System) -> tuple[Any, Any]:
+    """The method's exact coefficients of ``F`` and ``G`` when they are the bound ones.
+
+    The rank-one route reads ``1 − β`` from exact coefficients (``Fraction``), which
+    floats lose as ``β → 1``; when the binding changed the coefficients (or they are not
+    exact numbers of the same shape) the bound float arrays are used.
+    """
+    bound = (system.identity, system.hessian)
+    tables = (system.dynamics.identity_part.coefficients, system.dynamics.hessian_part.coefficients)
+    # compare with the lower-degree table padded by zero powers to the bound shape
+    padded = tuple(
+        tuple(table) + ((((0,) * len(table[0]),) * len(table[0])),) * (len(values) - len(table))
+        for table, values in zip(tables, bound, strict=True)
+    )
+    try:
+        if all(
+            np.array_equal(np.asarray(table, dtype=float), values)
+            for table, values in zip(padded, bound, strict=True)
+        ):
+            return tables
+    except (TypeError, ValueError):
+        pass
+    return system.identity, system.hessian
+
+
 def _rank_one_report(system: System) -> ThresholdReport | None:
     """Minibatch momentum (rank-one ``G``) by :mod:`stability.numeric.rank_one_noise`.
 
@@ -296,12 +321,13 @@ def _rank_one_report(system: System) -> ThresholdReport | None:
     if not math.isfinite(upper):
         return None
     sandwich = BatchSandwich(reduced.eigenvalues, reduced.factors, 1.0)
+    identity, hessian = _exact_coefficients(system)
     try:
         result = rank_one_threshold(
             reduced.eigenvalues,
             sandwich.sample,
-            system.identity,
-            system.hessian,
+            identity,
+            hessian,
             system.mixing,
             upper,
         )
@@ -409,10 +435,12 @@ def _threshold_report(system: System, solver: str, certify: bool) -> ThresholdRe
     elif not system.shift and (curvatures := common_eigenbasis_curvatures(reduced)) is not None:
         value = system.learning_rate(commuting_threshold(dynamics, curvatures, mixing))
         report = ThresholdReport(value, "commuting", reduced.rank, size)
+    elif not gradient and (rank_one := _rank_one_report(system)) is not None:
+        # minibatch momentum at every size: the rank-one noise pencil keeps 1 − β exact,
+        # where the companion pencil of det(T(η) − I) loses it as β → 1
+        report = rank_one
     elif size <= (DENSE_GRADIENT_SIZE if gradient else DENSE_POLYNOMIAL_SIZE):
         report = _dense_report(system)
-    elif not gradient and (rank_one := _rank_one_report(system)) is not None:
-        report = rank_one
     else:
         report = _matrix_free_report(system)
     if certify:
