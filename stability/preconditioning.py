@@ -103,8 +103,8 @@ def congruent(problem: Quadratic, method: Any) -> tuple[Quadratic, LinearDynamic
     Parameters
     ----------
     problem : Quadratic
-        The quadratic problem: a ``QuadraticProblem`` or what ``as_problem`` accepts.
-    method : Any
+        The quadratic problem (a :class:`~stability.Quadratic`).
+    method : Method or LinearDynamics
         The optimiser: a method object (e.g. ``SGD``) or its ``LinearDynamics``.
 
     Examples

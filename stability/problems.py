@@ -1157,7 +1157,7 @@ def as_problem(problem: Any) -> Quadratic:
     Parameters
     ----------
     problem : Any
-        The quadratic problem: a ``QuadraticProblem`` or what ``as_problem`` accepts.
+        The object to check; anything but a :class:`Quadratic` is refused.
     """
     if not isinstance(problem, Quadratic):
         raise InvalidTypeError(

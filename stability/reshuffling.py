@@ -378,8 +378,8 @@ def epoch_spectral_radius(problem: Quadratic, method: Any, lr: float) -> float:
     Parameters
     ----------
     problem : Quadratic
-        The quadratic problem: a ``QuadraticProblem`` or what ``as_problem`` accepts.
-    method : Any
+        The quadratic problem (a :class:`~stability.Quadratic`).
+    method : Method or LinearDynamics
         The optimiser: a method object (e.g. ``SGD``) or its ``LinearDynamics``.
     lr : float
         Learning rate η.
@@ -483,15 +483,16 @@ def predicted_epoch_mean_square(
     Parameters
     ----------
     problem : Quadratic
-        The quadratic problem: a ``QuadraticProblem`` or what ``as_problem`` accepts.
-    method : Any
+        The quadratic problem (a :class:`~stability.Quadratic`).
+    method : Method or LinearDynamics
         The optimiser: a method object (e.g. ``SGD``) or its ``LinearDynamics``.
     lr : float
         Learning rate η.
     epochs : int
         Number of epochs.
     init : Any, default None
-        Initial iterate (deviation from the minimum); None starts from the default.
+        Initial deviation from the minimum (a d-vector, or a full state); None uses the default
+        start.
 
     Examples
     --------

@@ -316,13 +316,14 @@ def schedule_report(
     Parameters
     ----------
     problem : Quadratic
-        The quadratic problem: a ``QuadraticProblem`` or what ``as_problem`` accepts.
-    method : Any
+        The quadratic problem (a :class:`~stability.Quadratic`).
+    method : Method or LinearDynamics
         The optimiser: a method object (e.g. ``SGD``) or its ``LinearDynamics``.
     schedule : Any
         Learning-rate schedule: one learning rate per step.
     init : Any, default None
-        Initial iterate (deviation from the minimum); None starts from the default.
+        Initial deviation from the minimum (a d-vector, or a full state); None uses the default
+        start.
 
     Examples
     --------
@@ -394,8 +395,8 @@ def simulate_schedule(
     Parameters
     ----------
     problem : Quadratic
-        The quadratic problem: a ``QuadraticProblem`` or what ``as_problem`` accepts.
-    method : Any
+        The quadratic problem (a :class:`~stability.Quadratic`).
+    method : Method or LinearDynamics
         The optimiser: a method object (e.g. ``SGD``) or its ``LinearDynamics``.
     schedule : Any
         Learning-rate schedule: one learning rate per step.
@@ -404,7 +405,8 @@ def simulate_schedule(
     seed : int | None, default None
         Seed of the random generator (reproducible runs).
     init : Any, default None
-        Initial iterate (deviation from the minimum); None starts from the default.
+        Initial deviation from the minimum (a d-vector, or a full state); None uses the default
+        start.
 
     Examples
     --------

@@ -411,7 +411,7 @@ def bind_reduced(reduced: ReducedQuadratic, method: Any, mixing: Any) -> System:
     ----------
     reduced : ReducedQuadratic
         The problem, already reduced to the range of its Hessians.
-    method : Any
+    method : Method or LinearDynamics
         The optimiser: a method object (e.g. ``SGD``) or its ``LinearDynamics``.
     mixing : Any
         Mixing weight p of the batch law.

@@ -383,8 +383,8 @@ def commuting_threshold(problem: Any, method: Any) -> float:
     Parameters
     ----------
     problem : Any
-        The quadratic problem: a ``QuadraticProblem`` or what ``as_problem`` accepts.
-    method : Any
+        The quadratic problem (a :class:`~stability.Quadratic`).
+    method : Method or LinearDynamics
         The optimiser: a method object (e.g. ``SGD``) or its ``LinearDynamics``.
 
     Raises
@@ -552,8 +552,8 @@ def identity_test_bound(problem: Any, method: Any) -> float:
     Parameters
     ----------
     problem : Any
-        The quadratic problem: a ``QuadraticProblem`` or what ``as_problem`` accepts.
-    method : Any
+        The quadratic problem (a :class:`~stability.Quadratic`).
+    method : Method or LinearDynamics
         The optimiser: a method object (e.g. ``SGD``) or its ``LinearDynamics``.
 
     Examples
@@ -600,8 +600,8 @@ def trace_bound(problem: Any, method: Any) -> float:
     Parameters
     ----------
     problem : Any
-        The quadratic problem: a ``QuadraticProblem`` or what ``as_problem`` accepts.
-    method : Any
+        The quadratic problem (a :class:`~stability.Quadratic`).
+    method : Method or LinearDynamics
         The optimiser: a method object (e.g. ``SGD``) or its ``LinearDynamics``.
 
     Examples
@@ -682,8 +682,8 @@ def frobenius_bound(problem: Any, method: Any) -> float:
     Parameters
     ----------
     problem : Any
-        The quadratic problem: a ``QuadraticProblem`` or what ``as_problem`` accepts.
-    method : Any
+        The quadratic problem (a :class:`~stability.Quadratic`).
+    method : Method or LinearDynamics
         The optimiser: a method object (e.g. ``SGD``) or its ``LinearDynamics``.
 
     Examples
@@ -718,8 +718,8 @@ def wu_ma_e_sufficient_threshold(problem: Any, method: Any) -> float:
     Parameters
     ----------
     problem : Any
-        The quadratic problem: a ``QuadraticProblem`` or what ``as_problem`` accepts.
-    method : Any
+        The quadratic problem (a :class:`~stability.Quadratic`).
+    method : Method or LinearDynamics
         The optimiser: a method object (e.g. ``SGD``) or its ``LinearDynamics``.
 
     Examples

@@ -319,8 +319,8 @@ def moment_spectral_radius(problem: Quadratic, method: Any, lr: float, order: in
     Parameters
     ----------
     problem : Quadratic
-        The quadratic problem: a ``QuadraticProblem`` or what ``as_problem`` accepts.
-    method : Any
+        The quadratic problem (a :class:`~stability.Quadratic`).
+    method : Method or LinearDynamics
         The optimiser: a method object (e.g. ``SGD``) or its ``LinearDynamics``.
     lr : float
         Learning rate η.
@@ -511,8 +511,8 @@ def moment_threshold_bracket(problem: Quadratic, method: Any, order: int) -> tup
     Parameters
     ----------
     problem : Quadratic
-        The quadratic problem: a ``QuadraticProblem`` or what ``as_problem`` accepts.
-    method : Any
+        The quadratic problem (a :class:`~stability.Quadratic`).
+    method : Method or LinearDynamics
         The optimiser: a method object (e.g. ``SGD``) or its ``LinearDynamics``.
     order : int
         Order k of the moment (k = 2 is the mean square).
@@ -567,8 +567,8 @@ def infinite_moment_threshold(problem: Quadratic, method: Any) -> float:
     Parameters
     ----------
     problem : Quadratic
-        The quadratic problem: a ``QuadraticProblem`` or what ``as_problem`` accepts.
-    method : Any
+        The quadratic problem (a :class:`~stability.Quadratic`).
+    method : Method or LinearDynamics
         The optimiser: a method object (e.g. ``SGD``) or its ``LinearDynamics``.
 
     Examples
@@ -781,8 +781,8 @@ def almost_sure_threshold(problem: Quadratic, method: Any) -> float:
     Parameters
     ----------
     problem : Quadratic
-        The quadratic problem: a ``QuadraticProblem`` or what ``as_problem`` accepts.
-    method : Any
+        The quadratic problem (a :class:`~stability.Quadratic`).
+    method : Method or LinearDynamics
         The optimiser: a method object (e.g. ``SGD``) or its ``LinearDynamics``.
 
     Raises

@@ -117,7 +117,7 @@ def nesterov_edge(problem: Any, momentum: Any, *, weight_decay: float = 0.0) -> 
     Parameters
     ----------
     problem : Any
-        The quadratic problem: a ``QuadraticProblem`` or what ``as_problem`` accepts.
+        The quadratic problem (a :class:`~stability.Quadratic`).
     momentum : Any
         Momentum coefficient β in [0, 1).
     weight_decay : float, default 0.0

@@ -155,8 +155,8 @@ def variational_gd_threshold(problem: Any, method: Any) -> float:
     Parameters
     ----------
     problem : Any
-        The quadratic problem: a ``QuadraticProblem`` or what ``as_problem`` accepts.
-    method : Any
+        The quadratic problem (a :class:`~stability.Quadratic`).
+    method : Method or LinearDynamics
         The optimiser: a method object (e.g. ``SGD``) or its ``LinearDynamics``.
 
     Examples

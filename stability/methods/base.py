@@ -137,7 +137,7 @@ def as_dynamics(method: Any) -> LinearDynamics:
 
     Parameters
     ----------
-    method : Any
+    method : Method or LinearDynamics
         The optimiser: a method object (e.g. ``SGD``) or its ``LinearDynamics``.
 
     Raises

@@ -74,7 +74,7 @@ def dense_operator(problem: Quadratic, dynamics: LinearDynamics, lr: float) -> n
     Parameters
     ----------
     problem : Quadratic
-        The quadratic problem: a ``QuadraticProblem`` or what ``as_problem`` accepts.
+        The quadratic problem (a :class:`~stability.Quadratic`).
     dynamics : LinearDynamics
         The method's linear dynamics.
     lr : float

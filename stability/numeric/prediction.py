@@ -243,7 +243,8 @@ class SecondMomentRecursion:
         Parameters
         ----------
         init : Any, default None
-            Initial iterate (deviation from the minimum); None starts from the default.
+            Initial deviation from the minimum (a d-vector, or a full state); None uses the default
+            start.
         """
         states = initial_states(init, self.dimension, self.blocks)
         if states.ndim == 1:
@@ -258,7 +259,8 @@ class SecondMomentRecursion:
         steps : int
             Number of steps.
         init : Any, default None
-            Initial iterate (deviation from the minimum); None starts from the default.
+            Initial deviation from the minimum (a d-vector, or a full state); None uses the default
+            start.
         """
         steps = check_positive_integer(steps, "steps")
         moment = self.initial_moment(init)

@@ -192,8 +192,8 @@ def reduced_operator(problem: Quadratic, method: Any) -> ReducedOperator:
     Parameters
     ----------
     problem : Quadratic
-        The quadratic problem: a ``QuadraticProblem`` or what ``as_problem`` accepts.
-    method : Any
+        The quadratic problem (a :class:`~stability.Quadratic`).
+    method : Method or LinearDynamics
         The optimiser: a method object (e.g. ``SGD``) or its ``LinearDynamics``.
 
     Examples
@@ -391,8 +391,8 @@ def threshold_report(
     Parameters
     ----------
     problem : Quadratic
-        The quadratic problem: a ``QuadraticProblem`` or what ``as_problem`` accepts.
-    method : Any
+        The quadratic problem (a :class:`~stability.Quadratic`).
+    method : Method or LinearDynamics
         The optimiser: a method object (e.g. ``SGD``) or its ``LinearDynamics``.
     solver : str, default 'auto'
         Eigenvalue route: ``'auto'``, ``'dense'`` or ``'matrix-free'`` (``'auto'`` picks by size).
@@ -971,8 +971,8 @@ def radius_report(
     Parameters
     ----------
     problem : Quadratic
-        The quadratic problem: a ``QuadraticProblem`` or what ``as_problem`` accepts.
-    method : Any
+        The quadratic problem (a :class:`~stability.Quadratic`).
+    method : Method or LinearDynamics
         The optimiser: a method object (e.g. ``SGD``) or its ``LinearDynamics``.
     lr : float
         Learning rate η.
@@ -1039,8 +1039,8 @@ def spectral_gap(problem: Quadratic, method: Any, lr: float, *, solver: str = "a
     Parameters
     ----------
     problem : Quadratic
-        The quadratic problem: a ``QuadraticProblem`` or what ``as_problem`` accepts.
-    method : Any
+        The quadratic problem (a :class:`~stability.Quadratic`).
+    method : Method or LinearDynamics
         The optimiser: a method object (e.g. ``SGD``) or its ``LinearDynamics``.
     lr : float
         Learning rate η.
@@ -1068,8 +1068,8 @@ def is_stable(problem: Quadratic, method: Any, lr: float, *, solver: str = "auto
     Parameters
     ----------
     problem : Quadratic
-        The quadratic problem: a ``QuadraticProblem`` or what ``as_problem`` accepts.
-    method : Any
+        The quadratic problem (a :class:`~stability.Quadratic`).
+    method : Method or LinearDynamics
         The optimiser: a method object (e.g. ``SGD``) or its ``LinearDynamics``.
     lr : float
         Learning rate η.

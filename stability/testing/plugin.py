@@ -200,8 +200,8 @@ class StabilityAssertions:
         Parameters
         ----------
         problem : Any
-            The quadratic problem: a ``QuadraticProblem`` or what ``as_problem`` accepts.
-        method : Any
+            The quadratic problem (a :class:`~stability.Quadratic`).
+        method : Method or LinearDynamics
             The optimiser: a method object (e.g. ``SGD``) or its ``LinearDynamics``.
         lr : float
             Learning rate η.
@@ -219,8 +219,8 @@ class StabilityAssertions:
         Parameters
         ----------
         problem : Any
-            The quadratic problem: a ``QuadraticProblem`` or what ``as_problem`` accepts.
-        method : Any
+            The quadratic problem (a :class:`~stability.Quadratic`).
+        method : Method or LinearDynamics
             The optimiser: a method object (e.g. ``SGD``) or its ``LinearDynamics``.
         lr : float
             Learning rate η.
@@ -238,8 +238,8 @@ class StabilityAssertions:
         Parameters
         ----------
         problem : Any
-            The quadratic problem: a ``QuadraticProblem`` or what ``as_problem`` accepts.
-        method : Any
+            The quadratic problem (a :class:`~stability.Quadratic`).
+        method : Method or LinearDynamics
             The optimiser: a method object (e.g. ``SGD``) or its ``LinearDynamics``.
         expected : float
             The expected critical learning rate.
@@ -259,8 +259,8 @@ class StabilityAssertions:
         bound : Any
             The bound: a number, or a callable ``bound(problem, method)``.
         problem : Any
-            The quadratic problem: a ``QuadraticProblem`` or what ``as_problem`` accepts.
-        method : Any
+            The quadratic problem (a :class:`~stability.Quadratic`).
+        method : Method or LinearDynamics
             The optimiser: a method object (e.g. ``SGD``) or its ``LinearDynamics``.
         **options : Any
             Further keyword arguments passed to the underlying function.

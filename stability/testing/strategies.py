@@ -420,7 +420,7 @@ def learning_rates(
     ----------
     problem : Quadratic
         The quadratic problem the learning rate is drawn for.
-    method : Any
+    method : Method or LinearDynamics
         The optimiser the learning rate is drawn for.
     stable : bool, default True
         True draws ``u η*`` (stable), False draws ``η*/u`` (unstable), with ``u ∈ [low, high]``.
