@@ -117,3 +117,15 @@ def test_scaled_data_are_checked_in_their_own_units(capsys, tmp_path):
         assert high["learning_rate"] == pytest.approx(low["learning_rate"] * 1e160, rel=1e-12)
         assert high["stable"] == low["stable"]
     assert scaled["verdict"] == unit["verdict"]
+
+
+def test_output_draws_the_check_figure(capsys, tmp_path):
+    """``--output`` draws the check report (exact ρ against the simulated growth), as SVG."""
+    figure = tmp_path / "check.svg"
+    code, _, err = _run(
+        capsys, "check", "--example", "--method", "sgd", "--batch-size", "4",
+        "--runs", "2000", "--seed", "1", "--output", str(figure),
+    )
+    assert code in (0, 1) and "Traceback" not in err
+    text = figure.read_text()
+    assert text.lstrip().startswith("<?xml") and 'id="exact' in text and 'id="unit-radius' in text

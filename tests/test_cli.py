@@ -174,3 +174,31 @@ def test_jacobians_are_a_problem_source(capsys, tmp_path):
         stability.Quadratic.from_jacobians(jacobians), stability.SGD(2)
     )
     assert json.loads(out)["critical_learning_rate"] == pytest.approx(expected, rel=1e-12)
+
+
+def test_torch_files_are_read_safely(capsys, tmp_path):
+    import importlib.util
+
+    installed = importlib.util.find_spec("torch") is not None
+    data = np.random.default_rng(0).standard_normal((6, 3))
+    expected = stability.critical_learning_rate(stability.Quadratic.from_data(data), stability.GD())
+    path = tmp_path / "X.pt"
+    if not installed:  # without PyTorch: a named error
+        path.write_bytes(b"PK\x03\x04")
+        code, _, err = _run(capsys, "critical-lr", "--data", str(path))
+        assert code == 2 and "PyTorch" in err
+        return
+    import pickle
+
+    import torch
+
+    torch.save({"X": torch.tensor(data), "y": torch.zeros(6)}, path)
+    code, out, err = _run(capsys, "critical-lr", "--data", str(path), "--key", "X", "--json")
+    assert code == 0, err
+    assert json.loads(out)["critical_learning_rate"] == pytest.approx(expected, rel=1e-12)
+    code, _, err = _run(capsys, "critical-lr", "--data", str(path))
+    assert code == 2 and "--key" in err
+    evil = tmp_path / "evil.pt"
+    evil.write_bytes(pickle.dumps(print))
+    code, _, err = _run(capsys, "critical-lr", "--data", str(evil))
+    assert code == 2 and "without unpickling" in err

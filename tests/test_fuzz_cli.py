@@ -293,7 +293,7 @@ FLAG_CASES = [
     (["critical-lr", "--example", "--method", "sgd", "--batch-size", "1e12"], "batch_size"),
     (["critical-lr", "--example", "--method", "sgd", "--batch-size", "-3"], "batch_size"),
     (["critical-lr", "--example", "--method", "sgd", "--batch-size", "1.5"], "--batch-size"),
-    (["critical-lr", "--example", "--method", "adam"], "--method"),
+    (["critical-lr", "--example", "--method", "lion"], "--method"),
     (["critical-lr", "--data", ""], "empty file name"),
     (["critical-lr", "--example", "--key", "nothing"], None),
     (["simulate", "--example", "--lr", "1e308", "--steps", "3", "--runs", "10"], None),

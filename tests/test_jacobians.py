@@ -390,7 +390,8 @@ def test_gram_route_of_wide_jacobians_agrees_with_the_thin_svd(monkeypatch):
 
 def test_large_factored_reduction_keeps_factors_and_names_the_limit(monkeypatch):
     """Beyond the size where (n, r, r) reduced Hessians are formed, the reduction keeps its
-    spectrum and factors; what needs the expanded Hessians says why it cannot."""
+    spectrum and factors (all the thresholds need); what needs the expanded Hessians says
+    why it cannot."""
     rng = np.random.default_rng(18)
     jacobians = rng.standard_normal((5, 3, 8))
     small = Quadratic.from_jacobians(jacobians)
@@ -406,3 +407,8 @@ def test_large_factored_reduction_keeps_factors_and_names_the_limit(monkeypatch)
     np.testing.assert_allclose(reduced.sample_sandwich(matrix), expected, atol=1e-11)
     with pytest.raises(SizeLimitError, match=r"5 × 8 × 8.*factored"):
         reduced.per_sample_hessians()
+    # the one operator reads the factors: stochastic thresholds need no expanded Hessians
+    for method in (SGD(2), SGD(3, replacement=True), HeavyBall(0.5, batch_size=2)):
+        assert critical_learning_rate(large, method) == pytest.approx(
+            critical_learning_rate(small, method), rel=1e-10
+        )

@@ -620,3 +620,18 @@ def test_radius_excess_agrees_with_the_radius_on_random_problems(data) -> None:
     away = np.abs(lrs / scale - 1.0) > 1e-6
     if np.isfinite(threshold):
         np.testing.assert_array_equal((excess < 0)[away], (lrs < threshold)[away])
+
+
+def test_radius_excess_of_large_problems_goes_through_the_spectral_gap() -> None:
+    # past DENSE_RADIUS_SIZE operator coordinates the excess is −(1 − ρ) from
+    # stability.numeric.thresholds.spectral_gap; it agrees with the radius minus one
+    from stability.numeric.thresholds import DENSE_RADIUS_SIZE
+    from stability.plot import radius_excess_curve
+
+    problem = Quadratic.from_data(np.random.default_rng(0).standard_normal((60, 40)))
+    assert 40 * 41 // 2 > DENSE_RADIUS_SIZE
+    lrs = np.array([0.01, 0.05])
+    excess = radius_excess_curve(problem, SGD(4), lrs)
+    np.testing.assert_allclose(excess + 1.0, radius_curve(problem, SGD(4), lrs), atol=1e-9)
+    assert np.all(excess < 0)  # both rates are below η*
+    assert stability.critical_learning_rate(problem, SGD(4)) > 0.05

@@ -4,8 +4,8 @@ Multiplying every Hessian by ``s²`` (the data by ``s``) multiplies every map
 ``A = F ⊗ I + G(η) ⊗ H_B`` at ``η`` by nothing new at ``η / s²``: thresholds are exactly
 ``η*(unit) / s²`` (``docs/theory/models.md``). Problems are reduced in a copy scaled by a
 power of two (exact in floating point) and, beyond ``2^±448``, stored normalised with the
-factor in ``ReducedQuadratic.scale``; where the answer itself is not representable the
-problem is refused with :class:`~stability.errors.OutOfRangeError`.
+factor in ``ReducedQuadratic.scale``, which the evaluators honour; where the answer itself
+is not representable the problem is refused with :class:`~stability.errors.OutOfRangeError`.
 """
 
 from __future__ import annotations
@@ -149,3 +149,17 @@ def test_data_whose_hessian_overflows_is_refused_when_the_hessian_is_asked_for()
     problem = Quadratic.from_data(DATA * 1e155)
     with pytest.raises(OutOfRangeError, match="Hessian"):
         problem.hessian  # noqa: B018
+
+
+@pytest.mark.parametrize("name", sorted(UNIT))
+@pytest.mark.parametrize("s", EXTREME_SCALES)
+def test_thresholds_scale_exactly_over_the_whole_range(name, s):
+    """Issue 13: η*(s) = η*(1) / s² to 1e-12 from 1e-150 to 1e150, for every route."""
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        problem = _builders(s)[name]()
+        methods = METHODS if problem.samples is not None else (GD(), HeavyBall(0.9))
+        values = [critical_learning_rate(problem, method) for method in methods]
+    for value, unit in zip(values, _unit_thresholds(name), strict=True):
+        assert math.isfinite(value) and value > 0
+        assert value == pytest.approx(unit / s**2, rel=1e-12)

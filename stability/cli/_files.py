@@ -271,9 +271,11 @@ def _read_torch(path: str, file: Path, key: str | None) -> np.ndarray:
 
     try:
         loaded = torch.load(file, map_location="cpu", weights_only=True)
-    except Exception as error:
-        detail = str(error).splitlines()[0] if str(error) else type(error).__name__
-        raise FileError(f"cannot read {path}: not a readable tensor file ({detail})") from None
+    except Exception:
+        raise FileError(
+            f"cannot read {path}: not a tensor file that loads without unpickling code (only "
+            "tensors and dicts of tensors are read)"
+        ) from None
     if isinstance(loaded, dict):
         tensors = {str(name): value for name, value in loaded.items() if torch.is_tensor(value)}
         if key is None:

@@ -33,7 +33,6 @@ from stability.cli.simulate import (
     check_false_alarm,
     check_output_path,
     learning_rate_from_arguments,
-    save_plot,
     simulation_work,
 )
 
@@ -174,19 +173,10 @@ def run(arguments: argparse.Namespace) -> int:
     )
     outcome = verdict(report)
     if output is not None:
-        from stability.plot.mean_square import plot_mean_square
+        from stability.plot import plot_check, save_figure
 
-        def draw(ax: Any) -> None:
-            for rate in report.rates:
-                plot_mean_square(
-                    rate.simulation,
-                    rate.predicted,
-                    ax=ax,
-                    false_alarm=arguments.false_alarm,
-                    label=f"η={rate.learning_rate:.4g}",
-                )
-
-        save_plot(output, draw, dpi=arguments.dpi)
+        # exact ρ(T(η)) against the simulated one-step growth and its band, per rate
+        save_figure(plot_check(report), output, dpi=arguments.dpi)
     if arguments.json:
         from stability.cli._common import problem_fields
 

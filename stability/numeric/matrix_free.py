@@ -34,7 +34,7 @@ Perron root (real, and the eigenvalue of largest real part, because ``T`` preser
 PSD cone). :func:`perron_threshold` finds the first ``η`` with ``ρ(T(η)) = 1``: the
 full-batch threshold is an upper bound (``T`` dominates the full-batch operator in the
 cone order, so its spectral radius is at least as large), and the crossing below it is
-located by Brent's method.
+located by the Illinois variant of regula falsi (a bracketed root search).
 """
 
 from __future__ import annotations

@@ -39,7 +39,7 @@ import math
 import numpy as np
 
 from stability.dynamics import BatchLaw, LinearDynamics
-from stability.errors import InvalidInputError
+from stability.errors import InvalidInputError, SizeLimitError
 from stability.numeric.operator import SecondMomentOperator
 from stability.numeric.polynomial import smallest_positive_real_root
 from stability.problems import Quadratic, ReducedQuadratic
@@ -128,7 +128,10 @@ def common_eigenbasis_curvatures(reduced: ReducedQuadratic) -> np.ndarray | None
         if np.any(second > COMMUTING_TOLERANCE * largest):
             return None
         return vectors**2
-    hessians = np.array(reduced.per_sample_hessians(), dtype=float)
+    try:
+        hessians = np.array(reduced.per_sample_hessians(), dtype=float)
+    except SizeLimitError:  # rank-k factors too large to expand: use the general route
+        return None
     for group in groups:
         block = hessians[:, group[:, None], group[None, :]]
         rotation = _eigenvectors(np.tensordot(_generic_weights(len(block)), block, axes=1))

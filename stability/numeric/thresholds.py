@@ -460,10 +460,12 @@ def critical_learning_rate(
     """The exact mean-square critical learning rate ``η*`` of ``method`` on ``problem``.
 
     ``η*`` is the supremum of the learning rates at which ``sup_t E‖δ_t‖² < ∞`` from every
-    start (``shared/theory.md`` §1–§3). It is computed from an eigenvalue problem, not
-    by bisection: ``2 / λ_max(C^{-1/2} D C^{-1/2})`` for gradient steps (Mulayoff &
-    Michaeli 2023, Thm 3), the smallest positive real root of ``det(T(η) − I)`` for
-    momentum. Neutral directions (the null space of ``H``) are removed first.
+    start (``shared/theory.md`` §1–§3). For gradient steps it is one symmetric eigenvalue
+    problem, ``2 / λ_max(C^{-1/2} D C^{-1/2})`` (Mulayoff & Michaeli 2023, Thm 3); for
+    momentum the smallest positive real root of ``det(T(η) − I)``, from a companion pencil
+    (small problems), the rank-one noise pencil (minibatch heavy ball and Nesterov), or, as
+    ``solver="matrix-free"``, a bracketed root search (Illinois regula falsi) on the Perron
+    root of ``T(η)``. Neutral directions (the null space of ``H``) are removed first.
 
     Parameters
     ----------

@@ -21,6 +21,7 @@ from stability.numeric.thresholds import (
     ReducedOperator,
     critical_learning_rate,
     reduced_operator,
+    spectral_gap,
     spectral_radius,
 )
 from stability.plot._backend import method_label, new_axes, require_matplotlib
@@ -75,8 +76,9 @@ def radius_excess_curve(problem: Quadratic, method: Any, lrs: Any) -> np.ndarray
     slowest mode), zero at ``η*``, positive above. :func:`radius_curve` minus one would
     lose the digits of a small ``1 − ρ`` (a nearly flat direction keeps ``ρ`` within
     ``1e-12`` of one); here the identity is subtracted from ``T(η)`` before its
-    eigenvalues are taken (small operators; larger ones fall back to
-    :func:`stability.spectral_radius` minus one).
+    eigenvalues are taken (small operators; larger ones use
+    :func:`stability.numeric.thresholds.spectral_gap`, which avoids the cancellation where
+    its route allows it).
 
     Parameters
     ----------
@@ -106,7 +108,7 @@ def radius_excess_curve(problem: Quadratic, method: Any, lrs: Any) -> np.ndarray
     values = _check_learning_rates(lrs)
     state = as_dynamics(method).blocks * problem.reduced().rank
     if state * (state + 1) // 2 > DENSE_RADIUS_SIZE:
-        return radius_curve(problem, method, values) - 1.0
+        return np.array([-spectral_gap(problem, method, float(lr)) for lr in values])
     operator = reduced_operator(problem, method)
     return np.array([_radius_excess(operator, float(lr)) for lr in values])
 
