@@ -30,7 +30,7 @@ from typing import TYPE_CHECKING, Any
 from stability._version import __version__
 
 if TYPE_CHECKING:  # pragma: no cover - for type checkers and IDEs only
-    from stability import bounds, plot, symbolic, testing
+    from stability import bounds, losses, plot, symbolic, testing
     from stability.checks import CheckReport, check
     from stability.dynamics import AdditiveNoise, BatchLaw, LinearDynamics, MatrixPolynomial
     from stability.errors import (
@@ -48,7 +48,18 @@ if TYPE_CHECKING:  # pragma: no cover - for type checkers and IDEs only
         TransposedDataWarning,
         UnstableError,
     )
-    from stability.methods import GD, SGD, HeavyBall, Method, Nesterov, VariationalGD
+    from stability.measures import batch_sharpness, escape_steps, non_uniformity
+    from stability.methods import (
+        GD,
+        SGD,
+        Adam,
+        AdamW,
+        HeavyBall,
+        Method,
+        Nesterov,
+        RMSProp,
+        VariationalGD,
+    )
     from stability.numeric.moments import expected_loss_change, stationary_second_moment
     from stability.numeric.operators import second_moment_operator
     from stability.numeric.prediction import predicted_mean_square
@@ -65,13 +76,19 @@ if TYPE_CHECKING:  # pragma: no cover - for type checkers and IDEs only
         variational_edges,
         variational_factor,
     )
+    from stability.preconditioning import congruent
     from stability.problems import Quadratic
-    from stability.simulation import SimulationResult, SweepResult, simulate, sweep
+    from stability.reshuffling import epoch_critical_learning_rate
+    from stability.schedules import predicted_schedule_mean_square
+    from stability.simulation import SimulationResult, SweepResult, simulate
+    from stability.sweeps import sweep
 
 #: Public name -> the module defining it (a subpackage maps to ``None``: it is itself).
 _EXPORTS: dict[str, str | None] = {
     "GD": "stability.methods",
     "SGD": "stability.methods",
+    "Adam": "stability.methods",
+    "AdamW": "stability.methods",
     "AdditiveNoise": "stability.dynamics",
     "BatchLaw": "stability.dynamics",
     "CertificationError": "stability.errors",
@@ -89,6 +106,7 @@ _EXPORTS: dict[str, str | None] = {
     "NotSymmetricError": "stability.errors",
     "OutOfRangeError": "stability.errors",
     "Quadratic": "stability.problems",
+    "RMSProp": "stability.methods",
     "SimulationResult": "stability.simulation",
     "SizeLimitError": "stability.errors",
     "StabilityError": "stability.errors",
@@ -98,19 +116,26 @@ _EXPORTS: dict[str, str | None] = {
     "TransposedDataWarning": "stability.errors",
     "UnstableError": "stability.errors",
     "VariationalGD": "stability.methods",
+    "batch_sharpness": "stability.measures",
     "bounds": None,
     "check": "stability.checks",
+    "congruent": "stability.preconditioning",
     "critical_learning_rate": "stability.numeric.thresholds",
     "edge_parameter": "stability.numeric.variational_edge",
+    "epoch_critical_learning_rate": "stability.reshuffling",
+    "escape_steps": "stability.measures",
     "expected_loss_change": "stability.numeric.moments",
     "is_stable": "stability.numeric.thresholds",
+    "losses": None,
+    "non_uniformity": "stability.measures",
     "plot": None,
     "predicted_mean_square": "stability.numeric.prediction",
+    "predicted_schedule_mean_square": "stability.schedules",
     "second_moment_operator": "stability.numeric.operators",
     "simulate": "stability.simulation",
     "spectral_radius": "stability.numeric.thresholds",
     "stationary_second_moment": "stability.numeric.moments",
-    "sweep": "stability.simulation",
+    "sweep": "stability.sweeps",
     "symbolic": None,
     "testing": None,
     "threshold_report": "stability.numeric.thresholds",
@@ -122,6 +147,8 @@ _EXPORTS: dict[str, str | None] = {
 __all__ = [
     "GD",
     "SGD",
+    "Adam",
+    "AdamW",
     "AdditiveNoise",
     "BatchLaw",
     "CertificationError",
@@ -139,6 +166,7 @@ __all__ = [
     "NotSymmetricError",
     "OutOfRangeError",
     "Quadratic",
+    "RMSProp",
     "SimulationResult",
     "SizeLimitError",
     "StabilityError",
@@ -149,14 +177,21 @@ __all__ = [
     "UnstableError",
     "VariationalGD",
     "__version__",
+    "batch_sharpness",
     "bounds",
     "check",
+    "congruent",
     "critical_learning_rate",
     "edge_parameter",
+    "epoch_critical_learning_rate",
+    "escape_steps",
     "expected_loss_change",
     "is_stable",
+    "losses",
+    "non_uniformity",
     "plot",
     "predicted_mean_square",
+    "predicted_schedule_mean_square",
     "second_moment_operator",
     "simulate",
     "spectral_radius",

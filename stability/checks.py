@@ -63,11 +63,7 @@ from stability.errors import (
 )
 from stability.numeric.operator import SecondMomentOperator
 from stability.numeric.operators import DENSE_ENTRY_LIMIT, dense_operator, symmetric_basis
-from stability.numeric.prediction import (
-    SecondMomentRecursion,
-    initial_states,
-    second_moment_recursion,
-)
+from stability.numeric.prediction import SecondMomentRecursion, second_moment_recursion
 from stability.numeric.thresholds import (
     critical_learning_rate,
     principal_moments,
@@ -79,17 +75,21 @@ from stability.simulation import (
     DEFAULT_CHUNK_SIZE,
     DEFAULT_FALSE_ALARM,
     SimulationResult,
-    _check_false_alarm,
-    _growth_bound,
-    _seed_sequence,
     bernstein_radius,
+    growth_bound,
     json_number,
     normal_radius,
     simulate,
     state_map_norm_bound,
 )
+from stability.starts import initial_states
 from stability.system import bind
-from stability.validation import check_learning_rate, check_positive_integer
+from stability.validation import (
+    as_seed_sequence,
+    check_false_alarm,
+    check_learning_rate,
+    check_positive_integer,
+)
 
 __all__ = ["CheckReport", "Comparison", "RateCheck", "check"]
 
@@ -896,9 +896,9 @@ def _check_rate(
     if horizon is None:
         starts = initial_states(init, dimension, blocks)
         start_norm = float(np.max(np.sum(np.atleast_2d(starts) ** 2, axis=1)))
-        growth_bound = start_norm * _growth_bound(problem, quiet, lr, longest)
+        range_bound = start_norm * growth_bound(problem, quiet, lr, longest)
         deterministic = dynamics.batch.full and not noisy and starts.ndim == 1
-        horizon = _horizon(quiet_predicted, growth_bound, runs, share, deterministic)
+        horizon = _horizon(quiet_predicted, range_bound, runs, share, deterministic)
     trajectory = simulate(
         problem,
         dynamics,
@@ -1045,7 +1045,7 @@ def check(
         raise InvalidInputError(f"runs must be at least 2 for a confidence band; got {runs}")
     if horizon is not None:
         horizon = check_positive_integer(horizon, "horizon")
-    false_alarm = _check_false_alarm(false_alarm)
+    false_alarm = check_false_alarm(false_alarm)
     try:
         margin = float(margin)
     except (TypeError, ValueError):
@@ -1086,7 +1086,7 @@ def check(
             )
         except _SYMBOLIC_FAILURES as error:  # too large, no closed form, or input refused
             status = f"operator used; threshold declined ({_describe(error)})"
-    root = _seed_sequence(seed)
+    root = as_seed_sequence(seed)
     streams = root.spawn(len(rates))
     notes: list[str] = []
     checks = tuple(

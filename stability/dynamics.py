@@ -46,6 +46,7 @@ __all__ = [
     "MatrixPolynomial",
     "Preconditioning",
     "ReshuffledBatchLaw",
+    "sample_indices",
 ]
 
 Coefficient = Any  # a real number or a SymPy expression
@@ -477,6 +478,64 @@ class ReshuffledBatchLaw(BatchLaw):
         """A short description, e.g. ``"B=4 reshuffled every epoch (short last batch)"``."""
         last = "last batch dropped" if self.drop_last else "short last batch"
         return f"B={self.batch_size} reshuffled every epoch ({last})"
+
+
+def sample_indices(
+    batch: BatchLaw, samples: int, runs: int, rng: np.random.Generator
+) -> np.ndarray | None:
+    """Draw ``runs`` batches as index arrays ``(runs, B)``, ``H_B = (1/B) Σ_b H_{i_b}``.
+
+    The law is that of :meth:`BatchLaw.sample_weights`, in ``O(B)`` instead of ``O(n)`` per run:
+    with replacement, ``B`` i.i.d. uniform indices; without, a uniform ``B``-subset, drawn
+    as ``B`` i.i.d. uniform indices with every run whose indices collide redrawn (rejection
+    sampling: conditioned on being distinct, i.i.d. uniform draws are uniform over ordered
+    distinct tuples, hence over subsets). Rejection is used only while a row is accepted
+    with probability about ``exp(−B(B − 1)/(2n)) ≥ 1/e``; otherwise ``None`` is returned
+    and the caller falls back to :meth:`~stability.dynamics.BatchLaw.sample_weights`.
+
+    Parameters
+    ----------
+    batch : BatchLaw
+        The batch law (``None`` is returned for the full batch).
+    samples : int
+        ``n``.
+    runs : int
+        The number of batches to draw.
+    rng : numpy.random.Generator
+        The random stream.
+
+    Returns
+    -------
+    ndarray of int, shape (runs, B), or None
+        Row ``r`` lists the ``B`` sample indices of run ``r`` (with repetitions when drawn
+        with replacement); ``None`` when the caller should use ``sample_weights``.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from stability.dynamics import BatchLaw
+    >>> from stability.dynamics import sample_indices
+    >>> drawn = sample_indices(BatchLaw(3), 50, 1000, np.random.default_rng(0))
+    >>> drawn.shape, bool(np.all(np.diff(np.sort(drawn, axis=1), axis=1) > 0))
+    ((1000, 3), True)
+    """
+    batch.validate(samples)
+    size = batch.batch_size
+    if size is None:
+        return None
+    if batch.replacement:
+        return rng.integers(0, samples, size=(runs, size))
+    if size * (size - 1) > 2 * samples:
+        return None
+    indices = rng.integers(0, samples, size=(runs, size))
+    pending = np.arange(runs)
+    while True:
+        ordered = np.sort(indices[pending], axis=1)
+        collided = pending[np.any(ordered[:, 1:] == ordered[:, :-1], axis=1)]
+        if collided.size == 0:
+            return indices
+        indices[collided] = rng.integers(0, samples, size=(collided.size, size))
+        pending = collided
 
 
 @dataclass(frozen=True)

@@ -8,7 +8,7 @@ trajectories of
 reading only the :class:`~stability.dynamics.LinearDynamics` (never a method's name):
 batches follow :meth:`BatchLaw.sample_weights <stability.dynamics.BatchLaw.sample_weights>`
 (the same law, with or without replacement, that the exact layers use; small batches are
-drawn as ``B`` indices with that law by :func:`sample_indices`), the additive
+drawn as ``B`` indices with that law by :func:`stability.dynamics.sample_indices`), the additive
 noise ``ε_t`` from :attr:`AdditiveNoise.sampler <stability.dynamics.AdditiveNoise.sampler>`
 (a Gaussian with :attr:`AdditiveNoise.covariance` when no sampler is given), and each
 step costs ``O(m B d)`` per run for rank-one samples (rows of ``problem.data``: the ``B``
@@ -52,14 +52,20 @@ from typing import Any, Literal
 
 import numpy as np
 
-from stability.dynamics import BatchLaw, LinearDynamics
+from stability.dynamics import BatchLaw, LinearDynamics, sample_indices
 from stability.errors import DimensionError, InvalidInputError, InvalidTypeError
 from stability.methods.base import as_dynamics
-from stability.numeric.prediction import initial_states
 from stability.problems import Quadratic, as_problem
 from stability.progress import ProgressMeter, as_progress
+from stability.starts import initial_states
 from stability.system import bind
-from stability.validation import as_finite_array, check_learning_rate, check_positive_integer
+from stability.validation import (
+    as_finite_array,
+    as_seed_sequence,
+    check_false_alarm,
+    check_learning_rate,
+    check_positive_integer,
+)
 
 __all__ = [
     "DEFAULT_CHUNK_SIZE",
@@ -67,12 +73,12 @@ __all__ = [
     "SimulationResult",
     "SweepResult",
     "bernstein_radius",
+    "growth_bound",
     "json_number",
     "normal_radius",
-    "sample_indices",
     "simulate",
+    "simulate_grid",
     "state_map_norm_bound",
-    "sweep",
 ]
 
 #: Runs per chunk; each chunk has its own random stream (part of what fixes a result).
@@ -161,16 +167,6 @@ def normal_radius(variance: Any, runs: int, false_alarm: float) -> np.ndarray:
     return np.where(np.isnan(radius), np.inf, radius)
 
 
-def _check_false_alarm(value: Any) -> float:
-    try:
-        value = float(value)
-    except (TypeError, ValueError):
-        raise InvalidTypeError(f"false_alarm must be a probability; got {value!r}") from None
-    if not 0.0 < value < 1.0:
-        raise InvalidInputError(f"false_alarm must lie in (0, 1); got {value}")
-    return value
-
-
 # ------------------------------------------------------------------------------ the kernel
 def _numeric(dynamics: LinearDynamics, lr: float) -> tuple[Any, ...]:
     try:
@@ -250,9 +246,7 @@ def _weighted_norm(
     return float(max(np.linalg.norm(left @ (identity + p * gradient) @ right, 2) for p in points))
 
 
-def _growth_bound(
-    problem: Quadratic, dynamics: LinearDynamics, lr: float, steps: int
-) -> np.ndarray:
+def growth_bound(problem: Quadratic, dynamics: LinearDynamics, lr: float, steps: int) -> np.ndarray:
     """``c_t`` with ``‖z_t‖² ≤ c_t ‖z_0‖²`` for every run of the noise-free recursion.
 
     With ``P = L Lᵀ`` (``m × m``, positive definite) and ``‖z‖_P² = zᵀ (P ⊗ I) z``, the map
@@ -261,6 +255,32 @@ def _growth_bound(
     ``P = I`` gives :func:`state_map_norm_bound`; for momentum (``m > 1``) a ``P`` fitted
     by Nelder–Mead is usually much better (``F`` is not normal). Any ``P`` gives a valid
     bound, so the elementwise minimum over the candidates is one too.
+
+    Parameters
+    ----------
+    problem : Quadratic
+        The minimum.
+    dynamics : LinearDynamics
+        The optimiser's recursion, bound to ``problem``.
+    lr : float
+        The learning rate ``η > 0``.
+    steps : int
+        The last time ``t``.
+
+    Returns
+    -------
+    ndarray, shape (steps + 1,)
+        ``c_0, …, c_steps``.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from stability import GD, Quadratic
+    >>> from stability.simulation import growth_bound
+    >>> from stability.system import bind
+    >>> system = bind(Quadratic(np.diag([4.0, 1.0])), GD())
+    >>> growth_bound(system.problem, system.dynamics, 0.75, 3)  # ‖A‖₂ = |1 − 0.75·4| = 2
+    array([ 1.,  4., 16., 64.])
     """
     import scipy.optimize
 
@@ -296,65 +316,6 @@ def _growth_bound(
             norm = _weighted_norm(identity, gradient, points, factor)
             best = np.minimum(best, spread * norm ** (2.0 * times))
     return best
-
-
-def sample_indices(
-    batch: BatchLaw, samples: int, runs: int, rng: np.random.Generator
-) -> np.ndarray | None:
-    """Draw ``runs`` batches as index arrays ``(runs, B)``, ``H_B = (1/B) Σ_b H_{i_b}``.
-
-    The law is that of :meth:`BatchLaw.sample_weights
-    <stability.dynamics.BatchLaw.sample_weights>`, in ``O(B)`` instead of ``O(n)`` per run:
-    with replacement, ``B`` i.i.d. uniform indices; without, a uniform ``B``-subset, drawn
-    as ``B`` i.i.d. uniform indices with every run whose indices collide redrawn (rejection
-    sampling: conditioned on being distinct, i.i.d. uniform draws are uniform over ordered
-    distinct tuples, hence over subsets). Rejection is used only while a row is accepted
-    with probability about ``exp(−B(B − 1)/(2n)) ≥ 1/e``; otherwise ``None`` is returned
-    and the caller falls back to :meth:`~stability.dynamics.BatchLaw.sample_weights`.
-
-    Parameters
-    ----------
-    batch : BatchLaw
-        The batch law (``None`` is returned for the full batch).
-    samples : int
-        ``n``.
-    runs : int
-        The number of batches to draw.
-    rng : numpy.random.Generator
-        The random stream.
-
-    Returns
-    -------
-    ndarray of int, shape (runs, B), or None
-        Row ``r`` lists the ``B`` sample indices of run ``r`` (with repetitions when drawn
-        with replacement); ``None`` when the caller should use ``sample_weights``.
-
-    Examples
-    --------
-    >>> import numpy as np
-    >>> from stability.dynamics import BatchLaw
-    >>> from stability.simulation import sample_indices
-    >>> drawn = sample_indices(BatchLaw(3), 50, 1000, np.random.default_rng(0))
-    >>> drawn.shape, bool(np.all(np.diff(np.sort(drawn, axis=1), axis=1) > 0))
-    ((1000, 3), True)
-    """
-    batch.validate(samples)
-    size = batch.batch_size
-    if size is None:
-        return None
-    if batch.replacement:
-        return rng.integers(0, samples, size=(runs, size))
-    if size * (size - 1) > 2 * samples:
-        return None
-    indices = rng.integers(0, samples, size=(runs, size))
-    pending = np.arange(runs)
-    while True:
-        ordered = np.sort(indices[pending], axis=1)
-        collided = pending[np.any(ordered[:, 1:] == ordered[:, :-1], axis=1)]
-        if collided.size == 0:
-            return indices
-        indices[collided] = rng.integers(0, samples, size=(collided.size, size))
-        pending = collided
 
 
 @dataclass(frozen=True, eq=False)
@@ -604,23 +565,6 @@ def _combine(parts: Sequence[_ChunkStatistics]) -> tuple[np.ndarray, ...]:
     return mean, variance, mean_log / count, final
 
 
-def _seed_sequence(seed: SeedLike) -> np.random.SeedSequence:
-    if seed is None:
-        return np.random.SeedSequence()
-    if isinstance(seed, np.random.SeedSequence):
-        # a fresh copy, so that spawning does not depend on what was spawned from it before
-        return np.random.SeedSequence(
-            seed.entropy, spawn_key=seed.spawn_key, pool_size=seed.pool_size
-        )
-    if isinstance(seed, bool) or not isinstance(seed, int | np.integer):
-        raise InvalidTypeError(
-            f"seed must be None, a non-negative integer or a numpy SeedSequence; got {seed!r}"
-        )
-    if seed < 0:
-        raise InvalidInputError(f"seed must be non-negative; got {seed}")
-    return np.random.SeedSequence(int(seed))
-
-
 def _check_executor(executor: Any) -> Executor | None:
     if executor is None:
         return None
@@ -743,7 +687,7 @@ class SimulationResult:
         >>> bool(np.all(lower <= result.mean_square) and np.all(result.mean_square <= upper))
         True
         """
-        false_alarm = _check_false_alarm(false_alarm)
+        false_alarm = check_false_alarm(false_alarm)
         selected = self.times if times is None else np.asarray(times, dtype=int)
         if (
             selected.ndim != 1
@@ -898,7 +842,7 @@ def _plan(
         raise DimensionError(
             f"init with one start per run must have runs={runs} rows; got {starts.shape[0]}"
         )
-    root = _seed_sequence(seed)
+    root = as_seed_sequence(seed)
     count = -(-runs // chunk_size)
     children = root.spawn(count)
     chunks = []
@@ -908,7 +852,7 @@ def _plan(
         chunks.append(_Chunk(kernel, steps, end - begin, start, child))
     start_norm = float(np.max(np.sum(np.atleast_2d(starts) ** 2, axis=1)))
     with np.errstate(over="ignore", invalid="ignore"):
-        range_bound = start_norm * _growth_bound(problem, dynamics, lr, steps)
+        range_bound = start_norm * growth_bound(problem, dynamics, lr, steps)
     range_bound[np.isnan(range_bound)] = np.inf
     if dynamics.noise is not None:
         range_bound = np.full(steps + 1, np.inf)
@@ -973,7 +917,7 @@ def simulate(
     init : array_like, optional
         The start: ``δ_0`` of length ``d`` (for momentum ``δ_{-1} = δ_0``), a full state of
         length ``m d``, or an array with one such start per run (``runs`` rows). Default
-        ``(1, …, 1)/√d`` (:func:`stability.numeric.prediction.default_initial_error`).
+        ``(1, …, 1)/√d`` (:func:`stability.starts.default_initial_error`).
     progress : bool or ProgressMeter, default False
         ``True`` shows a tqdm bar (the ``progress`` extra); or pass a
         :class:`~stability.progress.ProgressMeter`.
@@ -1057,7 +1001,7 @@ class SweepResult:
         return self.mean_square[..., -1]
 
 
-def sweep(
+def simulate_grid(
     problem: Quadratic,
     methods: Any,
     learning_rates: Any,
@@ -1066,16 +1010,17 @@ def sweep(
     runs: int,
     seed: SeedLike = None,
     init: Any = None,
-    relative: bool = False,
     progress: bool | ProgressMeter = False,
     executor: Executor | None = None,
     chunk_size: int = DEFAULT_CHUNK_SIZE,
 ) -> SweepResult:
-    """Simulate every method at every learning rate, all chunks through one executor.
+    """Simulate every method at its learning rates, all chunks through one executor.
 
-    Cell ``k`` (row-major over methods × rates) uses child ``k`` of
-    ``SeedSequence(seed)``, so it equals ``simulate(..., seed=SeedSequence(seed).spawn(K)[k])``
-    and, like :func:`simulate`, does not depend on the executor.
+    The engine of :func:`stability.sweep` (which also offers rates relative to each method's
+    exact ``η*``). Cell ``k`` (row-major over methods × rates) uses child ``k`` of
+    ``SeedSequence(seed)``, so it equals
+    ``simulate(..., seed=SeedSequence(seed).spawn(K)[k])`` and, like :func:`simulate`, does
+    not depend on the executor.
 
     Parameters
     ----------
@@ -1083,9 +1028,8 @@ def sweep(
         The minimum.
     methods : Method, LinearDynamics or a sequence of them
         E.g. ``[SGD(b) for b in (1, 4, 16)]``.
-    learning_rates : array_like, shape (rates,)
-        Positive learning rates; with ``relative=True``, multiples of each method's exact
-        critical learning rate ``η*``.
+    learning_rates : array_like, shape (rates,) or (methods, rates)
+        Positive learning rates: the same for every method, or one row per method.
     steps : int
         The horizon of every simulation.
     runs : int
@@ -1094,8 +1038,6 @@ def sweep(
         Root of the random streams; cell ``k`` uses its child ``k``.
     init : array_like, optional
         The start, as in :func:`simulate`.
-    relative : bool, default False
-        Interpret ``learning_rates`` as multiples of ``η*`` (per method).
     progress : bool or ProgressMeter, default False
         One progress bar over all cells.
     executor : concurrent.futures.Executor, optional
@@ -1111,39 +1053,32 @@ def sweep(
     Examples
     --------
     >>> from stability import SGD, Quadratic
-    >>> from stability.simulation import sweep
+    >>> from stability.simulation import simulate_grid
     >>> problem = Quadratic.from_data([[1.0, 0.0], [0.0, 1.0], [1.0, 1.0]])
-    >>> grid = sweep(problem, [SGD(1), SGD(2)], [0.5, 2.0], relative=True,
-    ...              steps=30, runs=500, seed=0)
+    >>> grid = simulate_grid(problem, [SGD(1), SGD(2)], [0.2, 1.5], steps=30, runs=500, seed=0)
     >>> grid.final_mean_square.shape
     (2, 2)
     >>> bool(grid.final_mean_square[0, 1] > grid.final_mean_square[0, 0])
     True
     """
-    from stability.numeric.thresholds import critical_learning_rate
-
     executor = _check_executor(executor)
     problem = as_problem(problem)
     method_list = list(methods) if isinstance(methods, list | tuple) else [methods]
     if not method_list:
         raise InvalidInputError("methods must name at least one method")
-    rates = as_finite_array(learning_rates, "learning_rates", 1)
+    rates = as_finite_array(learning_rates, "learning_rates", (1, 2))
+    if rates.ndim == 2 and rates.shape[0] != len(method_list):
+        raise DimensionError(
+            f"learning_rates must have one row per method ({len(method_list)}); got shape "
+            f"{rates.shape}"
+        )
     if np.any(rates <= 0):
         raise InvalidInputError(
             f"learning_rates must be positive; the smallest is {float(rates.min()):.6g}"
         )
-    grid = np.empty((len(method_list), rates.size))
-    for row, method in enumerate(method_list):
-        scale = 1.0
-        if relative:
-            scale = critical_learning_rate(problem, method)
-            if not math.isfinite(scale):
-                raise InvalidInputError(
-                    f"relative=True needs a finite critical learning rate; "
-                    f"{as_dynamics(method).name} is stable at every rate on this problem"
-                )
-        grid[row] = rates * scale
-    cells = _seed_sequence(seed).spawn(grid.size)
+    grid = np.array(np.broadcast_to(rates, (len(method_list), rates.shape[-1])), dtype=float)
+    columns = grid.shape[1]
+    cells = as_seed_sequence(seed).spawn(grid.size)
     plans = [
         _plan(
             problem,
@@ -1151,12 +1086,12 @@ def sweep(
             grid[row, column],
             steps=steps,
             runs=runs,
-            seed=cells[row * rates.size + column],
+            seed=cells[row * columns + column],
             init=init,
             chunk_size=chunk_size,
         )
         for row in range(len(method_list))
-        for column in range(rates.size)
+        for column in range(columns)
     ]
     chunks = [chunk for plan in plans for chunk in plan.chunks]
     meter = as_progress(progress)
@@ -1171,7 +1106,5 @@ def sweep(
         results.append(plan.result(parts[offset : offset + len(plan.chunks)]))
         offset += len(plan.chunks)
     names = tuple(f"{as_dynamics(m).name} ({as_dynamics(m).batch.describe()})" for m in method_list)
-    table = tuple(
-        tuple(results[row * rates.size : (row + 1) * rates.size]) for row in range(len(names))
-    )
+    table = tuple(tuple(results[row * columns : (row + 1) * columns]) for row in range(len(names)))
     return SweepResult(names, grid, table)

@@ -24,13 +24,17 @@ __all__ = [
     "DEFAULT_TOLERANCE",
     "MAXIMUM_TOLERANCE",
     "as_finite_array",
+    "as_seed_sequence",
     "check_batch_size",
+    "check_false_alarm",
     "check_learning_rate",
+    "check_learning_rates",
     "check_momentum",
     "check_positive_integer",
     "check_psd",
     "check_symmetric",
     "check_tolerance",
+    "check_weight_decay",
     "exact_number",
     "is_symbolic",
     "power_of_two_exponent",
@@ -433,3 +437,127 @@ def check_learning_rate(value: Any, name: str = "lr") -> float:
     if not np.isfinite(value) or value <= 0:
         raise InvalidInputError(f"{name} must be a finite positive number; got {value}")
     return value
+
+
+def check_weight_decay(value: Any, name: str = "weight_decay") -> float:
+    """Check a weight-decay coefficient: a finite real number ≥ 0.
+
+    Parameters
+    ----------
+    value : Any
+        The coefficient ``λ`` (the penalty ``λ/2 ‖θ‖²``).
+    name : str
+        The argument's name, for the error message.
+
+    Examples
+    --------
+    >>> from stability.validation import check_weight_decay
+    >>> check_weight_decay(0.25)
+    0.25
+    >>> check_weight_decay(-1)
+    Traceback (most recent call last):
+    ...
+    stability.errors.InvalidInputError: weight_decay must be finite and non-negative; got -1
+    """
+    try:
+        decay = float(value)
+    except (TypeError, ValueError):
+        raise InvalidInputError(f"{name} must be a real number; got {value!r}") from None
+    if not np.isfinite(decay) or decay < 0:
+        raise InvalidInputError(f"{name} must be finite and non-negative; got {value!r}")
+    return decay
+
+
+def check_learning_rates(values: Any, name: str = "lrs") -> np.ndarray:
+    """Check a one-dimensional array of learning rates: finite and positive.
+
+    Parameters
+    ----------
+    values : array_like
+        The learning rates.
+    name : str
+        The argument's name, for the error message.
+
+    Examples
+    --------
+    >>> from stability.validation import check_learning_rates
+    >>> check_learning_rates([0.5, 1.0])
+    array([0.5, 1. ])
+    >>> check_learning_rates([0.5, 0.0])
+    Traceback (most recent call last):
+    ...
+    stability.errors.InvalidInputError: lrs must be positive learning rates; the smallest is 0
+    """
+    array = as_finite_array(values, name, 1)
+    if np.any(array <= 0):
+        raise InvalidInputError(
+            f"{name} must be positive learning rates; the smallest is {array.min():.6g}"
+        )
+    return array
+
+
+def check_false_alarm(value: Any, name: str = "false_alarm") -> float:
+    """Check a false-alarm probability: a real number in the open interval (0, 1).
+
+    Parameters
+    ----------
+    value : Any
+        The probability that a confidence band misses the truth.
+    name : str
+        The argument's name, for the error message.
+
+    Examples
+    --------
+    >>> from stability.validation import check_false_alarm
+    >>> check_false_alarm(0.01)
+    0.01
+    >>> check_false_alarm(1)
+    Traceback (most recent call last):
+    ...
+    stability.errors.InvalidInputError: false_alarm must lie in (0, 1); got 1.0
+    """
+    try:
+        value = float(value)
+    except (TypeError, ValueError):
+        raise InvalidTypeError(f"{name} must be a probability; got {value!r}") from None
+    if not 0.0 < value < 1.0:
+        raise InvalidInputError(f"{name} must lie in (0, 1); got {value}")
+    return value
+
+
+def as_seed_sequence(seed: Any, name: str = "seed") -> np.random.SeedSequence:
+    """A fresh :class:`numpy.random.SeedSequence` from ``None``, an integer ≥ 0 or a sequence.
+
+    A given sequence is copied, so that spawning from the result does not depend on what was
+    spawned from the original before.
+
+    Parameters
+    ----------
+    seed : None, int or numpy.random.SeedSequence
+        The seed; ``None`` draws fresh entropy.
+    name : str
+        The argument's name, for the error message.
+
+    Examples
+    --------
+    >>> from stability.validation import as_seed_sequence
+    >>> as_seed_sequence(7).entropy
+    7
+    >>> as_seed_sequence(-1)
+    Traceback (most recent call last):
+    ...
+    stability.errors.InvalidInputError: seed must be non-negative; got -1
+    """
+    if seed is None:
+        return np.random.SeedSequence()
+    if isinstance(seed, np.random.SeedSequence):
+        return np.random.SeedSequence(
+            seed.entropy, spawn_key=seed.spawn_key, pool_size=seed.pool_size
+        )
+    if isinstance(seed, bool) or not isinstance(seed, int | np.integer):
+        raise InvalidTypeError(
+            f"{name} must be None, a non-negative integer or a numpy SeedSequence; got {seed!r}"
+        )
+    if seed < 0:
+        raise InvalidInputError(f"{name} must be non-negative; got {seed}")
+    return np.random.SeedSequence(int(seed))

@@ -318,9 +318,16 @@ def test_simulator_checker_follows_lazy_and_indirect_imports(tmp_path, monkeypat
 
 
 # ---------------------------------------------------------------------------------------------
-# The rules, on the package (the rules not listed here do not hold yet: see the module's
-# check functions, private_name_violations() and simulator_numeric_violations())
+# The rules, on the package
 
 
 def test_no_import_cycles():
     assert cycles(graph()) == []
+
+
+def test_no_module_imports_a_private_name_of_another():
+    assert private_name_violations() == []
+
+
+def test_the_simulator_imports_no_numeric_code():
+    assert simulator_numeric_violations() == []

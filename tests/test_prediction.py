@@ -23,13 +23,12 @@ from stability.numeric.moments import stationary_second_moment
 from stability.numeric.operators import second_moment_operator
 from stability.numeric.prediction import (
     apply_second_moment_operator,
-    default_initial_error,
-    initial_states,
     noise_second_moment,
     predicted_mean_square,
     second_moment_recursion,
 )
 from stability.numeric.thresholds import critical_learning_rate
+from stability.starts import default_initial_error, initial_states
 from stability.testing.strategies import data_matrices, methods, per_sample_hessians
 from tests import brute_force
 

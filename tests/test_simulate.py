@@ -33,8 +33,8 @@ from stability.simulation import (
     normal_radius,
     simulate,
     state_map_norm_bound,
-    sweep,
 )
+from stability.sweeps import sweep
 
 # the package re-exports the functions simulate and check, which shadow the submodules
 simulate_module = importlib.import_module("stability.simulation")

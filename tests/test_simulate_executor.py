@@ -15,7 +15,8 @@ import pytest
 from stability import SGD, HeavyBall, Quadratic
 from stability.checks import check
 from stability.methods.variational import VariationalGD
-from stability.simulation import simulate, sweep
+from stability.simulation import simulate
+from stability.sweeps import sweep
 
 PROBLEM = Quadratic.from_data(np.random.default_rng(0).standard_normal((8, 3)))
 METHODS = [SGD(2), HeavyBall(0.5, batch_size=3), VariationalGD(0.3, samples=2, batch_size=2)]

@@ -41,6 +41,7 @@ from stability.validation import (
     check_learning_rate,
     check_positive_integer,
     check_symmetric,
+    check_weight_decay,
 )
 
 __all__ = [
@@ -147,21 +148,11 @@ def gradient_descent_edge(problem: Any, method: Any = None, *, weight_decay: flo
     0.4
     """
     setting = gradient_setting(problem, GD() if method is None else method)
-    decay = _check_weight_decay(weight_decay)
+    decay = check_weight_decay(weight_decay)
     sharpness = setting.problem.sharpness + decay
     if sharpness <= 0:
         return math.inf
     return 2.0 / (setting.scale * sharpness)
-
-
-def _check_weight_decay(value: Any) -> float:
-    try:
-        decay = float(value)
-    except (TypeError, ValueError):
-        raise InvalidInputError(f"weight_decay must be a real number; got {value!r}") from None
-    if not math.isfinite(decay) or decay < 0:
-        raise InvalidInputError(f"weight_decay must be finite and non-negative; got {value!r}")
-    return decay
 
 
 def mixing_weight(samples: int, batch_size: int | None, *, replacement: bool = False) -> Fraction:

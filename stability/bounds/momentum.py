@@ -25,13 +25,18 @@ from typing import Any
 import numpy as np
 
 from stability.bounds._common import bound
-from stability.bounds.gradient import _check_weight_decay
 from stability.dynamics import LinearDynamics
 from stability.errors import DimensionError, InvalidInputError
 from stability.methods import HeavyBall, Nesterov
 from stability.methods.base import Method
 from stability.problems import as_problem
-from stability.validation import as_finite_array, check_momentum, check_psd, check_symmetric
+from stability.validation import (
+    as_finite_array,
+    check_momentum,
+    check_psd,
+    check_symmetric,
+    check_weight_decay,
+)
 
 __all__ = ["ema_momentum_edge", "heavy_ball_edge", "nesterov_edge"]
 
@@ -68,7 +73,7 @@ def _momentum_of(momentum: Any, kind: type[Method]) -> float:
 
 
 def _shifted_sharpness(problem: Any, weight_decay: float) -> float:
-    return as_problem(problem).sharpness + _check_weight_decay(weight_decay)
+    return as_problem(problem).sharpness + check_weight_decay(weight_decay)
 
 
 @bound("upper", _CITATION_HB)
@@ -173,7 +178,7 @@ def ema_momentum_edge(
     """
     problem = as_problem(problem)
     beta = _momentum_of(momentum, HeavyBall)
-    decay = _check_weight_decay(weight_decay)
+    decay = check_weight_decay(weight_decay)
     dimension = problem.dimension
     shifted = problem.hessian + decay * np.eye(dimension)
     if preconditioner is None:

@@ -62,15 +62,13 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     subparsers : argparse._SubParsersAction
         The command line's subcommands.
     """
-    from stability.cli import _Parser
-
     parser = subparsers.add_parser(
         "plot",
         help="stability diagrams as PNG, SVG or PDF",
         description="Draw a stability diagram and write it to a file; the format follows the "
         "suffix of --output (.png, .svg or .pdf). Needs the plot extra (matplotlib).",
     )
-    figures = parser.add_subparsers(dest="figure", metavar="FIGURE", parser_class=_Parser)
+    figures = parser.add_subparsers(dest="figure", metavar="FIGURE", parser_class=type(parser))
     figures.required = True
 
     radius = figures.add_parser(
@@ -239,10 +237,10 @@ def _output_path(arguments: argparse.Namespace) -> Path:
 
 def _plotting() -> Any:
     """The :mod:`stability.plot` package, after checking that matplotlib is installed."""
-    from stability.plot import _backend
+    from stability.plot import require_matplotlib
 
     try:
-        _backend.require_matplotlib()
+        require_matplotlib()
     except ImportError as error:
         raise CommandError(str(error)) from None
     import stability.plot

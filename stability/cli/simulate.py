@@ -166,7 +166,7 @@ def save_plot(path: str | Path, draw: Any, *, dpi: int = 150) -> None:
     dpi : int
         Resolution of PNG files.
     """
-    from stability.plot._backend import new_axes
+    from stability.plot import new_axes
 
     ax = new_axes(None)
     draw(ax)

@@ -38,7 +38,7 @@ from stability.validation import (
     is_symbolic,
 )
 
-__all__ = ["PosteriorMeanSampler", "VariationalGD"]
+__all__ = ["PosteriorMeanSampler", "VariationalGD", "posterior_covariance_matrix"]
 
 Posterior = Literal["gaussian", "student-t"]
 _POSTERIORS = ("gaussian", "student-t")
@@ -99,6 +99,26 @@ def _dense_covariance(covariance: Any, dimension: int) -> np.ndarray:
             "parameters"
         )
     return np.diag(array) if array.ndim == 1 else array
+
+
+def posterior_covariance_matrix(posterior_cov: Any, dimension: int) -> np.ndarray:
+    """A posterior covariance ``Σ_q``, checked, as a dense ``d × d`` float matrix.
+
+    Parameters
+    ----------
+    posterior_cov : float, array_like
+        ``Σ_q``: a variance (times the identity), a diagonal of variances, or a PSD matrix.
+    dimension : int
+        ``d``.
+
+    Examples
+    --------
+    >>> from stability.methods.variational import posterior_covariance_matrix
+    >>> posterior_covariance_matrix([1.0, 2.0], 2)
+    array([[1., 0.],
+           [0., 2.]])
+    """
+    return _dense_covariance(_canonical_covariance(posterior_cov), dimension)
 
 
 @dataclass(frozen=True)

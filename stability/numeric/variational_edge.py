@@ -30,7 +30,7 @@ import numpy as np
 
 from stability.errors import DimensionError, InvalidInputError
 from stability.methods.base import as_dynamics
-from stability.methods.variational import _canonical_covariance, _dense_covariance
+from stability.methods.variational import posterior_covariance_matrix
 from stability.problems import Quadratic, as_problem
 from stability.validation import as_finite_array, check_learning_rate, check_positive_integer
 
@@ -215,7 +215,7 @@ def edge_parameter(
             f"{vectors.shape}"
         )
     samples = check_positive_integer(samples, "samples")
-    covariance = _dense_covariance(_canonical_covariance(posterior_cov), dimension)
+    covariance = posterior_covariance_matrix(posterior_cov, dimension)
     projections = (vectors.T @ g) ** 2
     variances = np.einsum("ik,ij,jk->k", vectors, covariance, vectors)
     with np.errstate(divide="ignore", invalid="ignore"):

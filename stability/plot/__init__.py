@@ -19,6 +19,7 @@ One style for all of them (:mod:`stability.plot.style`): ``size="column"`` or
 off; save as vector SVG or PDF with :func:`save_figure`.
 """
 
+from stability.plot._backend import new_axes, require_matplotlib
 from stability.plot.check import plot_check
 from stability.plot.mean_square import plot_mean_square
 from stability.plot.phase import (
@@ -37,12 +38,14 @@ __all__ = [
     "VERDICTS",
     "PhaseData",
     "monte_carlo_verdict",
+    "new_axes",
     "phase_data",
     "phase_diagram",
     "plot_check",
     "plot_mean_square",
     "radius_curve",
     "radius_excess_curve",
+    "require_matplotlib",
     "save_figure",
     "spectral_radius_curves",
     "variational_edge_curves",

@@ -23,10 +23,9 @@ from stability.errors import InvalidInputError, InvalidTypeError
 from stability.methods.gradient import SGD
 from stability.numeric.thresholds import critical_learning_rate
 from stability.plot._backend import method_label, new_axes, require_matplotlib
-from stability.plot.radius import _check_learning_rates
 from stability.plot.style import finish_axes
 from stability.problems import Quadratic, as_problem
-from stability.validation import check_positive_integer
+from stability.validation import check_learning_rates, check_positive_integer
 
 __all__ = ["VERDICTS", "PhaseData", "monte_carlo_verdict", "phase_data", "phase_diagram"]
 
@@ -244,7 +243,7 @@ def phase_data(
             )
         grid = np.linspace(0.0, 1.3 * float(finite.max()), 13)[1:]
     else:
-        grid = np.unique(_check_learning_rates(lrs))
+        grid = np.unique(check_learning_rates(lrs))
     verdicts = None
     if verdict is not None:
         verdicts = np.array(

@@ -27,7 +27,7 @@ from stability.numeric.thresholds import (
 from stability.plot._backend import method_label, new_axes, require_matplotlib
 from stability.plot.style import finish_axes
 from stability.problems import Quadratic, as_problem
-from stability.validation import as_finite_array
+from stability.validation import check_learning_rates
 
 __all__ = ["SCALES", "radius_curve", "radius_excess_curve", "spectral_radius_curves"]
 
@@ -105,21 +105,12 @@ def radius_excess_curve(problem: Quadratic, method: Any, lrs: Any) -> np.ndarray
     1.0
     """
     problem = as_problem(problem)
-    values = _check_learning_rates(lrs)
+    values = check_learning_rates(lrs)
     state = as_dynamics(method).blocks * problem.reduced().rank
     if state * (state + 1) // 2 > DENSE_RADIUS_SIZE:
         return np.array([-spectral_gap(problem, method, float(lr)) for lr in values])
     operator = reduced_operator(problem, method)
     return np.array([_radius_excess(operator, float(lr)) for lr in values])
-
-
-def _check_learning_rates(lrs: Any) -> np.ndarray:
-    values = as_finite_array(lrs, "lrs", 1)
-    if np.any(values <= 0):
-        raise InvalidInputError(
-            f"lrs must be positive learning rates; the smallest is {values.min():.6g}"
-        )
-    return values
 
 
 def radius_curve(problem: Quadratic, method: Any, lrs: Any) -> np.ndarray:
@@ -153,7 +144,7 @@ def radius_curve(problem: Quadratic, method: Any, lrs: Any) -> np.ndarray:
     array([0.5625, 1.    ])
     """
     problem = as_problem(problem)
-    values = _check_learning_rates(lrs)
+    values = check_learning_rates(lrs)
     state = as_dynamics(method).blocks * problem.reduced().rank
     if state * (state + 1) // 2 > DENSE_RADIUS_SIZE:
         return np.array(
@@ -270,7 +261,7 @@ def spectral_radius_curves(
             )
         grid = np.linspace(0.0, 1.3 * max(finite), points + 1)[1:]
     else:
-        grid = _check_learning_rates(lrs)
+        grid = check_learning_rates(lrs)
     if scale not in SCALES:
         raise InvalidInputError(f"scale must be one of {SCALES}; got {scale!r}")
     ax = new_axes(ax, size=size)

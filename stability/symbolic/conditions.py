@@ -34,7 +34,7 @@ from stability.symbolic.operators import read_dynamics
 from stability.symbolic.problems import LEARNING_RATE, as_symbolic_problem
 from stability.symbolic.thresholds import (
     ThresholdDerivation,
-    _exact_symmetric_terms,
+    exact_symmetric_terms,
     threshold_derivation,
 )
 
@@ -110,7 +110,7 @@ def stable_set(
     dynamics = read_dynamics(method, problem.samples, mixing=mixing)
     if derivation.route != "exact" or dynamics.dynamics.gradient_step_scale() is not None:
         return sympy.Interval.open(0, value)
-    terms, _ = _exact_symmetric_terms(problem, dynamics)
+    terms, _ = exact_symmetric_terms(problem, dynamics)
     roots = [sympy.Integer(0), *derivation.candidates, sympy.oo]
     stable = sympy.EmptySet
     for low, high in itertools.pairwise(roots):

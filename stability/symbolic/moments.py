@@ -28,7 +28,7 @@ import sympy
 
 from stability.errors import SizeLimitError, UnstableError
 from stability.symbolic.operators import (
-    _lr,
+    exact_learning_rate,
     noise_matrix,
     read_dynamics,
     restrict_symmetric,
@@ -108,7 +108,7 @@ def stationary_moment(
     """
     problem = as_symbolic_problem(hessians)
     dynamics = read_dynamics(method, problem.samples, mixing=mixing)
-    lr = _lr(lr)
+    lr = exact_learning_rate(lr)
     blocks, dimension = dynamics.blocks, problem.dimension
     state = blocks * dimension
     size = state * (state + 1) // 2

@@ -54,6 +54,7 @@ __all__ = [
     "MAX_EXACT_OPERATOR_ENTRIES",
     "MAX_SYMBOLIC_OPERATOR_WORK",
     "SymbolicDynamics",
+    "exact_learning_rate",
     "noise_matrix",
     "read_dynamics",
     "second_moment_operator",
@@ -399,7 +400,24 @@ def restrict_symmetric(matrix: np.ndarray, size: int) -> np.ndarray:
 # ----------------------------------------------------------------------------- public
 
 
-def _lr(lr: Any) -> sympy.Expr:
+def exact_learning_rate(lr: Any) -> sympy.Expr:
+    """A learning rate as an exact SymPy expression: a positive number or a symbolic one.
+
+    Parameters
+    ----------
+    lr : Any
+        A number (converted exactly: ``0.5`` becomes ``1/2``), a symbol or an expression.
+
+    Examples
+    --------
+    >>> from stability.symbolic.operators import exact_learning_rate
+    >>> exact_learning_rate(0.5)
+    1/2
+    >>> exact_learning_rate(0)
+    Traceback (most recent call last):
+    ...
+    stability.errors.InvalidInputError: lr must be positive; got 0
+    """
     value = exact(lr, "lr")
     if not value.free_symbols and not value > 0:
         raise InvalidInputError(f"lr must be positive; got {value}")
@@ -536,7 +554,7 @@ def second_moment_operator(
     """
     problem = as_symbolic_problem(hessians)
     dynamics = read_dynamics(method, problem.samples, mixing=mixing)
-    lr = _lr(lr)
+    lr = exact_learning_rate(lr)
     _check_operator_size(problem, dynamics)
     hessian, per_sample = _problem_arrays(problem)
     moment = fourth_moment(hessian, per_sample, dynamics.mixing)
@@ -574,7 +592,7 @@ def state_map(hessian: Any, method: Any, lr: Any = LEARNING_RATE) -> sympy.Matri
     if problem.samples != 1:
         raise DimensionError(f"hessian must be one matrix; got {problem.samples}")
     dynamics = read_dynamics(method, 1, mixing=0)
-    lr = _lr(lr)
+    lr = exact_learning_rate(lr)
     batch = problem.hessians[0]
     eye = sympy.eye(problem.dimension)
     identity = dynamics.identity(lr)
@@ -657,7 +675,7 @@ def noise_matrix(
     """
     problem = as_symbolic_problem(hessians)
     dynamics = read_dynamics(method, problem.samples, mixing=mixing)
-    lr = _lr(lr)
+    lr = exact_learning_rate(lr)
     d, m = problem.dimension, dynamics.blocks
     noise = dynamics.dynamics.noise
     if noise is None:

@@ -79,6 +79,7 @@ __all__ = [
     "ThresholdDerivation",
     "characteristic_polynomial",
     "critical_learning_rate",
+    "exact_symmetric_terms",
     "threshold_derivation",
 ]
 
@@ -180,10 +181,38 @@ def _range_reduction(problem: SymbolicQuadratic) -> tuple[sympy.Matrix, list[sym
     return pseudo_inverse * hessian * basis, reduced, rank
 
 
-def _exact_symmetric_terms(
+def exact_symmetric_terms(
     problem: SymbolicQuadratic, dynamics: SymbolicDynamics
 ) -> tuple[list[np.ndarray], int]:
-    """The ``vech`` coefficients ``T_q`` (fractions) on ``range(H)``, and the rank ``r``."""
+    """The ``vech`` coefficients ``T_q`` (fractions) on ``range(H)``, and the rank ``r``.
+
+    The symmetric second-moment operator restricted to the range of ``H`` is the polynomial
+    ``Σ_q T_q η^q`` in the learning rate (for GD on ``H = 2``: ``(1 − 2η)² = 1 − 4η + 4η²``);
+    its coefficients are exact rational arrays.
+
+    Parameters
+    ----------
+    problem : SymbolicQuadratic
+        The minimum, with exact (rational) entries.
+    dynamics : SymbolicDynamics
+        The method's recursion, read by :func:`stability.symbolic.operators.read_dynamics`.
+
+    Returns
+    -------
+    tuple of (list of ndarray, int)
+        The coefficients ``T_0, T_1, …`` (object arrays of fractions) and ``r = rank H``.
+
+    Examples
+    --------
+    >>> from stability import GD
+    >>> from stability.symbolic.operators import read_dynamics
+    >>> from stability.symbolic.problems import as_symbolic_problem
+    >>> from stability.symbolic.thresholds import exact_symmetric_terms
+    >>> problem = as_symbolic_problem([[[2]]])  # one sample, H = 2
+    >>> terms, rank = exact_symmetric_terms(problem, read_dynamics(GD(), problem.samples))
+    >>> rank, [str(term[0, 0]) for term in terms]
+    (1, ['1', '-4', '4'])
+    """
     mean, reduced, rank = _range_reduction(problem)
     if rank == 0:
         return [], 0
@@ -386,7 +415,7 @@ def _sorted_positive_roots(polynomial: sympy.Poly) -> list[_Root]:
 
 
 def _exact_route(problem: SymbolicQuadratic, dynamics: SymbolicDynamics) -> ThresholdDerivation:
-    terms, rank = _exact_symmetric_terms(problem, dynamics)
+    terms, rank = exact_symmetric_terms(problem, dynamics)
     if rank == 0:
         return ThresholdDerivation(
             sympy.oo, "no-curvature", notes=("H = 0: every learning rate is stable",)
@@ -795,7 +824,7 @@ def characteristic_polynomial(
     dynamics = read_dynamics(method, problem.samples, mixing=mixing)
     lr_symbol = sympy.sympify(lr)
     if not problem.is_parametric and not dynamics.free_symbols:
-        terms, rank = _exact_symmetric_terms(problem, dynamics)
+        terms, rank = exact_symmetric_terms(problem, dynamics)
         if rank == 0:
             return sympy.Integer(1)
         polynomial, _ = _exact_polynomial(terms)
