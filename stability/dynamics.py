@@ -83,7 +83,13 @@ class MatrixPolynomial:
 
     @classmethod
     def from_matrices(cls, matrices: Sequence[Sequence[Sequence[Coefficient]]]) -> MatrixPolynomial:
-        """Build from a list of ``m × m`` nested sequences, lowest power first."""
+        """Build from a list of ``m × m`` nested sequences, lowest power first.
+
+        Parameters
+        ----------
+        matrices : Sequence[Sequence[Sequence[Coefficient]]]
+            The m × m coefficient matrices (nested sequences), lowest power of η first.
+        """
         coefficients = tuple(tuple(tuple(row) for row in matrix) for matrix in matrices)
         size = len(coefficients[0])
         for matrix in coefficients:
@@ -106,6 +112,13 @@ class MatrixPolynomial:
 
     def plus(self, other: MatrixPolynomial, factor: Coefficient = 1) -> MatrixPolynomial:
         """The polynomial ``self + factor · other`` (exact when the coefficients are).
+
+        Parameters
+        ----------
+        other : MatrixPolynomial
+            The polynomial added, of the same size m.
+        factor : Coefficient, default 1
+            Factor multiplying ``other``.
 
         Examples
         --------
@@ -146,7 +159,13 @@ class MatrixPolynomial:
         )
 
     def evaluate(self, lr: float) -> np.ndarray:
-        """The numeric ``m × m`` matrix at learning rate ``lr``."""
+        """The numeric ``m × m`` matrix at learning rate ``lr``.
+
+        Parameters
+        ----------
+        lr : float
+            Learning rate η.
+        """
         powers = float(lr) ** np.arange(self.degree + 1)
         return np.tensordot(powers, self.numeric_coefficients(), axes=1)
 
@@ -192,7 +211,13 @@ class BatchLaw:
         return self.batch_size is None
 
     def validate(self, samples: int | None) -> None:
-        """Check that the batch size fits a problem with ``samples`` samples."""
+        """Check that the batch size fits a problem with ``samples`` samples.
+
+        Parameters
+        ----------
+        samples : int | None
+            Number of training samples n.
+        """
         if self.batch_size is None:
             return
         if samples is None:
@@ -208,7 +233,13 @@ class BatchLaw:
             )
 
     def mixing(self, samples: int | None) -> Fraction:
-        """The weight ``p`` of ``M`` in ``E[H_B ⊗ H_B]`` for a problem with ``samples`` samples."""
+        """The weight ``p`` of ``M`` in ``E[H_B ⊗ H_B]`` for a problem with ``samples`` samples.
+
+        Parameters
+        ----------
+        samples : int | None
+            Number of training samples n.
+        """
         self.validate(samples)
         if self.batch_size is None:
             return Fraction(0)
@@ -220,7 +251,17 @@ class BatchLaw:
         return Fraction(samples - self.batch_size, self.batch_size * (samples - 1))
 
     def sample_weights(self, samples: int, runs: int, rng: np.random.Generator) -> np.ndarray:
-        """Draw ``runs`` batches as weights ``w``, ``H_B = Σ_i w_i H_i`` (shape ``(runs, n)``)."""
+        """Draw ``runs`` batches as weights ``w``, ``H_B = Σ_i w_i H_i`` (shape ``(runs, n)``).
+
+        Parameters
+        ----------
+        samples : int
+            Number of training samples n.
+        runs : int
+            Number of independent Monte Carlo runs.
+        rng : np.random.Generator
+            Random generator the draws are taken from.
+        """
         self.validate(samples)
         if self.batch_size is None:
             return np.full((runs, samples), 1.0 / samples)
@@ -240,7 +281,13 @@ class BatchLaw:
         return weights
 
     def count(self, samples: int) -> int:
-        """The number of distinct batches: ``1``, ``C(n, B)`` or ``C(n + B − 1, B)``."""
+        """The number of distinct batches: ``1``, ``C(n, B)`` or ``C(n + B − 1, B)``.
+
+        Parameters
+        ----------
+        samples : int
+            Number of training samples n.
+        """
         self.validate(samples)
         if self.batch_size is None:
             return 1
@@ -254,6 +301,11 @@ class BatchLaw:
         Full batch: one outcome ``w = 1/n``; without replacement the ``C(n, B)`` subsets,
         equally likely; with replacement the multisets of size ``B`` with multinomial
         probabilities. Check :meth:`count` first: there may be very many.
+
+        Parameters
+        ----------
+        samples : int
+            Number of training samples n.
 
         Examples
         --------
@@ -339,7 +391,13 @@ class ReshuffledBatchLaw(BatchLaw):
             raise InvalidInputError(f"drop_last must be True or False; got {self.drop_last!r}")
 
     def batch_sizes(self, samples: int) -> tuple[int, ...]:
-        """The sizes of the batches of one epoch on ``samples`` samples, in order."""
+        """The sizes of the batches of one epoch on ``samples`` samples, in order.
+
+        Parameters
+        ----------
+        samples : int
+            Number of training samples n.
+        """
         self.validate(samples)
         assert self.batch_size is not None
         full, remainder = divmod(samples, self.batch_size)
@@ -352,6 +410,15 @@ class ReshuffledBatchLaw(BatchLaw):
         """Draw ``runs`` epochs as weights ``(runs, steps, n)``: ``H_{B_k} = Σ_i w_ki H_i``.
 
         Each run draws its own uniform permutation (``argsort`` of uniform keys).
+
+        Parameters
+        ----------
+        samples : int
+            Number of training samples n.
+        runs : int
+            Number of independent Monte Carlo runs.
+        rng : np.random.Generator
+            Random generator the draws are taken from.
         """
         sizes = self.batch_sizes(samples)
         order = np.argsort(rng.random((runs, samples)), axis=1)
@@ -364,7 +431,13 @@ class ReshuffledBatchLaw(BatchLaw):
         return weights
 
     def mixing(self, samples: int | None) -> Fraction:
-        """Refused: reshuffled steps are not i.i.d., so no single mixing weight describes them."""
+        """Refused: reshuffled steps are not i.i.d., so no single mixing weight describes them.
+
+        Parameters
+        ----------
+        samples : int | None
+            Number of training samples n.
+        """
         raise InvalidInputError(
             "reshuffled batches (shuffle=True) are dependent within an epoch, so the per-step "
             "i.i.d. evaluators do not apply; use stability.reshuffling "
@@ -372,14 +445,30 @@ class ReshuffledBatchLaw(BatchLaw):
         )
 
     def outcomes(self, samples: int) -> tuple[np.ndarray, np.ndarray]:
-        """Refused: a reshuffled step has no law of its own apart from its epoch."""
+        """Refused: a reshuffled step has no law of its own apart from its epoch.
+
+        Parameters
+        ----------
+        samples : int
+            Number of training samples n.
+        """
         raise InvalidInputError(
             "reshuffled batches are dependent within an epoch; enumerate epochs with "
             "stability.reshuffling instead of single batches"
         )
 
     def sample_weights(self, samples: int, runs: int, rng: np.random.Generator) -> np.ndarray:
-        """Refused: draw whole epochs with :meth:`epoch_weights` instead."""
+        """Refused: draw whole epochs with :meth:`epoch_weights` instead.
+
+        Parameters
+        ----------
+        samples : int
+            Number of training samples n.
+        runs : int
+            Number of independent Monte Carlo runs.
+        rng : np.random.Generator
+            Random generator the draws are taken from.
+        """
         raise InvalidInputError(
             "reshuffled batches are drawn a whole epoch at a time (epoch_weights); the "
             "per-step i.i.d. sampler does not apply"
@@ -480,7 +569,13 @@ class AdditiveNoise:
     )
 
     def covariance_matrix(self, dimension: int) -> np.ndarray:
-        """``Cov(ε)`` as a dense float ``d × d`` matrix."""
+        """``Cov(ε)`` as a dense float ``d × d`` matrix.
+
+        Parameters
+        ----------
+        dimension : int
+            Dimension d of the parameter space.
+        """
         covariance = np.asarray(self.covariance, dtype=float)
         if covariance.ndim == 0:
             return float(covariance) * np.eye(dimension)
@@ -489,7 +584,13 @@ class AdditiveNoise:
         return covariance
 
     def evaluate(self, lr: float) -> tuple[np.ndarray, np.ndarray]:
-        """The numeric vectors ``u(η)`` and ``w(η)``."""
+        """The numeric vectors ``u(η)`` and ``w(η)``.
+
+        Parameters
+        ----------
+        lr : float
+            Learning rate η.
+        """
 
         def values(table: tuple[tuple[Coefficient, ...], ...]) -> np.ndarray:
             return np.array(
@@ -500,6 +601,11 @@ class AdditiveNoise:
 
     def shifted(self, shift: Coefficient) -> AdditiveNoise:
         """The noise with ``H_B`` replaced by ``H_B + shift · I``: ``u ← u + shift · w``.
+
+        Parameters
+        ----------
+        shift : Coefficient
+            Shift added to the Hessian.
 
         Examples
         --------
@@ -586,7 +692,13 @@ class Preconditioning:
         return not isinstance(self.matrix[0], tuple)
 
     def dense(self, dimension: int) -> np.ndarray:
-        """``P`` as a dense ``d × d`` matrix."""
+        """``P`` as a dense ``d × d`` matrix.
+
+        Parameters
+        ----------
+        dimension : int
+            Dimension d of the parameter space.
+        """
         array = np.array(self.matrix, dtype=float)
         size = array.shape[0]
         if size != dimension:
@@ -603,11 +715,23 @@ class Preconditioning:
         return (vectors * values**exponent) @ vectors.T
 
     def inverse_square_root(self, dimension: int) -> np.ndarray:
-        """``P^{−1/2}``."""
+        """``P^{−1/2}``.
+
+        Parameters
+        ----------
+        dimension : int
+            Dimension d of the parameter space.
+        """
         return self._power(dimension, -0.5)
 
     def square_root(self, dimension: int) -> np.ndarray:
-        """``P^{1/2}``."""
+        """``P^{1/2}``.
+
+        Parameters
+        ----------
+        dimension : int
+            Dimension d of the parameter space.
+        """
         return self._power(dimension, 0.5)
 
 
@@ -723,6 +847,11 @@ class LinearDynamics:
         with curvature one and roots of order one, then divide the root by ``c``. When
         ``η`` enters only through ``η H_B`` (no weight decay) the description is unchanged.
 
+        Parameters
+        ----------
+        curvature : float
+            The curvature scale c > 0 the Hessians are divided by.
+
         Examples
         --------
         >>> from stability import GD
@@ -757,6 +886,11 @@ class LinearDynamics:
         ``(u ⊗ I + w ⊗ H_B) ε`` becomes ``((u + μ w) ⊗ I + w ⊗ H_B) ε``. Every evaluator
         reads the result unchanged.
 
+        Parameters
+        ----------
+        shift : Coefficient
+            Shift added to the Hessian.
+
         Examples
         --------
         >>> from stability import HeavyBall
@@ -778,7 +912,15 @@ class LinearDynamics:
         )
 
     def state_map(self, lr: float, batch_hessian: np.ndarray) -> np.ndarray:
-        """The numeric ``A = F(η) ⊗ I + G(η) ⊗ H_B`` for one batch Hessian (``md × md``)."""
+        """The numeric ``A = F(η) ⊗ I + G(η) ⊗ H_B`` for one batch Hessian (``md × md``).
+
+        Parameters
+        ----------
+        lr : float
+            Learning rate η.
+        batch_hessian : np.ndarray
+            One batch Hessian H_B, shape (d, d).
+        """
         size = batch_hessian.shape[-1]
         return np.kron(self.identity_part.evaluate(lr), np.eye(size)) + np.kron(
             self.hessian_part.evaluate(lr), batch_hessian

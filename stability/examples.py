@@ -38,5 +38,15 @@ def regression_features(samples: int = 32, dimension: int = 8, seed: int = 0) ->
 
 
 def regression_example(samples: int = 32, dimension: int = 8, seed: int = 0) -> Quadratic:
-    """The built-in example: least squares with ``H_i = x_i x_iᵀ`` (:func:`regression_features`)."""
+    """The built-in example: least squares with ``H_i = x_i x_iᵀ`` (:func:`regression_features`).
+
+    Parameters
+    ----------
+    samples : int, default 32
+        Number of training samples n.
+    dimension : int, default 8
+        Dimension d of the parameter space.
+    seed : int, default 0
+        Seed of the random generator (reproducible runs).
+    """
     return Quadratic.from_data(regression_features(samples, dimension, seed))

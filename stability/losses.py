@@ -140,6 +140,13 @@ class LossConvention:
 
         ``w`` is the weight of one sample in the loss of a step (``1/B`` for a mean over
         ``B`` samples, ``1`` for a sum); a sum over a step of ``B`` samples gives ``B``.
+
+        Parameters
+        ----------
+        samples : int
+            Number of training samples n.
+        batch_size : int | None, default None
+            Batch size B; None is the full batch.
         """
         if self.samples == "mean":
             return 1.0
@@ -148,22 +155,56 @@ class LossConvention:
     def output_hessians(
         self, outputs: Any, targets: Any = None, *, batch_size: int | None = None
     ) -> np.ndarray:  # pragma: no cover - overridden
-        """Per-sample output curvatures ``Λ_i`` of shape ``(n, k, k)``."""
+        """Per-sample output curvatures ``Λ_i`` of shape ``(n, k, k)``.
+
+        Parameters
+        ----------
+        outputs : Any
+            Model outputs, one row per sample.
+        targets : Any, default None
+            Targets, one row per sample.
+        batch_size : int | None, default None
+            Batch size B; None is the full batch.
+        """
         raise NotImplementedError
 
     def value(self, outputs: Any, targets: Any) -> float:  # pragma: no cover - overridden
-        """The loss over all ``n`` samples, as the framework computes it."""
+        """The loss over all ``n`` samples, as the framework computes it.
+
+        Parameters
+        ----------
+        outputs : Any
+            Model outputs, one row per sample.
+        targets : Any
+            Targets, one row per sample.
+        """
         raise NotImplementedError
 
     def output_gradients(
         self, outputs: Any, targets: Any
     ) -> np.ndarray:  # pragma: no cover - overridden
-        """``∂L/∂f_i`` of the loss over all samples, shape ``(n, k)``."""
+        """``∂L/∂f_i`` of the loss over all samples, shape ``(n, k)``.
+
+        Parameters
+        ----------
+        outputs : Any
+            Model outputs, one row per sample.
+        targets : Any
+            Targets, one row per sample.
+        """
         raise NotImplementedError
 
     def residuals(self, outputs: Any, targets: Any) -> np.ndarray:  # pragma: no cover
         """Per-sample residuals ``(n, k)``, all zero exactly at a minimum where the
-        Gauss–Newton form is the Hessian."""
+        Gauss–Newton form is the Hessian.
+
+        Parameters
+        ----------
+        outputs : Any
+            Model outputs, one row per sample.
+        targets : Any
+            Targets, one row per sample.
+        """
         raise NotImplementedError
 
 
@@ -265,6 +306,13 @@ class SquareLoss(LossConvention):
     def value(self, outputs: Any, targets: Any) -> float:
         """The loss over all samples.
 
+        Parameters
+        ----------
+        outputs : Any
+            Model outputs, one row per sample.
+        targets : Any
+            Targets, one row per sample.
+
         Examples
         --------
         >>> from stability.losses import SquareLoss
@@ -278,6 +326,13 @@ class SquareLoss(LossConvention):
 
     def output_gradients(self, outputs: Any, targets: Any) -> np.ndarray:
         """``∂L/∂f_i = w · 2a (f_i − y_i)``, shape ``(n, k)``.
+
+        Parameters
+        ----------
+        outputs : Any
+            Model outputs, one row per sample.
+        targets : Any
+            Targets, one row per sample.
 
         Examples
         --------
@@ -293,6 +348,13 @@ class SquareLoss(LossConvention):
 
     def residuals(self, outputs: Any, targets: Any) -> np.ndarray:
         """``f_i − y_i``: zero at an interpolating minimum.
+
+        Parameters
+        ----------
+        outputs : Any
+            Model outputs, one row per sample.
+        targets : Any
+            Targets, one row per sample.
 
         Examples
         --------
@@ -361,6 +423,11 @@ class CrossEntropyLoss(LossConvention):
     def probabilities(outputs: Any) -> np.ndarray:
         """``softmax`` of the logits, row by row, computed stably.
 
+        Parameters
+        ----------
+        outputs : Any
+            Model outputs, one row per sample.
+
         Examples
         --------
         >>> from stability.losses import CrossEntropyLoss
@@ -375,6 +442,13 @@ class CrossEntropyLoss(LossConvention):
 
     def target_probabilities(self, targets: Any, shape: tuple[int, int]) -> np.ndarray:
         """Targets as an ``(n, k)`` array of probabilities, after label smoothing.
+
+        Parameters
+        ----------
+        targets : Any
+            Targets, one row per sample.
+        shape : tuple[int, int]
+            Shape ``(n, k)`` of the outputs: samples by classes.
 
         Examples
         --------
@@ -441,6 +515,13 @@ class CrossEntropyLoss(LossConvention):
     def value(self, outputs: Any, targets: Any) -> float:
         """The loss over all samples.
 
+        Parameters
+        ----------
+        outputs : Any
+            Model outputs, one row per sample.
+        targets : Any
+            Targets, one row per sample.
+
         Examples
         --------
         >>> from stability.losses import CrossEntropyLoss
@@ -457,6 +538,13 @@ class CrossEntropyLoss(LossConvention):
     def output_gradients(self, outputs: Any, targets: Any) -> np.ndarray:
         """``∂L/∂f_i = w (p_i − y_i)``, shape ``(n, k)``.
 
+        Parameters
+        ----------
+        outputs : Any
+            Model outputs, one row per sample.
+        targets : Any
+            Targets, one row per sample.
+
         Examples
         --------
         >>> from stability.losses import CrossEntropyLoss
@@ -469,6 +557,13 @@ class CrossEntropyLoss(LossConvention):
 
     def residuals(self, outputs: Any, targets: Any) -> np.ndarray:
         """``p_i − y_i``: zero exactly at a minimum (possible only for soft targets).
+
+        Parameters
+        ----------
+        outputs : Any
+            Model outputs, one row per sample.
+        targets : Any
+            Targets, one row per sample.
 
         Examples
         --------

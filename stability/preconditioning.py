@@ -100,6 +100,13 @@ def congruent(problem: Quadratic, method: Any) -> tuple[Quadratic, LinearDynamic
 
     A method without a preconditioner is returned unchanged (as its dynamics).
 
+    Parameters
+    ----------
+    problem : Quadratic
+        The quadratic problem (a :class:`~stability.Quadratic`).
+    method : Method or LinearDynamics
+        The optimiser: a method object (e.g. ``SGD``) or its ``LinearDynamics``.
+
     Examples
     --------
     >>> import numpy as np
@@ -130,6 +137,15 @@ def congruent_start(init: Any, preconditioner: Any, *, blocks: int = 1) -> np.nd
 
     For Adam the second block is the step ``s_0 = η P^{−1/2} m_0``, zero when ``m_0 = 0``;
     pass a full state ``(u_0, 0)`` to :func:`stability.predicted_mean_square` in that case.
+
+    Parameters
+    ----------
+    init : Any
+        Initial iterate δ₀ in the original coordinates (or a full state of ``blocks`` blocks).
+    preconditioner : Any
+        The fixed preconditioner P (a positive definite matrix or its diagonal).
+    blocks : int, default 1
+        Number of d-sized blocks in the state (e.g. 2 for a momentum method's state).
 
     Examples
     --------

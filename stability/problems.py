@@ -125,6 +125,11 @@ class ReducedQuadratic:
 
         The package's one batch sandwich
         (:class:`~stability.numeric.operator.BatchSandwich`) through :attr:`factors`.
+
+        Parameters
+        ----------
+        matrix : np.ndarray
+            The matrix X acted on (or a stack of them on the last two axes).
         """
         from stability.numeric.operator import BatchSandwich
 
@@ -1147,7 +1152,13 @@ def _rank_cutoff(scale: float, size: int) -> float:
 
 
 def as_problem(problem: Any) -> Quadratic:
-    """Check that ``problem`` is a :class:`Quadratic` (else :class:`InvalidTypeError`)."""
+    """Check that ``problem`` is a :class:`Quadratic` (else :class:`InvalidTypeError`).
+
+    Parameters
+    ----------
+    problem : Any
+        The object to check; anything but a :class:`Quadratic` is refused.
+    """
     if not isinstance(problem, Quadratic):
         raise InvalidTypeError(
             f"problem must be a stability.Quadratic; got {type(problem).__name__}"

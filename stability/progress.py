@@ -60,10 +60,24 @@ class ProgressMeter:
     enabled: bool = False
 
     def start(self, total: int, description: str) -> None:
-        """Begin a task of ``total`` units."""
+        """Begin a task of ``total`` units.
+
+        Parameters
+        ----------
+        total : int
+            Number of units of work, or None when unknown.
+        description : str
+            Label shown beside the progress.
+        """
 
     def update(self, amount: int = 1) -> None:
-        """Record ``amount`` more completed units."""
+        """Record ``amount`` more completed units.
+
+        Parameters
+        ----------
+        amount : int, default 1
+            Number of units of work completed since the last update.
+        """
 
     def close(self) -> None:
         """Finish the task."""
@@ -95,12 +109,26 @@ class TextProgress(ProgressMeter):
         self._description = ""
 
     def start(self, total: int, description: str) -> None:
-        """Begin a task of ``total`` units."""
+        """Begin a task of ``total`` units.
+
+        Parameters
+        ----------
+        total : int
+            Number of units of work, or None when unknown.
+        description : str
+            Label shown beside the progress.
+        """
         self._total, self._done, self._printed = max(int(total), 1), 0, 0
         self._description = description
 
     def update(self, amount: int = 1) -> None:
-        """Record progress, printing at every ``every`` percent."""
+        """Record progress, printing at every ``every`` percent.
+
+        Parameters
+        ----------
+        amount : int, default 1
+            Number of units of work completed since the last update.
+        """
         self._done += int(amount)
         percent = min(100, 100 * self._done // self._total)
         if percent >= self._printed + self._every or (percent == 100 and self._printed < 100):
@@ -134,7 +162,15 @@ class TqdmProgress(ProgressMeter):
         self._bar: Any = None
 
     def start(self, total: int, description: str) -> None:
-        """Open the bar."""
+        """Open the bar.
+
+        Parameters
+        ----------
+        total : int
+            Number of units of work, or None when unknown.
+        description : str
+            Label shown beside the progress.
+        """
         try:
             tqdm = importlib.import_module("tqdm")
         except ImportError as error:
@@ -142,7 +178,13 @@ class TqdmProgress(ProgressMeter):
         self._bar = tqdm.tqdm(total=total, desc=description, **self._options)
 
     def update(self, amount: int = 1) -> None:
-        """Advance the bar."""
+        """Advance the bar.
+
+        Parameters
+        ----------
+        amount : int, default 1
+            Number of units of work completed since the last update.
+        """
         if self._bar is not None:
             self._bar.update(amount)
 

@@ -122,7 +122,13 @@ class EpochOperator:
         return int(self.coefficients.shape[1])
 
     def matrix(self, lr: float) -> np.ndarray:
-        """The dense ``N × N`` matrix of ``𝒯(η)``."""
+        """The dense ``N × N`` matrix of ``𝒯(η)``.
+
+        Parameters
+        ----------
+        lr : float
+            Learning rate η.
+        """
         nu = float(lr) * self.sharpness
         result = np.zeros(self.coefficients.shape[1:])
         for coefficient in self.coefficients[::-1]:
@@ -130,7 +136,13 @@ class EpochOperator:
         return result
 
     def radius(self, lr: float) -> float:
-        """``ρ(𝒯(η))``."""
+        """``ρ(𝒯(η))``.
+
+        Parameters
+        ----------
+        lr : float
+            Learning rate η.
+        """
         if self.size == 0:
             return 0.0
         return float(np.max(np.abs(np.linalg.eigvals(self.matrix(lr)))))
@@ -371,6 +383,15 @@ def epoch_spectral_radius(problem: Quadratic, method: Any, lr: float) -> float:
 
     Per step this is ``ρ^{1/K}`` with ``K`` steps per epoch.
 
+    Parameters
+    ----------
+    problem : Quadratic
+        The quadratic problem (a :class:`~stability.Quadratic`).
+    method : Method or LinearDynamics
+        The optimiser: a method object (e.g. ``SGD``) or its ``LinearDynamics``.
+    lr : float
+        Learning rate η.
+
     Examples
     --------
     >>> import numpy as np
@@ -467,6 +488,20 @@ def predicted_epoch_mean_square(
     momentum ``δ_{−1} = δ_0``) or a full state (length ``m d``); the default is the unit
     vector along the sum of the eigenvectors of ``H`` (a start in ``range(H)``).
 
+    Parameters
+    ----------
+    problem : Quadratic
+        The quadratic problem (a :class:`~stability.Quadratic`).
+    method : Method or LinearDynamics
+        The optimiser: a method object (e.g. ``SGD``) or its ``LinearDynamics``.
+    lr : float
+        Learning rate η.
+    epochs : int
+        Number of epochs.
+    init : Any, default None
+        Initial deviation from the minimum (a d-vector, or a full state); None uses the default
+        start.
+
     Examples
     --------
     >>> import numpy as np
@@ -528,7 +563,13 @@ class EpochSimulation:
     seed: int | None
 
     def interval(self, confidence: float = 0.999) -> tuple[np.ndarray, np.ndarray]:
-        """Normal confidence band for the mean square at level ``confidence``."""
+        """Normal confidence band for the mean square at level ``confidence``.
+
+        Parameters
+        ----------
+        confidence : float, default 0.999
+            Confidence level of the interval, in (0, 1).
+        """
         half = float(scipy.stats.norm.ppf(0.5 + confidence / 2)) * self.standard_error
         return self.mean_square - half, self.mean_square + half
 

@@ -57,6 +57,11 @@ __all__ = [
 def as_schedule(learning_rates: Any) -> np.ndarray:
     """Check a sequence of learning rates ``η_0, …, η_{T−1}`` (finite, positive).
 
+    Parameters
+    ----------
+    learning_rates : Any
+        Learning rates, one per step.
+
     Examples
     --------
     >>> from stability.schedules import as_schedule
@@ -74,6 +79,13 @@ def as_schedule(learning_rates: Any) -> np.ndarray:
 
 def constant(lr: float, steps: int) -> np.ndarray:
     """``η_t = lr`` for ``steps`` steps.
+
+    Parameters
+    ----------
+    lr : float
+        Learning rate η.
+    steps : int
+        Number of steps.
 
     Examples
     --------
@@ -131,6 +143,17 @@ def warmup_cosine(
 
 def step_decay(initial: float, steps: int, *, every: int, factor: float = 0.1) -> np.ndarray:
     """``η_t = initial · factor^{⌊t / every⌋}`` (step decay, e.g. ``StepLR``).
+
+    Parameters
+    ----------
+    initial : float
+        Learning rate of the first ``every`` steps.
+    steps : int
+        Number of steps.
+    every : int
+        Number of steps between two decays.
+    factor : float, default 0.1
+        Factor multiplying the learning rate at each decay.
 
     Examples
     --------
@@ -287,6 +310,18 @@ def schedule_report(
 ) -> ScheduleReport:
     """The steps at which ``η_t > η*`` and the exact mean square under the schedule.
 
+    Parameters
+    ----------
+    problem : Quadratic
+        The quadratic problem (a :class:`~stability.Quadratic`).
+    method : Method or LinearDynamics
+        The optimiser: a method object (e.g. ``SGD``) or its ``LinearDynamics``.
+    schedule : Any
+        Learning-rate schedule: one learning rate per step.
+    init : Any, default None
+        Initial deviation from the minimum (a d-vector, or a full state); None uses the default
+        start.
+
     Examples
     --------
     >>> import numpy as np
@@ -332,7 +367,13 @@ class ScheduleSimulation:
     seed: int | None
 
     def interval(self, confidence: float = 0.999) -> tuple[np.ndarray, np.ndarray]:
-        """Normal confidence band for the mean square at level ``confidence``."""
+        """Normal confidence band for the mean square at level ``confidence``.
+
+        Parameters
+        ----------
+        confidence : float, default 0.999
+            Confidence level of the interval, in (0, 1).
+        """
         half = float(scipy.stats.norm.ppf(0.5 + confidence / 2)) * self.standard_error
         return self.mean_square - half, self.mean_square + half
 
@@ -347,6 +388,22 @@ def simulate_schedule(
     init: Any = None,
 ) -> ScheduleSimulation:
     """Simulate ``runs`` trajectories under the learning rates ``η_t``, batches drawn i.i.d.
+
+    Parameters
+    ----------
+    problem : Quadratic
+        The quadratic problem (a :class:`~stability.Quadratic`).
+    method : Method or LinearDynamics
+        The optimiser: a method object (e.g. ``SGD``) or its ``LinearDynamics``.
+    schedule : Any
+        Learning-rate schedule: one learning rate per step.
+    runs : int
+        Number of independent Monte Carlo runs.
+    seed : int | None, default None
+        Seed of the random generator (reproducible runs).
+    init : Any, default None
+        Initial deviation from the minimum (a d-vector, or a full state); None uses the default
+        start.
 
     Examples
     --------

@@ -193,13 +193,25 @@ class System:
 
     # ------------------------------------------------------------ the problem's coordinates
     def parts(self, lr: float) -> tuple[np.ndarray, np.ndarray]:
-        """``(F(η), G(η))`` acting on the problem's true Hessians."""
+        """``(F(η), G(η))`` acting on the problem's true Hessians.
+
+        Parameters
+        ----------
+        lr : float
+            Learning rate η.
+        """
         return _polynomial_value(self.identity_table, lr), _polynomial_value(
             self.hessian_table, lr
         )
 
     def noise_parts(self, lr: float) -> tuple[np.ndarray, np.ndarray] | None:
-        """``(u(η), w(η))`` acting on the true Hessians, or ``None`` without noise."""
+        """``(u(η), w(η))`` acting on the true Hessians, or ``None`` without noise.
+
+        Parameters
+        ----------
+        lr : float
+            Learning rate η.
+        """
         if self.noise_identity is None or self.noise_hessian is None:
             return None
         return (
@@ -248,21 +260,45 @@ class System:
         return self.hessian_table
 
     def rate(self, lr: float) -> float:
-        """The rescaled rate ``ν = rate_factor · lr`` at which the reduced operator is read."""
+        """The rescaled rate ``ν = rate_factor · lr`` at which the reduced operator is read.
+
+        Parameters
+        ----------
+        lr : float
+            Learning rate η.
+        """
         with np.errstate(over="ignore"):
             return float(np.float64(lr) * self.rate_factor)
 
     def learning_rate(self, rate: float) -> float:
-        """The learning rate ``η`` of a rescaled rate ``ν`` (inverse of :meth:`rate`)."""
+        """The learning rate ``η`` of a rescaled rate ``ν`` (inverse of :meth:`rate`).
+
+        Parameters
+        ----------
+        rate : float
+            The scaled rate (learning rate times the system's curvature scale).
+        """
         return float(rate) / self.rate_factor
 
     def reduced_parts(self, lr: float) -> tuple[np.ndarray, np.ndarray]:
-        """``(F, G)`` at ``lr`` acting on the Hessians of :attr:`reduced`."""
+        """``(F, G)`` at ``lr`` acting on the Hessians of :attr:`reduced`.
+
+        Parameters
+        ----------
+        lr : float
+            Learning rate η.
+        """
         nu = self.rate(lr)
         return _polynomial_value(self.identity, nu), _polynomial_value(self.hessian, nu)
 
     def reduced_noise_parts(self, lr: float) -> tuple[np.ndarray, np.ndarray] | None:
-        """``(u, w)`` at ``lr`` with ``w`` acting on the Hessians of :attr:`reduced`."""
+        """``(u, w)`` at ``lr`` with ``w`` acting on the Hessians of :attr:`reduced`.
+
+        Parameters
+        ----------
+        lr : float
+            Learning rate η.
+        """
         parts = self.noise_parts(lr)
         if parts is None or self.rate_factor == 1.0:
             return parts
@@ -298,7 +334,13 @@ class System:
         return state * (state + 1) // 2
 
     def null_space_factor(self, lr: float) -> float:
-        """``ρ(F(η))²``, the growth of the second moment on ``null(H)`` (one when neutral)."""
+        """``ρ(F(η))²``, the growth of the second moment on ``null(H)`` (one when neutral).
+
+        Parameters
+        ----------
+        lr : float
+            Learning rate η.
+        """
         if not self.shift:
             return 1.0
         identity = self.reduced_parts(lr)[0]
@@ -364,6 +406,15 @@ def bind_reduced(reduced: ReducedQuadratic, method: Any, mixing: Any) -> System:
 
     For building blocks that work on a :class:`~stability.problems.ReducedQuadratic`
     directly; :func:`bind` is the entry point of every public function.
+
+    Parameters
+    ----------
+    reduced : ReducedQuadratic
+        The problem, already reduced to the range of its Hessians.
+    method : Method or LinearDynamics
+        The optimiser: a method object (e.g. ``SGD``) or its ``LinearDynamics``.
+    mixing : Any
+        Mixing weight p of the batch law.
 
     Examples
     --------

@@ -46,7 +46,13 @@ DEFAULT_TOLERANCE = 1e-10
 
 
 def is_symbolic(value: Any) -> bool:
-    """Whether ``value`` is a SymPy object (a symbol or an expression with free symbols)."""
+    """Whether ``value`` is a SymPy object (a symbol or an expression with free symbols).
+
+    Parameters
+    ----------
+    value : Any
+        Any object.
+    """
     return hasattr(value, "free_symbols") and bool(getattr(value, "free_symbols", ()))
 
 
@@ -56,6 +62,11 @@ def exact_number(value: Any) -> Any:
 
     Floats become the :class:`~fractions.Fraction` of their shortest decimal representation
     (``0.6 → 3/5``); integers, fractions and SymPy expressions are returned unchanged.
+
+    Parameters
+    ----------
+    value : Any
+        A number (int, float, Fraction) or a SymPy expression.
 
     Examples
     --------
@@ -88,6 +99,13 @@ def power_of_two_exponent(array: np.ndarray, *, even: bool = False) -> int:
     has the same digits as the original. With ``even=True`` the exponent is rounded up to
     an even number, so that square roots of the scale are exact powers of two as well.
 
+    Parameters
+    ----------
+    array : np.ndarray
+        The array whose magnitude is measured.
+    even : bool, default False
+        Whether the exponent must be even (so a square root scales exactly).
+
     Examples
     --------
     >>> import numpy as np
@@ -110,6 +128,13 @@ def safe_exponent(array: np.ndarray, *, even: bool = False) -> int:
     Ordinary means a largest entry within ``2^±200``: products of a few such numbers
     stay far inside the floating-point range and the array is used as it is (results
     are then bit-identical to an unscaled computation).
+
+    Parameters
+    ----------
+    array : np.ndarray
+        The array whose magnitude is measured.
+    even : bool, default False
+        Whether the exponent must be even (so a square root scales exactly).
     """
     exponent = power_of_two_exponent(array, even=even)
     return 0 if abs(exponent) <= _SAFE_EXPONENT else exponent
@@ -226,6 +251,13 @@ def check_tolerance(value: Any, name: str = "tolerance") -> float:
     A larger tolerance would let clearly indefinite or non-symmetric matrices through
     (a Hessian with eigenvalues 1 and −0.5 is not a minimum at any tolerance below 0.5).
 
+    Parameters
+    ----------
+    value : Any
+        The value to check.
+    name : str, default 'tolerance'
+        Name of the argument, used in error messages.
+
     Examples
     --------
     >>> from stability.validation import check_tolerance
@@ -249,6 +281,15 @@ def check_symmetric(
 
     The check is relative: ``max|A − Aᵀ| ≤ tolerance · max|A|``. Matrices of extreme
     magnitude are compared in a copy scaled by a power of two, so that nothing overflows.
+
+    Parameters
+    ----------
+    matrix : np.ndarray
+        The matrix, or a stack of matrices on the last two axes.
+    name : str
+        Name of the argument, used in error messages.
+    tolerance : float, default 1e-10
+        Relative tolerance.
     """
     if matrix.ndim < 2 or matrix.shape[-1] != matrix.shape[-2]:
         raise DimensionError(f"{name} must be square; got shape {matrix.shape}")
@@ -272,6 +313,15 @@ def check_psd(matrix: np.ndarray, name: str, tolerance: float = DEFAULT_TOLERANC
     Returns the eigenvalues (ascending, last axis). An eigenvalue below
     ``-tolerance * max|eigenvalue|`` is an error: the point is not a minimum. Matrices of
     extreme magnitude are decomposed in a copy scaled by a power of two.
+
+    Parameters
+    ----------
+    matrix : np.ndarray
+        The symmetric matrix, or a stack of them on the last two axes.
+    name : str
+        Name of the argument, used in error messages.
+    tolerance : float, default 1e-10
+        Relative tolerance.
     """
     exponent = safe_exponent(matrix)
     scaled = np.ldexp(matrix, -exponent) if exponent else matrix
@@ -294,7 +344,17 @@ def check_psd(matrix: np.ndarray, name: str, tolerance: float = DEFAULT_TOLERANC
 
 
 def check_positive_integer(value: Any, name: str, *, maximum: int | None = None) -> int:
-    """Check that ``value`` is an integer ≥ 1 (booleans are refused), at most ``maximum``."""
+    """Check that ``value`` is an integer ≥ 1 (booleans are refused), at most ``maximum``.
+
+    Parameters
+    ----------
+    value : Any
+        The value to check.
+    name : str
+        Name of the argument, used in error messages.
+    maximum : int | None, default None
+        Largest value allowed; None for no upper limit.
+    """
     if isinstance(value, bool | np.bool_) or not isinstance(value, numbers.Integral):
         raise InvalidTypeError(f"{name} must be an integer; got {value!r}")
     if value < 1:
@@ -305,7 +365,15 @@ def check_positive_integer(value: Any, name: str, *, maximum: int | None = None)
 
 
 def check_batch_size(value: Any, name: str = "batch_size") -> int | None:
-    """Check a batch size: ``None`` (full batch) or an integer ≥ 1."""
+    """Check a batch size: ``None`` (full batch) or an integer ≥ 1.
+
+    Parameters
+    ----------
+    value : Any
+        The value to check.
+    name : str, default 'batch_size'
+        Name of the argument, used in error messages.
+    """
     if value is None:
         return None
     return check_positive_integer(value, name)
@@ -329,6 +397,13 @@ def check_momentum(value: Any, name: str = "momentum") -> Any:
     """Check a momentum coefficient: a real number in [0, 1), or a SymPy expression.
 
     Booleans and strings are refused (``True`` is not a momentum, ``"0.5"`` is text).
+
+    Parameters
+    ----------
+    value : Any
+        The value to check.
+    name : str, default 'momentum'
+        Name of the argument, used in error messages.
     """
     if is_symbolic(value):
         return value
@@ -340,6 +415,13 @@ def check_momentum(value: Any, name: str = "momentum") -> Any:
 
 def check_learning_rate(value: Any, name: str = "lr") -> float:
     """Check a learning rate: a finite real number > 0 (booleans and strings refused).
+
+    Parameters
+    ----------
+    value : Any
+        The value to check.
+    name : str, default 'lr'
+        Name of the argument, used in error messages.
 
     Examples
     --------

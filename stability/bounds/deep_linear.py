@@ -85,6 +85,13 @@ def least_squares_solution(X: Any, y: Any) -> np.ndarray:
     Every minimiser of the deep linear network has an end-to-end vector ``w`` with
     ``Xw = Xw*`` (``w − w* ∈ null(X)``).
 
+    Parameters
+    ----------
+    X : Any
+        Data matrix, one row per sample.
+    y : Any
+        Regression targets, one entry per sample.
+
     Examples
     --------
     >>> from stability.bounds import least_squares_solution
@@ -124,6 +131,11 @@ def _weights(weights: Any, dimension: int | None = None) -> list[np.ndarray]:
 def end_to_end(weights: Sequence[Any]) -> np.ndarray:
     """The end-to-end vector ``w = (W_L ⋯ W_1)ᵀ`` of a deep linear network.
 
+    Parameters
+    ----------
+    weights : Sequence[Any]
+        The layer weight matrices, first layer first.
+
     Examples
     --------
     >>> import numpy as np
@@ -140,6 +152,15 @@ def end_to_end(weights: Sequence[Any]) -> np.ndarray:
 
 def deep_linear_loss(X: Any, y: Any, weights: Sequence[Any]) -> float:
     """``R = (1/n) Σ_i (W_L ⋯ W_1 x_i − y_i)²``.
+
+    Parameters
+    ----------
+    X : Any
+        Data matrix, one row per sample.
+    y : Any
+        Regression targets, one entry per sample.
+    weights : Sequence[Any]
+        The layer weight matrices, first layer first.
 
     Examples
     --------
@@ -247,6 +268,17 @@ def deep_linear_problem(
     minimiser that does not interpolate, the per-sample Hessians carry residual terms and
     only the mean Hessian (:func:`deep_linear_hessian`) is returned (full-batch methods).
 
+    Parameters
+    ----------
+    X : Any
+        Data matrix, one row per sample.
+    y : Any
+        Regression targets, one entry per sample.
+    weights : Sequence[Any]
+        The layer weight matrices, first layer first.
+    tolerance : float, default 1e-08
+        Relative tolerance of the check that ``weights`` is a minimiser.
+
     Examples
     --------
     >>> import numpy as np
@@ -337,6 +369,15 @@ def deep_linear_learning_rate_limit(X: Any, y: Any, depth: int) -> float:
     tighter limit returned here uses the sharper lower bound derived in this module (see
     :func:`deep_linear_sharpness_lower_bound`), and is never larger than theirs.
 
+    Parameters
+    ----------
+    X : Any
+        Data matrix, one row per sample.
+    y : Any
+        Regression targets, one entry per sample.
+    depth : int
+        Number of layers of the deep linear network.
+
     Examples
     --------
     >>> import numpy as np
@@ -392,6 +433,15 @@ def balanced_minimiser_sharpness(X: Any, y: Any, depth: int) -> float:
 
     Statement (``shared/theory.md`` §7): at :func:`balanced_minimiser` (any width),
     ``J Jᵀ = ‖w*‖^{2 − 2/L} (I + (L − 1) ŵŵᵀ)`` and the Hessian is ``2 Jᵀ Σ_x J``.
+
+    Parameters
+    ----------
+    X : Any
+        Data matrix, one row per sample.
+    y : Any
+        Regression targets, one entry per sample.
+    depth : int
+        Number of layers of the deep linear network.
 
     Examples
     --------

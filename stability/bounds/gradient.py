@@ -192,6 +192,15 @@ def equivalent_batch_size(samples: int, batch_size: int, *, replacement: bool = 
     may not be an integer; it is ``math.inf``-free except that ``B = n`` without
     replacement (``p = 0``) has no with-replacement equivalent, which raises.
 
+    Parameters
+    ----------
+    samples : int
+        Number of training samples n.
+    batch_size : int
+        Batch size B.
+    replacement : bool, default False
+        Whether batches are drawn with replacement.
+
     Examples
     --------
     >>> from stability.bounds import equivalent_batch_size
@@ -362,6 +371,13 @@ def commuting_threshold(problem: Any, method: Any) -> float:
     some ``e_k e_kᵀ``; the problem splits into one-dimensional problems
     (:func:`wu_ma_e_threshold`) and ``η*`` is the smallest of their thresholds.
 
+    Parameters
+    ----------
+    problem : Any
+        The quadratic problem (a :class:`~stability.Quadratic`).
+    method : Method or LinearDynamics
+        The optimiser: a method object (e.g. ``SGD``) or its ``LinearDynamics``.
+
     Raises
     ------
     InvalidInputError
@@ -524,6 +540,13 @@ def identity_test_bound(problem: Any, method: Any) -> float:
     (:func:`rayleigh_quotient_bound` with the identity). Tight in one dimension and for
     orthogonal rank-one samples of equal norm with ``B = 1`` drawn with replacement.
 
+    Parameters
+    ----------
+    problem : Any
+        The quadratic problem (a :class:`~stability.Quadratic`).
+    method : Method or LinearDynamics
+        The optimiser: a method object (e.g. ``SGD``) or its ``LinearDynamics``.
+
     Examples
     --------
     >>> import numpy as np
@@ -564,6 +587,13 @@ def trace_bound(problem: Any, method: Any) -> float:
     ``tr H ≤ 2 r / (p η)`` — a flatness bound independent of the model size and of ``n``
     (for square loss, ``r = 1``). ``math.inf`` for GD (``p = 0``). Tight for orthogonal
     rank-one samples of equal norm, ``B = 1`` with replacement.
+
+    Parameters
+    ----------
+    problem : Any
+        The quadratic problem (a :class:`~stability.Quadratic`).
+    method : Method or LinearDynamics
+        The optimiser: a method object (e.g. ``SGD``) or its ``LinearDynamics``.
 
     Examples
     --------
@@ -640,6 +670,13 @@ def frobenius_bound(problem: Any, method: Any) -> float:
     ``2r / (p ‖H‖_F)`` obtained from the trace bound with ``‖H‖_F ≤ tr H``, and equal to
     it at ``p = 1``; for ``B ≥ 2`` it is ``√B``-times tighter in order.
 
+    Parameters
+    ----------
+    problem : Any
+        The quadratic problem (a :class:`~stability.Quadratic`).
+    method : Method or LinearDynamics
+        The optimiser: a method object (e.g. ``SGD``) or its ``LinearDynamics``.
+
     Examples
     --------
     >>> import numpy as np
@@ -668,6 +705,13 @@ def wu_ma_e_sufficient_threshold(problem: Any, method: Any) -> float:
     condition, ``η*`` is at least the largest such ``η``. Since
     ``vᵀ Q(η) v ≤ 1 ⇔ η ≤ 2 vᵀHv / vᵀ E[H_B²] v``, that ``η`` is the closed form above
     (a generalised eigenvalue). Tight in one dimension and for commuting ``H_i``.
+
+    Parameters
+    ----------
+    problem : Any
+        The quadratic problem (a :class:`~stability.Quadratic`).
+    method : Method or LinearDynamics
+        The optimiser: a method object (e.g. ``SGD``) or its ``LinearDynamics``.
 
     Examples
     --------

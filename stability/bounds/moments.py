@@ -316,6 +316,17 @@ def moment_spectral_radius(problem: Quadratic, method: Any, lr: float, order: in
     one-dimensional (``rank H = 1``, a plain gradient step), where it is
     ``E|1 − η h_B|^k`` exactly. ``k = 2`` is :func:`stability.spectral_radius`.
 
+    Parameters
+    ----------
+    problem : Quadratic
+        The quadratic problem (a :class:`~stability.Quadratic`).
+    method : Method or LinearDynamics
+        The optimiser: a method object (e.g. ``SGD``) or its ``LinearDynamics``.
+    lr : float
+        Learning rate η.
+    order : int
+        Order k of the moment (k = 2 is the mean square).
+
     Raises
     ------
     InvalidInputError
@@ -497,6 +508,15 @@ def moment_threshold_bracket(problem: Quadratic, method: Any, order: int) -> tup
     ``k = 1`` the upper end is the threshold of the mean dynamics ``E z_{t+1} = E[A] E z_t``
     (bounded ``E‖z‖`` forces a bounded mean), i.e. the full-batch edge.
 
+    Parameters
+    ----------
+    problem : Quadratic
+        The quadratic problem (a :class:`~stability.Quadratic`).
+    method : Method or LinearDynamics
+        The optimiser: a method object (e.g. ``SGD``) or its ``LinearDynamics``.
+    order : int
+        Order k of the moment (k = 2 is the mean square).
+
     Examples
     --------
     >>> import numpy as np
@@ -543,6 +563,13 @@ def infinite_moment_threshold(problem: Quadratic, method: Any) -> float:
     expands and repeats with probability ``π_B^t``, so ``E‖δ_t‖^k ≥ (π_B ‖A_B‖^k)^t → ∞``
     for ``k`` large. ``η*_∞`` is a lower bound on every ``η*_k`` (hence an upper bound
     only in the limit); in one dimension, ``max_B |1 − η h_B| ≤ 1``.
+
+    Parameters
+    ----------
+    problem : Quadratic
+        The quadratic problem (a :class:`~stability.Quadratic`).
+    method : Method or LinearDynamics
+        The optimiser: a method object (e.g. ``SGD``) or its ``LinearDynamics``.
 
     Examples
     --------
@@ -750,6 +777,13 @@ def almost_sure_threshold(problem: Quadratic, method: Any) -> float:
     value is ``inf {η > 0 : γ(η) ≥ 0}``. It is at least every moment threshold ``η*_k``
     (Jensen: ``γ ≤ (1/k) log E|1 − η h_B|^k``), and the stable set need not be an interval
     (it always contains a neighbourhood of each ``1/h_B``).
+
+    Parameters
+    ----------
+    problem : Quadratic
+        The quadratic problem (a :class:`~stability.Quadratic`).
+    method : Method or LinearDynamics
+        The optimiser: a method object (e.g. ``SGD``) or its ``LinearDynamics``.
 
     Raises
     ------

@@ -119,6 +119,15 @@ def nesterov_edge(problem: Any, momentum: Any, *, weight_decay: float = 0.0) -> 
     Schur–Cohn conditions (``p(1) = x > 0``, ``|β (1 − x)| < 1``) hold below it. Exact for
     the full batch; an upper bound with minibatches.
 
+    Parameters
+    ----------
+    problem : Any
+        The quadratic problem (a :class:`~stability.Quadratic`).
+    momentum : Any
+        Momentum coefficient β in [0, 1).
+    weight_decay : float, default 0.0
+        Weight-decay coefficient λ ≥ 0.
+
     Examples
     --------
     >>> import numpy as np

@@ -117,6 +117,13 @@ def stationary_edge_parameter(lr: float, eigenvalue: Any) -> float | np.ndarray:
     makes the cubic ``λ³ + z λ − 2z/η`` exactly zero: at stationarity variational GD sits
     exactly at its edge, ``ghosh_edge(η, z) = λ``. Defined for ``0 < ηλ < 2``.
 
+    Parameters
+    ----------
+    lr : float
+        Learning rate η.
+    eigenvalue : Any
+        Hessian eigenvalue λ (a number or an array), with 0 < ηλ < 2.
+
     Examples
     --------
     >>> from stability.bounds import ghosh_edge, stationary_edge_parameter
@@ -144,6 +151,13 @@ def variational_gd_threshold(problem: Any, method: Any) -> float:
     GD/SGD operator ``T`` and a constant ``N``, so they stay bounded iff ``ρ(T) < 1``. The
     value is computed by :func:`mulayoff_michaeli_threshold` on the method with its noise
     removed.
+
+    Parameters
+    ----------
+    problem : Any
+        The quadratic problem (a :class:`~stability.Quadratic`).
+    method : Method or LinearDynamics
+        The optimiser: a method object (e.g. ``SGD``) or its ``LinearDynamics``.
 
     Examples
     --------

@@ -105,7 +105,13 @@ class ModelJacobians:
         return int(self.jacobians.shape[2])
 
     def block(self, name: str) -> np.ndarray:
-        """The Jacobian of one parameter, shape ``(n, k, *shape)``."""
+        """The Jacobian of one parameter, shape ``(n, k, *shape)``.
+
+        Parameters
+        ----------
+        name : str
+            Name of the parameter block (as in ``blocks``).
+        """
         for block in self.blocks:
             if block.name == name:
                 part = self.jacobians[:, :, block.start : block.stop]
@@ -142,7 +148,14 @@ class MinimumReport:
         return self.largest_residual <= self.tolerance
 
     def message(self, family: str = "square") -> str:
-        """A sentence saying what was found (used by the warning)."""
+        """A sentence saying what was found (used by the warning).
+
+        Parameters
+        ----------
+        family : str, default 'square'
+            Loss family, ``'square'`` or ``'cross_entropy'`` (the latter adds a note on
+            its Gauss–Newton form).
+        """
         text = (
             f"the Gauss–Newton form J_iᵀ Λ_i J_i is not the Hessian at this point: the "
             f"largest residual is {self.largest_residual:.3g} (tolerance {self.tolerance:.3g}), "

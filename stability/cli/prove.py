@@ -85,7 +85,13 @@ def _require_hypothesis() -> None:
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:
-    """Add the ``prove`` subcommand."""
+    """Add the ``prove`` subcommand.
+
+    Parameters
+    ----------
+    subparsers : argparse._SubParsersAction
+        The ``add_subparsers`` object of the ``stability`` parser.
+    """
     parser = subparsers.add_parser(
         "prove",
         help="run the machine-checked proofs",

@@ -30,7 +30,13 @@ EDGE_SETTINGS = ((0.01, 1), (0.1, 1), (2.0, 1), (2.0, 16), (2.0, 256))
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:
-    """Add the ``tour`` subcommand."""
+    """Add the ``tour`` subcommand.
+
+    Parameters
+    ----------
+    subparsers : argparse._SubParsersAction
+        The ``add_subparsers`` object of the ``stability`` parser.
+    """
     parser = subparsers.add_parser(
         "tour",
         help="critical learning rates on the built-in example",

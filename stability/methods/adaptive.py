@@ -202,6 +202,26 @@ class Adam(Method):
 class AdamW(Adam):
     """AdamW: :class:`Adam` with decoupled weight decay (``decoupled=True`` by default).
 
+    Parameters
+    ----------
+    beta1 : float or SymPy expression, default 0.9
+        ``β₁`` in ``[0, 1)``.
+    preconditioner : array_like or None, default None
+        ``P = √v̂ + ε`` frozen: a positive vector (diagonal) or an SPD matrix; ``None`` for ``P =
+        I``.
+    batch_size : int | None, default None
+        Batch size B; None is the full batch.
+    replacement : bool, default False
+        Whether batches are drawn with replacement.
+    weight_decay : float, default 0
+        ``μ``, applied as decoupled weight decay ``δ ← δ − η μ δ`` by default.
+    decoupled : bool, default True
+        Decoupled weight decay (True, AdamW); False gives Adam's coupled decay.
+    shuffle : bool, default False
+        Whether batches are drawn by random reshuffling (without replacement, epoch by epoch).
+    drop_last : bool, default False
+        With reshuffling, whether the incomplete last batch of an epoch is dropped.
+
     Examples
     --------
     >>> from stability.methods.adaptive import AdamW

@@ -33,6 +33,17 @@ def batch_law(
 ) -> BatchLaw:
     """The batch law of a method's options: i.i.d. draws, or reshuffled epochs when ``shuffle``.
 
+    Parameters
+    ----------
+    batch_size : int | None
+        Batch size B; None is the full batch.
+    replacement : bool, default False
+        Whether batches are drawn with replacement.
+    shuffle : bool, default False
+        Whether batches are drawn by random reshuffling (without replacement, epoch by epoch).
+    drop_last : bool, default False
+        With reshuffling, whether the incomplete last batch of an epoch is dropped.
+
     Examples
     --------
     >>> from stability.methods.base import batch_law
@@ -59,6 +70,13 @@ def check_weight_decay(value: Any, name: str = "weight_decay") -> Any:
 
     Returns it as an exact number (:func:`stability.validation.exact_number`), so that the
     compiled dynamics ``F + μ G`` keep exact coefficients.
+
+    Parameters
+    ----------
+    value : Any
+        The value to check.
+    name : str, default 'weight_decay'
+        Name of the argument, used in error messages.
 
     Examples
     --------
@@ -116,6 +134,11 @@ class Method(ABC):
 
 def as_dynamics(method: Any) -> LinearDynamics:
     """Accept a :class:`Method` or a ready :class:`~stability.dynamics.LinearDynamics`.
+
+    Parameters
+    ----------
+    method : Method or LinearDynamics
+        The optimiser: a method object (e.g. ``SGD``) or its ``LinearDynamics``.
 
     Raises
     ------

@@ -22,6 +22,15 @@ __all__ = ["GD", "SGD", "gradient_step_dynamics"]
 def gradient_step_dynamics(name: str, batch: BatchLaw, weight_decay: Any = 0) -> LinearDynamics:
     """The dynamics ``δ_{t+1} = (I − η (H_B + μ I)) δ_t`` under the batch law ``batch``.
 
+    Parameters
+    ----------
+    name : str
+        Name of the method (e.g. ``'SGD'``), shown in reports.
+    batch : BatchLaw
+        The batch law of the minibatches.
+    weight_decay : Any, default 0
+        Coupled weight decay μ (``H_B → H_B + μ I``).
+
     Examples
     --------
     >>> from stability.dynamics import BatchLaw

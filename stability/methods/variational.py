@@ -268,6 +268,11 @@ class VariationalGD(Method):
     def posterior_covariance_matrix(self, dimension: int) -> np.ndarray:
         """``Σ_q`` as a dense ``d × d`` float matrix.
 
+        Parameters
+        ----------
+        dimension : int
+            Dimension d of the parameter space.
+
         Raises
         ------
         DimensionError

@@ -136,7 +136,13 @@ class SampleSandwich:
         return self._kernel(np.asarray(vector, dtype=self.dtype))
 
     def full(self, matrix: np.ndarray) -> np.ndarray:
-        """``M(X) = (1/n) Σ_i H_i X H_i`` for any square ``X`` (symmetric or not)."""
+        """``M(X) = (1/n) Σ_i H_i X H_i`` for any square ``X`` (symmetric or not).
+
+        Parameters
+        ----------
+        matrix : np.ndarray
+            The matrix X acted on (or a stack of them on the last two axes).
+        """
         return self.sandwich.sample(matrix)
 
 
@@ -282,6 +288,19 @@ def lanczos_top(
     ``tolerance · θ``, or an invariant subspace is found. Returns ``(θ, v, estimate)``
     with ``v`` a unit double-precision vector and ``estimate`` the relative residual
     estimate (callers verify it by an explicit application).
+
+    Parameters
+    ----------
+    operator : Callable[[np.ndarray], np.ndarray]
+        The symmetric operator, as a function from vectors to vectors.
+    start : np.ndarray
+        Starting vector.
+    tolerance : float
+        Relative tolerance.
+    dtype : Any, default numpy.float64
+        Floating-point type of the result.
+    memory : float, default 400000000.0
+        Bytes the stored Krylov basis may use; the run stops before exceeding it.
 
     Examples
     --------

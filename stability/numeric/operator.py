@@ -111,11 +111,23 @@ class SymmetricLayout:
         return int(self.upper.size)
 
     def pack(self, matrix: np.ndarray) -> np.ndarray:
-        """``svec`` of a symmetric matrix or a stack ``(..., r, r)`` (upper triangle read)."""
+        """``svec`` of a symmetric matrix or a stack ``(..., r, r)`` (upper triangle read).
+
+        Parameters
+        ----------
+        matrix : np.ndarray
+            The matrix X acted on (or a stack of them on the last two axes).
+        """
         return matrix[..., self._rows, self._cols] * self.weights
 
     def unpack(self, vector: np.ndarray) -> np.ndarray:
-        """The symmetric matrix (or stack) with ``svec`` coordinates ``vector`` (``(..., N)``)."""
+        """The symmetric matrix (or stack) with ``svec`` coordinates ``vector`` (``(..., N)``).
+
+        Parameters
+        ----------
+        vector : np.ndarray
+            A vector in the operator's (packed) coordinates.
+        """
         r = self.size_of_matrix
         vector = np.asarray(vector)
         dtype = object if vector.dtype == object else np.result_type(vector, np.float32)
@@ -126,7 +138,13 @@ class SymmetricLayout:
         return matrix
 
     def pairwise(self, values: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-        """``(values[rows], values[cols])`` for a length-``r`` vector."""
+        """``(values[rows], values[cols])`` for a length-``r`` vector.
+
+        Parameters
+        ----------
+        values : np.ndarray
+            A length-r vector.
+        """
         return values[self._rows], values[self._cols]
 
     def basis(self) -> np.ndarray:
@@ -156,6 +174,9 @@ class BatchSandwich:
         ``μ``.
     dtype : numpy dtype, default float64
         ``float32`` for a fast approximate operator; ``object`` for mpmath numbers.
+    hessians : ndarray, shape (n, r, r), or None
+        The per-sample Hessians given whole instead of through ``factors`` (the mpmath
+        route); ``None`` uses the factors.
 
     Examples
     --------
@@ -200,19 +221,37 @@ class BatchSandwich:
             self._outer = np.multiply.outer(self.eigenvalues, self.eigenvalues)
 
     def left(self, matrix: np.ndarray) -> np.ndarray:
-        """``H X`` for ``X`` of shape ``(..., r, r)``."""
+        """``H X`` for ``X`` of shape ``(..., r, r)``.
+
+        Parameters
+        ----------
+        matrix : np.ndarray
+            The matrix X acted on (or a stack of them on the last two axes).
+        """
         if self.diagonal_mean:
             return self.eigenvalues[:, None] * matrix
         return self.eigenvalues @ matrix
 
     def right(self, matrix: np.ndarray) -> np.ndarray:
-        """``X H`` for ``X`` of shape ``(..., r, r)``."""
+        """``X H`` for ``X`` of shape ``(..., r, r)``.
+
+        Parameters
+        ----------
+        matrix : np.ndarray
+            The matrix X acted on (or a stack of them on the last two axes).
+        """
         if self.diagonal_mean:
             return matrix * self.eigenvalues
         return matrix @ self.eigenvalues
 
     def mean(self, matrix: np.ndarray) -> np.ndarray:
-        """``H X H``."""
+        """``H X H``.
+
+        Parameters
+        ----------
+        matrix : np.ndarray
+            The matrix X acted on (or a stack of them on the last two axes).
+        """
         if self.diagonal_mean:
             return matrix * self._outer
         return self.eigenvalues @ matrix @ self.eigenvalues
@@ -223,7 +262,13 @@ class BatchSandwich:
         return 2.0 * self.samples * max(self.width, 1) * self.rank**2
 
     def sample(self, matrix: np.ndarray) -> np.ndarray:
-        """``M(X) = (1/n) Σ_i H_i X H_i`` for ``X`` of shape ``(..., r, r)`` (any ``X``)."""
+        """``M(X) = (1/n) Σ_i H_i X H_i`` for ``X`` of shape ``(..., r, r)`` (any ``X``).
+
+        Parameters
+        ----------
+        matrix : np.ndarray
+            The matrix X acted on (or a stack of them on the last two axes).
+        """
         factors = self.factors
         matrix = np.asarray(matrix)
         if factors is None and self.hessians is not None and matrix.ndim == 2:
@@ -265,7 +310,13 @@ class BatchSandwich:
         return result
 
     def with_shift(self, shift: Any) -> BatchSandwich:
-        """The same sandwich with the Hessian shift ``μ``."""
+        """The same sandwich with the Hessian shift ``μ``.
+
+        Parameters
+        ----------
+        shift : Any
+            Shift added to the Hessian.
+        """
         return BatchSandwich(
             self.eigenvalues,
             self.factors,
@@ -276,7 +327,13 @@ class BatchSandwich:
         )
 
     def diagonal(self, layout: SymmetricLayout) -> np.ndarray:
-        """The diagonal of the sandwich in ``svec`` coordinates (``O(n k² r²)``)."""
+        """The diagonal of the sandwich in ``svec`` coordinates (``O(n k² r²)``).
+
+        Parameters
+        ----------
+        layout : SymmetricLayout
+            Packing of symmetric matrices into vectors.
+        """
         left, right = layout.pairwise(self.eigenvalues)
         result = (1 - self.mixing) * left * right
         if self.mixing:
@@ -308,6 +365,15 @@ class BatchSandwich:
         Rank-one factors (``k = 1``) in float arithmetic use the BLAS-3 kernel: ``w_i =
         y_iᵀ X y_i`` from one triangular product (``trmm``) and ``Yᵀ diag(w) Y`` from two
         rank-``n`` updates (``syrk``) of the rows with positive and negative ``w``.
+
+        Parameters
+        ----------
+        layout : SymmetricLayout
+            Packing of symmetric matrices into vectors.
+        scale_in : np.ndarray | None, default None
+            Entry-wise scale applied to the input vector first; None for none.
+        scale_out : np.ndarray | None, default None
+            Entry-wise scale applied to the result; None for none.
         """
         if self.width != 1 or self.dtype not in (np.dtype(np.float64), np.dtype(np.float32)):
 
@@ -474,6 +540,11 @@ class GradientPencil:
 
         Applied as ``C^{1/2} (2 I − γ K) C^{1/2}``; its smallest eigenvalue ``μ`` gives
         ``ρ(T) = 1 − γ μ`` without cancellation when ``ρ`` is close to one.
+
+        Parameters
+        ----------
+        scaled_rate : float
+            The scaled rate γ = g η.
         """
         root = np.sqrt(self.curvature)
         gamma = float(scaled_rate)
@@ -577,7 +648,13 @@ class SecondMomentOperator:
         return self.layout.dimension
 
     def parts(self, lr: Any) -> tuple[np.ndarray, np.ndarray]:
-        """``(F, G)`` at the learning rate ``lr`` (in the operator's arithmetic)."""
+        """``(F, G)`` at the learning rate ``lr`` (in the operator's arithmetic).
+
+        Parameters
+        ----------
+        lr : Any
+            Learning rate η.
+        """
         nu = lr * self.rate_factor if self.dtype != np.dtype(object) else lr
 
         def evaluate(table: np.ndarray) -> np.ndarray:
@@ -601,6 +678,15 @@ class SecondMomentOperator:
         """``E[(F_l ⊗ I + G_l ⊗ H_B) S (F_r ⊗ I + G_r ⊗ H_B)ᵀ]`` on blocks ``(m, m, r, r)``.
 
         A stack of moments ``(m, m, s, r, r)`` is mapped as a whole (each ``s`` slice).
+
+        Parameters
+        ----------
+        moment : np.ndarray
+            Second moment Σ (a symmetric matrix, or a stack of them).
+        left : tuple[np.ndarray, np.ndarray]
+            The pair ``(F_l, G_l)`` of the left factor.
+        right : tuple[np.ndarray, np.ndarray]
+            The pair ``(F_r, G_r)`` of the right factor.
         """
         f_left, g_left = left
         f_right, g_right = right
@@ -620,31 +706,71 @@ class SecondMomentOperator:
         return result
 
     def apply_blocks(self, moment: np.ndarray, lr: Any, *, adjoint: bool = False) -> np.ndarray:
-        """``T(η)`` (or its adjoint ``W ↦ E[Aᵀ W A]``) on blocks ``(m, m, r, r)``."""
+        """``T(η)`` (or its adjoint ``W ↦ E[Aᵀ W A]``) on blocks ``(m, m, r, r)``.
+
+        Parameters
+        ----------
+        moment : np.ndarray
+            Second moment Σ (a symmetric matrix, or a stack of them).
+        lr : Any
+            Learning rate η.
+        adjoint : bool, default False
+            Whether to apply the adjoint operator instead.
+        """
         f, g = self.parts(lr)
         if adjoint:
             f, g = f.T, g.T
         return self.apply_pair(moment, (f, g), (f, g))
 
     def to_blocks(self, vector: np.ndarray) -> np.ndarray:
-        """``svec`` coordinates → blocks ``(m, m, r, r)``."""
+        """``svec`` coordinates → blocks ``(m, m, r, r)``.
+
+        Parameters
+        ----------
+        vector : np.ndarray
+            A vector in the operator's (packed) coordinates.
+        """
         m, r = self.blocks, self.rank
         full = self.layout.unpack(np.asarray(vector).reshape(-1))
         return full.reshape(m, r, m, r).transpose(0, 2, 1, 3)
 
     def from_blocks(self, blocks: np.ndarray) -> np.ndarray:
-        """Blocks ``(m, m, r, r)`` → ``svec`` coordinates."""
+        """Blocks ``(m, m, r, r)`` → ``svec`` coordinates.
+
+        Parameters
+        ----------
+        blocks : np.ndarray
+            Blocks of shape ``(m, m, r, r)``.
+        """
         m, r = self.blocks, self.rank
         return self.layout.pack(blocks.transpose(0, 2, 1, 3).reshape(m * r, m * r))
 
     def apply(self, vector: np.ndarray, lr: Any, *, adjoint: bool = False) -> np.ndarray:
-        """``svec(T(η) S)`` for ``vector = svec(S)``."""
+        """``svec(T(η) S)`` for ``vector = svec(S)``.
+
+        Parameters
+        ----------
+        vector : np.ndarray
+            A vector in the operator's (packed) coordinates.
+        lr : Any
+            Learning rate η.
+        adjoint : bool, default False
+            Whether to apply the adjoint operator instead.
+        """
         self.applications += 1
         image = self.apply_blocks(self.to_blocks(vector), lr, adjoint=adjoint)
         return self.from_blocks(image)
 
     def linear_operator(self, lr: float, *, adjoint: bool = False) -> LinearOperator:
-        """``T(η)`` as a :class:`scipy.sparse.linalg.LinearOperator` on ``svec``."""
+        """``T(η)`` as a :class:`scipy.sparse.linalg.LinearOperator` on ``svec``.
+
+        Parameters
+        ----------
+        lr : float
+            Learning rate η.
+        adjoint : bool, default False
+            Whether to apply the adjoint operator instead.
+        """
         return LinearOperator(
             (self.size, self.size),
             matvec=lambda x: self.apply(x, lr, adjoint=adjoint),
@@ -668,7 +794,13 @@ class SecondMomentOperator:
         return np.column_stack(columns)
 
     def matrix(self, lr: Any) -> np.ndarray:
-        """The dense matrix of ``T(η)`` on ``svec`` (small problems)."""
+        """The dense matrix of ``T(η)`` on ``svec`` (small problems).
+
+        Parameters
+        ----------
+        lr : Any
+            Learning rate η.
+        """
         f, g = self.parts(lr)
         return self._columns((f, g), (f, g))
 
@@ -694,7 +826,13 @@ class SecondMomentOperator:
         return result
 
     def pencil(self, dtype: Any = np.float64) -> GradientPencil:
-        """The gradient-step pencil ``K = C^{-1/2} D C^{-1/2}`` (gradient steps only)."""
+        """The gradient-step pencil ``K = C^{-1/2} D C^{-1/2}`` (gradient steps only).
+
+        Parameters
+        ----------
+        dtype : Any, default numpy.float64
+            Floating-point type of the result.
+        """
         if self.system.gradient_scale is None:
             raise ValueError("the pencil exists for plain gradient steps only")
         return GradientPencil(
@@ -702,7 +840,13 @@ class SecondMomentOperator:
         )
 
     def noise_curvature(self, shift: Any = None) -> np.ndarray:
-        """Dense ``D`` on ``svec(range H)`` for a gradient step (``r (r + 1)/2`` square)."""
+        """Dense ``D`` on ``svec(range H)`` for a gradient step (``r (r + 1)/2`` square).
+
+        Parameters
+        ----------
+        shift : Any, default None
+            Shift added to the Hessian.
+        """
         layout = SymmetricLayout(self.rank, dtype=self.dtype)
         shift = self.system.shift if shift is None else shift
         sandwich = self.sandwich.with_shift(shift)
@@ -726,6 +870,11 @@ class SecondMomentOperator:
 
 def second_moment_operator_of(system: Any) -> SecondMomentOperator:
     """The :class:`SecondMomentOperator` of a bound system (float arithmetic).
+
+    Parameters
+    ----------
+    system : Any
+        The bound problem-and-method ``System``.
 
     Examples
     --------

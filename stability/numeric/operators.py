@@ -42,6 +42,11 @@ def symmetric_basis(size: int) -> np.ndarray:
     :func:`numpy.triu_indices`. For symmetric ``S``, ``Q vec(S)`` are its coordinates and
     ``Q T Qᵀ`` is the matrix of ``T`` restricted to symmetric matrices.
 
+    Parameters
+    ----------
+    size : int
+        Size d of the symmetric matrices.
+
     Examples
     --------
     >>> from stability.numeric.operators import symmetric_basis
@@ -64,7 +69,17 @@ def _check_size(entries: int, what: str) -> None:
 
 
 def dense_operator(problem: Quadratic, dynamics: LinearDynamics, lr: float) -> np.ndarray:
-    """``E[A ⊗ A]`` at learning rate ``lr`` in the original coordinates (``(m d)² × (m d)²``)."""
+    """``E[A ⊗ A]`` at learning rate ``lr`` in the original coordinates (``(m d)² × (m d)²``).
+
+    Parameters
+    ----------
+    problem : Quadratic
+        The quadratic problem (a :class:`~stability.Quadratic`).
+    dynamics : LinearDynamics
+        The method's linear dynamics.
+    lr : float
+        Learning rate η.
+    """
     from stability.numeric.prediction import original_coordinates_operator
 
     system = bind(problem, dynamics)

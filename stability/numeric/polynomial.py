@@ -41,6 +41,11 @@ def deflate_zero_roots(coefficients: np.ndarray) -> np.ndarray:
     Returns coefficients of a matrix polynomial of the same size with the same non-zero
     roots (with multiplicity) and an invertible constant term.
 
+    Parameters
+    ----------
+    coefficients : np.ndarray
+        Polynomial coefficients, lowest degree first.
+
     Examples
     --------
     >>> import numpy as np
@@ -80,6 +85,11 @@ def smallest_positive_real_root(coefficients: np.ndarray) -> float:
     The zero roots are deflated first (:func:`deflate_zero_roots`); the rest are the
     finite eigenvalues of the companion pencil ``A v = ν B v``, computed by the QZ
     algorithm.
+
+    Parameters
+    ----------
+    coefficients : np.ndarray
+        Polynomial coefficients, lowest degree first.
 
     Examples
     --------

@@ -125,6 +125,11 @@ class SecondMomentRecursion:
     def apply(self, moment: Any) -> np.ndarray:
         """``T(S) = E[A S Aᵀ]`` for an ``md × md`` matrix ``S`` or a stack ``(..., md, md)``.
 
+        Parameters
+        ----------
+        moment : Any
+            Second moment Σ (a symmetric matrix, or a stack of them).
+
         Examples
         --------
         >>> import numpy as np
@@ -167,6 +172,12 @@ class SecondMomentRecursion:
         """``S_0 = E z_0 z_0ᵀ`` for a start as accepted by :func:`stability.starts.initial_states`.
 
         A 2-D ``init`` (one start per run) gives the mean of the outer products.
+
+        Parameters
+        ----------
+        init : Any, default None
+            Initial deviation from the minimum (a d-vector, or a full state); None uses the default
+            start.
         """
         states = initial_states(init, self.dimension, self.blocks)
         if states.ndim == 1:
@@ -174,7 +185,16 @@ class SecondMomentRecursion:
         return states.T @ states / states.shape[0]
 
     def mean_square(self, steps: int, init: Any = None) -> np.ndarray:
-        """``tr S_t`` for ``t = 0..steps`` from ``S_0`` (see :meth:`initial_moment`)."""
+        """``tr S_t`` for ``t = 0..steps`` from ``S_0`` (see :meth:`initial_moment`).
+
+        Parameters
+        ----------
+        steps : int
+            Number of steps.
+        init : Any, default None
+            Initial deviation from the minimum (a d-vector, or a full state); None uses the default
+            start.
+        """
         steps = check_positive_integer(steps, "steps")
         moment = self.initial_moment(init)
         noise = self.noise()

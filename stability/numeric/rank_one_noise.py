@@ -135,6 +135,13 @@ def not_applicable_reason(
     common column or a common row (``G(η) = g h(η)ᵀ`` or ``g(η) hᵀ``) and ``F`` and ``G``
     of matching square shape.
 
+    Parameters
+    ----------
+    identity_coefficients : np.ndarray
+        Polynomial coefficients (in η) of the identity part of the update, lowest degree first.
+    hessian_coefficients : np.ndarray
+        Polynomial coefficients (in η) of the Hessian part of the update, lowest degree first.
+
     Examples
     --------
     >>> from stability import HeavyBall, SGD
@@ -183,6 +190,13 @@ def heavy_ball_shape(
     ``β`` is read from ``F₀₁ = −β`` (exact), and ``F₀₀`` is accepted within a few units
     in the last place of ``1 + β``: ``1 + β`` is not representable for ``β`` within
     ``2⁻⁵³`` of one, and the closed form never forms it.
+
+    Parameters
+    ----------
+    identity_coefficients : np.ndarray
+        Polynomial coefficients (in η) of the identity part of the update, lowest degree first.
+    hessian_coefficients : np.ndarray
+        Polynomial coefficients (in η) of the Hessian part of the update, lowest degree first.
 
     Examples
     --------
@@ -451,6 +465,19 @@ def pair_weights(
     Returned in ``svec`` order (:class:`~stability.numeric.operator.SymmetricLayout`).
     ``I − F_i ⊗ F_j`` is formed as ``−[(F_i − I) ⊗ F_j + I ⊗ (F_j − I)]`` so that it
     carries no cancellation when ``F`` is close to ``I``.
+
+    Parameters
+    ----------
+    eigenvalues : np.ndarray
+        Eigenvalues of the Hessian.
+    identity_coefficients : np.ndarray
+        Polynomial coefficients (in η) of the identity part of the update, lowest degree first.
+    hessian_coefficients : np.ndarray
+        Polynomial coefficients (in η) of the Hessian part of the update, lowest degree first.
+    lr : float
+        Learning rate η.
+    derivative : bool, default False
+        Whether to return the derivative ``dr/dη`` as well (else None in its place).
 
     Examples
     --------

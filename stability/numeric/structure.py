@@ -191,6 +191,15 @@ def one_dimensional_critical_learning_rate(
     ``det(T(η) − I)`` on the ``m (m + 1)/2`` symmetric state moments (exact, through the
     deflated companion pencil of :mod:`stability.numeric.polynomial`).
 
+    Parameters
+    ----------
+    dynamics : LinearDynamics
+        The method's linear dynamics.
+    mean : float
+        Mean batch curvature ``E h_B``.
+    second_moment : float
+        Second moment of the batch curvature ``E h_B²``.
+
     Examples
     --------
     >>> from stability import SGD, HeavyBall
@@ -222,6 +231,13 @@ def full_batch_critical_learning_rate(dynamics: LinearDynamics, eigenvalues: np.
 
     When ``F`` is constant and ``G(η) = η G₁`` the one-dimensional threshold is
     ``c / λ``, so only ``λ_max`` is needed; otherwise every distinct eigenvalue is tried.
+
+    Parameters
+    ----------
+    dynamics : LinearDynamics
+        The method's linear dynamics.
+    eigenvalues : np.ndarray
+        Eigenvalues of the Hessian.
 
     Examples
     --------
@@ -296,6 +312,15 @@ def _homogeneous(dynamics: LinearDynamics) -> bool:
 def commuting_threshold(dynamics: LinearDynamics, curvatures: np.ndarray, mixing: float) -> float:
     """``η* = min_k η*_1D(k)`` for any method on commuting ``H_i`` (module notes).
 
+    Parameters
+    ----------
+    dynamics : LinearDynamics
+        The method's linear dynamics.
+    curvatures : np.ndarray
+        Per-sample curvatures in the common eigenbasis, shape (n, d).
+    mixing : float
+        Mixing weight p of the batch law.
+
     Examples
     --------
     >>> import numpy as np
@@ -361,6 +386,17 @@ def coherence_critical_learning_rate(
 
     ``η* = min(1 / (1 + p (n/σ − 1)), 2n / (1 + p (n − 1)))`` with ``p`` the mixing
     weight of the batch law (the second term only when ``σ < n``).
+
+    Parameters
+    ----------
+    samples : int
+        Number of samples n of the construction.
+    copies : int
+        Number σ of copies of the sharp sample (1 ≤ σ ≤ n).
+    batch_size : int | None
+        Batch size B; None is the full batch.
+    replacement : bool, default False
+        Whether batches are drawn with replacement.
 
     Examples
     --------

@@ -113,6 +113,14 @@ class ReducedOperator:
         ``g`` when the state map is ``I − g η (H_B + μ I)`` (then :attr:`curvature` and
         :attr:`noise_curvature` hold ``C`` and ``D``), else ``None`` (then
         :attr:`coefficients` holds the ``T_q``).
+    curvature : ndarray or None
+        ``C`` on ``svec``: the pairwise means ``(λ_i + λ_j)/2`` plus the shift ``μ``
+        (gradient steps only, else ``None``).
+    noise_curvature : ndarray or None
+        ``D``, the dense batch-curvature matrix on ``svec`` (gradient steps only, else
+        ``None``).
+    coefficients : ndarray or None
+        The matrices ``T_q`` of ``T(ν) = Σ_q ν^q T_q`` (other methods, else ``None``).
     rate_factor : float
         The operator is read at ``ν = rate_factor · η`` (see :mod:`stability.system`).
     """
@@ -133,7 +141,13 @@ class ReducedOperator:
         return state * (state + 1) // 2
 
     def matrix(self, lr: float) -> np.ndarray:
-        """The dense matrix of ``T(η)`` in the ``svec`` basis."""
+        """The dense matrix of ``T(η)`` in the ``svec`` basis.
+
+        Parameters
+        ----------
+        lr : float
+            Learning rate η.
+        """
         nu = float(lr) * self.rate_factor
         if self.gradient_scale is not None:
             g_lr = self.gradient_scale * nu
@@ -179,6 +193,13 @@ def _reduced_operator(system: System) -> ReducedOperator:
 
 def reduced_operator(problem: Quadratic, method: Any) -> ReducedOperator:
     """Assemble the second-moment operator of ``method`` on ``problem`` (reduced, svec basis).
+
+    Parameters
+    ----------
+    problem : Quadratic
+        The quadratic problem (a :class:`~stability.Quadratic`).
+    method : Method or LinearDynamics
+        The optimiser: a method object (e.g. ``SGD``) or its ``LinearDynamics``.
 
     Examples
     --------
@@ -397,6 +418,17 @@ def threshold_report(
 
     Same arguments as :func:`critical_learning_rate` (without ``precision``); see the
     module notes for the routes.
+
+    Parameters
+    ----------
+    problem : Quadratic
+        The quadratic problem (a :class:`~stability.Quadratic`).
+    method : Method or LinearDynamics
+        The optimiser: a method object (e.g. ``SGD``) or its ``LinearDynamics``.
+    solver : str, default 'auto'
+        Eigenvalue route: ``'auto'``, ``'dense'`` or ``'matrix-free'`` (``'auto'`` picks by size).
+    certify : bool, default False
+        Whether to recompute the threshold with mpmath at high precision and report it.
 
     Examples
     --------
@@ -884,6 +916,13 @@ def principal_moments(system: System, lr: float) -> tuple[float, np.ndarray, np.
     steps ``T`` is self-adjoint and ``W = Σ``). Used by :func:`stability.checks.check` on
     problems too large to assemble ``T``.
 
+    Parameters
+    ----------
+    system : System
+        The bound problem-and-method ``System``.
+    lr : float
+        Learning rate η.
+
     Examples
     --------
     >>> import numpy as np
@@ -964,6 +1003,17 @@ def radius_report(
     ``T = I − γ (2C − γ D)`` (preconditioned LOBPCG for ``λ_min(2C − γ D)``, accurate when
     ``ρ ≈ 1``), other methods Arnoldi on ``T`` for its Perron root.
 
+    Parameters
+    ----------
+    problem : Quadratic
+        The quadratic problem (a :class:`~stability.Quadratic`).
+    method : Method or LinearDynamics
+        The optimiser: a method object (e.g. ``SGD``) or its ``LinearDynamics``.
+    lr : float
+        Learning rate η.
+    solver : str, default 'auto'
+        Eigenvalue route: ``'auto'``, ``'dense'`` or ``'matrix-free'`` (``'auto'`` picks by size).
+
     Examples
     --------
     >>> import numpy as np
@@ -1043,6 +1093,17 @@ def spectral_gap(problem: Quadratic, method: Any, lr: float, *, solver: str = "a
 
     Negative above the threshold. See :func:`radius_report` for the routes.
 
+    Parameters
+    ----------
+    problem : Quadratic
+        The quadratic problem (a :class:`~stability.Quadratic`).
+    method : Method or LinearDynamics
+        The optimiser: a method object (e.g. ``SGD``) or its ``LinearDynamics``.
+    lr : float
+        Learning rate η.
+    solver : str, default 'auto'
+        Eigenvalue route: ``'auto'``, ``'dense'`` or ``'matrix-free'`` (``'auto'`` picks by size).
+
     Examples
     --------
     >>> import numpy as np
@@ -1060,6 +1121,17 @@ def is_stable(problem: Quadratic, method: Any, lr: float, *, solver: str = "auto
     True exactly when ``lr < η*`` (equivalently ``ρ(T(lr)) < 1``); at ``lr = η*`` the
     second moment is marginal and this returns False. ``solver`` is passed to
     :func:`critical_learning_rate`.
+
+    Parameters
+    ----------
+    problem : Quadratic
+        The quadratic problem (a :class:`~stability.Quadratic`).
+    method : Method or LinearDynamics
+        The optimiser: a method object (e.g. ``SGD``) or its ``LinearDynamics``.
+    lr : float
+        Learning rate η.
+    solver : str, default 'auto'
+        Eigenvalue route: ``'auto'``, ``'dense'`` or ``'matrix-free'`` (``'auto'`` picks by size).
 
     Examples
     --------

@@ -32,6 +32,13 @@ def new_axes(ax: Any, *, size: Any = "column") -> Any:
 
     See :func:`stability.plot.style.start_axes` (``size`` is ``"column"``, ``"page"`` or
     ``(width, height)`` in inches).
+
+    Parameters
+    ----------
+    ax : matplotlib Axes or None
+        Axes to draw on; None opens a new figure.
+    size : str or tuple of float, default "column"
+        Size of a new figure: ``"column"``, ``"page"`` or ``(width, height)`` in inches.
     """
     from stability.plot.style import start_axes
 

@@ -150,7 +150,13 @@ def start_axes(ax: Any = None, *, size: Any = "column") -> Any:
 
 
 def owns(ax: Any) -> bool:
-    """Whether ``ax`` lies on a figure made by :func:`start_axes` (and so is styled here)."""
+    """Whether ``ax`` lies on a figure made by :func:`start_axes` (and so is styled here).
+
+    Parameters
+    ----------
+    ax : Any
+        A Matplotlib axes.
+    """
     return ax.figure in _OWNED
 
 

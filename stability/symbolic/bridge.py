@@ -42,6 +42,8 @@ class NumericFunction:
         The expression it computes.
     arguments : tuple of sympy.Symbol
         The symbols, in the order of the positional arguments.
+    function : callable
+        The compiled function of the positional arguments (from :func:`sympy.lambdify`).
     """
 
     expression: Any

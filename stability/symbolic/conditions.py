@@ -78,6 +78,20 @@ def stable_set(
     Parameters are those of :func:`stability_condition`; ``derivation`` may pass an
     already computed :func:`threshold_derivation` of the same input.
 
+    Parameters
+    ----------
+    hessians : SymbolicQuadratic or per-sample Hessians
+        Any form :func:`as_symbolic_problem` accepts.
+    method : Method or LinearDynamics
+        The optimiser; momentum may be a SymPy symbol.
+    mixing : number or SymPy expression, optional
+        Override the batch law's ``p`` (e.g. a symbol ``p`` in ``[0, 1]``).
+    domain : dict, optional
+        ``{symbol: sympy.Interval}`` overriding the default domains.
+    derivation : ThresholdDerivation | None, default None
+        An already computed :func:`threshold_derivation` of the same input, reused; None derives
+        it.
+
     Examples
     --------
     >>> from stability import GD, HeavyBall

@@ -77,6 +77,17 @@ def default_domain(
 ) -> Domain:
     """The domain of every symbol: declared or default, then the caller's ``domain``.
 
+    Parameters
+    ----------
+    problem_symbols : Iterable[sympy.Symbol]
+        Symbols of the problem (Hessian entries), positive unless declared otherwise.
+    hyper_symbols : Iterable[sympy.Symbol]
+        Symbols of the method's hyperparameters, in [0, 1) unless declared otherwise.
+    mixing_symbols : Iterable[sympy.Symbol], default ()
+        Symbols of the mixing weight p, in [0, 1] unless declared otherwise.
+    domain : Mapping[Any, Any] | None, default None
+        ``{symbol: sympy.Interval}`` overriding the defaults; None keeps them.
+
     Examples
     --------
     >>> import sympy
@@ -130,6 +141,11 @@ def _declared_or_real(symbol: sympy.Symbol) -> sympy.Set:
 def substitution(domain: Mapping[sympy.Symbol, sympy.Set]) -> dict[sympy.Symbol, sympy.Expr]:
     """Each symbol rewritten through a positive variable that sweeps its domain's interior.
 
+    Parameters
+    ----------
+    domain : Mapping[sympy.Symbol, sympy.Set]
+        ``{symbol: sympy.Set}``, each symbol's domain.
+
     Examples
     --------
     >>> import sympy
@@ -175,6 +191,13 @@ def decide_positive(
 
     ``rewrite`` is :func:`substitution` of the domain. False means ``expression ≤ 0``.
 
+    Parameters
+    ----------
+    expression : sympy.Expr
+        A SymPy expression.
+    rewrite : Mapping[sympy.Symbol, sympy.Expr]
+        The :func:`substitution` of the domain.
+
     Examples
     --------
     >>> import sympy
@@ -214,6 +237,13 @@ def prune_minimum(
 ) -> sympy.Expr:
     """``Min`` of ``values`` without the ones provably not smaller than another.
 
+    Parameters
+    ----------
+    values : list[sympy.Expr]
+        Candidate expressions of the minimum.
+    rewrite : Mapping[sympy.Symbol, sympy.Expr]
+        The :func:`substitution` of the domain.
+
     Examples
     --------
     >>> import sympy
@@ -249,6 +279,11 @@ def prune_minimum(
 
 def as_relationals(domain: Mapping[sympy.Symbol, sympy.Set]) -> tuple[sympy.Basic, ...]:
     """The domain as relationals, e.g. ``(beta >= 0) & (beta < 1)`` (unbounded reals omitted).
+
+    Parameters
+    ----------
+    domain : Mapping[sympy.Symbol, sympy.Set]
+        ``{symbol: sympy.Set}``, each symbol's domain.
 
     Examples
     --------

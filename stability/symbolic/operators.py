@@ -128,11 +128,23 @@ class SymbolicDynamics:
         return frozenset(symbols)
 
     def identity(self, lr: Any) -> sympy.Matrix:
-        """``F(η)`` as a SymPy matrix."""
+        """``F(η)`` as a SymPy matrix.
+
+        Parameters
+        ----------
+        lr : Any
+            Learning rate η.
+        """
         return _polynomial_matrix(self.identity_terms, lr)
 
     def hessian_coefficient(self, lr: Any) -> sympy.Matrix:
-        """``G(η)`` as a SymPy matrix."""
+        """``G(η)`` as a SymPy matrix.
+
+        Parameters
+        ----------
+        lr : Any
+            Learning rate η.
+        """
         return _polynomial_matrix(self.hessian_terms, lr)
 
 
@@ -332,6 +344,11 @@ def operator_terms(
 
 def symmetric_indices(size: int) -> list[tuple[int, int]]:
     """The pairs ``(a, b)``, ``a ≤ b``, that index symmetric ``size × size`` matrices (``vech``).
+
+    Parameters
+    ----------
+    size : int
+        Size d of the symmetric matrices.
 
     Examples
     --------
@@ -550,6 +567,15 @@ def second_moment_operator(
 
 def state_map(hessian: Any, method: Any, lr: Any = LEARNING_RATE) -> sympy.Matrix:
     """The state map ``A = F(η) ⊗ I + G(η) ⊗ H_B`` for one (batch) Hessian, as a SymPy matrix.
+
+    Parameters
+    ----------
+    hessian : Any
+        One (batch) Hessian, in any form :func:`as_symbolic_problem` accepts.
+    method : Method or LinearDynamics
+        The optimiser; momentum may be a SymPy symbol.
+    lr : Any, default eta
+        The learning rate, by default the symbol η.
 
     Examples
     --------

@@ -264,6 +264,11 @@ class SymbolicQuadratic:
     def from_hessians(cls, hessians: Any) -> SymbolicQuadratic:
         """Build from per-sample Hessians in any form :func:`as_symbolic_problem` accepts.
 
+        Parameters
+        ----------
+        hessians : Any
+            Per-sample Hessians in any form :func:`as_symbolic_problem` accepts.
+
         Examples
         --------
         >>> from stability.symbolic import SymbolicQuadratic
@@ -407,6 +412,13 @@ def as_symbolic_problem(value: Any, name: str = "hessians") -> SymbolicQuadratic
     * a NumPy array of shape ``(n,)`` (curvatures), ``(d, d)`` (one Hessian) or ``(n, d, d)``;
     * a :class:`stability.Quadratic` (floats are rationalised, see :func:`exact`).
 
+    Parameters
+    ----------
+    value : Any
+        Hessians in one of the accepted forms (listed above).
+    name : str, default 'hessians'
+        Name of the argument, used in error messages.
+
     Examples
     --------
     >>> import numpy as np
@@ -461,6 +473,11 @@ def as_symbolic_problem(value: Any, name: str = "hessians") -> SymbolicQuadratic
 
 def from_data(rows: Any) -> SymbolicQuadratic:
     """Per-sample Hessians ``H_i = x_i x_iᵀ`` from data rows (:meth:`SymbolicQuadratic.from_data`).
+
+    Parameters
+    ----------
+    rows : sequence of sequences, SymPy matrix or ndarray, shape (n, d)
+        One row per sample; entries are numbers or SymPy expressions.
 
     Examples
     --------

@@ -693,6 +693,17 @@ def threshold_derivation(
     :class:`ThresholdDerivation` (value, route, characteristic polynomial(s), candidate
     roots, assumptions).
 
+    Parameters
+    ----------
+    hessians : SymbolicQuadratic or per-sample Hessians
+        Any form :func:`as_symbolic_problem` accepts.
+    method : Method or LinearDynamics
+        The optimiser; momentum may be a SymPy symbol.
+    mixing : number or SymPy expression, optional
+        Override the batch law's ``p`` (e.g. a symbol ``p`` in ``[0, 1]``).
+    domain : dict, optional
+        ``{symbol: sympy.Interval}`` overriding the default domains.
+
     Examples
     --------
     >>> from stability import SGD
@@ -790,6 +801,17 @@ def characteristic_polynomial(
     Its smallest positive root is ``η*`` (``shared/theory.md`` §2, rule 2). Exact for
     rational input (restricted to ``range(H)``); for symbolic input the Hessians are taken
     generic (``H`` nonsingular) and the operator must be small.
+
+    Parameters
+    ----------
+    hessians : SymbolicQuadratic or per-sample Hessians
+        Any form :func:`as_symbolic_problem` accepts.
+    method : Method or LinearDynamics
+        The optimiser; momentum may be a SymPy symbol.
+    lr : Any, default eta
+        The learning rate, by default the symbol η.
+    mixing : number or SymPy expression, optional
+        Override the batch law's ``p`` (e.g. a symbol ``p`` in ``[0, 1]``).
 
     Examples
     --------

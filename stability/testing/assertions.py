@@ -53,6 +53,17 @@ __all__ = [
 class StabilityAssertionError(AssertionError):
     """An assertion of :mod:`stability.testing` failed.
 
+    Parameters
+    ----------
+    message : str
+        The failure message.
+    actual : float
+        The value the package computed (e.g. the exact threshold).
+    expected : float
+        The value the test asserted against.
+    margin : float
+        The signed relative gap that made the assertion fail.
+
     Attributes
     ----------
     actual : float

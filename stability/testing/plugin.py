@@ -195,28 +195,76 @@ class StabilityAssertions:
 
     @staticmethod
     def stable(problem: Any, method: Any, lr: float, **options: Any) -> float:
-        """:func:`~stability.testing.assert_stable`."""
+        """:func:`~stability.testing.assert_stable`.
+
+        Parameters
+        ----------
+        problem : Any
+            The quadratic problem (a :class:`~stability.Quadratic`).
+        method : Method or LinearDynamics
+            The optimiser: a method object (e.g. ``SGD``) or its ``LinearDynamics``.
+        lr : float
+            Learning rate η.
+        **options : Any
+            Further keyword arguments passed to the underlying function.
+        """
         from stability.testing.assertions import assert_stable
 
         return assert_stable(problem, method, lr, **options)
 
     @staticmethod
     def unstable(problem: Any, method: Any, lr: float, **options: Any) -> float:
-        """:func:`~stability.testing.assert_unstable`."""
+        """:func:`~stability.testing.assert_unstable`.
+
+        Parameters
+        ----------
+        problem : Any
+            The quadratic problem (a :class:`~stability.Quadratic`).
+        method : Method or LinearDynamics
+            The optimiser: a method object (e.g. ``SGD``) or its ``LinearDynamics``.
+        lr : float
+            Learning rate η.
+        **options : Any
+            Further keyword arguments passed to the underlying function.
+        """
         from stability.testing.assertions import assert_unstable
 
         return assert_unstable(problem, method, lr, **options)
 
     @staticmethod
     def critical_learning_rate(problem: Any, method: Any, expected: float, **options: Any) -> float:
-        """:func:`~stability.testing.assert_critical_learning_rate`."""
+        """:func:`~stability.testing.assert_critical_learning_rate`.
+
+        Parameters
+        ----------
+        problem : Any
+            The quadratic problem (a :class:`~stability.Quadratic`).
+        method : Method or LinearDynamics
+            The optimiser: a method object (e.g. ``SGD``) or its ``LinearDynamics``.
+        expected : float
+            The expected critical learning rate.
+        **options : Any
+            Further keyword arguments passed to the underlying function.
+        """
         from stability.testing.assertions import assert_critical_learning_rate
 
         return assert_critical_learning_rate(problem, method, expected, **options)
 
     @staticmethod
     def bound_holds(bound: Any, problem: Any, method: Any, **options: Any) -> float:
-        """:func:`~stability.testing.assert_bound_holds`."""
+        """:func:`~stability.testing.assert_bound_holds`.
+
+        Parameters
+        ----------
+        bound : Any
+            The bound: a number, or a callable ``bound(problem, method)``.
+        problem : Any
+            The quadratic problem (a :class:`~stability.Quadratic`).
+        method : Method or LinearDynamics
+            The optimiser: a method object (e.g. ``SGD``) or its ``LinearDynamics``.
+        **options : Any
+            Further keyword arguments passed to the underlying function.
+        """
         from stability.testing.assertions import assert_bound_holds
 
         return assert_bound_holds(bound, problem, method, **options)
@@ -224,7 +272,13 @@ class StabilityAssertions:
 
 @pytest.fixture
 def stability_rng(request: pytest.FixtureRequest) -> np.random.Generator:
-    """A NumPy generator seeded by ``--stability-seed`` (default 0)."""
+    """A NumPy generator seeded by ``--stability-seed`` (default 0).
+
+    Parameters
+    ----------
+    request : pytest.FixtureRequest
+        The pytest request (gives the ``--stability-seed`` option).
+    """
     import numpy as np
 
     seed = request.config.getoption("--stability-seed", default=0)

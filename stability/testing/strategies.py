@@ -61,7 +61,17 @@ def _gaussian(draw: st.DrawFn, shape: tuple[int, ...]) -> np.ndarray:
 def psd_matrices(
     draw: st.DrawFn, *, min_dimension: int = 1, max_dimension: int = 4, allow_singular: bool = True
 ) -> np.ndarray:
-    """Symmetric positive semi-definite ``d × d`` matrices, possibly singular."""
+    """Symmetric positive semi-definite ``d × d`` matrices, possibly singular.
+
+    Parameters
+    ----------
+    min_dimension : int, default 1
+        Smallest dimension drawn.
+    max_dimension : int, default 4
+        Largest dimension drawn.
+    allow_singular : bool, default True
+        Whether singular (rank-deficient) matrices may be drawn.
+    """
     dimension = draw(st.integers(min_dimension, max_dimension))
     rank = (
         draw(st.integers(1 if not allow_singular else 0, dimension))
@@ -83,7 +93,19 @@ def data_matrices(
     min_dimension: int = 1,
     max_dimension: int = 4,
 ) -> np.ndarray:
-    """Data matrices ``(n, d)`` with ``n < d``, ``n = d`` and ``n > d``, some with repeated rows."""
+    """Data matrices ``(n, d)`` with ``n < d``, ``n = d`` and ``n > d``, some with repeated rows.
+
+    Parameters
+    ----------
+    min_samples : int, default 1
+        Smallest number of samples drawn.
+    max_samples : int, default 6
+        Largest number of samples drawn.
+    min_dimension : int, default 1
+        Smallest dimension drawn.
+    max_dimension : int, default 4
+        Largest dimension drawn.
+    """
     samples = draw(st.integers(min_samples, max_samples))
     dimension = draw(st.integers(min_dimension, max_dimension))
     data = draw(_gaussian((samples, dimension)))
@@ -103,7 +125,19 @@ def per_sample_hessians(
     min_dimension: int = 1,
     max_dimension: int = 4,
 ) -> np.ndarray:
-    """Stacks ``(n, d, d)`` of PSD per-sample Hessians of random ranks (not all zero)."""
+    """Stacks ``(n, d, d)`` of PSD per-sample Hessians of random ranks (not all zero).
+
+    Parameters
+    ----------
+    min_samples : int, default 1
+        Smallest number of samples drawn.
+    max_samples : int, default 5
+        Largest number of samples drawn.
+    min_dimension : int, default 1
+        Smallest dimension drawn.
+    max_dimension : int, default 4
+        Largest dimension drawn.
+    """
     samples = draw(st.integers(min_samples, max_samples))
     dimension = draw(st.integers(min_dimension, max_dimension))
     stack = []
@@ -119,14 +153,30 @@ def per_sample_hessians(
 
 @st.composite
 def gram_matrices(draw: st.DrawFn, *, max_samples: int = 6, max_features: int = 6) -> np.ndarray:
-    """Gram (NTK) matrices ``K = X Xᵀ`` of random data, possibly singular."""
+    """Gram (NTK) matrices ``K = X Xᵀ`` of random data, possibly singular.
+
+    Parameters
+    ----------
+    max_samples : int, default 6
+        Largest number of samples drawn.
+    max_features : int, default 6
+        Largest number of features drawn.
+    """
     data = draw(data_matrices(max_samples=max_samples, max_dimension=max_features))
     return data @ data.T
 
 
 @st.composite
 def problems(draw: st.DrawFn, *, max_samples: int = 5, max_dimension: int = 4) -> Quadratic:
-    """Quadratic problems with per-sample structure, from data or from per-sample Hessians."""
+    """Quadratic problems with per-sample structure, from data or from per-sample Hessians.
+
+    Parameters
+    ----------
+    max_samples : int, default 5
+        Largest number of samples drawn.
+    max_dimension : int, default 4
+        Largest dimension drawn.
+    """
     if draw(st.booleans()):
         return Quadratic.from_data(
             draw(data_matrices(max_samples=max_samples, max_dimension=max_dimension))
@@ -217,6 +267,17 @@ def commuting_hessians(
     Their exact threshold is the closed form of
     :func:`stability.bounds.commuting_threshold`; some eigenvalues are zero on purpose.
 
+    Parameters
+    ----------
+    min_samples : int, default 1
+        Smallest number of samples drawn.
+    max_samples : int, default 5
+        Largest number of samples drawn.
+    min_dimension : int, default 1
+        Smallest dimension drawn.
+    max_dimension : int, default 4
+        Largest dimension drawn.
+
     Examples
     --------
     >>> import numpy as np
@@ -243,6 +304,13 @@ def one_dimensional_hessians(
     draw: st.DrawFn, *, min_samples: int = 1, max_samples: int = 6
 ) -> np.ndarray:
     """Stacks ``(n, 1, 1)`` of per-sample curvatures ``h_i ≥ 0`` (not all zero).
+
+    Parameters
+    ----------
+    min_samples : int, default 1
+        Smallest number of samples drawn.
+    max_samples : int, default 6
+        Largest number of samples drawn.
 
     Examples
     --------
@@ -272,6 +340,19 @@ def integer_data_matrices(
 ) -> np.ndarray:
     """Data matrices with small integer entries, for exact (rational) arithmetic.
 
+    Parameters
+    ----------
+    min_samples : int, default 1
+        Smallest number of samples drawn.
+    max_samples : int, default 4
+        Largest number of samples drawn.
+    min_dimension : int, default 1
+        Smallest dimension drawn.
+    max_dimension : int, default 3
+        Largest dimension drawn.
+    max_entry : int, default 2
+        Largest absolute value of an entry.
+
     Examples
     --------
     >>> from hypothesis import find
@@ -299,6 +380,11 @@ def gradient_methods(draw: st.DrawFn, samples: int | None) -> Method:
     """Plain gradient methods valid for ``samples`` samples: ``GD()`` or ``SGD(B)``.
 
     ``samples=None`` (a problem given by one Hessian) draws ``GD()`` only.
+
+    Parameters
+    ----------
+    samples : int | None
+        Number of samples n of the problem (bounds the batch size); None for no bound.
 
     Examples
     --------
@@ -329,6 +415,19 @@ def learning_rates(
     ``stable=True`` draws ``u η*`` with ``u ∈ [low, high]``; ``stable=False`` draws
     ``η*/u``. When ``η* = ∞`` every rate is stable: ``stable=True`` then draws ``u``
     itself and ``stable=False`` is refused.
+
+    Parameters
+    ----------
+    problem : Quadratic
+        The quadratic problem the learning rate is drawn for.
+    method : Method or LinearDynamics
+        The optimiser the learning rate is drawn for.
+    stable : bool, default True
+        True draws ``u η*`` (stable), False draws ``η*/u`` (unstable), with ``u ∈ [low, high]``.
+    low : float, default 0.05
+        Smallest factor u, with 0 < low ≤ high < 1.
+    high : float, default 0.95
+        Largest factor u, below 1.
 
     Examples
     --------
@@ -367,6 +466,17 @@ def deep_linear_minimisers(
     Widths are random (bottlenecks included); the end-to-end vector is a least-squares
     solution ``w* + v`` with ``v ∈ null(X)`` random when ``n < d``; every layer but the first
     is random and the first solves ``a_1 W_1 = wᵀ``.
+
+    Parameters
+    ----------
+    max_samples : int, default 5
+        Largest number of samples drawn.
+    max_dimension : int, default 3
+        Largest dimension drawn.
+    max_depth : int, default 3
+        Largest number of layers drawn.
+    max_width : int, default 3
+        Largest hidden width drawn.
 
     Examples
     --------
