@@ -761,6 +761,11 @@ class SimulationResult:
 def json_number(value: Any) -> float | str | None:
     """A number for strict JSON: finite floats as they are, ``"inf"``/``"-inf"``, NaN as ``None``.
 
+    Parameters
+    ----------
+    value : float
+        Any real number (converted with ``float``).
+
     Examples
     --------
     >>> from stability.simulation import json_number
