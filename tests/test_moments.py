@@ -416,3 +416,17 @@ def test_student_t_posterior_gives_the_same_expected_loss_change_by_monte_carlo(
     assert abs(change.mean() - exact) < 6 * error
     gaussian = VariationalGD(covariance, samples=3)
     assert expected_loss_change(problem, gaussian, lr, mean) == pytest.approx(exact, rel=1e-14)
+
+
+@pytest.mark.parametrize("scale", [3.61e-211, 1e-100, 1e100])
+def test_krylov_stationary_moment_is_linear_in_a_tiny_or_huge_covariance(scale):
+    """The moment is linear in Cov(ε): the Krylov solve must not lose it to underflow
+    (a posterior variance of 3.6e-211 gave a relative error of 0.25 before the solve was
+    scaled)."""
+    problem = Quadratic.from_data(np.random.default_rng(3).standard_normal((6, 3)))
+    unit = VariationalGD((1.0, 2.0, 0.5), batch_size=1, replacement=True)
+    scaled = VariationalGD((scale, 2.0 * scale, 0.5 * scale), batch_size=1, replacement=True)
+    lr = 0.5 * critical_learning_rate(problem, unit)
+    reference = stationary_second_moment(problem, unit, lr, solver="direct")
+    got = stationary_second_moment(problem, scaled, lr, solver="krylov")
+    assert _relative_error(got / scale, reference) < 1e-9

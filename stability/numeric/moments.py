@@ -264,6 +264,11 @@ def _krylov_solve(
     per_coordinate: np.ndarray,
     rtol: float,
 ) -> np.ndarray:
+    # (I − T) X = N is linear in N: solve for N scaled to unit size, so that the Krylov
+    # inner products neither underflow nor overflow for tiny or huge noise
+    size = float(np.max(np.abs(noise)))
+    if size != 1.0 and size > 0.0:
+        return size * _krylov_solve(noise / size, parts, operator, per_coordinate, rtol)
     shape = noise.shape
     length = int(np.prod(shape))
 
