@@ -1,6 +1,7 @@
 """Cross-checks of the numeric layer, the symbolic layer and Monte Carlo simulation.
 
-Theory: ``shared/theory.md`` §2 and §8; the statistical design is in ``docs/monte-carlo.md``.
+Theory: ``docs/theory/operator.md`` and ``docs/monte-carlo.md``; the statistical design is in
+``docs/monte-carlo.md``.
 :func:`check` answers two questions at a learning rate ``η``: is the method mean-square
 stable there (the exact verdict ``ρ(T(η)) < 1``), and do the three independent
 descriptions of the same recursion agree?

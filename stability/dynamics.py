@@ -1,6 +1,6 @@
 """The one description of an optimiser's linear dynamics near a quadratic minimum.
 
-Theory: ``shared/theory.md`` §2. Every method compiles to a :class:`LinearDynamics`:
+Theory: ``docs/theory/operator.md``. Every method compiles to a :class:`LinearDynamics`:
 
     z_{t+1} = A_t z_t + b_t,     A_t = F(η) ⊗ I_d + G(η) ⊗ H_B,
 
@@ -186,7 +186,7 @@ class BatchLaw:
     -----
     ``E[H_B ⊗ H_B] = (1 − p) H ⊗ H + p M`` with ``M = (1/n) Σ H_i ⊗ H_i`` and mixing
     weight ``p = 1/B`` with replacement, ``p = (n − B)/(B (n − 1))`` without
-    (``shared/theory.md`` §3; Mulayoff & Michaeli 2023).
+    (``docs/theory/threshold.md``; Mulayoff & Michaeli 2023).
 
     Examples
     --------
@@ -545,7 +545,7 @@ class AdditiveNoise:
     ``u`` and ``w`` are length-``m`` vectors of polynomials in ``η`` (one per state
     block); ``ε_t`` is a zero-mean random vector in parameter space, independent of the
     state and of the batch draw, with covariance :attr:`covariance`. Variational GD
-    (``shared/theory.md`` §5) has ``u = 0``, ``w = −η`` and ``ε`` the mean of ``S``
+    (``docs/theory/methods.md``) has ``u = 0``, ``w = −η`` and ``ε`` the mean of ``S``
     posterior draws.
 
     Attributes

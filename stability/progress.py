@@ -4,7 +4,7 @@ A meter is a tiny object with three methods, :meth:`ProgressMeter.start`,
 :meth:`ProgressMeter.update` and :meth:`ProgressMeter.close`; long-running functions
 accept ``progress=True`` (a tqdm bar), ``False`` (nothing) or any meter instance, so
 a user can plug in their own (a logger, a notebook widget). tqdm is an optional extra
-(``pip install 'stability[progress]'``), imported only when a bar is asked for.
+(``pip install 'optimizer-stability[progress]'``), imported only when a bar is asked for.
 
 Examples
 --------
@@ -44,7 +44,7 @@ __all__ = [
 
 PROGRESS_EXTRA_HINT = (
     "progress=True needs tqdm, which is an optional extra; install it with "
-    "pip install 'stability[progress]' (or pip install tqdm), or pass progress=False"
+    "pip install 'optimizer-stability[progress]' (or pip install tqdm), or pass progress=False"
 )
 
 

@@ -1,7 +1,7 @@
 """Monte Carlo of the very recursion a method compiles to, vectorised over runs.
 
-Theory: ``shared/theory.md`` §2 and §8. :func:`simulate` runs ``R`` independent
-trajectories of
+Theory: ``docs/theory/operator.md`` and ``docs/monte-carlo.md``. :func:`simulate` runs ``R``
+independent trajectories of
 
     z_{t+1} = (F(η) ⊗ I + G(η) ⊗ H_B) z_t + (u(η) ⊗ I + w(η) ⊗ H_B) ε_t
 
@@ -901,7 +901,7 @@ def simulate(
 ) -> SimulationResult:
     """Simulate ``runs`` independent trajectories of a method's linear recursion.
 
-    Exactly the recursion of ``shared/theory.md`` §2 that the exact layers analyse,
+    Exactly the recursion of ``docs/theory/operator.md`` that the exact layers analyse,
     read from the method's :class:`~stability.dynamics.LinearDynamics`, vectorised over
     runs (see the module documentation for the batch, noise and cost details).
 

@@ -1,22 +1,27 @@
 """Published results of the theory as functions, each with its statement and citation.
 
-Theory: ``shared/theory.md`` §3–§7. Functions that return a bound on a critical learning
-rate carry an attribute ``side``: ``"upper"`` (a necessary condition for stability:
-``η* ≤ value``), ``"lower"`` (a sufficient condition: ``η* ≥ value``) or ``"exact"``, and
-an attribute ``citation``; :func:`stability.testing.assert_bound_holds` reads them.
+Theory: ``docs/theory/threshold.md``, ``docs/theory/methods.md``, ``docs/theory/higher-moments.md``
+and ``docs/theory/deep-linear.md``. Functions that return a bound on a critical learning rate carry
+an attribute ``side``: ``"upper"`` (a necessary condition for stability: ``η* ≤ value``),
+``"lower"`` (a sufficient condition: ``η* ≥ value``) or ``"exact"``, and an attribute ``citation``;
+:func:`stability.testing.assert_bound_holds` reads them.
 
-* GD and SGD (§3): :func:`gradient_descent_edge`, :func:`mulayoff_michaeli_threshold`,
+* GD and SGD (docs/theory/threshold.md): :func:`gradient_descent_edge`,
+  :func:`mulayoff_michaeli_threshold`,
   :func:`mixing_weight`, :func:`equivalent_batch_size`, :func:`wu_ma_e_threshold`,
   :func:`commuting_threshold`, :func:`rank_one_test_bound`, :func:`identity_test_bound`,
   :func:`rayleigh_quotient_bound`, :func:`trace_bound`, :func:`frobenius_bound`,
   :func:`wu_ma_e_sufficient_threshold`, :func:`wu_ma_e_sufficient_condition`.
-* Momentum (§4): :func:`heavy_ball_edge`, :func:`nesterov_edge`, :func:`ema_momentum_edge`.
-* Variational GD (§5): :func:`ghosh_edge`, :func:`variational_descent_learning_rate`,
+* Momentum (docs/theory/methods.md): :func:`heavy_ball_edge`, :func:`nesterov_edge`,
+  :func:`ema_momentum_edge`.
+* Variational GD (docs/theory/methods.md): :func:`ghosh_edge`,
+  :func:`variational_descent_learning_rate`,
   :func:`stationary_edge_parameter`, :func:`variational_gd_threshold`.
-* Higher moments and almost-sure stability (§6): :func:`moment_threshold`,
+* Higher moments and almost-sure stability (docs/theory/higher-moments.md):
+  :func:`moment_threshold`,
   :func:`moment_threshold_bracket`, :func:`moment_spectral_radius`, :func:`moment_operator`,
   :func:`infinite_moment_threshold`, :func:`lyapunov_exponent`, :func:`almost_sure_threshold`.
-* Deep linear networks (§7): :func:`deep_linear_sharpness_lower_bound`,
+* Deep linear networks (docs/theory/deep-linear.md): :func:`deep_linear_sharpness_lower_bound`,
   :func:`deep_linear_learning_rate_limit`, :func:`deep_linear_hessian`,
   :func:`deep_linear_problem`, :func:`balanced_minimiser`,
   :func:`balanced_minimiser_sharpness`, :func:`least_squares_solution`, :func:`end_to_end`,

@@ -1,6 +1,6 @@
 """Deep linear networks: the Hessian at a minimiser and the sharpness of every minimiser.
 
-Theory: ``shared/theory.md`` §7 (Marion & Chizat 2024). The network is
+Theory: ``docs/theory/deep-linear.md`` (Marion & Chizat 2024). The network is
 ``f(x) = W_L ⋯ W_1 x`` with ``W_1 ∈ R^{d_1 × d}``, …, ``W_L ∈ R^{1 × d_{L−1}}``, its end-to-end
 vector ``w = (W_L ⋯ W_1)ᵀ``, and the loss ``R = (1/n) Σ_i (f(x_i) − y_i)²`` (no ½). With
 ``Σ_x = XᵀX / n`` and ``w* = (XᵀX)⁺ Xᵀ y`` the minimum-norm least-squares solution, the
@@ -214,7 +214,7 @@ def deep_linear_hessian(
 ) -> np.ndarray:
     """The Hessian ``2 Jᵀ Σ_x J`` of ``R`` at a minimiser of a deep linear network.
 
-    Statement (``shared/theory.md`` §7): at a minimiser the residuals satisfy
+    Statement (``docs/theory/deep-linear.md``): at a minimiser the residuals satisfy
     ``Xᵀ r = 0``, so the curvature of the network does not enter and
     ``∇²R = 2 Jᵀ Σ_x J`` with ``J[V] = (Σ_k W_L ⋯ W_{k+1} V_k W_{k−1} ⋯ W_1)ᵀ``.
 
@@ -431,7 +431,7 @@ def balanced_minimiser(X: Any, y: Any, depth: int, *, width: int = 1) -> list[np
 def balanced_minimiser_sharpness(X: Any, y: Any, depth: int) -> float:
     """The sharpness ``2 ‖w*‖^{2−2/L} λ_max(Σ_x^{1/2} (I + (L − 1) ŵŵᵀ) Σ_x^{1/2})``.
 
-    Statement (``shared/theory.md`` §7): at :func:`balanced_minimiser` (any width),
+    Statement (``docs/theory/deep-linear.md``): at :func:`balanced_minimiser` (any width),
     ``J Jᵀ = ‖w*‖^{2 − 2/L} (I + (L − 1) ŵŵᵀ)`` and the Hessian is ``2 Jᵀ Σ_x J``.
 
     Parameters

@@ -1,6 +1,6 @@
 """Published thresholds and bounds for GD and SGD, as functions of a problem and a method.
 
-Theory: ``shared/theory.md`` §3. SGD with batch ``B`` is ``δ ← (I − η H_B) δ`` and its
+Theory: ``docs/theory/threshold.md``. SGD with batch ``B`` is ``δ ← (I − η H_B) δ`` and its
 second-moment operator on symmetric matrices is
 
     T(η) = I − 2η C + η² D,   C = ½ H ⊕ H,   D = (1 − p) H ⊗ H + p M,
@@ -63,11 +63,11 @@ __all__ = [
 
 _MULAYOFF_CITATION = (
     "Mulayoff & Michaeli (2023), Exact mean square linear stability analysis for SGD, Thm 3; "
-    "shared/theory.md §3"
+    "docs/theory/threshold.md"
 )
 _WU_MA_E_CITATION = (
     "Wu, Ma & E (2018), How SGD selects the global minima in over-parameterized learning; "
-    "shared/theory.md §3"
+    "docs/theory/threshold.md"
 )
 # Relative tolerance for deciding that per-sample Hessians commute.
 _COMMUTE_TOLERANCE = 1e-9
@@ -110,7 +110,11 @@ def _mean_square_batch_hessian(reduced: ReducedQuadratic, mixing: float) -> np.n
     return 0.5 * (result + result.T)
 
 
-@bound("upper", "Cohen et al. (2021); shared/theory.md §3–§4 (GD is p = 0; SGD never beats GD)")
+@bound(
+    "upper",
+    "Cohen et al. (2021); docs/theory/threshold.md and docs/theory/methods.md "
+    "(GD is p = 0; SGD never beats GD)",
+)
 def gradient_descent_edge(problem: Any, method: Any = None, *, weight_decay: float = 0.0) -> float:
     """The edge of stability of gradient descent, ``η = 2 / (λ_max(H) + μ)``.
 
@@ -158,7 +162,7 @@ def gradient_descent_edge(problem: Any, method: Any = None, *, weight_decay: flo
 def mixing_weight(samples: int, batch_size: int | None, *, replacement: bool = False) -> Fraction:
     """The weight ``p`` of ``M`` in ``E[H_B ⊗ H_B] = (1 − p) H ⊗ H + p M``.
 
-    Statement (Mulayoff & Michaeli 2023; ``shared/theory.md`` §3): ``p = 1/B`` with
+    Statement (Mulayoff & Michaeli 2023; ``docs/theory/threshold.md``): ``p = 1/B`` with
     replacement, ``p = (n − B)/(B (n − 1))`` without (``0`` at ``B = n`` and for the full
     batch). ``p`` is non-increasing in ``B``, and ``η*`` is non-increasing in ``p`` because
     ``M − H ⊗ H = (1/n) Σ (H_i − H) ⊗ (H_i − H)`` is a covariance: so ``η*`` is
@@ -575,7 +579,7 @@ def _largest_sample_rank(setting: Any) -> int:
 @bound(
     "upper",
     "Wu, Wang & Su (2022), The alignment property of SGD noise; Ma & Ying (2021); from the "
-    "identity test of shared/theory.md §3",
+    "identity test of docs/theory/threshold.md",
 )
 def trace_bound(problem: Any, method: Any) -> float:
     """Trace bound: ``η* ≤ 2 r / (p tr H)`` with ``r = max_i rank H_i`` (``r = 1`` from data).

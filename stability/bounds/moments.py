@@ -1,14 +1,14 @@
 """Higher-moment and almost-sure stability (Ma & Ying 2021).
 
-Theory: ``shared/theory.md`` §6. A method's state obeys ``z_{t+1} = A_t z_t`` with i.i.d.
-random ``A_t = F(η) ⊗ I + G(η) ⊗ H_B`` (§2).
+Theory: ``docs/theory/higher-moments.md``. A method's state obeys ``z_{t+1} = A_t z_t`` with i.i.d.
+random ``A_t = F(η) ⊗ I + G(η) ⊗ H_B`` (docs/theory/operator.md).
 
 *k-th moment stability* means ``sup_t E‖z_t‖^k < ∞`` from every start. For even ``k`` the
 tensor ``E z_t^{⊗k}`` obeys ``E z_{t+1}^{⊗k} = E[A^{⊗k}] E z_t^{⊗k}`` on symmetric tensors,
 and ``E‖z‖^k = ⟨E z^{⊗k}, I^{⊗k/2}⟩``; ``E[A^{⊗k}]`` preserves the proper cone of moment
 tensors, so (Krein–Rutman) its spectral radius is an eigenvalue, the growth rate of
 ``E‖z_t‖^k``, and the threshold ``η*_k`` is the smallest positive root of
-``det(E[A^{⊗k}] − I) = 0`` (the same argument as §2, rule 2). When the state is
+``det(E[A^{⊗k}] − I) = 0`` (the same argument as docs/theory/operator.md, rule 2). When the state is
 one-dimensional (``z = δ`` and ``rank H = 1``) the moment is a scalar for every ``k``:
 ``E|z_{t+1}|^k = E|1 − η h_B|^k E|z_t|^k``.
 
@@ -61,7 +61,7 @@ __all__ = [
 
 _CITATION = (
     "Ma & Ying (2021), On linear stability of SGD and input-smoothness of neural networks; "
-    "shared/theory.md §6"
+    "docs/theory/higher-moments.md"
 )
 #: Largest number of entries ``N^k`` of a full tensor the matrix-free operator handles.
 TENSOR_ENTRY_LIMIT = 2_000_000
@@ -414,8 +414,8 @@ def _scalar_threshold(setting: _Setting, order: int) -> float:
 def moment_threshold(problem: Quadratic, method: Any, order: int) -> float:
     """The ``k``-th moment threshold ``η*_k``: the supremum of ``η`` with ``sup_t E‖z_t‖^k < ∞``.
 
-    Statement (Ma & Ying 2021; ``shared/theory.md`` §6): for even ``k``, ``E‖z_t‖^k`` grows
-    like ``ρ(E[A^{⊗k}])^t`` on symmetric tensors, and ``η*_k`` is the smallest positive root
+    Statement (Ma & Ying 2021; ``docs/theory/higher-moments.md``): for even ``k``, ``E‖z_t‖^k``
+    grows like ``ρ(E[A^{⊗k}])^t`` on symmetric tensors, and ``η*_k`` is the smallest positive root
     of ``det(E[A^{⊗k}](η) − I) = 0`` (the crossing is at ``+1`` by Krein–Rutman on the cone
     of moment tensors). In one dimension it solves ``E|1 − η h_B|^k = 1`` for every ``k``.
     ``η*_2`` is the mean-square threshold; ``η*_k`` is non-increasing in ``k``.
@@ -648,7 +648,7 @@ def lyapunov_exponent(
 ) -> LyapunovEstimate:
     """The top Lyapunov exponent ``γ = lim (1/t) log ‖z_t‖`` of the method's random products.
 
-    Statement (``shared/theory.md`` §6): the method converges almost surely iff ``γ < 0``
+    Statement (``docs/theory/higher-moments.md``): the method converges almost surely iff ``γ < 0``
     (it diverges almost surely if ``γ > 0``). In one dimension ``γ = E log|1 − η h_B|``,
     computed exactly here over the enumerated batches. Otherwise ``runs`` independent
     products are simulated (batches drawn from the method's batch law, the state

@@ -1,6 +1,6 @@
 """Full-batch edges of stability of momentum methods.
 
-Theory: ``shared/theory.md`` §4. On an eigenvector of ``H`` with eigenvalue ``λ``, a
+Theory: ``docs/theory/methods.md``. On an eigenvector of ``H`` with eigenvalue ``λ``, a
 full-batch momentum method is a two-term linear recurrence whose characteristic
 polynomial has both roots inside the unit disc exactly below an edge where a root
 crosses ``−1``:
@@ -40,9 +40,12 @@ from stability.validation import (
 
 __all__ = ["ema_momentum_edge", "heavy_ball_edge", "nesterov_edge"]
 
-_CITATION_HB = "Polyak (1964); shared/theory.md §4"
-_CITATION_NESTEROV = "Nesterov (1983); shared/theory.md §4"
-_CITATION_EMA = "Cohen et al. (2022), Adaptive gradient methods at the edge of stability; §4"
+_CITATION_HB = "Polyak (1964); docs/theory/methods.md"
+_CITATION_NESTEROV = "Nesterov (1983); docs/theory/methods.md"
+_CITATION_EMA = (
+    "Cohen et al. (2022), Adaptive gradient methods at the edge of stability; "
+    "docs/theory/methods.md"
+)
 
 
 def _momentum_of(momentum: Any, kind: type[Method]) -> float:

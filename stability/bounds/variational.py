@@ -1,6 +1,6 @@
 """Variational GD: its mean-square threshold and the expected-descent edge of Ghosh et al.
 
-Theory: ``shared/theory.md`` §5 (Ghosh et al. 2025, "Variational learning finds flatter
+Theory: ``docs/theory/methods.md`` (Ghosh et al. 2025, "Variational learning finds flatter
 solutions at the edge of stability"). The posterior noise of variational GD is additive, so
 
 * its mean-square threshold is GD's (full batch) or SGD's (same batch law), whatever the
@@ -34,14 +34,14 @@ __all__ = [
 
 _CITATION = (
     "Ghosh et al. (2025), Variational learning finds flatter solutions at the edge of "
-    "stability, Thm 3.1; shared/theory.md §5"
+    "stability, Thm 3.1; docs/theory/methods.md"
 )
 
 
 def ghosh_edge(lr: Any, z: Any) -> float | np.ndarray:
     """The expected-descent edge of variational GD, ``λ_edge(η, z) = (2/η) VF(z)``.
 
-    Statement (Ghosh et al. 2025, Thm 3.1, re-derived in ``shared/theory.md`` §5): along an
+    Statement (Ghosh et al. 2025, Thm 3.1, re-derived in ``docs/theory/methods.md``): along an
     eigenvector ``v_k`` of ``H`` with eigenvalue ``λ``, squared gradient component
     ``c = (v_kᵀ ∇L(m))²``, posterior variance ``σ² = v_kᵀ Σ_q v_k`` and ``S`` samples, one
     full-batch step of variational GD lowers the expected loss along ``v_k`` iff
@@ -111,7 +111,7 @@ def variational_descent_learning_rate(eigenvalue: Any, z: Any) -> float | np.nda
 def stationary_edge_parameter(lr: float, eigenvalue: Any) -> float | np.ndarray:
     """``z`` at the stationary second moment: ``z = η λ³ / (2 − η λ)`` (edge identity).
 
-    Statement (``shared/theory.md`` §5): full batch, ``Σ_q = σ²`` along ``v_k``, the
+    Statement (``docs/theory/methods.md``): full batch, ``Σ_q = σ²`` along ``v_k``, the
     stationary ``E (v_kᵀ δ)² = η λ σ² / (S (2 − η λ))``; the expected squared gradient
     component is ``λ²`` times it, so ``E z = S λ² E(v_kᵀδ)² / σ² = η λ³/(2 − ηλ)``, which
     makes the cubic ``λ³ + z λ − 2z/η`` exactly zero: at stationarity variational GD sits

@@ -1,6 +1,6 @@
 """Gradient descent and stochastic gradient descent.
 
-Theory: ``shared/theory.md`` §3 (Mulayoff & Michaeli 2023; Wu, Ma & E 2018; Ma & Ying 2021).
+Theory: ``docs/theory/threshold.md`` (Mulayoff & Michaeli 2023; Wu, Ma & E 2018; Ma & Ying 2021).
 The state is ``δ`` alone and the state map is ``I − η H_B``; with weight decay ``μ`` (an
 ``L2`` term ``½ μ ‖θ‖²`` added to the loss) it is ``I − η (H_B + μ I)``, see
 ``docs/theory/weight-decay.md``.

@@ -1,8 +1,8 @@
 """Heavy-ball (Polyak) and Nesterov momentum.
 
-Theory: ``shared/theory.md`` §4. The state is ``(δ_t, δ_{t−1})`` and the second-moment
+Theory: ``docs/theory/methods.md``. The state is ``(δ_t, δ_{t−1})`` and the second-moment
 operator is quadratic in ``η``; the threshold is the smallest positive root of
-``det(T(η) − I) = 0`` (§2, rule 2). Both methods share the state layout
+``det(T(η) − I) = 0`` (docs/theory/operator.md, rule 2). Both methods share the state layout
 ``A = [[(1 + β) I + G_11 H_B, −β I + G_12 H_B], [I, 0]]`` and differ only in where the
 gradient is taken, i.e. in the first row of ``G``.
 """

@@ -1,6 +1,6 @@
 """Variational gradient descent: GD on the mean of a fixed-covariance posterior.
 
-Theory: ``shared/theory.md`` §5 (Ghosh et al. 2025). The mean ``m`` of a posterior
+Theory: ``docs/theory/methods.md`` (Ghosh et al. 2025). The mean ``m`` of a posterior
 ``q = N(m, Σ_q)`` (covariance fixed) is trained with ``S`` Monte Carlo samples per step,
 
     m_{t+1} = m_t − η (1/S) Σ_s ∇ℓ_B(m_t + ε_s),     ε_s ~ q − m_t.
@@ -185,7 +185,7 @@ class VariationalGD(Method):
     """Variational GD (or SGD): gradient steps on the mean of a fixed-covariance posterior.
 
     ``m_{t+1} = m_t − η (1/S) Σ_s ∇ℓ_B(m_t + ε_s)`` with ``ε_s`` drawn from the posterior
-    ``q − m_t`` (``shared/theory.md`` §5; Ghosh et al. 2025). Near a quadratic minimum this
+    ``q − m_t`` (``docs/theory/methods.md``; Ghosh et al. 2025). Near a quadratic minimum this
     is the GD/SGD state map plus the additive noise ``−η H_B ε̄``, ``Cov ε̄ = Σ_q / S``.
 
     Parameters

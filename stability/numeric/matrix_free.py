@@ -1,7 +1,7 @@
 """Matrix-free second-moment operators and exact thresholds for large problems.
 
-Theory: ``shared/theory.md`` §2–§3. Everything acts on the problem reduced to
-``range(H)`` and written in the eigenbasis of ``H`` (:meth:`Quadratic.reduced`), on
+Theory: ``docs/theory/operator.md`` and ``docs/theory/threshold.md``. Everything acts on the problem
+reduced to ``range(H)`` and written in the eigenbasis of ``H`` (:meth:`Quadratic.reduced`), on
 symmetric matrices stored in the orthonormal ``svec`` coordinates of
 :func:`~stability.numeric.operators.symmetric_basis` (upper triangle in
 :func:`numpy.triu_indices` order, off-diagonal entries times ``√2``). No ``r² × r²``

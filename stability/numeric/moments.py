@@ -1,6 +1,7 @@
 """Stationary second moments and expected one-step loss changes of noisy linear dynamics.
 
-Theory: ``shared/theory.md`` §2 (rule 3) and §5. A method with additive noise,
+Theory: ``docs/theory/operator.md`` (rule 3) and ``docs/theory/methods.md``. A method with additive
+noise,
 
     z_{t+1} = A_t z_t + b_t,   A_t = F(η) ⊗ I + G(η) ⊗ H_B,   b_t = (u(η) ⊗ I + w(η) ⊗ H_B) ε_t,
 
@@ -314,9 +315,9 @@ def stationary_second_moment(
     """The stationary second moment ``S_∞ = (I − T)^{-1} N`` of a noisy method at ``lr``.
 
     ``S_∞ = lim_t E[z_t z_tᵀ]`` for the state ``z`` of the method's
-    :class:`~stability.dynamics.LinearDynamics` (``shared/theory.md`` §2, rule 3). For
+    :class:`~stability.dynamics.LinearDynamics` (``docs/theory/operator.md``, rule 3). For
     variational GD with ``Σ_q = σ_k²`` along the eigenvector ``v_k`` of ``H`` it gives
-    ``E (v_kᵀ δ)² = η λ_k σ_k² / (S (2 − η λ_k))`` (§5).
+    ``E (v_kᵀ δ)² = η λ_k σ_k² / (S (2 − η λ_k))`` (docs/theory/methods.md).
 
     Parameters
     ----------
@@ -414,7 +415,7 @@ def expected_loss_change(problem: Quadratic, method: Any, lr: float, mean: Any) 
     """The exact expected one-step change of the loss, ``E[L(δ_{t+1})] − L(δ_t)``.
 
     ``L(δ) = ½ δᵀ H δ`` and the expectation is over the batch draw and the additive noise
-    of one step from the given state (``shared/theory.md`` §5; Ghosh et al. 2025, Thm 3.1).
+    of one step from the given state (``docs/theory/methods.md``; Ghosh et al. 2025, Thm 3.1).
     For variational GD on the full batch it equals
     ``Σ_k (η² σ_k² / (2S)) (λ_k³ + z_k λ_k − 2 z_k / η)`` with ``z_k = S c_k / σ_k²``,
     ``c_k = (v_kᵀ ∇L)²`` and ``σ_k² = v_kᵀ Σ_q v_k``.

@@ -1,8 +1,8 @@
 """High-precision (mpmath) thresholds: the same eigenvalue problems at any number of digits.
 
-Theory: ``shared/theory.md`` §2–§3. The float input is converted to mpmath numbers
-exactly; the reduction to ``range(H)``, the second-moment operator and its eigenvalue
-problem are then all carried out at ``precision`` decimal digits. The operator is the
+Theory: ``docs/theory/operator.md`` and ``docs/theory/threshold.md``. The float input is converted
+to mpmath numbers exactly; the reduction to ``range(H)``, the second-moment operator and its
+eigenvalue problem are then all carried out at ``precision`` decimal digits. The operator is the
 package's one implementation (:class:`~stability.numeric.operator.SecondMomentOperator`)
 run on arrays of mpmath numbers; independent references live in the tests (dense brute
 force, the symbolic layer, Monte Carlo). It serves near degenerate spectra, where float

@@ -1,6 +1,6 @@
 """Exact finite-time second moments of a method's linear recursion, matrix-free.
 
-Theory: ``shared/theory.md`` §2 and §8. A method compiles to
+Theory: ``docs/theory/operator.md`` and ``docs/monte-carlo.md``. A method compiles to
 
     z_{t+1} = A_t z_t + b_t,   A_t = F(η) ⊗ I + G(η) ⊗ H_B,   b_t = (u(η) ⊗ I + w(η) ⊗ H_B) ε_t,
 
@@ -15,7 +15,7 @@ blocks of size ``d``,
                 + G_ij G_kl ((1 − p) H S_jl H + p (1/n) Σ_s H_s S_jl H_s),
 
 using ``E H_B = H`` and ``E[H_B X H_B] = (1 − p) H X H + p (1/n) Σ_s H_s X H_s``
-(``shared/theory.md`` §3). For rank-one samples ``H_s = x_s x_sᵀ`` the per-sample
+(``docs/theory/threshold.md``). For rank-one samples ``H_s = x_s x_sᵀ`` the per-sample
 sandwich costs ``O(n d²)`` per block; with general per-sample Hessians ``O(n d³)``.
 Null-space directions of ``H`` are *kept* (they carry the start's component there,
 unchanged by the dynamics), since ``E‖z_t‖²`` includes them.
@@ -373,7 +373,7 @@ def noise_second_moment(problem: Quadratic, method: Any, lr: float) -> np.ndarra
 def predicted_mean_square(
     problem: Quadratic, method: Any, lr: float, *, steps: int, init: Any = None
 ) -> np.ndarray:
-    """The exact ``E‖z_t‖² = tr S_t`` for ``t = 0..steps`` (``shared/theory.md`` §8).
+    """The exact ``E‖z_t‖² = tr S_t`` for ``t = 0..steps`` (``docs/monte-carlo.md``).
 
     ``S_{t+1} = T(S_t) + N`` is iterated with ``T`` applied matrix-free to ``md × md``
     matrices (cost ``O(m² d³ + m² n d²)`` per step for rank-one samples), so large ``d``

@@ -1,6 +1,7 @@
 """Structure detection and closed-form thresholds.
 
-Theory: ``shared/theory.md`` §3 (commuting ``H_i``) and §2 (the second-moment operator).
+Theory: ``docs/theory/threshold.md`` (commuting ``H_i``) and ``docs/theory/operator.md`` (the
+second-moment operator).
 
 **Commuting per-sample Hessians.** If every ``H_i`` is diagonal in one orthonormal basis,
 ``H_i = Σ_k h_ik e_k e_kᵀ``, then every method's second-moment operator leaves each
@@ -16,7 +17,7 @@ first. Hence ``η* = min_k η*_1D(k)``, and a one-dimensional problem depends on
     η* = min_k 2 h̄_k / (g (h̄_k² + p Var_i h_ik)),
 
 and for any other method the smallest positive root of ``det(T_1D(η) − I)`` of size
-``m (m + 1)/2`` (``shared/theory.md`` §2, rule 2).
+``m (m + 1)/2`` (``docs/theory/operator.md``, rule 2).
 
 **The coherence construction** (Dexter et al. 2024). ``n`` samples in ``d = n + 1 − σ``
 dimensions: ``σ`` copies of ``(2n/σ) e₁e₁ᵀ`` and ``e_k e_kᵀ`` for ``k = 2, …, n − σ + 1``.

@@ -1,7 +1,7 @@
 """Exact mean-square thresholds and spectral radii of second-moment operators.
 
-Theory: ``shared/theory.md`` §2 and §3. Everything here works on the problem reduced
-to ``range(H)`` (the neutral null space removed) and on symmetric second moments
+Theory: ``docs/theory/operator.md`` and ``docs/theory/threshold.md``. Everything here works on the
+problem reduced to ``range(H)`` (the neutral null space removed) and on symmetric second moments
 (the ``svec`` basis of :func:`~stability.numeric.operators.symmetric_basis`).
 
 Two exact characterisations, chosen from the shape of the dynamics description, never
@@ -12,7 +12,7 @@ from a method's name:
   ``D = (1 − p) H ⊗ H + p M``, and ``η* = 2 / (g λ_max(C^{-1/2} D C^{-1/2}))``, a
   symmetric eigenvalue problem (Mulayoff & Michaeli 2023, Thm 3);
 * any other polynomial state map (momentum): ``η*`` is the smallest positive real root
-  of ``det(T(η) − I) = 0`` (§2, rule 2).
+  of ``det(T(η) − I) = 0`` (docs/theory/operator.md, rule 2).
 
 Routes (``solver=``):
 
@@ -493,10 +493,10 @@ def critical_learning_rate(
     """The exact mean-square critical learning rate ``η*`` of ``method`` on ``problem``.
 
     ``η*`` is the supremum of the learning rates at which ``sup_t E‖δ_t‖² < ∞`` from every
-    start (``shared/theory.md`` §1–§3). For gradient steps it is one symmetric eigenvalue
-    problem, ``2 / λ_max(C^{-1/2} D C^{-1/2})`` (Mulayoff & Michaeli 2023, Thm 3); for
-    momentum the smallest positive real root of ``det(T(η) − I)``, from a companion pencil
-    (small problems), the rank-one noise pencil (minibatch heavy ball and Nesterov), or, as
+    start (``docs/theory/operator.md`` and ``docs/theory/threshold.md``). For gradient steps it is
+    one symmetric eigenvalue problem, ``2 / λ_max(C^{-1/2} D C^{-1/2})`` (Mulayoff & Michaeli 2023,
+    Thm 3); for momentum the smallest positive real root of ``det(T(η) − I)``, from a companion
+    pencil (small problems), the rank-one noise pencil (minibatch heavy ball and Nesterov), or, as
     ``solver="matrix-free"``, a bracketed root search (Illinois regula falsi) on the Perron
     root of ``T(η)``. Neutral directions (the null space of ``H``) are removed first.
 
@@ -1033,7 +1033,7 @@ def spectral_radius(problem: Quadratic, method: Any, lr: float, *, solver: str =
     """``ρ(T(η))``, the spectral radius of the second-moment operator on the non-neutral subspace.
 
     The operator acts on symmetric second moments of the state restricted to
-    ``range(H)`` (``shared/theory.md`` §2); mean-square stability is ``ρ < 1``.
+    ``range(H)`` (``docs/theory/operator.md``); mean-square stability is ``ρ < 1``.
 
     Parameters
     ----------

@@ -1,6 +1,6 @@
 """The expected-descent edge of variational GD, and the per-direction ``z`` it depends on.
 
-Theory: ``shared/theory.md`` §5 (Ghosh et al. 2025, Thm 3.1, re-derived). Along an
+Theory: ``docs/theory/methods.md`` (Ghosh et al. 2025, Thm 3.1, re-derived). Along an
 eigenvector ``v_k`` of ``H`` (eigenvalue ``λ``), with squared gradient component
 ``c = (v_kᵀ ∇L(m))²``, posterior variance ``σ² = v_kᵀ Σ_q v_k`` and ``S`` Monte Carlo
 samples, one full-batch variational GD step changes the expected loss along ``v_k`` by
@@ -95,7 +95,7 @@ def variational_factor(lr: Any, z: Any) -> float | np.ndarray:
     """``VF(z)``: the variational edge as a fraction of GD's edge ``2/η``.
 
     The real root ``v`` of ``v³ + u v − u = 0`` with ``u = η² z / 4``
-    (``shared/theory.md`` §5). Vectorised; ``lr`` and ``z`` broadcast.
+    (``docs/theory/methods.md``). Vectorised; ``lr`` and ``z`` broadcast.
 
     Parameters
     ----------
@@ -127,7 +127,7 @@ def variational_edge(lr: Any, z: Any) -> float | np.ndarray:
 
     Along an eigen-direction of ``H`` with eigenvalue ``λ``, one full-batch variational GD
     step decreases the expected loss iff ``λ < λ_edge``: ``λ_edge`` is the real root of
-    ``λ³ + z λ − 2z/η`` (``shared/theory.md`` §5; Ghosh et al. 2025, Thm 3.1). It lies
+    ``λ³ + z λ − 2z/η`` (``docs/theory/methods.md``; Ghosh et al. 2025, Thm 3.1). It lies
     below GD's ``2/η``, increases with ``z`` (more samples, less posterior variance, larger
     gradients) and tends to ``2/η`` as ``z → ∞``.
 
@@ -249,7 +249,7 @@ def variational_edges(problem: Quadratic, method: Any, lr: float, mean: Any) -> 
     """The expected-descent edge along each eigenvector of ``H`` at the mean ``m``.
 
     Reads the method's dynamics: it must be a full-batch gradient step ``I − η H`` with
-    additive noise ``−η H ε̄`` (variational GD, ``shared/theory.md`` §5), whose
+    additive noise ``−η H ε̄`` (variational GD, ``docs/theory/methods.md``), whose
     ``Cov ε̄ = Σ_q / S`` gives ``σ_k² / S = v_kᵀ Cov(ε̄) v_k``.
 
     Parameters

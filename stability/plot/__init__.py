@@ -1,4 +1,4 @@
-"""Stability diagrams with matplotlib (optional extra: ``pip install stability[plot]``).
+"""Stability diagrams with matplotlib (optional extra: ``pip install optimizer-stability[plot]``).
 
 matplotlib is imported lazily inside each function, so ``import stability.plot`` never
 needs it; a figure asked for without it raises :class:`ImportError` naming the extra.

@@ -15,7 +15,7 @@ __all__ = ["PLOT_EXTRA_HINT", "method_label", "new_axes", "require_matplotlib"]
 
 PLOT_EXTRA_HINT = (
     "stability.plot needs matplotlib, which is an optional extra; install it with "
-    "pip install 'stability[plot]' (or pip install matplotlib)"
+    "pip install 'optimizer-stability[plot]' (or pip install matplotlib)"
 )
 
 

@@ -1,6 +1,7 @@
 """The symbolic layer: SymPy second-moment operators, exact thresholds, conditions, LaTeX.
 
-Theory: ``shared/theory.md`` §2–§5. Everything here reads a method's
+Theory: ``docs/theory/operator.md``, ``docs/theory/threshold.md`` and ``docs/theory/methods.md``.
+Everything here reads a method's
 :class:`~stability.dynamics.LinearDynamics` (state map, batch law, additive noise), the
 same description the numeric and Monte Carlo layers read; no method is known by name.
 

@@ -1,6 +1,6 @@
 """Mean-square stability conditions as SymPy relationals or sets in the learning rate.
 
-Theory: ``shared/theory.md`` §2. ``ρ(T(η))`` is continuous in ``η`` and equals 1 only at
+Theory: ``docs/theory/operator.md``. ``ρ(T(η))`` is continuous in ``η`` and equals 1 only at
 roots of ``det(T(η) − I)``, so between consecutive positive roots stability does not
 change. The condition is therefore a union of open intervals whose end points are roots:
 
@@ -131,10 +131,10 @@ def stability_condition(
 ) -> sympy.Basic:
     """The mean-square stability condition in the learning rate (and the other symbols).
 
-    Theory: ``shared/theory.md`` §2–§4. Stable means ``ρ(T(η)) < 1``; the condition is
-    ``0 < η < η*`` with the derived threshold (see :func:`critical_learning_rate`), or a
-    union of such intervals when stability comes back between larger roots (checked
-    exactly for numbers).
+    Theory: ``docs/theory/operator.md``, ``docs/theory/threshold.md`` and
+    ``docs/theory/methods.md``. Stable means ``ρ(T(η)) < 1``; the condition is ``0 < η < η*`` with
+    the derived threshold (see :func:`critical_learning_rate`), or a union of such intervals when
+    stability comes back between larger roots (checked exactly for numbers).
 
     Parameters
     ----------

@@ -1,8 +1,8 @@
 """The stationary second moment ``S_∞ = (I − T)^{-1} N`` of noisy dynamics, symbolically.
 
-Theory: ``shared/theory.md`` §2 (rule 3) and §5. ``N`` comes from the dynamics' additive
-noise (:func:`~stability.symbolic.noise_matrix`), read generically: variational GD needs
-no special case. Neutral directions: the projection ``Π(S) = Q̃ S Q̃`` onto the
+Theory: ``docs/theory/operator.md`` (rule 3) and ``docs/theory/methods.md``. ``N`` comes from the
+dynamics' additive noise (:func:`~stability.symbolic.noise_matrix`), read generically: variational
+GD needs no special case. Neutral directions: the projection ``Π(S) = Q̃ S Q̃`` onto the
 ``null(H)`` block (``Q̃ = I_m ⊗ Q``, ``Q`` the orthogonal projector onto ``null(H)``)
 commutes with ``T`` because ``H_B Q = 0``; when the noise does not reach that block, the
 stationary moment is the solution of ``(I − T + Π) S = N``, zero on the neutral block —
@@ -63,9 +63,9 @@ def stationary_moment(
 ) -> sympy.Matrix:
     """The stationary second moment ``S_∞ = lim E[z_t z_tᵀ]`` of a noisy method.
 
-    Theory: ``shared/theory.md`` §2 (rule 3), §5. ``S_∞`` solves ``S = T(S) + N``; it
-    exists only where the method is mean-square stable. For numbers (Hessians, method and
-    ``lr``) that is checked against the exact threshold; for symbols the result is the
+    Theory: ``docs/theory/operator.md`` (rule 3) and ``docs/theory/methods.md``. ``S_∞`` solves
+    ``S = T(S) + N``; it exists only where the method is mean-square stable. For numbers (Hessians,
+    method and ``lr``) that is checked against the exact threshold; for symbols the result is the
     rational function of ``η`` valid on the stability region
     (:func:`stability_condition`).
 

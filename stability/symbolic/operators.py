@@ -1,7 +1,7 @@
 """Symbolic second-moment operators and noise moments, read off a :class:`LinearDynamics`.
 
-Theory: ``shared/theory.md`` §2–§3. The state map is ``A = F(η) ⊗ I + G(η) ⊗ H_B`` and its
-batch Hessian has the moments
+Theory: ``docs/theory/operator.md`` and ``docs/theory/threshold.md``. The state map is
+``A = F(η) ⊗ I + G(η) ⊗ H_B`` and its batch Hessian has the moments
 
     E[H_B] = H,     E[(H_B)_ij (H_B)_kl] = (1 − p) H_ij H_kl + p (1/n) Σ_s (H_s)_ij (H_s)_kl,
 
@@ -501,7 +501,8 @@ def second_moment_operator(
 ) -> sympy.Matrix:
     """The second-moment operator ``T(η) = E[A ⊗ A]`` as a SymPy matrix.
 
-    Theory: ``shared/theory.md`` §2–§3. Same basis and convention as the numeric
+    Theory: ``docs/theory/operator.md`` and ``docs/theory/threshold.md``. Same basis and convention
+    as the numeric
     :func:`stability.second_moment_operator`: ``vec`` of the state's second moment
     ``S = E z zᵀ`` (row-major; state blocks ``(a, i)``), in the problem's coordinates,
     neutral directions of ``null(H)`` included.
@@ -643,9 +644,9 @@ def noise_matrix(
 ) -> sympy.Matrix:
     """The noise moment ``N = E[b bᵀ]`` of the method's additive noise (zero without noise).
 
-    Theory: ``shared/theory.md`` §2 and §5. For ``b = (u(η) ⊗ I + w(η) ⊗ H_B) ε`` with
-    ``Cov ε = Σ`` (read from :attr:`LinearDynamics.noise`, whatever method made it),
-    ``N = u uᵀ ⊗ Σ + u wᵀ ⊗ Σ H + w uᵀ ⊗ H Σ + w wᵀ ⊗ E[H_B Σ H_B]`` and
+    Theory: ``docs/theory/operator.md`` and ``docs/theory/methods.md``. For
+    ``b = (u(η) ⊗ I + w(η) ⊗ H_B) ε`` with ``Cov ε = Σ`` (read from :attr:`LinearDynamics.noise`,
+    whatever method made it), ``N = u uᵀ ⊗ Σ + u wᵀ ⊗ Σ H + w uᵀ ⊗ H Σ + w wᵀ ⊗ E[H_B Σ H_B]`` and
     ``E[H_B Σ H_B] = (1 − p) H Σ H + p (1/n) Σ_s H_s Σ H_s``.
 
     Parameters

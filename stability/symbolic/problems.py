@@ -1,6 +1,6 @@
 """Symbolic problems: per-sample Hessians as SymPy matrices (numbers, symbols or both).
 
-Theory: ``shared/theory.md`` §1. A :class:`SymbolicQuadratic` holds ``n`` symmetric
+Theory: ``docs/theory/operator.md``. A :class:`SymbolicQuadratic` holds ``n`` symmetric
 ``d × d`` per-sample Hessians ``H_i`` whose mean is ``H``; the symbolic evaluators read it
 together with a method's :class:`~stability.dynamics.LinearDynamics`.
 
@@ -182,9 +182,9 @@ def _is_zero(value: sympy.Expr) -> bool:
 class SymbolicQuadratic:
     """A quadratic minimum given by exact (numeric or symbolic) per-sample Hessians.
 
-    The loss near the minimum is ``L(θ) = (1/n) Σ_i ½ δᵀ H_i δ`` (``shared/theory.md``
-    §1). Symmetry is checked exactly; positive semi-definiteness is checked exactly for
-    Hessians of numbers and is an assumption for Hessians with symbols.
+    The loss near the minimum is ``L(θ) = (1/n) Σ_i ½ δᵀ H_i δ`` (``docs/theory/operator.md``).
+    Symmetry is checked exactly; positive semi-definiteness is checked exactly for Hessians of
+    numbers and is an assumption for Hessians with symbols.
 
     Parameters
     ----------

@@ -1,9 +1,9 @@
 """Exact and closed-form critical learning rates, derived from the dynamics description.
 
-Theory: ``shared/theory.md`` §2 (rule 2), §3 and §4. The mean-square threshold ``η*`` is
-the smallest positive real root of ``det(T(η) − I)`` once the trivial roots at ``η = 0``
-and the neutral directions of ``null(H)`` are removed. Three routes, chosen from the
-*input* (never from a method's name):
+Theory: ``docs/theory/operator.md`` (rule 2), ``docs/theory/threshold.md`` and
+``docs/theory/methods.md``. The mean-square threshold ``η*`` is the smallest positive real root of
+``det(T(η) − I)`` once the trivial roots at ``η = 0`` and the neutral directions of ``null(H)`` are
+removed. Three routes, chosen from the *input* (never from a method's name):
 
 ``"exact"``
     Numbers only (Hessians, coefficients and ``p`` rational). The problem is restricted
@@ -15,7 +15,7 @@ and the neutral directions of ``null(H)`` are removed. Three routes, chosen from
 ``"per-coordinate"``
     Symbols, and diagonal Hessians (commuting Hessians in their common eigenbasis; 1-D is
     the case ``d = 1``). The operator leaves each coordinate's ``m × m`` moment block
-    invariant and, by the Krein–Rutman argument of ``shared/theory.md`` §2, the cross
+    invariant and, by the Krein–Rutman argument of ``docs/theory/operator.md``, the cross
     blocks ``(k, l)`` never dominate (a PSD eigenvector with vanishing diagonal blocks is
     zero), so ``η* = min_k η*_1(h̄_k, v_k)`` with the 1-D threshold ``η*_1(a, v)`` of a
     batch curvature of mean ``a`` and variance ``v = p (mean h² − a²)``. ``η*_1`` is itself
@@ -744,11 +744,12 @@ def critical_learning_rate(
 ) -> sympy.Expr:
     """The exact mean-square critical learning rate ``η*`` as a SymPy expression.
 
-    Theory: ``shared/theory.md`` §2–§4. ``η*`` is the smallest positive root of
-    ``det(T(η) − I)`` on ``range(H)``. For rational input it is an exact algebraic number
-    (radicals when possible); for symbolic input it is a closed form derived from the
-    structure (1-D or diagonal Hessians, or a full batch), such as ``2a / (a² + p s²)``
-    for 1-D SGD (Wu, Ma & E 2018) or ``2 (1 + β) / λ`` for heavy ball.
+    Theory: ``docs/theory/operator.md``, ``docs/theory/threshold.md`` and
+    ``docs/theory/methods.md``. ``η*`` is the smallest positive root of ``det(T(η) − I)`` on
+    ``range(H)``. For rational input it is an exact algebraic number (radicals when possible); for
+    symbolic input it is a closed form derived from the structure (1-D or diagonal Hessians, or a
+    full batch), such as ``2a / (a² + p s²)`` for 1-D SGD (Wu, Ma & E 2018) or ``2 (1 + β) / λ`` for
+    heavy ball.
     :func:`threshold_derivation` also returns the assumptions used.
 
     Parameters
@@ -798,7 +799,7 @@ def characteristic_polynomial(
 ) -> sympy.Expr:
     """``det(T(η) − I)`` on symmetric second moments of ``range(H)``, without its ``η^k`` factor.
 
-    Its smallest positive root is ``η*`` (``shared/theory.md`` §2, rule 2). Exact for
+    Its smallest positive root is ``η*`` (``docs/theory/operator.md``, rule 2). Exact for
     rational input (restricted to ``range(H)``); for symbolic input the Hessians are taken
     generic (``H`` nonsingular) and the operator must be small.
 

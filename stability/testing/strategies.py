@@ -461,7 +461,8 @@ def deep_linear_minimisers(
     max_depth: int = 3,
     max_width: int = 3,
 ) -> tuple[np.ndarray, np.ndarray, list[np.ndarray]]:
-    """Random minimisers ``(X, y, weights)`` of deep linear networks (``shared/theory.md`` §7).
+    """Random minimisers ``(X, y, weights)`` of deep linear networks
+    (``docs/theory/deep-linear.md``).
 
     Widths are random (bottlenecks included); the end-to-end vector is a least-squares
     solution ``w* + v`` with ``v ∈ null(X)`` random when ``n < d``; every layer but the first
