@@ -176,3 +176,14 @@ def test_precision_has_a_documented_limit():
     with pytest.raises(InvalidInputError, match="precision must be at most 1000"):
         stability.critical_learning_rate(problem, stability.GD(), precision=100000)
     assert MAX_PRECISION_DIGITS == 1000
+
+
+def test_spectral_gap_beyond_the_float_range_is_refused_by_name():
+    """1 − ρ is never returned as −inf: a radius past the float range is a named refusal."""
+    from stability.errors import OutOfRangeError
+    from stability.numeric.thresholds import spectral_gap
+
+    problem = Quadratic(np.diag([2.0, 1.0]))
+    with pytest.raises(OutOfRangeError, match="lr = 1e"):
+        spectral_gap(problem, GD(), 1e308)
+    assert spectral_gap(problem, GD(), 0.25) == pytest.approx(1 - 0.5625, rel=1e-12)

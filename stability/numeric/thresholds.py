@@ -1079,13 +1079,18 @@ def spectral_radius(problem: Quadratic, method: Any, lr: float, *, solver: str =
         If ``ρ(T(lr))`` exceeds the largest float (``lr`` far above ``η*``).
     """
     lr = check_learning_rate(lr)
-    value = radius_report(problem, method, lr, solver=solver).value
-    if math.isinf(value):
+    return _finite_report(problem, method, lr, solver).value
+
+
+def _finite_report(problem: Quadratic, method: Any, lr: float, solver: str) -> RadiusReport:
+    """:func:`radius_report`, refusing a radius beyond the float range by name."""
+    report = radius_report(problem, method, lr, solver=solver)
+    if math.isinf(report.value):
         raise OutOfRangeError(
             f"lr = {lr!r}: the spectral radius ρ(T(lr)) exceeds the float range (above "
             f"{np.finfo(float).max:.2g}); the method is unstable at this rate (is_stable is False)"
         )
-    return value
+    return report
 
 
 def spectral_gap(problem: Quadratic, method: Any, lr: float, *, solver: str = "auto") -> float:
@@ -1111,8 +1116,14 @@ def spectral_gap(problem: Quadratic, method: Any, lr: float, *, solver: str = "a
     >>> from stability.numeric.thresholds import spectral_gap
     >>> float(spectral_gap(Quadratic(np.diag([1e-12])), GD(), 1.0))  # 1 − (1 − 1e-12)²
     1.999999999999e-12
+
+    Raises
+    ------
+    OutOfRangeError
+        If ``ρ(T(lr))`` exceeds the largest float (``lr`` far above ``η*``).
     """
-    return radius_report(problem, method, lr, solver=solver).gap
+    lr = check_learning_rate(lr)
+    return _finite_report(problem, method, lr, solver).gap
 
 
 def is_stable(problem: Quadratic, method: Any, lr: float, *, solver: str = "auto") -> bool:
