@@ -319,10 +319,9 @@ class SquareLoss(LossConvention):
         >>> SquareLoss().value([[1.0, 2.0]], [[0.0, 0.0]])           # ½ (1 + 4)
         2.5
         """
-        array = _as_outputs(outputs)
-        difference = array - self._targets(targets, array.shape)
-        weight = 1.0 / array.shape[0] if self.samples == "mean" else 1.0
-        return float(weight * self._coefficient(array.shape[1]) * np.sum(difference**2))
+        difference = self.residuals(outputs, targets)
+        weight = 1.0 / difference.shape[0] if self.samples == "mean" else 1.0
+        return float(weight * self._coefficient(difference.shape[1]) * np.sum(difference**2))
 
     def output_gradients(self, outputs: Any, targets: Any) -> np.ndarray:
         """``∂L/∂f_i = w · 2a (f_i − y_i)``, shape ``(n, k)``.
@@ -341,10 +340,9 @@ class SquareLoss(LossConvention):
         array([[0.5],
                [1.5]])
         """
-        array = _as_outputs(outputs)
-        difference = array - self._targets(targets, array.shape)
-        weight = 1.0 / array.shape[0] if self.samples == "mean" else 1.0
-        return weight * 2.0 * self._coefficient(array.shape[1]) * difference
+        difference = self.residuals(outputs, targets)
+        weight = 1.0 / difference.shape[0] if self.samples == "mean" else 1.0
+        return weight * 2.0 * self._coefficient(difference.shape[1]) * difference
 
     def residuals(self, outputs: Any, targets: Any) -> np.ndarray:
         """``f_i − y_i``: zero at an interpolating minimum.
