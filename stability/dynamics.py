@@ -42,6 +42,8 @@ from stability.validation import check_batch_size
 __all__ = [
     "AdditiveNoise",
     "BatchLaw",
+    "BatchSampler",
+    "EpochBatchSampler",
     "LinearDynamics",
     "MatrixPolynomial",
     "Preconditioning",
@@ -280,6 +282,38 @@ class BatchLaw:
         np.add.at(weights, (np.arange(runs)[:, None], indices), 1.0 / batch)
         return weights
 
+    def sampler(
+        self, samples: int | None, runs: int, rng: np.random.Generator, *, gather: bool = True
+    ) -> BatchSampler:
+        """A stateful sampler of the batches of ``runs`` independent runs, step after step.
+
+        Every call of :meth:`BatchSampler.next` draws the batches of one step, each run its
+        own, independent of the other steps (the i.i.d. law of this class;
+        :class:`ReshuffledBatchLaw` returns an :class:`EpochBatchSampler` instead).
+
+        Parameters
+        ----------
+        samples : int or None
+            Number of training samples n (``None`` only for the full batch).
+        runs : int
+            Number of independent runs.
+        rng : np.random.Generator
+            Random generator the draws are taken from.
+        gather : bool, default True
+            Draw small batches as index arrays (:func:`sample_indices`) when the law allows
+            it; otherwise as dense weights (:meth:`sample_weights`).
+
+        Examples
+        --------
+        >>> import numpy as np
+        >>> from stability.dynamics import BatchLaw
+        >>> batch = BatchLaw(2).sampler(10, 3, np.random.default_rng(0)).next()
+        >>> batch[0], batch[1].shape, batch[2].tolist()
+        ('gather', (3, 2), [[0.5, 0.5], [0.5, 0.5], [0.5, 0.5]])
+        """
+        self.validate(samples)
+        return BatchSampler(self, samples, runs, rng, gather)
+
     def count(self, samples: int) -> int:
         """The number of distinct batches: ``1``, ``C(n, B)`` or ``C(n + B − 1, B)``.
 
@@ -356,7 +390,9 @@ class ReshuffledBatchLaw(BatchLaw):
     second-moment operator (:mod:`stability.reshuffling`, ``docs/theory/reshuffling.md``).
 
     The per-step evaluators, which assume i.i.d. steps, refuse this law: :meth:`mixing`
-    and :meth:`sample_weights` raise :class:`~stability.errors.InvalidInputError`.
+    and :meth:`sample_weights` raise :class:`~stability.errors.InvalidInputError`. The Monte
+    Carlo engine draws the real epoch law through :meth:`sampler`, so
+    :func:`stability.simulation.simulate` accepts reshuffled methods.
 
     Parameters
     ----------
@@ -474,6 +510,42 @@ class ReshuffledBatchLaw(BatchLaw):
             "per-step i.i.d. sampler does not apply"
         )
 
+    def sampler(
+        self, samples: int | None, runs: int, rng: np.random.Generator, *, gather: bool = True
+    ) -> EpochBatchSampler:
+        """A stateful sampler that walks each run's own permutation in consecutive batches.
+
+        At the first step of every epoch each run draws a fresh uniform permutation of the
+        ``n`` samples (``argsort`` of uniform keys, as :meth:`epoch_weights`); the steps of
+        the epoch take its consecutive slices of sizes :meth:`batch_sizes` (a short last
+        batch, or none with ``drop_last=True``). This is the exact law of the epoch, so a
+        simulation driven by it needs no i.i.d. assumption.
+
+        Parameters
+        ----------
+        samples : int or None
+            Number of training samples n.
+        runs : int
+            Number of independent runs.
+        rng : np.random.Generator
+            Random generator the permutations are drawn from.
+        gather : bool, default True
+            Return index arrays (else dense weights).
+
+        Examples
+        --------
+        >>> import numpy as np
+        >>> from stability.dynamics import ReshuffledBatchLaw
+        >>> sampler = ReshuffledBatchLaw(2).sampler(5, 1, np.random.default_rng(0))
+        >>> epoch = [sampler.next()[1][0] for _ in range(3)]  # sizes 2, 2, 1
+        >>> sorted(int(i) for batch in epoch for i in batch)  # every sample once
+        [0, 1, 2, 3, 4]
+        """
+        self.validate(samples)
+        if samples is None:  # pragma: no cover - validate refuses it
+            raise InvalidInputError("reshuffled batches need a problem with samples")
+        return EpochBatchSampler(self, samples, runs, rng, gather)
+
     def describe(self) -> str:
         """A short description, e.g. ``"B=4 reshuffled every epoch (short last batch)"``."""
         last = "last batch dropped" if self.drop_last else "short last batch"
@@ -536,6 +608,135 @@ def sample_indices(
             return indices
         indices[collided] = rng.integers(0, samples, size=(collided.size, size))
         pending = collided
+
+
+class BatchSampler:
+    """Draws the batches of ``runs`` independent runs, one step per :meth:`next` (i.i.d. steps).
+
+    Build it with :meth:`BatchLaw.sampler`. A step's batches come in one of three forms,
+    read by the Monte Carlo kernel (``H_B`` of run ``r``):
+
+    * ``None``: the full batch, ``H_B = H``;
+    * ``("gather", indices, weights)``: ``indices`` and ``weights`` of shape ``(runs, b)``,
+      ``H_B = Σ_k weights[r, k] H_{indices[r, k]}``;
+    * ``("dense", weights)``: ``weights`` of shape ``(runs, n)``, ``H_B = Σ_i w_ri H_i``.
+
+    Parameters
+    ----------
+    law : BatchLaw
+        The batch law.
+    samples : int or None
+        Number of training samples n.
+    runs : int
+        Number of independent runs.
+    rng : np.random.Generator
+        Random generator the draws are taken from.
+    gather : bool
+        Prefer index arrays when the law allows them.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from stability.dynamics import BatchLaw, BatchSampler
+    >>> sampler = BatchSampler(BatchLaw(3, replacement=True), 4, 2, np.random.default_rng(0), False)
+    >>> sampler.next()[1].sum(axis=1).tolist()
+    [1.0, 1.0]
+    """
+
+    def __init__(
+        self,
+        law: BatchLaw,
+        samples: int | None,
+        runs: int,
+        rng: np.random.Generator,
+        gather: bool,
+    ) -> None:
+        self.law = law
+        self.samples = samples
+        self.runs = runs
+        self.rng = rng
+        self.gather = bool(gather)
+
+    def next(self) -> tuple[Any, ...] | None:
+        """The batches of the next step (``None``, gathered indices or dense weights)."""
+        law = self.law
+        if law.full:
+            return None
+        samples = self.samples
+        assert samples is not None
+        if self.gather:
+            indices = sample_indices(law, samples, self.runs, self.rng)
+            if indices is not None:
+                size = indices.shape[1]
+                return ("gather", indices, np.full((self.runs, size), 1.0 / size))
+        return ("dense", law.sample_weights(samples, self.runs, self.rng))
+
+
+class EpochBatchSampler(BatchSampler):
+    """Random reshuffling: each run walks its own fresh permutation, epoch after epoch.
+
+    Build it with :meth:`ReshuffledBatchLaw.sampler`; the batches come in the forms of
+    :class:`BatchSampler`. All runs are at the same step of their epoch, so a step's batches
+    have one size ``b`` (``B``, or the short last one).
+
+    Parameters
+    ----------
+    law : ReshuffledBatchLaw
+        The reshuffled law.
+    samples : int
+        Number of training samples n.
+    runs : int
+        Number of independent runs.
+    rng : np.random.Generator
+        Random generator the permutations are drawn from.
+    gather : bool
+        Return index arrays (else dense weights).
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from stability.dynamics import EpochBatchSampler, ReshuffledBatchLaw
+    >>> law = ReshuffledBatchLaw(2, drop_last=True)
+    >>> sampler = EpochBatchSampler(law, 5, 4, np.random.default_rng(1), True)
+    >>> [sampler.next()[1].shape for _ in range(3)]  # two steps per epoch, then a new one
+    [(4, 2), (4, 2), (4, 2)]
+    >>> sampler.epochs
+    2
+    """
+
+    def __init__(
+        self,
+        law: ReshuffledBatchLaw,
+        samples: int,
+        runs: int,
+        rng: np.random.Generator,
+        gather: bool,
+    ) -> None:
+        super().__init__(law, samples, runs, rng, gather)
+        self.sizes = law.batch_sizes(samples)
+        self.order: np.ndarray | None = None
+        self.position = len(self.sizes)
+        self.offset = 0
+        self.epochs = 0
+
+    def next(self) -> tuple[Any, ...]:
+        """The batches of the next step: consecutive slices of each run's permutation."""
+        samples = self.samples
+        assert samples is not None
+        if self.position == len(self.sizes):
+            self.order = np.argsort(self.rng.random((self.runs, samples)), axis=1)
+            self.position, self.offset = 0, 0
+            self.epochs += 1
+        assert self.order is not None
+        size = self.sizes[self.position]
+        indices = np.ascontiguousarray(self.order[:, self.offset : self.offset + size])
+        self.position += 1
+        self.offset += size
+        if self.gather:
+            return ("gather", indices, np.full((self.runs, size), 1.0 / size))
+        weights = np.zeros((self.runs, samples))
+        weights[np.arange(self.runs)[:, None], indices] = 1.0 / size
+        return ("dense", weights)
 
 
 @dataclass(frozen=True)

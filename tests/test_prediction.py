@@ -114,7 +114,7 @@ def test_mean_square_matches_dense_operator_iteration(case):
     problem, method, lr = case
     dense = second_moment_operator(problem, method, lr)
     size = method.dynamics().blocks * problem.dimension
-    start = np.tile(default_initial_error(problem.dimension), method.dynamics().blocks)
+    start = initial_states(None, problem.dimension, method.dynamics().blocks, problem=problem)
     moment = np.outer(start, start).ravel()
     expected = []
     for _ in range(8):

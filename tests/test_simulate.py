@@ -38,6 +38,9 @@ from stability.sweeps import sweep
 
 # the package re-exports the functions simulate and check, which shadow the submodules
 simulate_module = importlib.import_module("stability.simulation")
+# the engine's private modules, whose internals these tests exercise
+kernel_module = importlib.import_module("stability.simulation._kernel")
+dynamics_module = importlib.import_module("stability.dynamics")
 progress_module = importlib.import_module("stability.progress")
 
 FALSE_ALARM = 1e-6
@@ -160,7 +163,7 @@ def test_deterministic_recursions_are_exact():
 
 def test_full_batch_through_rank_one_rows_when_few_samples():
     problem = Quadratic.from_data(np.random.default_rng(1).standard_normal((3, 10)))
-    kernel = simulate_module._kernel(problem, GD().dynamics(), 0.1)
+    kernel = kernel_module.build_kernel(problem, GD().dynamics(), 0.1)
     assert kernel.full_through_vectors
     result = simulate(problem, GD(), 0.1, steps=20, runs=2, seed=0)
     assert np.allclose(result.mean_square, predicted_mean_square(problem, GD(), 0.1, steps=20))
@@ -179,10 +182,10 @@ def _dense_weights(batch, samples):
 @pytest.mark.parametrize("batch", [(1, False), (1, True), (3, False), (3, True)])
 def test_batch_hessian_application_matches_explicit_sums(problem, batch, monkeypatch):
     # tiny blocks exercise the blocked loops of both the gathered and the per-sample paths
-    monkeypatch.setattr(simulate_module, "_GATHER_BUDGET", 40)
-    monkeypatch.setattr(simulate_module, "_CACHE_BLOCK", 50)
+    monkeypatch.setattr(kernel_module, "_GATHER_BUDGET", 40)
+    monkeypatch.setattr(kernel_module, "_CACHE_BLOCK", 50)
     method = SGD(batch[0], replacement=batch[1])
-    kernel = simulate_module._kernel(problem, method.dynamics(), 0.3)
+    kernel = kernel_module.build_kernel(problem, method.dynamics(), 0.3)
     per_sample = np.asarray(problem.per_sample_hessians())
     vectors = np.random.default_rng(2).standard_normal((50, 2, 3))
     for gather in (True, False):
@@ -204,9 +207,9 @@ def test_batch_hessian_application_matches_explicit_sums(problem, batch, monkeyp
 def test_index_batches_follow_the_batch_law(samples, size, replacement):
     # every multiset of indices has its exact probability under both samplers; with 200,000
     # draws each frequency is within a Hoeffding band at level 1e-6 (Bonferroni over cells)
-    batch = simulate_module.BatchLaw(size, replacement)
+    batch = dynamics_module.BatchLaw(size, replacement)
     runs = 200_000
-    indices = simulate_module.sample_indices(batch, samples, runs, np.random.default_rng(0))
+    indices = dynamics_module.sample_indices(batch, samples, runs, np.random.default_rng(0))
     weights = batch.sample_weights(samples, runs, np.random.default_rng(1))
     ours = np.zeros((runs, samples))
     np.add.at(ours, (np.arange(runs)[:, None], indices), 1.0)
@@ -224,9 +227,9 @@ def test_index_batches_follow_the_batch_law(samples, size, replacement):
 
 
 def test_large_batches_without_replacement_fall_back_to_weights():
-    law = simulate_module.BatchLaw(10, False)
-    assert simulate_module.sample_indices(law, 40, 5, np.random.default_rng(0)) is None
-    assert simulate_module.sample_indices(law, 60, 5, np.random.default_rng(0)).shape == (5, 10)
+    law = dynamics_module.BatchLaw(10, False)
+    assert dynamics_module.sample_indices(law, 40, 5, np.random.default_rng(0)) is None
+    assert dynamics_module.sample_indices(law, 60, 5, np.random.default_rng(0)).shape == (5, 10)
 
 
 def test_per_run_starts_are_followed_exactly_across_chunks():

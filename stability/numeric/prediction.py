@@ -179,7 +179,9 @@ class SecondMomentRecursion:
             Initial deviation from the minimum (a d-vector, or a full state); None uses the default
             start.
         """
-        states = initial_states(init, self.dimension, self.blocks)
+        states = initial_states(
+            init, self.dimension, self.blocks, problem=self.operator.system.problem
+        )
         if states.ndim == 1:
             return np.outer(states, states)
         return states.T @ states / states.shape[0]
@@ -392,7 +394,7 @@ def predicted_mean_square(
     init : array_like, optional
         The start: ``δ_0`` (length ``d``; for momentum ``δ_{-1} = δ_0``), a full state
         (length ``m d``), or one start per row (then ``S_0`` is their mean outer product).
-        Default :func:`stability.starts.default_initial_error`.
+        Default :func:`stability.starts.default_start` (a unit vector in ``range(H)``).
 
     Returns
     -------
