@@ -46,6 +46,7 @@ from stability.errors import InvalidInputError, SizeLimitError
 from stability.methods.base import as_dynamics
 from stability.numeric.operator import SecondMomentOperator, SymmetricLayout
 from stability.problems import Quadratic, as_problem
+from stability.simulation import simulate
 from stability.validation import as_finite_array, check_learning_rate, check_positive_integer
 
 __all__ = [
@@ -586,9 +587,9 @@ def simulate_epochs(
 ) -> EpochSimulation:
     """Simulate the reshuffled recursion step by step, each run drawing its own permutations.
 
-    The state lives in ``range(H)`` plus the null component of the start (which evolves by
-    ``F(η)`` alone), an exact change of coordinates of the full recursion, so the cost per
-    step is ``O(runs · n · r²)`` whatever ``d``.
+    A call of :func:`stability.simulation.simulate`, whose batch law draws each run's fresh
+    permutation per epoch (:meth:`ReshuffledBatchLaw.sampler
+    <stability.dynamics.ReshuffledBatchLaw.sampler>`), read at the end of every epoch.
 
     Parameters
     ----------
@@ -620,35 +621,15 @@ def simulate_epochs(
     dynamics = as_dynamics(method)
     law = _reshuffled(dynamics)
     start = _start_vector(problem, dynamics.blocks, init)
-    dimension = problem.dimension
-    blocks = dynamics.blocks
-    parts = start.reshape(blocks, dimension)
-    coordinates = _coordinates(problem, dynamics, parts)
-    hessians = _sample_hessians(problem, coordinates)
-    identity = dynamics.identity_part.evaluate(lr)
-    hessian_part = dynamics.hessian_part.evaluate(lr)
-    state = np.broadcast_to(parts @ coordinates, (runs, blocks, coordinates.shape[1])).copy()
-    outside = float(np.sum(parts**2) - np.sum((parts @ coordinates) ** 2))
-    rng = np.random.default_rng(seed)
-    squares = [np.sum(state**2, axis=(1, 2)) + outside]
-    for _ in range(epochs):
-        weights = law.epoch_weights(problem.samples, runs, rng)
-        for step in range(weights.shape[1]):
-            batch_hessians = np.einsum("rn,nab->rab", weights[:, step], hessians)
-            curved = np.einsum("rab,rjb->rja", batch_hessians, state)
-            state = np.einsum("ij,rjc->ric", identity, state) + np.einsum(
-                "ij,rjc->ric", hessian_part, curved
-            )
-        squares.append(np.sum(state**2, axis=(1, 2)) + outside)
-    values = np.array(squares)
-    with np.errstate(divide="ignore"):
-        logs = np.log(values)
-    error = values.std(axis=1, ddof=1) / math.sqrt(runs) if runs > 1 else 0 * values[:, 0]
+    per_epoch = len(law.batch_sizes(problem.samples))
+    result = simulate(
+        problem, dynamics, lr, steps=epochs * per_epoch, runs=runs, seed=seed, init=start
+    )
     return EpochSimulation(
-        values.mean(axis=1),
-        error,
-        logs.mean(axis=1),
+        result.mean_square[::per_epoch],
+        result.standard_error[::per_epoch],
+        result.mean_log_square[::per_epoch],
         runs,
-        len(law.batch_sizes(problem.samples)),
+        per_epoch,
         seed,
     )
