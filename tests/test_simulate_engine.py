@@ -299,6 +299,18 @@ def test_per_sample_losses_are_off_unless_asked_for():
         result.sample_loss_band()
     with pytest.raises(InvalidTypeError, match="sample_losses"):
         simulate(UNIT_PROBLEM, SGD(2), 0.5, steps=3, runs=20, sample_losses="yes")
+    # loss=False saves the loss's work; the per-sample losses do not depend on it
+    quiet = simulate(UNIT_PROBLEM, SGD(2), 0.5, steps=3, runs=20, seed=0, loss=False)
+    assert quiet.mean_loss is None and "loss" not in quiet.to_dict()
+    assert np.array_equal(quiet.mean_square, result.mean_square)
+    with pytest.raises(InvalidInputError, match="loss=True"):
+        quiet.loss_band()
+    both = simulate(UNIT_PROBLEM, SGD(2), 0.5, steps=3, runs=20, seed=0, sample_losses=True)
+    only = simulate(
+        UNIT_PROBLEM, SGD(2), 0.5, steps=3, runs=20, seed=0, loss=False, sample_losses=True
+    )
+    assert np.array_equal(both.sample_loss, only.sample_loss)
+    assert np.allclose(only.sample_loss.mean(axis=1), result.mean_loss, rtol=1e-10)
 
 
 # ------------------------------------------------------------------ the default start

@@ -65,6 +65,8 @@ class Kernel:
         The coupled weight decay ``μ`` inside ``P⁻¹ (H_B + μ I)``.
     loss_factor : ndarray, shape (d, r)
         ``L`` with ``L Lᵀ = H`` (``r = rank H``): the loss is ``½ ‖Lᵀ δ‖²``.
+    loss : bool
+        Report the loss ``½ δᵀ H δ``.
     sample_losses : bool
         Also report ``½ δᵀ H_i δ`` for every sample.
     """
@@ -86,6 +88,7 @@ class Kernel:
     inverse_preconditioner: np.ndarray | None = None
     shift: float = 0.0
     loss_factor: np.ndarray | None = None
+    loss: bool = True
     sample_losses: bool = False
 
     @property
@@ -106,7 +109,7 @@ class Kernel:
     @property
     def observables(self) -> int:
         """Per-run values recorded at every step: ``‖z‖²``, the loss, per-sample losses."""
-        return 2 + (self.samples or 0) * int(self.sample_losses)
+        return 1 + int(self.loss) + (self.samples or 0) * int(self.sample_losses)
 
     def sampler(self, runs: int, rng: np.random.Generator) -> BatchSampler:
         """The batch law's stateful sampler for ``runs`` runs.
@@ -268,7 +271,9 @@ class Kernel:
         return new
 
     def measure(self, state: np.ndarray) -> np.ndarray:
-        """Per-run ``‖z‖²``, loss ``½ δᵀ H δ`` and per-sample losses: shape ``(runs, k)``.
+        """Per-run ``‖z‖²``, loss ``½ δᵀ H δ`` and per-sample losses: shape ``(k, runs)``.
+
+        One contiguous row per value, so that means over runs are summed pairwise.
 
         Parameters
         ----------
@@ -276,19 +281,22 @@ class Kernel:
             The runs' states (``δ`` is the first block).
         """
         runs = state.shape[0]
-        values = np.empty((runs, self.observables))
-        values[:, 0] = np.einsum("rmd,rmd->r", state, state)
+        values = np.empty((self.observables, runs))
+        values[0] = np.einsum("rmd,rmd->r", state, state)
         error = state[:, 0, :]
-        assert self.loss_factor is not None
-        projected = error @ self.loss_factor
-        values[:, 1] = 0.5 * np.einsum("rk,rk->r", projected, projected)
+        row = 1
+        if self.loss:
+            assert self.loss_factor is not None
+            projected = error @ self.loss_factor
+            values[1] = 0.5 * np.einsum("rk,rk->r", projected, projected)
+            row = 2
         if self.sample_losses:
             if self.vectors is not None:
-                values[:, 2:] = 0.5 * np.square(error @ self.vectors.T)
+                values[row:] = 0.5 * np.square(self.vectors @ error.T)
             else:
                 assert self.hessians is not None
-                values[:, 2:] = 0.5 * np.einsum(
-                    "rd,nde,re->rn", error, self.hessians, error, optimize=True
+                values[row:] = 0.5 * np.einsum(
+                    "rd,nde,re->nr", error, self.hessians, error, optimize=True
                 )
         return values
 
@@ -305,7 +313,12 @@ def _loss_factor(problem: Quadratic) -> np.ndarray:
 
 
 def build_kernel(
-    problem: Quadratic, dynamics: LinearDynamics, lr: float, *, sample_losses: bool = False
+    problem: Quadratic,
+    dynamics: LinearDynamics,
+    lr: float,
+    *,
+    loss: bool = True,
+    sample_losses: bool = False,
 ) -> Kernel:
     """The kernel of ``dynamics`` on ``problem`` at learning rate ``lr``.
 
@@ -317,6 +330,8 @@ def build_kernel(
         The recursion (a frozen preconditioner is applied in the original coordinates).
     lr : float
         The learning rate.
+    loss : bool, default True
+        Record the loss ``½ δᵀ H δ``.
     sample_losses : bool, default False
         Record the loss of every sample.
 
@@ -385,5 +400,6 @@ def build_kernel(
         inverse_preconditioner=inverse,
         shift=shift,
         loss_factor=_loss_factor(problem),
+        loss=bool(loss),
         sample_losses=bool(sample_losses and samples is not None),
     )

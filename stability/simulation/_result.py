@@ -95,9 +95,10 @@ class SimulationResult:
         Whether every run is the same trajectory (full batch, no noise, one start).
     final_states : ndarray, shape (runs, m d)
         Every run's final state (blocks stacked: ``(δ_T, δ_{T−1})`` for momentum).
-    mean_loss : ndarray, shape (steps + 1,)
-        The sample mean of the loss ``½ δ_tᵀ H δ_t`` (``H`` the full-batch Hessian).
-    loss_variance : ndarray, shape (steps + 1,)
+    mean_loss : ndarray, shape (steps + 1,), or None
+        The sample mean of the loss ``½ δ_tᵀ H δ_t`` (``H`` the full-batch Hessian;
+        ``None`` when simulated with ``loss=False``).
+    loss_variance : ndarray, shape (steps + 1,), or None
         Its unbiased sample variance.
     loss_scale : float
         ``λ_max(H)/2``: every run's loss is at most ``loss_scale · ‖z_t‖²``.
@@ -253,7 +254,7 @@ class SimulationResult:
         True
         """
         if self.mean_loss is None or self.loss_variance is None:
-            raise InvalidInputError("this result records no loss")
+            raise InvalidInputError("this result records no loss; simulate with loss=True")
         false_alarm = check_false_alarm(false_alarm)
         selected = self._selected(times)
         kind = self.band_kind() if kind == "auto" else kind

@@ -127,9 +127,9 @@ def run_chunk(chunk: Chunk, meter: ProgressMeter | None = None) -> ChunkStatisti
                 if meter is not None:
                     meter.update(1)
             values = kernel.measure(state)
-            mean[t] = values.mean(axis=0)
-            sum_squares[t] = np.square(values - mean[t]).sum(axis=0)
-            mean_log[t] = np.log(values[:, 0]).mean()
+            mean[t] = values.mean(axis=1)  # contiguous rows: pairwise sums, as 1-D means
+            sum_squares[t] = np.square(values - mean[t][:, None]).sum(axis=1)
+            mean_log[t] = np.log(values[0]).mean()
     return ChunkStatistics(chunk.runs, mean, sum_squares, mean_log, state.reshape(chunk.runs, -1))
 
 
@@ -212,8 +212,8 @@ class Plan:
         The a priori bound on ``‖z_t‖²``.
     deterministic : bool
         Whether every run is the same trajectory.
-    loss_scale : float
-        ``λ_max(H)/2``.
+    loss_scale : float or None
+        ``λ_max(H)/2`` when the loss is recorded.
     sample_loss_scales : ndarray or None
         ``λ_max(H_i)/2`` when per-sample losses are recorded.
     """
@@ -227,7 +227,7 @@ class Plan:
     chunks: tuple[Chunk, ...]
     range_bound: np.ndarray
     deterministic: bool
-    loss_scale: float
+    loss_scale: float | None
     sample_loss_scales: np.ndarray | None
 
     def result(self, parts: Sequence[ChunkStatistics]) -> SimulationResult:
@@ -241,6 +241,8 @@ class Plan:
         mean, variance, mean_log, final = combine(parts)
         if self.deterministic:
             variance = np.zeros_like(variance)
+        loss = self.loss_scale is not None
+        first = 2 if loss else 1
         tracked = self.sample_loss_scales is not None
         return SimulationResult(
             name=self.dynamics.name,
@@ -256,11 +258,11 @@ class Plan:
             range_bound=self.range_bound,
             deterministic=self.deterministic,
             final_states=final,
-            mean_loss=mean[:, 1].copy(),
-            loss_variance=variance[:, 1].copy(),
-            loss_scale=self.loss_scale,
-            sample_loss=mean[:, 2:].copy() if tracked else None,
-            sample_loss_variance=variance[:, 2:].copy() if tracked else None,
+            mean_loss=mean[:, 1].copy() if loss else None,
+            loss_variance=variance[:, 1].copy() if loss else None,
+            loss_scale=self.loss_scale if self.loss_scale is not None else np.inf,
+            sample_loss=mean[:, first:].copy() if tracked else None,
+            sample_loss_variance=variance[:, first:].copy() if tracked else None,
             sample_loss_scales=self.sample_loss_scales,
         )
 
@@ -275,13 +277,14 @@ def plan(
     seed: SeedLike,
     init: Any,
     chunk_size: Any,
+    loss: bool = True,
     sample_losses: bool = False,
 ) -> Plan:
     """Validate a simulation's inputs and cut it into chunks.
 
     Parameters
     ----------
-    problem, method, lr, steps, runs, seed, init, chunk_size, sample_losses
+    problem, method, lr, steps, runs, seed, init, chunk_size, loss, sample_losses
         As in :func:`simulate`.
     """
     problem, dynamics = validated(problem, method)
@@ -289,9 +292,10 @@ def plan(
     steps = check_positive_integer(steps, "steps")
     runs = check_positive_integer(runs, "runs")
     chunk_size = check_positive_integer(chunk_size, "chunk_size")
-    if not isinstance(sample_losses, bool | np.bool_):
-        raise InvalidTypeError(f"sample_losses must be True or False; got {sample_losses!r}")
-    kernel = build_kernel(problem, dynamics, lr, sample_losses=bool(sample_losses))
+    for name, flag in (("loss", loss), ("sample_losses", sample_losses)):
+        if not isinstance(flag, bool | np.bool_):
+            raise InvalidTypeError(f"{name} must be True or False; got {flag!r}")
+    kernel = build_kernel(problem, dynamics, lr, loss=bool(loss), sample_losses=bool(sample_losses))
     starts = initial_states(
         init,
         problem.dimension,
@@ -318,7 +322,9 @@ def plan(
     if dynamics.noise is not None:
         range_bound = np.full(steps + 1, np.inf)
     deterministic = dynamics.batch.full and dynamics.noise is None and starts.ndim == 1
-    loss_scale = 0.5 * float(np.max(np.sum(kernel.loss_factor**2, axis=0), initial=0.0))
+    loss_scale = None
+    if kernel.loss:
+        loss_scale = 0.5 * float(np.max(np.sum(kernel.loss_factor**2, axis=0), initial=0.0))
     return Plan(
         dynamics,
         lr,
@@ -375,6 +381,7 @@ def simulate(
     progress: bool | ProgressMeter = False,
     executor: Executor | None = None,
     chunk_size: int = DEFAULT_CHUNK_SIZE,
+    loss: bool = True,
     sample_losses: bool = False,
 ) -> SimulationResult:
     """Simulate ``runs`` independent trajectories of a method's linear recursion.
@@ -419,6 +426,9 @@ def simulate(
         Runs per chunk; each chunk draws from its own stream
         (``SeedSequence(seed).spawn``). The result depends on ``seed`` and ``chunk_size``,
         not on ``executor``.
+    loss : bool, default True
+        Record the mean loss ``E ½ δ_tᵀ H δ_t`` (``O(r d)`` per run and step, ``r = rank H``;
+        ``False`` saves that work).
     sample_losses : bool, default False
         Also record every sample's mean loss ``E ½ δ_tᵀ H_i δ_t`` (``O(n d)`` more work per
         run and step for data, ``O(n d²)`` for general per-sample Hessians).
@@ -462,6 +472,7 @@ def simulate(
         seed=seed,
         init=init,
         chunk_size=chunk_size,
+        loss=loss,
         sample_losses=sample_losses,
     )
     meter = as_progress(progress)
