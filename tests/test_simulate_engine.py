@@ -278,15 +278,17 @@ def test_loss_of_general_hessians_and_of_momentum_states():
     problem = Quadratic.from_hessians(factors @ np.swapaxes(factors, 1, 2))
     method = HeavyBall(0.4, batch_size=2)
     start = np.array([0.3, -0.4, 0.8])
-    result = simulate(problem, method, 0.5, steps=5, runs=30, seed=0, init=start,
-                      sample_losses=True)
+    result = simulate(
+        problem, method, 0.5, steps=5, runs=30, seed=0, init=start, sample_losses=True
+    )
     hessians = np.asarray(problem.per_sample_hessians())
     delta = result.final_states[:, :3]  # the first block is δ_T
     assert result.mean_loss[-1] == pytest.approx(
         0.5 * np.mean(np.einsum("ri,ij,rj->r", delta, problem.hessian, delta)), rel=1e-10
     )
     assert np.allclose(
-        result.sample_loss[-1], 0.5 * np.einsum("ri,nij,rj->n", delta, hessians, delta) / 30,
+        result.sample_loss[-1],
+        0.5 * np.einsum("ri,nij,rj->n", delta, hessians, delta) / 30,
         rtol=1e-10,
     )
     assert result.mean_loss[0] == pytest.approx(0.5 * start @ problem.hessian @ start, rel=1e-12)
@@ -331,7 +333,9 @@ def test_default_start_lies_in_the_range_of_the_hessian():
     assert old.mean_square[-1] == pytest.approx(np.sum((null.T @ ones) ** 2), rel=1e-9)
     # the exact prediction starts from the same default
     assert np.allclose(
-        result.mean_square, predicted_mean_square(problem, GD(), lr, steps=300), rtol=1e-9,
+        result.mean_square,
+        predicted_mean_square(problem, GD(), lr, steps=300),
+        rtol=1e-9,
         atol=1e-15,
     )
     # full rank: the default is (1, …, 1)/√d, as before
