@@ -10,6 +10,7 @@ statistical test also shows that its band excludes a wrong prediction (so it cou
 from __future__ import annotations
 
 import dataclasses
+import importlib
 import json
 import math
 
@@ -17,6 +18,8 @@ import numpy as np
 import pytest
 import scipy.linalg
 import scipy.stats
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 
 from stability import GD, SGD, HeavyBall, Quadratic, critical_learning_rate
 from stability.dynamics import (
@@ -33,8 +36,11 @@ from stability.preconditioning import congruent, congruent_start
 from stability.reshuffling import predicted_epoch_mean_square, simulate_epochs
 from stability.simulation import simulate
 from stability.starts import default_initial_error, default_start
+from stability.testing.strategies import problems
 
 FALSE_ALARM = 1e-6
+# the engine's private kernel, whose step the property tests replay run by run
+kernel_module = importlib.import_module("stability.simulation._kernel")
 
 
 def _unit_rows(samples: int, dimension: int, seed: int) -> np.ndarray:
@@ -353,3 +359,85 @@ def test_default_start_with_a_preconditioner_lies_in_the_moving_directions():
     assert result.mean_square[-1] < 1e-12  # no component is left behind in null(H)
     # a zero Hessian moves nothing: the default is (1, …, 1)/√d
     assert np.array_equal(default_start(Quadratic(np.zeros((2, 2)))), default_initial_error(2))
+
+
+# ------------------------------------------------------------------ properties
+PROPERTY = settings(max_examples=30, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+
+
+@st.composite
+def _preconditioned_case(draw):
+    problem = draw(problems(max_samples=5, max_dimension=4))
+    dimension = problem.dimension
+    seed = draw(st.integers(0, 2**32 - 1))
+    rng = np.random.default_rng(seed)
+    if draw(st.booleans()):
+        preconditioner = np.exp(rng.uniform(-1.0, 1.0, dimension))
+    else:
+        factor = rng.standard_normal((dimension, dimension))
+        preconditioner = factor @ factor.T / dimension + 0.5 * np.eye(dimension)
+    shift = draw(st.sampled_from([0.0, 0.3]))
+    batch = draw(st.sampled_from([None, *range(1, problem.samples + 1)]))
+    replacement = draw(st.booleans()) and batch is not None
+    shuffle = draw(st.booleans()) and batch is not None and not replacement
+    method = RMSProp(
+        preconditioner,
+        batch_size=batch,
+        replacement=replacement,
+        shuffle=shuffle,
+        weight_decay=shift,
+    )
+    return problem, method, seed
+
+
+@PROPERTY
+@given(_preconditioned_case())
+def test_one_step_of_every_run_is_the_explicit_preconditioned_map(case):
+    # the kernel's step, run by run, equals δ − η P⁻¹ (H_B + μ I) δ with H_B formed densely
+    problem, method, seed = case
+    dynamics = method.dynamics()
+    preconditioning = dynamics.preconditioning
+    dimension = problem.dimension
+    matrix = preconditioning.dense(dimension)
+    shift = float(preconditioning.shift)
+    kernel = kernel_module.build_kernel(problem, dynamics, 0.4)
+    runs = 7
+    state = np.random.default_rng(seed).standard_normal((runs, 1, dimension))
+    batches = kernel.sampler(runs, np.random.default_rng(seed + 1))
+    replay = kernel.sampler(runs, np.random.default_rng(seed + 1))
+    stepped = kernel.step(state, np.random.default_rng(0), batches)
+    drawn = replay.next()
+    per_sample = np.asarray(problem.per_sample_hessians()) if problem.samples else None
+    for run in range(runs):
+        if drawn is None:
+            batch_hessian = np.asarray(problem.hessian)
+        else:
+            weights = np.zeros(problem.samples)
+            if drawn[0] == "dense":
+                weights = drawn[1][run]
+            else:
+                np.add.at(weights, drawn[1][run], drawn[2][run])
+            assert weights.sum() == pytest.approx(1.0)
+            batch_hessian = np.tensordot(weights, per_sample, axes=1)
+        step = np.eye(dimension) - 0.4 * np.linalg.solve(
+            matrix, batch_hessian + shift * np.eye(dimension)
+        )
+        expected = step @ state[run, 0]
+        scale = 1.0 + np.abs(expected).max()
+        assert np.allclose(stepped[run, 0], expected, rtol=1e-10, atol=1e-10 * scale)
+
+
+@PROPERTY
+@given(st.integers(1, 9), st.integers(1, 9), st.booleans(), st.integers(0, 2**32 - 1))
+def test_every_reshuffled_epoch_is_a_permutation_cut_in_order(samples, size, drop_last, seed):
+    if size > samples:
+        size = samples
+    law = ReshuffledBatchLaw(size, drop_last=drop_last)
+    sampler = law.sampler(samples, 4, np.random.default_rng(seed))
+    for _ in range(2):
+        taken = np.concatenate([sampler.next()[1] for _ in law.batch_sizes(samples)], axis=1)
+        assert taken.shape == (4, sum(law.batch_sizes(samples)))
+        for row in taken:
+            assert len(set(row.tolist())) == row.size  # no sample twice in an epoch
+        assert sampler.order is not None
+        assert np.array_equal(taken, sampler.order[:, : taken.shape[1]])
