@@ -677,7 +677,8 @@ class EpochBatchSampler(BatchSampler):
 
     Build it with :meth:`ReshuffledBatchLaw.sampler`; the batches come in the forms of
     :class:`BatchSampler`. All runs are at the same step of their epoch, so a step's batches
-    have one size ``b`` (``B``, or the short last one).
+    have one size ``b`` (``B``, or the short last one). The sampler keeps every run's current
+    permutation, ``runs × n`` indices (the engine's ``chunk_size`` bounds ``runs``).
 
     Parameters
     ----------
