@@ -1,9 +1,11 @@
 """Monte Carlo sweeps over methods × learning rates, absolute or relative to the exact ``η*``.
 
 The layer above the Monte Carlo engine (:mod:`stability.simulation`, which imports no
-numeric code): it reads each method's exact critical learning rate from
-:mod:`stability.numeric.thresholds` when the rates are given as multiples of it, and hands
-the absolute grid to :func:`stability.simulation.simulate_grid`.
+numeric code): it reads each method's exact critical learning rate when the rates are given
+as multiples of it -- :mod:`stability.numeric.thresholds` for i.i.d. batches,
+:func:`stability.reshuffling.epoch_critical_learning_rate` for reshuffled epochs, on the
+congruent problem (:func:`stability.preconditioning.congruent`) for a frozen preconditioner --
+and hands the absolute grid to :func:`stability.simulation.simulate_grid`.
 """
 
 from __future__ import annotations
@@ -14,11 +16,13 @@ from typing import Any
 
 import numpy as np
 
+from stability.dynamics import ReshuffledBatchLaw
 from stability.errors import InvalidInputError
-from stability.methods.base import as_dynamics
 from stability.numeric.thresholds import critical_learning_rate
+from stability.preconditioning import congruent
 from stability.problems import Quadratic, as_problem
 from stability.progress import ProgressMeter
+from stability.reshuffling import epoch_critical_learning_rate
 from stability.simulation import DEFAULT_CHUNK_SIZE, SeedLike, SweepResult, simulate_grid
 from stability.validation import as_finite_array
 
@@ -53,7 +57,7 @@ def sweep(
         E.g. ``[SGD(b) for b in (1, 4, 16)]``.
     learning_rates : array_like, shape (rates,)
         Positive learning rates; with ``relative=True``, multiples of each method's exact
-        critical learning rate ``η*``.
+        critical learning rate ``η*`` (the epoch threshold for ``shuffle=True``).
     steps : int
         The horizon of every simulation.
     runs : int
@@ -101,11 +105,15 @@ def sweep(
     for row, method in enumerate(method_list):
         scale = 1.0
         if relative:
-            scale = critical_learning_rate(problem, method)
+            plain_problem, plain = congruent(problem, method)
+            if isinstance(plain.batch, ReshuffledBatchLaw):
+                scale = epoch_critical_learning_rate(plain_problem, plain)
+            else:
+                scale = critical_learning_rate(plain_problem, plain)
             if not math.isfinite(scale):
                 raise InvalidInputError(
                     f"relative=True needs a finite critical learning rate; "
-                    f"{as_dynamics(method).name} is stable at every rate on this problem"
+                    f"{plain.name} is stable at every rate on this problem"
                 )
         grid[row] = rates * scale
     return simulate_grid(

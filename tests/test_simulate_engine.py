@@ -441,3 +441,22 @@ def test_every_reshuffled_epoch_is_a_permutation_cut_in_order(samples, size, dro
             assert len(set(row.tolist())) == row.size  # no sample twice in an epoch
         assert sampler.order is not None
         assert np.array_equal(taken, sampler.order[:, : taken.shape[1]])
+
+
+def test_sweep_relative_to_the_threshold_of_reshuffled_and_preconditioned_methods():
+    from stability.reshuffling import epoch_critical_learning_rate
+    from stability.sweeps import sweep
+
+    methods = [SGD(2, shuffle=True), RMSProp([1.6, 0.8, 1.0], batch_size=2)]
+    grid = sweep(UNIT_PROBLEM, methods, [0.5, 1.5], relative=True, steps=3, runs=50, seed=0)
+    epoch = epoch_critical_learning_rate(UNIT_PROBLEM, methods[0])
+    preconditioned = critical_learning_rate(*congruent(UNIT_PROBLEM, methods[1]))
+    assert np.allclose(
+        grid.learning_rates,
+        [[0.5 * epoch, 1.5 * epoch], [0.5 * preconditioned, 1.5 * preconditioned]],
+    )
+    assert grid.names == (
+        "SGD (B=2 reshuffled every epoch (short last batch))",
+        "RMSProp (B=2 without replacement)",
+    )
+    assert grid.mean_loss.shape == (2, 2, 4)
