@@ -1,4 +1,4 @@
-"""Higher-moment and almost-sure stability (stability.bounds.moments).
+"""Higher-moment and almost-sure stability (stability.bounds.moments, stability.numeric).
 
 Theory: docs/theory/higher-moments.md.
 """
@@ -31,7 +31,7 @@ from stability.bounds import (
     moment_threshold,
     moment_threshold_bracket,
 )
-from stability.bounds import moments as moments_module
+from stability.numeric import _higher_moments as moments_module
 from stability.testing.strategies import (
     commuting_hessians,
     data_matrices,

@@ -18,9 +18,11 @@ an attribute ``side``: ``"upper"`` (a necessary condition for stability: ``Î·* â
   :func:`variational_descent_learning_rate`,
   :func:`stationary_edge_parameter`, :func:`variational_gd_threshold`.
 * Higher moments and almost-sure stability (docs/theory/higher-moments.md):
-  :func:`moment_threshold`,
-  :func:`moment_threshold_bracket`, :func:`moment_spectral_radius`, :func:`moment_operator`,
-  :func:`infinite_moment_threshold`, :func:`lyapunov_exponent`, :func:`almost_sure_threshold`.
+  :func:`moment_threshold`, :func:`moment_threshold_bracket`,
+  :func:`infinite_moment_threshold`, :func:`almost_sure_threshold`; the operator and its
+  evaluators, :func:`moment_operator`, :func:`moment_spectral_radius`,
+  :func:`lyapunov_exponent` (:class:`LyapunovEstimate`), are those of :mod:`stability.numeric`,
+  re-exported here.
 * Deep linear networks (docs/theory/deep-linear.md): :func:`deep_linear_sharpness_lower_bound`,
   :func:`deep_linear_learning_rate_limit`, :func:`deep_linear_hessian`,
   :func:`deep_linear_problem`, :func:`balanced_minimiser`,
@@ -68,12 +70,8 @@ from stability.bounds.gradient import (
     wu_ma_e_threshold,
 )
 from stability.bounds.moments import (
-    LyapunovEstimate,
     almost_sure_threshold,
     infinite_moment_threshold,
-    lyapunov_exponent,
-    moment_operator,
-    moment_spectral_radius,
     moment_threshold,
     moment_threshold_bracket,
 )
@@ -83,6 +81,14 @@ from stability.bounds.variational import (
     stationary_edge_parameter,
     variational_descent_learning_rate,
     variational_gd_threshold,
+)
+
+# the evaluators of higher moments live in the numeric layer; re-exported here as before
+from stability.numeric import (
+    LyapunovEstimate,
+    lyapunov_exponent,
+    moment_operator,
+    moment_spectral_radius,
 )
 
 __all__ = [
