@@ -62,7 +62,7 @@ from stability.numeric.operators import DENSE_ENTRY_LIMIT
 from stability.numeric.rank_one_noise import rank_one_threshold
 from stability.numeric.structure import (
     common_eigenbasis_curvatures,
-    commuting_threshold,
+    common_eigenbasis_threshold,
     full_batch_critical_learning_rate,
 )
 from stability.problems import Quadratic, ReducedQuadratic
@@ -461,7 +461,7 @@ def _threshold_report(system: System, solver: str, certify: bool) -> ThresholdRe
         value = system.learning_rate(_full_batch_rate(system))
         report = ThresholdReport(value, "full-batch", reduced.rank, size)
     elif not system.shift and (curvatures := common_eigenbasis_curvatures(reduced)) is not None:
-        value = system.learning_rate(commuting_threshold(dynamics, curvatures, mixing))
+        value = system.learning_rate(common_eigenbasis_threshold(dynamics, curvatures, mixing))
         report = ThresholdReport(value, "commuting", reduced.rank, size)
     elif not gradient and (rank_one := _rank_one_report(system)) is not None:
         # minibatch momentum at every size: the rank-one noise pencil keeps 1 − β exact,
