@@ -25,13 +25,18 @@ from stability import (
 from stability.bounds import (
     almost_sure_threshold,
     infinite_moment_threshold,
-    lyapunov_exponent,
-    moment_operator,
-    moment_spectral_radius,
     moment_threshold,
     moment_threshold_bracket,
 )
 from stability.numeric import _higher_moments as moments_module
+from stability.numeric import (
+    almost_sure_critical_learning_rate,
+    infinite_moment_critical_learning_rate,
+    lyapunov_exponent,
+    moment_critical_learning_rate,
+    moment_operator,
+    moment_spectral_radius,
+)
 from stability.testing.strategies import (
     commuting_hessians,
     data_matrices,
@@ -292,3 +297,22 @@ def test_infinite_moment_threshold_is_a_lower_bound(case):
     assert infinite_moment_threshold.side == "lower"
     value = assert_bound_holds(infinite_moment_threshold, problem, method)
     assert value <= moment_threshold(problem, method, 4) * (1 + 1e-9)
+
+
+# ------------------------------------------------------------ statements and evaluators
+def test_statements_read_the_numeric_evaluators():
+    """The bounds shelf states; stability.numeric computes (and the old names still import)."""
+    from stability import bounds, numeric
+
+    problem = Quadratic.from_hessians([np.diag([1.0, 2.0]), np.diag([3.0, 0.5])])
+    method = SGD(1)
+    assert moment_threshold(problem, method, 4) == moment_critical_learning_rate(problem, method, 4)
+    assert infinite_moment_threshold(problem, method) == infinite_moment_critical_learning_rate(
+        problem, method
+    )
+    one = Quadratic.from_hessians([[[1.0]], [[3.0]]])
+    assert almost_sure_threshold(one, method) == almost_sure_critical_learning_rate(one, method)
+    assert moment_threshold.side == "exact" and "Ma & Ying (2021)" in moment_threshold.citation
+    for name in ("moment_operator", "moment_spectral_radius", "lyapunov_exponent"):
+        assert getattr(bounds, name) is getattr(numeric, name)
+    assert bounds.LyapunovEstimate is numeric.LyapunovEstimate

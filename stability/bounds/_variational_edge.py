@@ -46,7 +46,7 @@ __all__ = [
 ]
 
 
-def _as_rates(lr: Any) -> np.ndarray:
+def _checked_rates(lr: Any) -> np.ndarray:
     if np.ndim(lr) == 0:
         return np.asarray(check_learning_rate(lr))
     rates = as_finite_array(lr, "lr", tuple(range(1, 33)))
@@ -120,7 +120,7 @@ def variational_factor(lr: Any, z: Any) -> float | np.ndarray:
     >>> variational_factor(0.1, [0.0, 1e8, float("inf")])
     array([0.      , 0.999996, 1.      ])
     """
-    rates, parameters = _as_rates(lr), _as_parameters(z)
+    rates, parameters = _checked_rates(lr), _as_parameters(z)
     _broadcast(rates, parameters)
     return _result(_factor_of_u(0.25 * rates * rates * parameters))
 
@@ -168,7 +168,7 @@ def variational_edge(lr: Any, z: Any) -> float | np.ndarray:
     >>> bool(np.isclose(edge[1] ** 3 + z * edge[1] - 2 * z / 0.1, 0.0, atol=1e-9))
     True
     """
-    rates, parameters = _as_rates(lr), _as_parameters(z)
+    rates, parameters = _checked_rates(lr), _as_parameters(z)
     _broadcast(rates, parameters)
     return _result(2.0 / rates * _factor_of_u(0.25 * rates * rates * parameters))
 

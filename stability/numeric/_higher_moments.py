@@ -380,10 +380,10 @@ def moment_spectral_radius(problem: Quadratic, method: Any, lr: float, order: in
     _require_even(order, setting)
     if order == 2:  # the second-moment operator, at every size
         return spectral_radius(setting.problem, setting.dynamics, lr)
-    return _radius(moment_operator(problem, method, lr, order))
+    return _operator_radius(moment_operator(problem, method, lr, order))
 
 
-def _radius(operator: scipy.sparse.linalg.LinearOperator) -> float:
+def _operator_radius(operator: scipy.sparse.linalg.LinearOperator) -> float:
     size = operator.shape[0]
     if size <= 400:
         dense = operator.matmat(np.eye(size))
@@ -502,7 +502,7 @@ def _matrix_free_threshold(setting: _Setting, order: int) -> float:
 
     def excess(lr: float) -> float:
         operator = moment_operator(setting.problem, setting.dynamics, lr, order)
-        return _radius(operator) - 1.0
+        return _operator_radius(operator) - 1.0
 
     return first_crossing(excess, upper, grid=_GRID)
 

@@ -126,7 +126,7 @@ def _checked_noise_covariance(dynamics: LinearDynamics, dimension: int) -> np.nd
     return 0.5 * (covariance + covariance.T)
 
 
-def _coordinates(system: System, lr: float) -> tuple[_Coordinates, np.ndarray | None]:
+def _working_coordinates(system: System, lr: float) -> tuple[_Coordinates, np.ndarray | None]:
     """The working coordinates and the noise covariance (``None`` without noise)."""
     problem, dynamics = system.problem, system.dynamics
     reduced = system.true_reduced
@@ -384,7 +384,7 @@ def stationary_second_moment(
         raise InvalidInputError(f"rtol must lie in (0, 1); got {rtol}")
     mixing = system.mixing
     identity, hessian = system.parts(lr)
-    coordinates, covariance = _coordinates(system, lr)
+    coordinates, covariance = _working_coordinates(system, lr)
     _check_stable(system, coordinates, identity, hessian, lr)
     operator = coordinates.operator(system)
     noise = _noise_moment(system, operator, coordinates, covariance, lr)
