@@ -684,35 +684,40 @@ def _simulate_exponents(
 
     Each step draws one batch per run from the method's batch law
     (:meth:`~stability.dynamics.BatchLaw.sample_weights`) and applies its state map
-    ``F(η) ⊗ I + G(η) ⊗ H_B`` (:func:`_state_maps`, the maps of the exact evaluators) on the
-    reduced state.
+    ``F(η) ⊗ I + G(η) ⊗ H_B`` to the reduced state without forming ``H_B`` for rank-one
+    samples (``H_B u = Σ_i w_i y_i (y_iᵀ u)``, ``O(n r)`` per run and block).
     """
     rng = np.random.default_rng(seed)
     reduced = system.true_reduced
     law = system.dynamics.batch
-    identity, hessian = system.parts(lr)
-    size = identity.shape[0] * reduced.rank
-    samples = reduced.samples
-    full = samples is None or law.full
-    if full:
-        fixed = _state_maps(identity, hessian, np.diag(reduced.eigenvalues)[None])[0]
-    state = rng.standard_normal((runs, size))
-    state /= np.linalg.norm(state, axis=1)[:, None]
+    identity, hessian_part = system.parts(lr)
+    blocks, rank, samples = identity.shape[0], reduced.rank, reduced.samples
+    vectors = reduced.vectors
+    hessians = None if vectors is not None or samples is None else reduced.per_sample_hessians()
+    state = rng.standard_normal((runs, blocks, rank))
+    state /= np.linalg.norm(state.reshape(runs, -1), axis=1)[:, None, None]
     totals = np.zeros(runs)
     for step in range(burn_in + steps):
-        if full:
-            state = state @ fixed.T
+        if samples is None or law.full:
+            curved = state * reduced.eigenvalues
         else:
             weights = law.sample_weights(samples, runs, rng)
-            maps = _state_maps(identity, hessian, _batch_curvatures(reduced, weights))
-            state = np.einsum("rij,rj->ri", maps, state)
-        norms = np.linalg.norm(state, axis=1)
+            if vectors is not None:
+                projections = np.einsum("rbi,ni->rbn", state, vectors)
+                curved = np.einsum("rbn,rn,ni->rbi", projections, weights, vectors)
+            else:
+                batch = np.einsum("rn,nij->rij", weights, hessians)
+                curved = np.einsum("rij,rbj->rbi", batch, state)
+        state = np.einsum("ab,rbi->rai", identity, state) + np.einsum(
+            "ab,rbi->rai", hessian_part, curved
+        )
+        norms = np.linalg.norm(state.reshape(runs, -1), axis=1)
         with np.errstate(divide="ignore"):
             logs = np.log(norms)
         if step >= burn_in:
             totals += logs
         safe = np.where(norms > 0, norms, 1.0)
-        state = state / safe[:, None]
+        state = state / safe[:, None, None]
     return totals / steps
 
 
