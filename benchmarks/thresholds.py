@@ -234,7 +234,7 @@ def case_wide() -> list[dict]:
 
 def case_coherence() -> list[dict]:
     from stability import SGD
-    from stability.numeric.structure import coherence_critical_learning_rate, coherence_problem
+    from stability.bounds import coherence_critical_learning_rate, coherence_problem
 
     rows = []
     for copies in (1, 10, 50, 100):

@@ -7,11 +7,8 @@ import sympy
 from hypothesis import strategies as st
 
 from stability import SGD, Quadratic
-from stability.bounds import (
-    almost_sure_threshold,
-    lyapunov_exponent,
-    moment_threshold,
-)
+from stability.bounds import almost_sure_threshold, moment_threshold
+from stability.numeric import lyapunov_exponent
 
 from ._cases import curvature_lists
 from .registry import Proof, ProofResult

@@ -9,7 +9,8 @@ import sympy
 from hypothesis import strategies as st
 
 from stability import SGD, Quadratic, critical_learning_rate
-from stability.bounds import infinite_moment_threshold, moment_spectral_radius, moment_threshold
+from stability.bounds import infinite_moment_threshold, moment_threshold
+from stability.numeric import moment_spectral_radius
 from stability.testing.strategies import commuting_hessians, data_matrices
 
 from ._cases import curvature_lists

@@ -31,6 +31,12 @@ from stability._version import __version__
 
 if TYPE_CHECKING:  # pragma: no cover - for type checkers and IDEs only
     from stability import bounds, losses, plot, symbolic, testing
+    from stability.bounds import (
+        edge_parameter,
+        variational_edge,
+        variational_edges,
+        variational_factor,
+    )
     from stability.checks import CheckReport, check
     from stability.dynamics import AdditiveNoise, BatchLaw, LinearDynamics, MatrixPolynomial
     from stability.errors import (
@@ -69,12 +75,6 @@ if TYPE_CHECKING:  # pragma: no cover - for type checkers and IDEs only
         is_stable,
         spectral_radius,
         threshold_report,
-    )
-    from stability.numeric.variational_edge import (
-        edge_parameter,
-        variational_edge,
-        variational_edges,
-        variational_factor,
     )
     from stability.preconditioning import congruent
     from stability.problems import Quadratic
@@ -121,7 +121,7 @@ _EXPORTS: dict[str, str | None] = {
     "check": "stability.checks",
     "congruent": "stability.preconditioning",
     "critical_learning_rate": "stability.numeric.thresholds",
-    "edge_parameter": "stability.numeric.variational_edge",
+    "edge_parameter": "stability.bounds",
     "epoch_critical_learning_rate": "stability.reshuffling",
     "escape_steps": "stability.measures",
     "expected_loss_change": "stability.numeric.moments",
@@ -139,9 +139,9 @@ _EXPORTS: dict[str, str | None] = {
     "symbolic": None,
     "testing": None,
     "threshold_report": "stability.numeric.thresholds",
-    "variational_edge": "stability.numeric.variational_edge",
-    "variational_edges": "stability.numeric.variational_edge",
-    "variational_factor": "stability.numeric.variational_edge",
+    "variational_edge": "stability.bounds",
+    "variational_edges": "stability.bounds",
+    "variational_factor": "stability.bounds",
 }
 
 __all__ = [

@@ -13,6 +13,12 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from stability import GD, SGD, Quadratic, critical_learning_rate, spectral_radius
+from stability.bounds import (
+    edge_parameter,
+    variational_edge,
+    variational_edges,
+    variational_factor,
+)
 from stability.errors import (
     DimensionError,
     InvalidInputError,
@@ -22,12 +28,6 @@ from stability.errors import (
 )
 from stability.examples import regression_example
 from stability.methods.variational import PosteriorMeanSampler, VariationalGD
-from stability.numeric.variational_edge import (
-    edge_parameter,
-    variational_edge,
-    variational_edges,
-    variational_factor,
-)
 from stability.testing.strategies import problems
 
 PROPERTY = settings(max_examples=40, deadline=None, suppress_health_check=[HealthCheck.too_slow])

@@ -11,16 +11,23 @@ an attribute ``side``: ``"upper"`` (a necessary condition for stability: ``Î·* â
   :func:`mixing_weight`, :func:`equivalent_batch_size`, :func:`wu_ma_e_threshold`,
   :func:`commuting_threshold`, :func:`rank_one_test_bound`, :func:`identity_test_bound`,
   :func:`rayleigh_quotient_bound`, :func:`trace_bound`, :func:`frobenius_bound`,
-  :func:`wu_ma_e_sufficient_threshold`, :func:`wu_ma_e_sufficient_condition`.
+  :func:`wu_ma_e_sufficient_threshold`, :func:`wu_ma_e_sufficient_condition`; the coherence
+  construction of Dexter et al. (2024): :func:`coherence_problem`,
+  :func:`coherence_critical_learning_rate`.
 * Momentum (docs/theory/methods.md): :func:`heavy_ball_edge`, :func:`nesterov_edge`,
   :func:`ema_momentum_edge`.
 * Variational GD (docs/theory/methods.md): :func:`ghosh_edge`,
   :func:`variational_descent_learning_rate`,
-  :func:`stationary_edge_parameter`, :func:`variational_gd_threshold`.
+  :func:`stationary_edge_parameter`, :func:`variational_gd_threshold`; the expected-descent
+  edge of Ghosh et al. (2025) and the per-direction ``z`` it depends on:
+  :func:`variational_edge`, :func:`variational_factor`, :func:`edge_parameter`,
+  :func:`variational_edges` (:class:`VariationalEdges`).
 * Higher moments and almost-sure stability (docs/theory/higher-moments.md):
-  :func:`moment_threshold`,
-  :func:`moment_threshold_bracket`, :func:`moment_spectral_radius`, :func:`moment_operator`,
-  :func:`infinite_moment_threshold`, :func:`lyapunov_exponent`, :func:`almost_sure_threshold`.
+  :func:`moment_threshold`, :func:`moment_threshold_bracket`,
+  :func:`infinite_moment_threshold`, :func:`almost_sure_threshold`; the operator and its
+  evaluators, :func:`moment_operator`, :func:`moment_spectral_radius`,
+  :func:`lyapunov_exponent` (:class:`LyapunovEstimate`), are those of :mod:`stability.numeric`,
+  re-exported here.
 * Deep linear networks (docs/theory/deep-linear.md): :func:`deep_linear_sharpness_lower_bound`,
   :func:`deep_linear_learning_rate_limit`, :func:`deep_linear_hessian`,
   :func:`deep_linear_problem`, :func:`balanced_minimiser`,
@@ -40,6 +47,14 @@ True
 ('upper', 'lower')
 """
 
+from stability.bounds._coherence import coherence_critical_learning_rate, coherence_problem
+from stability.bounds._variational_edge import (
+    VariationalEdges,
+    edge_parameter,
+    variational_edge,
+    variational_edges,
+    variational_factor,
+)
 from stability.bounds.deep_linear import (
     balanced_minimiser,
     balanced_minimiser_sharpness,
@@ -68,12 +83,8 @@ from stability.bounds.gradient import (
     wu_ma_e_threshold,
 )
 from stability.bounds.moments import (
-    LyapunovEstimate,
     almost_sure_threshold,
     infinite_moment_threshold,
-    lyapunov_exponent,
-    moment_operator,
-    moment_spectral_radius,
     moment_threshold,
     moment_threshold_bracket,
 )
@@ -85,17 +96,29 @@ from stability.bounds.variational import (
     variational_gd_threshold,
 )
 
+# the evaluators of higher moments live in the numeric layer; re-exported here as before
+from stability.numeric import (
+    LyapunovEstimate,
+    lyapunov_exponent,
+    moment_operator,
+    moment_spectral_radius,
+)
+
 __all__ = [
     "LyapunovEstimate",
+    "VariationalEdges",
     "almost_sure_threshold",
     "balanced_minimiser",
     "balanced_minimiser_sharpness",
+    "coherence_critical_learning_rate",
+    "coherence_problem",
     "commuting_threshold",
     "deep_linear_hessian",
     "deep_linear_learning_rate_limit",
     "deep_linear_loss",
     "deep_linear_problem",
     "deep_linear_sharpness_lower_bound",
+    "edge_parameter",
     "ema_momentum_edge",
     "end_to_end",
     "equivalent_batch_size",
@@ -120,6 +143,9 @@ __all__ = [
     "stationary_edge_parameter",
     "trace_bound",
     "variational_descent_learning_rate",
+    "variational_edge",
+    "variational_edges",
+    "variational_factor",
     "variational_gd_threshold",
     "wu_ma_e_sufficient_condition",
     "wu_ma_e_sufficient_threshold",

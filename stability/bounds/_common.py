@@ -1,4 +1,4 @@
-"""Shared pieces of :mod:`stability.bounds`: bound metadata and the batch-law helpers.
+"""Shared pieces of :mod:`stability.bounds`: bound metadata and the gradient-step setting.
 
 Every function of :mod:`stability.bounds` that returns a bound on a critical learning rate
 carries two attributes, set by :func:`bound`:
@@ -13,8 +13,6 @@ check a bound against the exact threshold without restating which side it is on.
 
 from __future__ import annotations
 
-import itertools
-import math
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any, Literal, TypeVar
@@ -22,24 +20,18 @@ from typing import Any, Literal, TypeVar
 import numpy as np
 
 from stability.dynamics import LinearDynamics
-from stability.errors import InvalidInputError, InvalidTypeError, SizeLimitError
+from stability.errors import InvalidInputError, InvalidTypeError
 from stability.methods.base import as_dynamics
 from stability.problems import Quadratic, ReducedQuadratic, as_problem
 
 __all__ = [
-    "BATCH_ENUMERATION_LIMIT",
-    "BatchOutcomes",
     "Side",
-    "batch_outcomes",
     "bound",
     "gradient_setting",
 ]
 
 Side = Literal["upper", "lower", "exact"]
 F = TypeVar("F", bound=Callable[..., Any])
-
-#: Largest number of distinct batches that exact enumeration will visit.
-BATCH_ENUMERATION_LIMIT = 200_000
 
 
 def bound(side: Side, citation: str) -> Callable[[F], F]:
@@ -109,60 +101,3 @@ def _shifted(problem: Quadratic, shift: float) -> Quadratic:
     if problem.samples is None:
         return Quadratic(np.asarray(problem.hessian) + shift * eye)
     return Quadratic.from_hessians(np.asarray(problem.per_sample_hessians()) + shift * eye)
-
-
-@dataclass(frozen=True)
-class BatchOutcomes:
-    """Every batch a law can draw, as weights ``w`` (``H_B = Σ_i w_i H_i``) and probabilities."""
-
-    weights: np.ndarray
-    probabilities: np.ndarray
-
-    @property
-    def count(self) -> int:
-        """The number of distinct outcomes."""
-        return int(self.probabilities.shape[0])
-
-
-def batch_outcomes(dynamics: LinearDynamics, samples: int | None) -> BatchOutcomes:
-    """Enumerate the batches of ``dynamics.batch`` with their exact probabilities.
-
-    Full batch: one outcome ``w = 1/n``. Without replacement: the ``C(n, B)`` subsets,
-    equally likely. With replacement: the multisets of size ``B`` (``C(n + B − 1, B)`` of
-    them) with multinomial probabilities.
-
-    Raises
-    ------
-    SizeLimitError
-        If there are more than :data:`BATCH_ENUMERATION_LIMIT` outcomes.
-    """
-    law = dynamics.batch
-    law.validate(samples)
-    if law.batch_size is None:
-        n = samples or 1
-        return BatchOutcomes(np.full((1, n), 1.0 / n), np.ones(1))
-    assert samples is not None
-    batch = law.batch_size
-    if law.replacement:
-        count = math.comb(samples + batch - 1, batch)
-    else:
-        count = math.comb(samples, batch)
-    if count > BATCH_ENUMERATION_LIMIT:
-        raise SizeLimitError(
-            f"the batch law {law.describe()} on n={samples} samples has {count:,} distinct "
-            f"batches (limit {BATCH_ENUMERATION_LIMIT:,}); exact enumeration is refused"
-        )
-    weights = np.zeros((count, samples))
-    probabilities = np.empty(count)
-    if law.replacement:
-        log_total = batch * math.log(samples)
-        for row, combo in enumerate(itertools.combinations_with_replacement(range(samples), batch)):
-            counts = np.bincount(combo, minlength=samples)
-            weights[row] = counts / batch
-            log_ways = math.lgamma(batch + 1) - sum(math.lgamma(c + 1) for c in counts)
-            probabilities[row] = math.exp(log_ways - log_total)
-    else:
-        for row, combo in enumerate(itertools.combinations(range(samples), batch)):
-            weights[row, list(combo)] = 1.0 / batch
-        probabilities[:] = 1.0 / count
-    return BatchOutcomes(weights, probabilities)

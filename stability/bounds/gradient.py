@@ -75,10 +75,6 @@ _COMMUTE_TOLERANCE = 1e-9
 _KRONECKER_LIMIT = 3000
 
 
-def _per_sample(reduced: ReducedQuadratic) -> np.ndarray:
-    return reduced.per_sample_hessians()
-
-
 def _sample_frobenius_squares(reduced: ReducedQuadratic) -> np.ndarray:
     """``‖H_i‖_F²`` for every sample (reduced coordinates, same norms)."""
     if reduced.vectors is not None:

@@ -8,7 +8,7 @@ solutions at the edge of stability"). The posterior noise of variational GD is a
 * along an eigenvector of ``H`` with eigenvalue ``λ`` the expected loss decreases in one
   step iff ``λ³ + z λ − 2z/η < 0``, ``z = S c / σ²``: below the edge
   ``λ_edge(η, z) = (2/η) VF(z) < 2/η``. The edge itself is computed by
-  :func:`stability.numeric.variational_edge.variational_edge`, which this module calls.
+  :func:`stability.bounds.variational_edge`, which this module calls.
 """
 
 from __future__ import annotations
@@ -19,10 +19,10 @@ from typing import Any
 import numpy as np
 
 from stability.bounds._common import bound
+from stability.bounds._variational_edge import variational_edge
 from stability.bounds.gradient import mulayoff_michaeli_threshold
 from stability.errors import InvalidInputError
 from stability.methods.base import as_dynamics
-from stability.numeric.variational_edge import variational_edge
 from stability.validation import as_finite_array, check_learning_rate
 
 __all__ = [
@@ -50,7 +50,7 @@ def ghosh_edge(lr: Any, z: Any) -> float | np.ndarray:
     ``VF < 1`` (flatter than GD's edge ``2/η``) and ``VF → 1`` as ``z → ∞``.
 
     Assumptions: a quadratic loss, a Gaussian (or any) posterior with fixed covariance,
-    full batch. Computed by :func:`stability.numeric.variational_edge.variational_edge`.
+    full batch. Computed by :func:`stability.bounds.variational_edge`.
 
     Parameters
     ----------

@@ -102,9 +102,9 @@ def edge_rows() -> tuple[float, float, list[tuple[float, int, float, float]]]:
     >>> all(edge < gd_edge for *_, edge in rows)
     True
     """
+    from stability.bounds import variational_edges
     from stability.examples import regression_example
     from stability.methods.variational import VariationalGD
-    from stability.numeric.variational_edge import variational_edges
 
     problem = regression_example()
     lr = 1.0 / problem.sharpness

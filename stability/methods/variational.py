@@ -215,7 +215,7 @@ class VariationalGD(Method):
     The mean-square threshold is GD's (full batch) or SGD's (same ``B``): the posterior
     noise is additive and leaves the second-moment operator unchanged. The noise shows in
     the stationary second moment (:func:`stability.numeric.moments.stationary_second_moment`)
-    and in the expected-descent edge (:func:`stability.numeric.variational_edge.variational_edge`).
+    and in the expected-descent edge (:func:`stability.bounds.variational_edge`).
 
     Examples
     --------

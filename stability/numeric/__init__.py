@@ -1,5 +1,14 @@
 """The numeric layer: exact thresholds, spectral radii and moments from eigenvalue problems."""
 
+from stability.numeric._higher_moments import (
+    LyapunovEstimate,
+    almost_sure_critical_learning_rate,
+    infinite_moment_critical_learning_rate,
+    lyapunov_exponent,
+    moment_critical_learning_rate,
+    moment_operator,
+    moment_spectral_radius,
+)
 from stability.numeric.operator import SecondMomentOperator
 from stability.numeric.operators import dense_operator, symmetric_basis
 from stability.numeric.thresholds import (
@@ -13,11 +22,18 @@ from stability.numeric.thresholds import (
 )
 
 __all__ = [
+    "LyapunovEstimate",
     "RadiusReport",
     "SecondMomentOperator",
+    "almost_sure_critical_learning_rate",
     "critical_learning_rate",
     "dense_operator",
+    "infinite_moment_critical_learning_rate",
     "is_stable",
+    "lyapunov_exponent",
+    "moment_critical_learning_rate",
+    "moment_operator",
+    "moment_spectral_radius",
     "radius_report",
     "reduced_operator",
     "spectral_gap",

@@ -50,6 +50,7 @@ from scipy.sparse.linalg import ArpackNoConvergence, eigs, eigsh
 
 from stability.dynamics import LinearDynamics
 from stability.errors import ConvergenceError
+from stability.numeric._crossing import first_crossing
 from stability.numeric.operator import (
     BatchSandwich,
     GradientPencil,
@@ -506,36 +507,4 @@ def perron_threshold(
         state["vector"] = vector
         return radius - 1.0
 
-    high, f_high = float(upper), excess(upper)
-    if f_high <= 1e-12:
-        return high
-    low, f_low = high, f_high
-    for _ in range(40):
-        low = 0.25 * high
-        f_low = excess(low)
-        if f_low < 0:
-            break
-        high, f_high = low, f_low
-    else:  # pragma: no cover - T(η) → F ⊗ F with ρ ≤ 1 as η → 0
-        raise ConvergenceError("no stable learning rate found below the full-batch threshold")
-    side = 0
-    for _ in range(200):
-        if high - low <= relative_tolerance * high:
-            break
-        point = (low * f_high - high * f_low) / (f_high - f_low)
-        if not low < point < high:
-            point = 0.5 * (low + high)
-        value = excess(point)
-        if value == 0:
-            return float(point)
-        if value < 0:
-            low, f_low = point, value
-            if side == -1:
-                f_high *= 0.5
-            side = -1
-        else:
-            high, f_high = point, value
-            if side == 1:
-                f_low *= 0.5
-            side = 1
-    return float(low - f_low * (high - low) / (f_high - f_low))
+    return first_crossing(excess, upper, relative_tolerance=relative_tolerance)

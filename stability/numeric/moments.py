@@ -108,7 +108,7 @@ class _Coordinates:
         )
 
 
-def _noise_covariance(dynamics: LinearDynamics, dimension: int) -> np.ndarray:
+def _checked_noise_covariance(dynamics: LinearDynamics, dimension: int) -> np.ndarray:
     noise = dynamics.noise
     assert noise is not None
     try:
@@ -126,14 +126,14 @@ def _noise_covariance(dynamics: LinearDynamics, dimension: int) -> np.ndarray:
     return 0.5 * (covariance + covariance.T)
 
 
-def _coordinates(system: System, lr: float) -> tuple[_Coordinates, np.ndarray | None]:
+def _working_coordinates(system: System, lr: float) -> tuple[_Coordinates, np.ndarray | None]:
     """The working coordinates and the noise covariance (``None`` without noise)."""
     problem, dynamics = system.problem, system.dynamics
     reduced = system.true_reduced
     basis, eigenvalues = reduced.basis, reduced.eigenvalues
     if dynamics.noise is None:
         return _Coordinates(reduced, basis, eigenvalues), None
-    covariance = _noise_covariance(dynamics, problem.dimension)
+    covariance = _checked_noise_covariance(dynamics, problem.dimension)
     identity_weights, _ = system.noise_parts(lr)
     null_dimension = problem.dimension - reduced.rank
     if null_dimension and np.any(identity_weights != 0):
@@ -384,7 +384,7 @@ def stationary_second_moment(
         raise InvalidInputError(f"rtol must lie in (0, 1); got {rtol}")
     mixing = system.mixing
     identity, hessian = system.parts(lr)
-    coordinates, covariance = _coordinates(system, lr)
+    coordinates, covariance = _working_coordinates(system, lr)
     _check_stable(system, coordinates, identity, hessian, lr)
     operator = coordinates.operator(system)
     noise = _noise_moment(system, operator, coordinates, covariance, lr)
@@ -474,7 +474,7 @@ def expected_loss_change(problem: Quadratic, method: Any, lr: float, mean: Any) 
     curved_moment = sandwich(np.outer(curved, curved))
     after += float(np.sum(lam * np.diag(curved_moment)))
     if dynamics.noise is not None:
-        covariance = _noise_covariance(dynamics, dimension)
+        covariance = _checked_noise_covariance(dynamics, dimension)
         sigma = basis.T @ covariance @ basis
         u, w = (float(values[0]) for values in system.noise_parts(lr))
         after += u * u * float(np.sum(lam * np.diag(sigma)))

@@ -19,18 +19,8 @@ first. Hence ``η* = min_k η*_1D(k)``, and a one-dimensional problem depends on
 and for any other method the smallest positive root of ``det(T_1D(η) − I)`` of size
 ``m (m + 1)/2`` (``docs/theory/operator.md``, rule 2).
 
-**The coherence construction** (Dexter et al. 2024). ``n`` samples in ``d = n + 1 − σ``
-dimensions: ``σ`` copies of ``(2n/σ) e₁e₁ᵀ`` and ``e_k e_kᵀ`` for ``k = 2, …, n − σ + 1``.
-Then ``H = 2 e₁e₁ᵀ + (1/n) Σ_{k≥2} e_k e_kᵀ`` (sharpness 2), and the formula above gives
-
-    direction 1:   h̄ = 2,    Var = 4n/σ − 4       ⇒ η*₁ = 1 / (1 + p (n/σ − 1)),
-    direction k:   h̄ = 1/n,  Var = 1/n − 1/n²     ⇒ η*_k = 2n / (1 + p (n − 1)),
-
-    η* = min(η*₁, η*_k)   (only η*₁ when σ = n).
-
-With ``B = 1`` drawn with replacement (``p = 1``) this is ``σ/n``: the same sharpness can
-be stable up to ``η = 1`` (full batch) or only up to ``σ/n``, depending on how coherent
-the per-sample Hessians are.
+The coherence construction of Dexter et al. (2024), a published example whose threshold this
+closed form gives, is :func:`stability.bounds.coherence_critical_learning_rate`.
 """
 
 from __future__ import annotations
@@ -41,19 +31,17 @@ from fractions import Fraction
 import numpy as np
 
 from stability.dynamics import BatchLaw, LinearDynamics
-from stability.errors import InvalidInputError, SizeLimitError
+from stability.errors import SizeLimitError
+from stability.numeric._crossing import pencil_threshold
 from stability.numeric.operator import SecondMomentOperator
-from stability.numeric.polynomial import smallest_positive_real_root
-from stability.problems import Quadratic, ReducedQuadratic
+from stability.problems import ReducedQuadratic
 from stability.system import bind_reduced
-from stability.validation import as_finite_array, check_positive_integer
+from stability.validation import as_finite_array
 
 __all__ = [
-    "coherence_critical_learning_rate",
-    "coherence_problem",
     "common_eigenbasis_curvatures",
+    "common_eigenbasis_threshold",
     "commuting_critical_learning_rate",
-    "commuting_threshold",
     "full_batch_critical_learning_rate",
     "one_dimensional_critical_learning_rate",
 ]
@@ -222,9 +210,7 @@ def one_dimensional_critical_learning_rate(
         basis=np.eye(1), eigenvalues=np.ones(1), samples=1, vectors=np.array([[factor]])
     )
     operator = SecondMomentOperator(bind_reduced(reduced, dynamics.rescaled(mean), 1))
-    coefficients = operator.coefficients()
-    coefficients[0] -= np.eye(coefficients.shape[1])
-    return smallest_positive_real_root(coefficients) / mean
+    return pencil_threshold(operator.coefficients(), 1.0) / mean
 
 
 def full_batch_critical_learning_rate(dynamics: LinearDynamics, eigenvalues: np.ndarray) -> float:
@@ -310,8 +296,13 @@ def _homogeneous(dynamics: LinearDynamics) -> bool:
     return len(coefficients) == 2 and not np.any(coefficients[0])
 
 
-def commuting_threshold(dynamics: LinearDynamics, curvatures: np.ndarray, mixing: float) -> float:
+def common_eigenbasis_threshold(
+    dynamics: LinearDynamics, curvatures: np.ndarray, mixing: float
+) -> float:
     """``η* = min_k η*_1D(k)`` for any method on commuting ``H_i`` (module notes).
+
+    The evaluator of the ``"commuting"`` route; the published statement for gradient steps,
+    from a problem and a method, is :func:`stability.bounds.commuting_threshold`.
 
     Parameters
     ----------
@@ -326,9 +317,9 @@ def commuting_threshold(dynamics: LinearDynamics, curvatures: np.ndarray, mixing
     --------
     >>> import numpy as np
     >>> from stability import SGD
-    >>> from stability.numeric.structure import commuting_threshold
+    >>> from stability.numeric.structure import common_eigenbasis_threshold
     >>> curvatures = np.array([[1.0, 2.0], [3.0, 2.0]])
-    >>> commuting_threshold(SGD(1, replacement=True).dynamics(), curvatures, 1.0)
+    >>> common_eigenbasis_threshold(SGD(1, replacement=True).dynamics(), curvatures, 1.0)
     0.8
     """
     curvatures = np.asarray(curvatures, dtype=float)
@@ -341,75 +332,3 @@ def commuting_threshold(dynamics: LinearDynamics, curvatures: np.ndarray, mixing
     if not pairs:
         return math.inf
     return min(one_dimensional_critical_learning_rate(dynamics, a, b) for a, b in pairs)
-
-
-# ------------------------------------------------------------------ coherence example
-def _check_coherence(samples: int, copies: int) -> tuple[int, int]:
-    samples = check_positive_integer(samples, "samples")
-    copies = check_positive_integer(copies, "copies")
-    if copies > samples:
-        raise InvalidInputError(f"copies must be at most samples={samples} (σ ≤ n); got {copies}")
-    return samples, copies
-
-
-def coherence_problem(samples: int = 100, copies: int = 10) -> Quadratic:
-    """The coherence construction of Dexter et al. (2024) as a data problem.
-
-    ``copies = σ`` rows ``√(2n/σ) e₁`` and the rows ``e_k``, ``k = 2, …, n − σ + 1``, in
-    ``d = n + 1 − σ`` dimensions (so ``H_i = x_i x_iᵀ`` as in the module notes).
-
-    Parameters
-    ----------
-    samples : int, default 100
-        ``n``.
-    copies : int, default 10
-        ``σ``, the number of copies of the sharp sample (``1 ≤ σ ≤ n``).
-
-    Examples
-    --------
-    >>> from stability.numeric.structure import coherence_problem
-    >>> problem = coherence_problem(100, 10)
-    >>> problem.samples, problem.dimension, problem.sharpness
-    (100, 91, 2.0)
-    """
-    samples, copies = _check_coherence(samples, copies)
-    dimension = samples + 1 - copies
-    data = np.zeros((samples, dimension))
-    data[:copies, 0] = math.sqrt(2.0 * samples / copies)
-    data[copies:, 1:] = np.eye(samples - copies)
-    return Quadratic.from_data(data)
-
-
-def coherence_critical_learning_rate(
-    samples: int, copies: int, batch_size: int | None, replacement: bool = False
-) -> float:
-    """Closed-form SGD threshold of :func:`coherence_problem` (derivation in the module notes).
-
-    ``η* = min(1 / (1 + p (n/σ − 1)), 2n / (1 + p (n − 1)))`` with ``p`` the mixing
-    weight of the batch law (the second term only when ``σ < n``).
-
-    Parameters
-    ----------
-    samples : int
-        Number of samples n of the construction.
-    copies : int
-        Number σ of copies of the sharp sample (1 ≤ σ ≤ n).
-    batch_size : int | None
-        Batch size B; None is the full batch.
-    replacement : bool, default False
-        Whether batches are drawn with replacement.
-
-    Examples
-    --------
-    >>> from stability.numeric.structure import coherence_critical_learning_rate
-    >>> coherence_critical_learning_rate(100, 10, 1, replacement=True)  # σ / n
-    0.1
-    >>> coherence_critical_learning_rate(100, 10, None)  # GD: 2 / sharpness
-    1.0
-    """
-    samples, copies = _check_coherence(samples, copies)
-    mixing = float(BatchLaw(batch_size, replacement).mixing(samples))
-    sharp = 1.0 / (1.0 + mixing * (samples / copies - 1.0))
-    if copies == samples:
-        return sharp
-    return min(sharp, 2.0 * samples / (1.0 + mixing * (samples - 1.0)))

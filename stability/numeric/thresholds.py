@@ -45,6 +45,7 @@ from stability.errors import (
     OutOfRangeError,
     SizeLimitError,
 )
+from stability.numeric._crossing import pencil_threshold
 from stability.numeric.matrix_free import (
     ConvergenceError,
     perron_radius,
@@ -58,11 +59,10 @@ from stability.numeric.operator import (
     SymmetricLayout,
 )
 from stability.numeric.operators import DENSE_ENTRY_LIMIT
-from stability.numeric.polynomial import smallest_positive_real_root
 from stability.numeric.rank_one_noise import rank_one_threshold
 from stability.numeric.structure import (
     common_eigenbasis_curvatures,
-    commuting_threshold,
+    common_eigenbasis_threshold,
     full_batch_critical_learning_rate,
 )
 from stability.problems import Quadratic, ReducedQuadratic
@@ -233,11 +233,7 @@ def _gradient_threshold(operator: ReducedOperator) -> float:
 
 
 def _polynomial_threshold(operator: ReducedOperator) -> float:
-    scale = float(operator.reduced.eigenvalues[0])
-    powers = np.arange(len(operator.coefficients))[:, None, None]
-    coefficients = operator.coefficients / scale**powers  # in ν λ_max
-    coefficients[0] -= np.eye(coefficients.shape[1])
-    return smallest_positive_real_root(coefficients) / scale
+    return pencil_threshold(operator.coefficients, float(operator.reduced.eigenvalues[0]))
 
 
 def _check_solver(solver: Any) -> str:
@@ -465,7 +461,7 @@ def _threshold_report(system: System, solver: str, certify: bool) -> ThresholdRe
         value = system.learning_rate(_full_batch_rate(system))
         report = ThresholdReport(value, "full-batch", reduced.rank, size)
     elif not system.shift and (curvatures := common_eigenbasis_curvatures(reduced)) is not None:
-        value = system.learning_rate(commuting_threshold(dynamics, curvatures, mixing))
+        value = system.learning_rate(common_eigenbasis_threshold(dynamics, curvatures, mixing))
         report = ThresholdReport(value, "commuting", reduced.rank, size)
     elif not gradient and (rank_one := _rank_one_report(system)) is not None:
         # minibatch momentum at every size: the rank-one noise pencil keeps 1 − β exact,

@@ -5,7 +5,7 @@ eigen-direction with ``z = S c / σ²``, one variational GD step decreases the e
 loss iff the curvature is below ``λ_edge(η, z) = (2/η) VF(z)``, which lies below GD's
 ``2/η``, grows like ``(2z/η)^{1/3}`` for small ``z`` and equals ``1/η`` (half of GD's
 edge) exactly at ``η² z = 1``. The values come from
-:func:`stability.numeric.variational_edge.variational_edge`.
+:func:`stability.bounds.variational_edge`.
 """
 
 from __future__ import annotations
@@ -15,8 +15,8 @@ from typing import Any
 
 import numpy as np
 
+from stability.bounds import variational_edge
 from stability.errors import InvalidInputError
-from stability.numeric.variational_edge import variational_edge
 from stability.plot._backend import new_axes, require_matplotlib
 from stability.plot.style import finish_axes
 from stability.validation import as_finite_array, check_learning_rate

@@ -1,5 +1,8 @@
 """The expected-descent edge of variational GD, and the per-direction ``z`` it depends on.
 
+A published result about one method, so it sits on the bounds shelf (re-exported by
+:mod:`stability.bounds` and :mod:`stability`); :func:`stability.bounds.ghosh_edge` states it.
+
 Theory: ``docs/theory/methods.md`` (Ghosh et al. 2025, Thm 3.1, re-derived). Along an
 eigenvector ``v_k`` of ``H`` (eigenvalue ``λ``), with squared gradient component
 ``c = (v_kᵀ ∇L(m))²``, posterior variance ``σ² = v_kᵀ Σ_q v_k`` and ``S`` Monte Carlo
@@ -43,7 +46,7 @@ __all__ = [
 ]
 
 
-def _as_rates(lr: Any) -> np.ndarray:
+def _checked_rates(lr: Any) -> np.ndarray:
     if np.ndim(lr) == 0:
         return np.asarray(check_learning_rate(lr))
     rates = as_finite_array(lr, "lr", tuple(range(1, 33)))
@@ -111,13 +114,13 @@ def variational_factor(lr: Any, z: Any) -> float | np.ndarray:
 
     Examples
     --------
-    >>> from stability.numeric.variational_edge import variational_factor
+    >>> from stability.bounds import variational_factor
     >>> variational_factor(0.5, 4.0)  # η² z = 1
     0.5
     >>> variational_factor(0.1, [0.0, 1e8, float("inf")])
     array([0.      , 0.999996, 1.      ])
     """
-    rates, parameters = _as_rates(lr), _as_parameters(z)
+    rates, parameters = _checked_rates(lr), _as_parameters(z)
     _broadcast(rates, parameters)
     return _result(_factor_of_u(0.25 * rates * rates * parameters))
 
@@ -155,7 +158,7 @@ def variational_edge(lr: Any, z: Any) -> float | np.ndarray:
     Examples
     --------
     >>> import numpy as np
-    >>> from stability.numeric.variational_edge import variational_edge
+    >>> from stability.bounds import variational_edge
     >>> variational_edge(0.5, 4.0)  # half of GD's 2/η = 4
     2.0
     >>> edge = variational_edge(0.1, np.array([1.0, 100.0]))  # η² z = 1 at z = 100
@@ -165,7 +168,7 @@ def variational_edge(lr: Any, z: Any) -> float | np.ndarray:
     >>> bool(np.isclose(edge[1] ** 3 + z * edge[1] - 2 * z / 0.1, 0.0, atol=1e-9))
     True
     """
-    rates, parameters = _as_rates(lr), _as_parameters(z)
+    rates, parameters = _checked_rates(lr), _as_parameters(z)
     _broadcast(rates, parameters)
     return _result(2.0 / rates * _factor_of_u(0.25 * rates * rates * parameters))
 
@@ -200,7 +203,7 @@ def edge_parameter(
 
     Examples
     --------
-    >>> from stability.numeric.variational_edge import edge_parameter
+    >>> from stability.bounds import edge_parameter
     >>> edge_parameter([2.0, 1.0], [[1.0, 0.0], [0.0, 1.0]], [0.5, 0.25], samples=3)
     array([24., 12.])
     """
@@ -278,7 +281,7 @@ def variational_edges(problem: Quadratic, method: Any, lr: float, mean: Any) -> 
     >>> import numpy as np
     >>> from stability import Quadratic
     >>> from stability.methods.variational import VariationalGD
-    >>> from stability.numeric.variational_edge import variational_edges
+    >>> from stability.bounds import variational_edges
     >>> problem = Quadratic(np.diag([3.0, 1.0]))
     >>> result = variational_edges(problem, VariationalGD(0.5, samples=2), 0.5, [1.0, 1.0])
     >>> result.parameters, result.edges.round(6), result.gd_edge
