@@ -44,8 +44,8 @@ from typing import Any
 import numpy as np
 
 from stability.errors import DimensionError, InvalidInputError
-from stability.methods.base import as_dynamics
-from stability.problems import Quadratic, as_problem
+from stability.methods.base import MethodLike, as_dynamics
+from stability.problems import ProblemLike, Quadratic, as_problem
 from stability.simulation import normal_radius
 from stability.validation import as_finite_array, check_learning_rate, check_positive_integer
 
@@ -96,7 +96,7 @@ def _spread(problem: Quadratic) -> np.ndarray:
     return 0.5 * (spread + spread.T)
 
 
-def non_uniformity(problem: Quadratic) -> float:
+def non_uniformity(problem: ProblemLike) -> float:
     """Wu, Ma & E's (2018) non-uniformity ``s = λ_max((1/n) Σ_i H_i² − H²)^{1/2}``.
 
     Parameters
@@ -168,7 +168,9 @@ class NonUniformityReport:
         )
 
 
-def non_uniformity_report(problem: Quadratic, method: Any, lr: float) -> NonUniformityReport:
+def non_uniformity_report(
+    problem: ProblemLike, method: MethodLike, lr: float
+) -> NonUniformityReport:
     """Wu, Ma & E's sharpness and non-uniformity conditions beside the exact threshold.
 
     Parameters
@@ -271,8 +273,8 @@ def _quotients(
 
 
 def batch_sharpness(
-    problem: Quadratic,
-    method: Any,
+    problem: ProblemLike,
+    method: MethodLike,
     point: Any,
     *,
     lr: float | None = None,
@@ -395,8 +397,8 @@ class EscapeEstimate:
 
 
 def escape_steps(
-    problem: Quadratic,
-    method: Any,
+    problem: ProblemLike,
+    method: MethodLike,
     lr: float,
     *,
     growth: float = 1000.0,

@@ -36,9 +36,9 @@ import numpy as np
 
 from stability.dynamics import LinearDynamics
 from stability.errors import DimensionError, InvalidInputError
-from stability.methods.base import as_dynamics
+from stability.methods.base import MethodLike, as_dynamics
 from stability.numeric.prediction import SecondMomentRecursion, second_moment_recursion
-from stability.problems import Quadratic, as_problem
+from stability.problems import ProblemLike, Quadratic, as_problem
 from stability.simulation import normal_radius
 from stability.starts import initial_states
 from stability.validation import as_finite_array, check_positive_integer
@@ -211,7 +211,7 @@ def _mean_square_under(
 
 
 def predicted_schedule_mean_square(
-    problem: Quadratic, method: Any, schedule: Any, *, init: Any = None
+    problem: ProblemLike, method: MethodLike, schedule: Any, *, init: Any = None
 ) -> np.ndarray:
     """The exact ``E‖z_t‖²`` for ``t = 0..T`` under the learning rates ``η_0, …, η_{T−1}``.
 
@@ -272,7 +272,7 @@ class ScheduleReport:
 
 
 def schedule_report(
-    problem: Quadratic, method: Any, schedule: Any, *, init: Any = None
+    problem: ProblemLike, method: MethodLike, schedule: Any, *, init: Any = None
 ) -> ScheduleReport:
     """The steps at which ``η_t > η*`` and the exact mean square under the schedule.
 
@@ -338,8 +338,8 @@ class ScheduleSimulation:
 
 
 def simulate_schedule(
-    problem: Quadratic,
-    method: Any,
+    problem: ProblemLike,
+    method: MethodLike,
     schedule: Any,
     *,
     runs: int,
