@@ -205,7 +205,9 @@ def _mean_square_under(
             values[t] = trace
             if t < schedule.size:
                 recursion = first if t == 0 else _recursion_at(first, float(schedule[t]))
-                moment = recursion.apply(moment) + recursion.noise()
+                moment = recursion.apply(moment)
+                if recursion.noise_covariance is not None:
+                    moment = moment + recursion.noise()
                 moment = 0.5 * (moment + moment.T)
     return values
 
