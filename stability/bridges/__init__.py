@@ -4,9 +4,9 @@ Theory: ``docs/theory/losses.md`` (loss conventions, the Gauss–Newton form and
 the Hessian).
 
 * :mod:`stability.bridges.torch`: an ``nn.Module`` and its parameters (through
-  ``torch.func.functional_call``); install with ``pip install 'stability[torch]'``.
+  ``torch.func.functional_call``); install with ``pip install 'optimizer-stability[torch]'``.
 * :mod:`stability.bridges.jax`: an apply function and a params pytree; install with
-  ``pip install 'stability[jax]'``.
+  ``pip install 'optimizer-stability[jax]'``.
 
 Both offer the same four functions: ``jacobians`` (per-sample Jacobians of the outputs,
 computed in chunks of samples), ``check_minimum`` (gradient norm and residuals: is the

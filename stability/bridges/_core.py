@@ -44,7 +44,7 @@ def require(module: str, extra: str, install: str) -> Any:
     except ImportError as error:
         raise OptionalDependencyError(
             f"this function needs {module}, which is the optional extra {extra!r}; install it "
-            f"with pip install 'stability[{extra}]' ({install})"
+            f"with pip install 'optimizer-stability[{extra}]' ({install})"
         ) from error
 
 

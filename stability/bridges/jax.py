@@ -1,6 +1,6 @@
 """JAX bridge: per-sample Jacobians, minimum checks, polish and problems of an apply function.
 
-Install with ``pip install 'stability[jax]'`` (JAX is imported when a function is called).
+Install with ``pip install 'optimizer-stability[jax]'`` (JAX is imported when a function is called).
 Theory: ``docs/theory/losses.md``.
 
 The model is an apply function ``apply(params, inputs)`` mapping a params pytree and a

@@ -1,6 +1,6 @@
 """PyTorch bridge: per-sample Jacobians, minimum checks, polish and problems of an ``nn.Module``.
 
-Install with ``pip install 'stability[torch]'`` (PyTorch is imported when a function is
+Install with ``pip install 'optimizer-stability[torch]'`` (PyTorch is imported when a function is
 called). Theory: ``docs/theory/losses.md``.
 
 The model is evaluated through ``torch.func.functional_call`` with float64 copies of its
