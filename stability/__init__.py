@@ -66,6 +66,7 @@ if TYPE_CHECKING:  # pragma: no cover - for type checkers and IDEs only
         RMSProp,
         VariationalGD,
     )
+    from stability.methods.base import MethodLike
     from stability.numeric.moments import expected_loss_change, stationary_second_moment
     from stability.numeric.operators import second_moment_operator
     from stability.numeric.prediction import predicted_mean_square
@@ -77,7 +78,7 @@ if TYPE_CHECKING:  # pragma: no cover - for type checkers and IDEs only
         threshold_report,
     )
     from stability.preconditioning import congruent
-    from stability.problems import Quadratic
+    from stability.problems import ProblemLike, Quadratic
     from stability.reshuffling import epoch_critical_learning_rate
     from stability.schedules import predicted_schedule_mean_square
     from stability.simulation import SimulationResult, SweepResult, simulate
@@ -101,10 +102,12 @@ _EXPORTS: dict[str, str | None] = {
     "LinearDynamics": "stability.dynamics",
     "MatrixPolynomial": "stability.dynamics",
     "Method": "stability.methods",
+    "MethodLike": "stability.methods.base",
     "Nesterov": "stability.methods",
     "NotPositiveSemidefiniteError": "stability.errors",
     "NotSymmetricError": "stability.errors",
     "OutOfRangeError": "stability.errors",
+    "ProblemLike": "stability.problems",
     "Quadratic": "stability.problems",
     "RMSProp": "stability.methods",
     "SimulationResult": "stability.simulation",
@@ -161,10 +164,12 @@ __all__ = [
     "LinearDynamics",
     "MatrixPolynomial",
     "Method",
+    "MethodLike",
     "Nesterov",
     "NotPositiveSemidefiniteError",
     "NotSymmetricError",
     "OutOfRangeError",
+    "ProblemLike",
     "Quadratic",
     "RMSProp",
     "SimulationResult",

@@ -94,6 +94,11 @@ def _as_outputs(outputs: Any) -> np.ndarray:
     return array
 
 
+def _shifted_logits(outputs: np.ndarray) -> np.ndarray:
+    """Logits minus their row maximum: the same softmax, with no overflow in ``exp``."""
+    return outputs - outputs.max(axis=1, keepdims=True)
+
+
 def _samples_per_step(batch_size: Any, samples: int) -> int:
     if batch_size is None:
         return samples
@@ -107,6 +112,11 @@ def _samples_per_step(batch_size: Any, samples: int) -> int:
 @dataclass(frozen=True)
 class LossConvention:
     """Base class of loss conventions (see :class:`SquareLoss`, :class:`CrossEntropyLoss`).
+
+    A loss over a step is ``w Σ_i ℓ(f_i, y_i)`` with ``w = 1/n`` (``samples="mean"``) or
+    ``1`` (``"sum"``). The public methods are written once here from three per-sample
+    quantities a family supplies: its term ``ℓ``, the gradient ``∂ℓ/∂f`` and the curvature
+    ``∂²ℓ/∂f²`` (with the residuals that vanish at its minima).
 
     Attributes
     ----------
@@ -147,65 +157,134 @@ class LossConvention:
             Number of training samples n.
         batch_size : int | None, default None
             Batch size B; None is the full batch.
+
+        Examples
+        --------
+        >>> from stability.losses import loss_convention
+        >>> loss_convention("mse").sample_scale(10), loss_convention("sse").sample_scale(10, 4)
+        (1.0, 4.0)
         """
         if self.samples == "mean":
             return 1.0
         return float(_samples_per_step(batch_size, samples))
 
+    def _over_samples(self, values: Any, samples: int) -> Any:
+        """``w · values``: divided by the ``n`` samples for a mean, unchanged for a sum."""
+        return values / samples if self.samples == "mean" else values
+
+    # The per-sample quantities of a family, on checked (n, k) outputs.
+    def _curvatures(self, outputs: np.ndarray) -> np.ndarray:  # pragma: no cover - overridden
+        raise NotImplementedError
+
+    def _total(self, outputs: np.ndarray, targets: Any) -> float:  # pragma: no cover
+        raise NotImplementedError
+
+    def _term_gradients(self, outputs: np.ndarray, targets: Any) -> np.ndarray:  # pragma: no cover
+        raise NotImplementedError
+
+    def _residuals(self, outputs: np.ndarray, targets: Any) -> np.ndarray:  # pragma: no cover
+        raise NotImplementedError
+
     def output_hessians(
         self, outputs: Any, targets: Any = None, *, batch_size: int | None = None
-    ) -> np.ndarray:  # pragma: no cover - overridden
-        """Per-sample output curvatures ``Λ_i`` of shape ``(n, k, k)``.
+    ) -> np.ndarray:
+        """Per-sample output curvatures ``Λ_i = n w ∂²ℓ/∂f²`` of shape ``(n, k, k)``.
+
+        Square losses: ``n w · 2a · I``; cross-entropy: ``n w (diag p_i − p_i p_iᵀ)``.
 
         Parameters
         ----------
-        outputs : Any
-            Model outputs, one row per sample.
-        targets : Any, default None
-            Targets, one row per sample.
-        batch_size : int | None, default None
-            Batch size B; None is the full batch.
-        """
-        raise NotImplementedError
+        outputs : array_like, shape (n, k) or (n,)
+            The model's outputs (the logits for cross-entropy; only their shape matters
+            for a square loss).
+        targets : array_like, optional
+            Not needed: neither family's curvature depends on them (accepted for a
+            uniform signature).
+        batch_size : int, optional
+            For ``samples="sum"``: the number of samples summed in one step (default
+            ``n``, full batch). Ignored for a mean.
 
-    def value(self, outputs: Any, targets: Any) -> float:  # pragma: no cover - overridden
-        """The loss over all ``n`` samples, as the framework computes it.
+        Examples
+        --------
+        >>> from stability.losses import CrossEntropyLoss, SquareLoss
+        >>> SquareLoss(half=False, outputs="sum", samples="sum").output_hessians(
+        ...     [[0.0], [1.0]], batch_size=1)
+        array([[[2.]],
+        <BLANKLINE>
+               [[2.]]])
+        >>> CrossEntropyLoss(samples="sum").output_hessians([[0.0, 0.0]], batch_size=4)
+        array([[[ 1., -1.],
+                [-1.,  1.]]])
+        """
+        array = _as_outputs(outputs)
+        return self.sample_scale(array.shape[0], batch_size) * self._curvatures(array)
+
+    def value(self, outputs: Any, targets: Any) -> float:
+        """The loss ``w Σ_i ℓ(f_i, y_i)`` over all ``n`` samples, as the framework computes it.
 
         Parameters
         ----------
-        outputs : Any
+        outputs : array_like, shape (n, k) or (n,)
             Model outputs, one row per sample.
-        targets : Any
-            Targets, one row per sample.
-        """
-        raise NotImplementedError
+        targets : array_like
+            Targets, one row per sample (cross-entropy: class indices or probabilities).
 
-    def output_gradients(
-        self, outputs: Any, targets: Any
-    ) -> np.ndarray:  # pragma: no cover - overridden
-        """``∂L/∂f_i`` of the loss over all samples, shape ``(n, k)``.
+        Examples
+        --------
+        >>> from stability.losses import CrossEntropyLoss, SquareLoss
+        >>> SquareLoss().value([[1.0, 2.0]], [[0.0, 0.0]])           # ½ (1 + 4)
+        2.5
+        >>> round(CrossEntropyLoss(samples="sum").value([[0.0, 0.0], [0.0, 0.0]], [0, 1]), 6)
+        1.386294
+        """
+        array = _as_outputs(outputs)
+        return float(self._over_samples(self._total(array, targets), array.shape[0]))
+
+    def output_gradients(self, outputs: Any, targets: Any) -> np.ndarray:
+        """``∂L/∂f_i = w ∂ℓ/∂f``, shape ``(n, k)``: ``w · 2a (f_i − y_i)`` or ``w (p_i − y_i)``.
 
         Parameters
         ----------
-        outputs : Any
+        outputs : array_like, shape (n, k) or (n,)
             Model outputs, one row per sample.
-        targets : Any
+        targets : array_like
             Targets, one row per sample.
-        """
-        raise NotImplementedError
 
-    def residuals(self, outputs: Any, targets: Any) -> np.ndarray:  # pragma: no cover
+        Examples
+        --------
+        >>> from stability.losses import CrossEntropyLoss, SquareLoss
+        >>> SquareLoss().output_gradients([[1.0], [3.0]], [[0.0], [0.0]])
+        array([[0.5],
+               [1.5]])
+        >>> CrossEntropyLoss().output_gradients([[0.0, 0.0]], [0])
+        array([[-0.5,  0.5]])
+        """
+        array = _as_outputs(outputs)
+        return self._over_samples(self._term_gradients(array, targets), array.shape[0])
+
+    def residuals(self, outputs: Any, targets: Any) -> np.ndarray:
         """Per-sample residuals ``(n, k)``, all zero exactly at a minimum where the
         Gauss–Newton form is the Hessian.
 
+        Square losses: ``f_i − y_i`` (zero at an interpolating minimum); cross-entropy:
+        ``p_i − y_i`` (zero exactly at a minimum, possible only for soft targets).
+
         Parameters
         ----------
-        outputs : Any
+        outputs : array_like, shape (n, k) or (n,)
             Model outputs, one row per sample.
-        targets : Any
+        targets : array_like
             Targets, one row per sample.
+
+        Examples
+        --------
+        >>> from stability.losses import CrossEntropyLoss, SquareLoss
+        >>> SquareLoss().residuals([[1.0]], [[0.25]])
+        array([[0.75]])
+        >>> CrossEntropyLoss(label_smoothing=0.5).residuals([[0.0, 0.0]], [0])
+        array([[-0.25,  0.25]])
         """
-        raise NotImplementedError
+        return self._residuals(_as_outputs(outputs), targets)
 
 
 @dataclass(frozen=True)
@@ -264,104 +343,27 @@ class SquareLoss(LossConvention):
             coefficient /= outputs_per_sample
         return coefficient
 
-    def output_hessians(
-        self, outputs: Any, targets: Any = None, *, batch_size: int | None = None
-    ) -> np.ndarray:
-        """``Λ_i = n w · 2a · I`` for every sample, shape ``(n, k, k)``.
+    def _curvatures(self, outputs: np.ndarray) -> np.ndarray:
+        samples, size = outputs.shape
+        curvature = 2.0 * self._coefficient(size) * np.eye(size)
+        return np.broadcast_to(curvature, (samples, size, size)).copy()
 
-        Parameters
-        ----------
-        outputs : array_like, shape (n, k) or (n,)
-            The model's outputs (only their shape matters for a square loss).
-        targets : array_like, optional
-            Not needed (accepted for a uniform signature).
-        batch_size : int, optional
-            For ``samples="sum"``: the number of samples summed in one step (default
-            ``n``, full batch). Ignored for a mean.
+    def _total(self, outputs: np.ndarray, targets: Any) -> float:
+        difference = self._residuals(outputs, targets)
+        return self._coefficient(outputs.shape[1]) * float(np.sum(difference**2))
 
-        Examples
-        --------
-        >>> from stability.losses import SquareLoss
-        >>> SquareLoss(half=False, outputs="sum", samples="sum").output_hessians(
-        ...     [[0.0], [1.0]], batch_size=1)
-        array([[[2.]],
-        <BLANKLINE>
-               [[2.]]])
-        """
-        array = _as_outputs(outputs)
-        samples, size = array.shape
-        scale = self.sample_scale(samples, batch_size) * 2.0 * self._coefficient(size)
-        return np.broadcast_to(scale * np.eye(size), (samples, size, size)).copy()
+    def _term_gradients(self, outputs: np.ndarray, targets: Any) -> np.ndarray:
+        return 2.0 * self._coefficient(outputs.shape[1]) * self._residuals(outputs, targets)
 
-    def _targets(self, targets: Any, shape: tuple[int, int]) -> np.ndarray:
+    def _residuals(self, outputs: np.ndarray, targets: Any) -> np.ndarray:
         array = np.asarray(targets, dtype=float)
-        if array.ndim == 1 and shape[1] == 1:
+        if array.ndim == 1 and outputs.shape[1] == 1:
             array = array[:, None]
-        if array.shape != shape:
+        if array.shape != outputs.shape:
             raise DimensionError(
-                f"targets must have the shape of the outputs {shape}; got {array.shape}"
+                f"targets must have the shape of the outputs {outputs.shape}; got {array.shape}"
             )
-        return array
-
-    def value(self, outputs: Any, targets: Any) -> float:
-        """The loss over all samples.
-
-        Parameters
-        ----------
-        outputs : Any
-            Model outputs, one row per sample.
-        targets : Any
-            Targets, one row per sample.
-
-        Examples
-        --------
-        >>> from stability.losses import SquareLoss
-        >>> SquareLoss().value([[1.0, 2.0]], [[0.0, 0.0]])           # ½ (1 + 4)
-        2.5
-        """
-        difference = self.residuals(outputs, targets)
-        weight = 1.0 / difference.shape[0] if self.samples == "mean" else 1.0
-        return float(weight * self._coefficient(difference.shape[1]) * np.sum(difference**2))
-
-    def output_gradients(self, outputs: Any, targets: Any) -> np.ndarray:
-        """``∂L/∂f_i = w · 2a (f_i − y_i)``, shape ``(n, k)``.
-
-        Parameters
-        ----------
-        outputs : Any
-            Model outputs, one row per sample.
-        targets : Any
-            Targets, one row per sample.
-
-        Examples
-        --------
-        >>> from stability.losses import SquareLoss
-        >>> SquareLoss().output_gradients([[1.0], [3.0]], [[0.0], [0.0]])
-        array([[0.5],
-               [1.5]])
-        """
-        difference = self.residuals(outputs, targets)
-        weight = 1.0 / difference.shape[0] if self.samples == "mean" else 1.0
-        return weight * 2.0 * self._coefficient(difference.shape[1]) * difference
-
-    def residuals(self, outputs: Any, targets: Any) -> np.ndarray:
-        """``f_i − y_i``: zero at an interpolating minimum.
-
-        Parameters
-        ----------
-        outputs : Any
-            Model outputs, one row per sample.
-        targets : Any
-            Targets, one row per sample.
-
-        Examples
-        --------
-        >>> from stability.losses import SquareLoss
-        >>> SquareLoss().residuals([[1.0]], [[0.25]])
-        array([[0.75]])
-        """
-        array = _as_outputs(outputs)
-        return array - self._targets(targets, array.shape)
+        return outputs - array
 
 
 @dataclass(frozen=True)
@@ -373,7 +375,7 @@ class CrossEntropyLoss(LossConvention):
     ``torch.nn.CrossEntropyLoss(label_smoothing=ε)`` and ``optax.smooth_labels`` do:
     ``y ← (1 − ε) y + ε/k``. The exact curvature with respect to the logits is
     ``diag p_i − p_i p_iᵀ`` (``p_i = softmax f_i``) whatever the targets, so
-    ``Λ_i = n w (diag p_i − p_i p_iᵀ)``.
+    ``Λ_i = n w (diag p_i − p_i p_iᵀ)``; the gradient is ``w (p_i − y_i)``.
 
     A minimum at finite parameters exists only for targets with no zero entry (soft
     targets, or label smoothing): there ``p_i = y_i`` and the Gauss–Newton form is the
@@ -433,9 +435,7 @@ class CrossEntropyLoss(LossConvention):
         array([[0.5, 0.5],
                [1. , 0. ]])
         """
-        array = _as_outputs(outputs)
-        shifted = array - array.max(axis=1, keepdims=True)
-        exponentials = np.exp(shifted)
+        exponentials = np.exp(_shifted_logits(_as_outputs(outputs)))
         return exponentials / exponentials.sum(axis=1, keepdims=True)
 
     def target_probabilities(self, targets: Any, shape: tuple[int, int]) -> np.ndarray:
@@ -481,96 +481,23 @@ class CrossEntropyLoss(LossConvention):
         smoothing = float(self.label_smoothing)
         return (1.0 - smoothing) * probabilities + smoothing / size
 
-    def output_hessians(
-        self, outputs: Any, targets: Any = None, *, batch_size: int | None = None
-    ) -> np.ndarray:
-        """``Λ_i = n w (diag p_i − p_i p_iᵀ)``, shape ``(n, k, k)``.
-
-        Parameters
-        ----------
-        outputs : array_like, shape (n, k)
-            The logits.
-        targets : array_like, optional
-            Not needed: the curvature of cross-entropy in the logits does not depend on
-            them.
-        batch_size : int, optional
-            For ``samples="sum"``: the number of samples summed in one step (default
-            ``n``).
-
-        Examples
-        --------
-        >>> from stability.losses import CrossEntropyLoss
-        >>> CrossEntropyLoss(samples="sum").output_hessians([[0.0, 0.0]], batch_size=4)
-        array([[[ 1., -1.],
-                [-1.,  1.]]])
-        """
-        array = _as_outputs(outputs)
-        probabilities = self.probabilities(array)
-        curvature = np.einsum("ni,ij->nij", probabilities, np.eye(array.shape[1]))
+    def _curvatures(self, outputs: np.ndarray) -> np.ndarray:
+        probabilities = self.probabilities(outputs)
+        curvature = np.einsum("ni,ij->nij", probabilities, np.eye(outputs.shape[1]))
         curvature -= np.einsum("ni,nj->nij", probabilities, probabilities)
-        return self.sample_scale(array.shape[0], batch_size) * curvature
+        return curvature
 
-    def value(self, outputs: Any, targets: Any) -> float:
-        """The loss over all samples.
-
-        Parameters
-        ----------
-        outputs : Any
-            Model outputs, one row per sample.
-        targets : Any
-            Targets, one row per sample.
-
-        Examples
-        --------
-        >>> from stability.losses import CrossEntropyLoss
-        >>> round(CrossEntropyLoss(samples="sum").value([[0.0, 0.0], [0.0, 0.0]], [0, 1]), 6)
-        1.386294
-        """
-        array = _as_outputs(outputs)
-        target = self.target_probabilities(targets, array.shape)
-        shifted = array - array.max(axis=1, keepdims=True)
+    def _total(self, outputs: np.ndarray, targets: Any) -> float:
+        target = self.target_probabilities(targets, outputs.shape)
+        shifted = _shifted_logits(outputs)
         log_probabilities = shifted - np.log(np.exp(shifted).sum(axis=1, keepdims=True))
-        total = -np.sum(target * log_probabilities)
-        return float(total / array.shape[0] if self.samples == "mean" else total)
+        return float(-np.sum(target * log_probabilities))
 
-    def output_gradients(self, outputs: Any, targets: Any) -> np.ndarray:
-        """``∂L/∂f_i = w (p_i − y_i)``, shape ``(n, k)``.
+    def _term_gradients(self, outputs: np.ndarray, targets: Any) -> np.ndarray:
+        return self._residuals(outputs, targets)
 
-        Parameters
-        ----------
-        outputs : Any
-            Model outputs, one row per sample.
-        targets : Any
-            Targets, one row per sample.
-
-        Examples
-        --------
-        >>> from stability.losses import CrossEntropyLoss
-        >>> CrossEntropyLoss().output_gradients([[0.0, 0.0]], [0])
-        array([[-0.5,  0.5]])
-        """
-        array = _as_outputs(outputs)
-        difference = self.probabilities(array) - self.target_probabilities(targets, array.shape)
-        return difference / array.shape[0] if self.samples == "mean" else difference
-
-    def residuals(self, outputs: Any, targets: Any) -> np.ndarray:
-        """``p_i − y_i``: zero exactly at a minimum (possible only for soft targets).
-
-        Parameters
-        ----------
-        outputs : Any
-            Model outputs, one row per sample.
-        targets : Any
-            Targets, one row per sample.
-
-        Examples
-        --------
-        >>> from stability.losses import CrossEntropyLoss
-        >>> CrossEntropyLoss(label_smoothing=0.5).residuals([[0.0, 0.0]], [0])
-        array([[-0.25,  0.25]])
-        """
-        array = _as_outputs(outputs)
-        return self.probabilities(array) - self.target_probabilities(targets, array.shape)
+    def _residuals(self, outputs: np.ndarray, targets: Any) -> np.ndarray:
+        return self.probabilities(outputs) - self.target_probabilities(targets, outputs.shape)
 
 
 #: The named conventions.

@@ -42,11 +42,11 @@ from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
-import scipy.stats
 
 from stability.errors import DimensionError, InvalidInputError
-from stability.methods.base import as_dynamics
-from stability.problems import Quadratic, as_problem
+from stability.methods.base import MethodLike, as_dynamics
+from stability.problems import ProblemLike, Quadratic, as_problem
+from stability.simulation import normal_radius
 from stability.validation import as_finite_array, check_learning_rate, check_positive_integer
 
 __all__ = [
@@ -96,7 +96,7 @@ def _spread(problem: Quadratic) -> np.ndarray:
     return 0.5 * (spread + spread.T)
 
 
-def non_uniformity(problem: Quadratic) -> float:
+def non_uniformity(problem: ProblemLike) -> float:
     """Wu, Ma & E's (2018) non-uniformity ``s = λ_max((1/n) Σ_i H_i² − H²)^{1/2}``.
 
     Parameters
@@ -168,7 +168,9 @@ class NonUniformityReport:
         )
 
 
-def non_uniformity_report(problem: Quadratic, method: Any, lr: float) -> NonUniformityReport:
+def non_uniformity_report(
+    problem: ProblemLike, method: MethodLike, lr: float
+) -> NonUniformityReport:
     """Wu, Ma & E's sharpness and non-uniformity conditions beside the exact threshold.
 
     Parameters
@@ -220,9 +222,10 @@ class BatchSharpness:
         Whether every batch was enumerated (then the interval is the point ``value``).
     lower, upper : float
         A confidence interval at level :attr:`confidence` (Monte Carlo: normal interval
-        from the standard error of the draws).
+        from the standard error).
     standard_error : float
-        Standard error of the Monte Carlo mean (``0`` when exact).
+        Standard error of the Monte Carlo estimate (``0`` when exact): the delta method
+        for the mean over the points of each point's ratio estimator (``docs/theory/measures.md``).
     confidence : float
         The level of the interval.
     zero_gradient_probability : float
@@ -270,8 +273,8 @@ def _quotients(
 
 
 def batch_sharpness(
-    problem: Quadratic,
-    method: Any,
+    problem: ProblemLike,
+    method: MethodLike,
     point: Any,
     *,
     lr: float | None = None,
@@ -338,41 +341,34 @@ def batch_sharpness(
     if not 0 < confidence < 1:
         raise InvalidInputError(f"confidence must lie in (0, 1); got {confidence}")
     edge = None if lr is None else 2.0 / check_learning_rate(lr)
-    reduced_points = points @ basis
     samples = int(problem.samples)
-    dynamics.batch.validate(samples)
     law = dynamics.batch
-    if runs is None and law.count(samples) <= BATCH_ENUMERATION_LIMIT:
+    law.validate(samples)
+    exact = runs is None and law.count(samples) <= BATCH_ENUMERATION_LIMIT
+    if exact:
         weights, probabilities = law.outcomes(samples)
-        quotients, moving = _quotients(weights, reduced_points, vectors, hessians)
-        mass = probabilities[:, None] * moving
-        total = mass.sum(axis=0)
-        if np.any(total <= 0):
-            raise InvalidInputError("every batch has g_B = 0 at point; batch sharpness undefined")
-        values = (mass * quotients).sum(axis=0) / total
-        value = float(values.mean())
-        return BatchSharpness(
-            value, True, value, value, 0.0, confidence, float(1 - total.mean()), edge
-        )
-    draws = DEFAULT_RUNS if runs is None else check_positive_integer(runs, "runs")
-    rng = np.random.default_rng(seed)
-    weights = law.sample_weights(samples, draws, rng)
-    quotients, moving = _quotients(weights, reduced_points, vectors, hessians)
-    kept = quotients[moving]
-    if kept.size < 2:
+    else:
+        draws = DEFAULT_RUNS if runs is None else check_positive_integer(runs, "runs")
+        weights = law.sample_weights(samples, draws, np.random.default_rng(seed))
+        probabilities = np.full(draws, 1.0 / draws)
+    quotients, moving = _quotients(weights, points @ basis, vectors, hessians)
+    mass = probabilities[:, None] * moving  # (batches, points)
+    total = mass.sum(axis=0) if exact else moving.mean(axis=0)  # P(g_B ≠ 0) at each point
+    if exact and np.any(total <= 0):
+        raise InvalidInputError("every batch has g_B = 0 at point; batch sharpness undefined")
+    if not exact and np.any(moving.sum(axis=0) < 2):
         raise InvalidInputError("fewer than two draws have g_B ≠ 0 at point; cannot estimate")
-    value = float(kept.mean())
-    error = float(kept.std(ddof=1) / math.sqrt(kept.size))
-    half = float(scipy.stats.norm.ppf(0.5 + confidence / 2)) * error
+    conditional = (mass * quotients).sum(axis=0) / total  # E[q | g_B ≠ 0] at each point
+    value = float(conditional.mean())
+    zero_gradient = float(1 - total.mean())
+    if exact:
+        return BatchSharpness(value, True, value, value, 0.0, confidence, zero_gradient, edge)
+    # delta method for the mean of the points' ratio estimators: each draw's influence
+    influence = (moving * (quotients - conditional) / total).mean(axis=1)
+    error = float(influence.std(ddof=1) / math.sqrt(influence.size))
+    half = float(normal_radius(error**2, 1, 1.0 - confidence))
     return BatchSharpness(
-        value,
-        False,
-        value - half,
-        value + half,
-        error,
-        confidence,
-        float(1 - moving.mean()),
-        edge,
+        value, False, value - half, value + half, error, confidence, zero_gradient, edge
     )
 
 
@@ -401,8 +397,8 @@ class EscapeEstimate:
 
 
 def escape_steps(
-    problem: Quadratic,
-    method: Any,
+    problem: ProblemLike,
+    method: MethodLike,
     lr: float,
     *,
     growth: float = 1000.0,

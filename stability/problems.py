@@ -1151,6 +1151,11 @@ def _rank_cutoff(scale: float, size: int) -> float:
     return 64.0 * max(size, 1) * np.finfo(float).eps * scale
 
 
+ProblemLike = Quadratic
+"""What a ``problem`` argument accepts (checked by :func:`as_problem`): a :class:`Quadratic`.
+An alias, so that signatures keep their meaning if more problem types are accepted later."""
+
+
 def as_problem(problem: Any) -> Quadratic:
     """Check that ``problem`` is a :class:`Quadratic` (else :class:`InvalidTypeError`).
 

@@ -27,18 +27,20 @@ Examples
 
 from __future__ import annotations
 
+import dataclasses
 import math
 from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
-import scipy.stats
 
-from stability.errors import InvalidInputError
-from stability.methods.base import as_dynamics
-from stability.numeric.operator import SecondMomentOperator
-from stability.problems import Quadratic, as_problem
-from stability.system import bind
+from stability.dynamics import LinearDynamics
+from stability.errors import DimensionError, InvalidInputError
+from stability.methods.base import MethodLike, as_dynamics
+from stability.numeric.prediction import SecondMomentRecursion, second_moment_recursion
+from stability.problems import ProblemLike, Quadratic, as_problem
+from stability.simulation import normal_radius
+from stability.starts import initial_states
 from stability.validation import as_finite_array, check_positive_integer
 
 __all__ = [
@@ -166,73 +168,52 @@ def step_decay(initial: float, steps: int, *, every: int, factor: float = 0.1) -
     return as_schedule(float(initial) * float(factor) ** (np.arange(steps) // every))
 
 
-class _Step:
-    """The affine second-moment map of one step, matrix-free, in the original coordinates.
-
-    ``𝒯(η)`` is the package's one operator
-    (:class:`~stability.numeric.operator.SecondMomentOperator`) acting on the full ``m d``
-    state (the mean Hessian ``H`` as a matrix, so the null space of ``H`` is followed too),
-    and ``E[H_B X H_B]`` its batch sandwich (:class:`~stability.numeric.operator.BatchSandwich`).
-    """
-
-    def __init__(self, problem: Quadratic, method: Any) -> None:
-        self.dynamics = as_dynamics(method)
-        self.blocks = self.dynamics.blocks
-        self.dimension = problem.dimension
-        self.mixing = float(self.dynamics.batch.mixing(problem.samples))
-        self.hessian = np.asarray(problem.hessian, dtype=float)
-        factors = stack = None
-        if self.mixing and problem.samples is not None and problem.data is not None:
-            factors = np.asarray(problem.data, dtype=float)[:, None, :]  # H_i = x_i x_iᵀ
-        elif self.mixing:
-            stack = np.asarray(problem.per_sample_hessians(), dtype=float)
-        self.operator = SecondMomentOperator(
-            bind(problem, self.dynamics),
-            eigenvalues=self.hessian,
-            factors=factors,
-            hessians=stack,
-            mixing=self.mixing,
-            identity=self.dynamics.identity_part.numeric_coefficients(),
-            hessian=self.dynamics.hessian_part.numeric_coefficients(),
-            rate_factor=1.0,
-        )
-        self.sandwich = self.operator.sandwich
-        noise = self.dynamics.noise
-        self.covariance = None if noise is None else noise.covariance_matrix(self.dimension)
-
-    def apply(self, moment: np.ndarray, lr: float) -> np.ndarray:
-        """``𝒯(η)(S) + N(η)`` for ``S`` of shape ``(m, d, m, d)``."""
-        hessian = self.hessian
-        blocks = np.transpose(moment, (0, 2, 1, 3))  # (m, m, d, d)
-        result = np.transpose(self.operator.apply_blocks(blocks, lr), (0, 2, 1, 3))
-        if self.covariance is not None:
-            u, w = self.dynamics.noise.evaluate(lr)
-            cov = self.covariance
-            result = result + (
-                np.einsum("i,j,ab->iajb", u, u, cov)
-                + np.einsum("i,j,ab->iajb", u, w, cov @ hessian)
-                + np.einsum("i,j,ab->iajb", w, u, hessian @ cov)
-                + np.einsum("i,j,ab->iajb", w, w, self.sandwich(cov))
-            )
-        return 0.5 * (result + np.transpose(result, (2, 3, 0, 1)))
-
-
-def _start(problem: Quadratic, blocks: int, init: Any) -> np.ndarray:
-    dimension = problem.dimension
-    if init is None:
-        return np.tile(np.full(dimension, 1.0 / math.sqrt(dimension)), blocks)
-    start = as_finite_array(init, "init", 1)
-    if start.shape[0] == dimension:
-        return np.tile(start, blocks)
-    if start.shape[0] == blocks * dimension:
-        return start
-    raise InvalidInputError(
-        f"init must have d={dimension} or m·d={blocks * dimension} entries; got {start.shape[0]}"
+def _recursion_at(first: SecondMomentRecursion, lr: float) -> SecondMomentRecursion:
+    """``first`` at another learning rate: the same bound system and operator, the
+    coefficients ``F(η), G(η)`` and ``u(η), w(η)`` evaluated at ``lr`` (no rebinding)."""
+    system = first.operator.system
+    identity, gradient = system.parts(lr)
+    noise_identity, noise_gradient = system.noise_parts(lr) or (None, None)
+    return dataclasses.replace(
+        first,
+        learning_rate=lr,
+        identity=identity,
+        gradient=gradient,
+        noise_identity=noise_identity,
+        noise_gradient=noise_gradient,
     )
 
 
+def _mean_square_under(
+    problem: Quadratic, dynamics: LinearDynamics, schedule: np.ndarray, init: Any
+) -> np.ndarray:
+    """``tr S_t``, ``t = 0..T``, from ``S_{t+1} = 𝒯(η_t)(S_t) + N(η_t)``.
+
+    Each step is the package's one affine second-moment map at ``η_t``
+    (:func:`stability.numeric.prediction.second_moment_recursion`: the operator applied
+    matrix-free on ``md × md`` matrices in the original coordinates, null space of ``H``
+    included); the loop over the steps is the schedule's.
+    """
+    first = second_moment_recursion(problem, dynamics, float(schedule[0]))
+    moment = first.initial_moment(init)
+    values = np.full(schedule.size + 1, np.inf)
+    with np.errstate(over="ignore", invalid="ignore"):
+        for t in range(schedule.size + 1):
+            trace = float(np.trace(moment))
+            if not np.isfinite(trace):
+                break
+            values[t] = trace
+            if t < schedule.size:
+                recursion = first if t == 0 else _recursion_at(first, float(schedule[t]))
+                moment = recursion.apply(moment)
+                if recursion.noise_covariance is not None:
+                    moment = moment + recursion.noise()
+                moment = 0.5 * (moment + moment.T)
+    return values
+
+
 def predicted_schedule_mean_square(
-    problem: Quadratic, method: Any, schedule: Any, *, init: Any = None
+    problem: ProblemLike, method: MethodLike, schedule: Any, *, init: Any = None
 ) -> np.ndarray:
     """The exact ``E‖z_t‖²`` for ``t = 0..T`` under the learning rates ``η_0, …, η_{T−1}``.
 
@@ -245,8 +226,9 @@ def predicted_schedule_mean_square(
     schedule : array_like
         ``η_t`` for every step (e.g. :func:`warmup_cosine`).
     init : array_like, optional
-        ``δ_0`` (length ``d``; for momentum ``δ_{−1} = δ_0``) or a full state (length
-        ``m d``). Default ``(1, …, 1)/√d``, as :func:`stability.predicted_mean_square`.
+        ``δ_0`` (length ``d``; for momentum ``δ_{−1} = δ_0``), a full state (length
+        ``m d``), or one start per row (then ``S_0`` is their mean outer product). Default
+        ``(1, …, 1)/√d``, as :func:`stability.predicted_mean_square`.
 
     Returns
     -------
@@ -261,21 +243,7 @@ def predicted_schedule_mean_square(
     >>> predicted_schedule_mean_square(Quadratic(np.array([[2.0]])), GD(), [0.25, 1.5], init=[1.0])
     array([1.  , 0.25, 1.  ])
     """
-    problem = as_problem(problem)
-    schedule = as_schedule(schedule)
-    step = _Step(problem, method)
-    start = _start(problem, step.blocks, init).reshape(step.blocks, problem.dimension)
-    moment = np.einsum("ia,jb->iajb", start, start)
-    values = np.full(schedule.size + 1, np.inf)
-    with np.errstate(over="ignore", invalid="ignore"):
-        for t in range(schedule.size + 1):
-            trace = float(np.einsum("iaia->", moment))
-            if not np.isfinite(trace):
-                break
-            values[t] = trace
-            if t < schedule.size:
-                moment = step.apply(moment, float(schedule[t]))
-    return values
+    return _mean_square_under(as_problem(problem), as_dynamics(method), as_schedule(schedule), init)
 
 
 @dataclass(frozen=True)
@@ -306,21 +274,14 @@ class ScheduleReport:
 
 
 def schedule_report(
-    problem: Quadratic, method: Any, schedule: Any, *, init: Any = None
+    problem: ProblemLike, method: MethodLike, schedule: Any, *, init: Any = None
 ) -> ScheduleReport:
     """The steps at which ``η_t > η*`` and the exact mean square under the schedule.
 
     Parameters
     ----------
-    problem : Quadratic
-        The quadratic problem (a :class:`~stability.Quadratic`).
-    method : Method or LinearDynamics
-        The optimiser: a method object (e.g. ``SGD``) or its ``LinearDynamics``.
-    schedule : Any
-        Learning-rate schedule: one learning rate per step.
-    init : Any, default None
-        Initial deviation from the minimum (a d-vector, or a full state); None uses the default
-        start.
+    problem, method, schedule, init
+        As in :func:`predicted_schedule_mean_square`.
 
     Examples
     --------
@@ -374,13 +335,13 @@ class ScheduleSimulation:
         confidence : float, default 0.999
             Confidence level of the interval, in (0, 1).
         """
-        half = float(scipy.stats.norm.ppf(0.5 + confidence / 2)) * self.standard_error
+        half = normal_radius(self.standard_error**2, 1, 1.0 - confidence)
         return self.mean_square - half, self.mean_square + half
 
 
 def simulate_schedule(
-    problem: Quadratic,
-    method: Any,
+    problem: ProblemLike,
+    method: MethodLike,
     schedule: Any,
     *,
     runs: int,
@@ -391,19 +352,15 @@ def simulate_schedule(
 
     Parameters
     ----------
-    problem : Quadratic
-        The quadratic problem (a :class:`~stability.Quadratic`).
-    method : Method or LinearDynamics
-        The optimiser: a method object (e.g. ``SGD``) or its ``LinearDynamics``.
-    schedule : Any
-        Learning-rate schedule: one learning rate per step.
+    problem, method, schedule
+        As in :func:`predicted_schedule_mean_square`.
     runs : int
         Number of independent Monte Carlo runs.
     seed : int | None, default None
         Seed of the random generator (reproducible runs).
-    init : Any, default None
-        Initial deviation from the minimum (a d-vector, or a full state); None uses the default
-        start.
+    init : array_like, optional
+        As in :func:`predicted_schedule_mean_square`; a 2-D ``init`` gives one start per
+        run (``runs`` rows).
 
     Examples
     --------
@@ -420,8 +377,13 @@ def simulate_schedule(
     runs = check_positive_integer(runs, "runs")
     dynamics = as_dynamics(method)
     blocks, dimension = dynamics.blocks, problem.dimension
-    start = _start(problem, blocks, init).reshape(blocks, dimension)
-    state = np.broadcast_to(start, (runs, blocks, dimension)).copy()
+    starts = initial_states(init, dimension, blocks)
+    if starts.ndim == 2 and starts.shape[0] != runs:
+        raise DimensionError(
+            f"init must hold one start per run ({runs} rows) when it is 2-D; got {starts.shape[0]}"
+        )
+    state = np.broadcast_to(starts.reshape(-1, blocks, dimension), (runs, blocks, dimension))
+    state = state.copy()
     rng = np.random.default_rng(seed)
     law = dynamics.batch
     samples = problem.samples
@@ -431,6 +393,7 @@ def simulate_schedule(
         None if data is not None or samples is None else np.asarray(problem.per_sample_hessians())
     )
     hessian = np.asarray(problem.hessian, dtype=float)
+    draw_noise = None if dynamics.noise is None else _noise_sampler(dynamics, dimension)
     squares = [np.sum(state**2, axis=(1, 2))]
     for lr in schedule:
         identity = dynamics.identity_part.evaluate(lr)
@@ -442,9 +405,9 @@ def simulate_schedule(
             weights = law.sample_weights(samples, runs, rng)
             curved = _batch_times(weights, state, data, stack)
         new = np.einsum("ij,rja->ria", identity, state) + np.einsum("ij,rja->ria", gradient, curved)
-        if dynamics.noise is not None:
+        if draw_noise is not None:
             u, w = dynamics.noise.evaluate(lr)
-            draws = dynamics.noise.sampler(rng, runs, dimension)
+            draws = draw_noise(rng, runs)
             if weights is None:
                 pushed = draws @ hessian
             else:
@@ -455,6 +418,18 @@ def simulate_schedule(
     values = np.array(squares)
     error = values.std(axis=1, ddof=1) / math.sqrt(runs) if runs > 1 else 0 * values[:, 0]
     return ScheduleSimulation(values.mean(axis=1), error, runs, seed)
+
+
+def _noise_sampler(dynamics: LinearDynamics, dimension: int) -> Any:
+    """``(rng, runs) ↦`` draws of ``ε`` ``(runs, d)``: the noise's own sampler, or Gaussian
+    draws with its covariance (``Cov ε = C``, through a square root of ``C``)."""
+    noise = dynamics.noise
+    if noise.sampler is not None:
+        return lambda rng, runs: np.asarray(noise.sampler(rng, runs, dimension), dtype=float)
+    covariance = noise.covariance_matrix(dimension)
+    eigenvalues, vectors = np.linalg.eigh(0.5 * (covariance + covariance.T))
+    factor = vectors * np.sqrt(np.clip(eigenvalues, 0.0, None))
+    return lambda rng, runs: rng.standard_normal((runs, dimension)) @ factor.T
 
 
 def _batch_times(

@@ -20,6 +20,7 @@ from stability.bridges import jax as bridge
 from stability.bridges import torch as torch_bridge
 from stability.errors import InvalidInputError, InvalidTypeError
 from stability.losses import LOSS_CONVENTIONS, CrossEntropyLoss
+from tests.test_losses import METHODS, optax_loss
 
 SAMPLES, INPUTS, WIDTH, OUTPUTS = 5, 3, 4, 2
 
@@ -60,20 +61,6 @@ def _hand_blocks(params, inputs) -> dict[str, np.ndarray]:
         "V": np.einsum("cd,nh->ncdh", np.eye(k), hidden),
         "c": np.broadcast_to(np.eye(k), (len(inputs), k, k)),
     }
-
-
-def _quadratic(jacobians: np.ndarray, curvatures: np.ndarray) -> stability.Quadratic:
-    return stability.Quadratic.from_jacobians(jacobians, output_hessians=curvatures)
-
-
-METHODS = [
-    stability.GD(),
-    stability.SGD(1),
-    stability.SGD(2),
-    stability.SGD(2, replacement=True),
-    stability.HeavyBall(0.5),
-    stability.HeavyBall(0.5, batch_size=2),
-]
 
 
 def test_jacobians_match_the_hand_computed_derivative_in_key_order():
@@ -121,7 +108,7 @@ def test_problem_has_the_thresholds_of_the_same_arrays_and_any_block_order():
     hand = _hand_blocks(params, inputs)
     jacobian = np.concatenate([hand[key].reshape(SAMPLES, OUTPUTS, -1) for key in "WbVc"], 2)
     curvatures = LOSS_CONVENTIONS["half_mse"].output_hessians(targets)
-    reference = _quadratic(jacobian, curvatures)
+    reference = stability.Quadratic.from_jacobians(jacobian, output_hessians=curvatures)
 
     def apply_list(blocks, batch):  # the same network, parameters as a list in another order
         c, V, b, W = blocks
@@ -144,22 +131,6 @@ def test_problem_has_the_thresholds_of_the_same_arrays_and_any_block_order():
         )
 
 
-def _optax_loss(name, outputs, targets):
-    if name == "half_squared_error":
-        return optax.l2_loss(outputs, targets).sum(-1).mean()
-    if name == "squared_error":
-        return optax.squared_error(outputs, targets).sum(-1).mean()
-    if name == "mse":
-        return optax.squared_error(outputs, targets).mean()
-    if name == "half_mse":
-        return optax.l2_loss(outputs, targets).mean()
-    if name == "sse":
-        return optax.squared_error(outputs, targets).sum()
-    if name == "cross_entropy":
-        return optax.softmax_cross_entropy(outputs, targets).mean()
-    return optax.softmax_cross_entropy(outputs, targets).sum()
-
-
 @pytest.mark.parametrize("name", sorted(LOSS_CONVENTIONS))
 def test_each_convention_gives_the_thresholds_of_jax_hessian_at_a_minimum(name):
     params, inputs = _params(2), _inputs(3)
@@ -177,7 +148,7 @@ def test_each_convention_gives_the_thresholds_of_jax_hessian_at_a_minimum(name):
         assert flat.dtype == jnp.float64
 
         def loss(vector, batch, batch_targets):
-            return _optax_loss(name, apply(unravel(vector), batch), batch_targets)
+            return optax_loss(name, apply(unravel(vector), batch), batch_targets)
 
         # the Hessian of each sample's own term (a step of one sample), one vmapped call
         hessians = jax.jit(jax.vmap(jax.hessian(loss), in_axes=(None, 0, 0)))

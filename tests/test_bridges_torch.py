@@ -47,10 +47,6 @@ def _hand_jacobian(model: torch.nn.Module, inputs: torch.Tensor) -> np.ndarray:
     return np.concatenate([d_W, d_b, d_V, d_c], axis=2)
 
 
-def _quadratic(jacobians: np.ndarray, curvatures: np.ndarray) -> stability.Quadratic:
-    return stability.Quadratic.from_jacobians(jacobians, output_hessians=curvatures)
-
-
 METHODS = [
     stability.GD(),
     stability.SGD(1),
@@ -107,7 +103,7 @@ def test_problem_has_the_thresholds_of_the_same_arrays(name):
     problem = bridge.build_problem(model, inputs, targets, name)
     jacobian = _hand_jacobian(model, inputs)
     curvatures = convention.output_hessians(outputs.numpy())
-    reference = _quadratic(jacobian, curvatures)
+    reference = stability.Quadratic.from_jacobians(jacobian, output_hessians=curvatures)
     for method in METHODS:
         assert stability.critical_learning_rate(problem, method) == pytest.approx(
             stability.critical_learning_rate(reference, method), rel=1e-9

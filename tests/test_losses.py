@@ -53,7 +53,7 @@ def _torch_loss(name: str, outputs: torch.Tensor, targets: torch.Tensor) -> torc
     raise AssertionError(name)
 
 
-def _optax_loss(name: str, outputs, targets):
+def optax_loss(name: str, outputs, targets):
     """The optax expression of the conventions optax users write."""
     if name == "half_squared_error":
         return optax.l2_loss(outputs, targets).sum(-1).mean()
@@ -94,7 +94,7 @@ def test_value_and_gradient_match_torch_and_optax(name):
         convention.output_gradients(logits, targets), gradient.numpy(), rtol=1e-12, atol=1e-15
     )
     with jax.enable_x64(True):
-        optax_value = float(_optax_loss(name, jnp.asarray(logits), jnp.asarray(targets)))
+        optax_value = float(optax_loss(name, jnp.asarray(logits), jnp.asarray(targets)))
     assert convention.value(logits, targets) == pytest.approx(optax_value, rel=1e-13)
 
 

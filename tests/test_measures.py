@@ -229,3 +229,49 @@ def test_batch_law_outcomes_match_brute_force(samples, batch, replacement):
     assert [key for key, _ in ours] == sorted(theirs)
     for key, p in ours:
         assert p == pytest.approx(theirs[key], rel=1e-12)
+
+
+@PROPERTY
+@given(sample_problems(), st.booleans(), st.data())
+def test_non_uniformity_is_the_spread_of_the_batch_hessian(problem, replacement, data):
+    # by enumeration of every batch: E[(H_B − H)²] = p Σ, so its top eigenvalue is p s²
+    batch = data.draw(st.integers(1, problem.samples))
+    stack = np.asarray(problem.per_sample_hessians())
+    mean = stack.mean(axis=0)
+    spread = 0.0
+    for weights, probability in brute_force.batch_distribution(problem.samples, batch, replacement):
+        deviation = np.tensordot(weights, stack, axes=1) - mean
+        spread = spread + probability * deviation @ deviation
+    p = brute_force.mixing_weight(problem.samples, batch, replacement)
+    report = non_uniformity_report(problem, SGD(batch, replacement=replacement), 0.1)
+    assert report.mixing == pytest.approx(p, rel=1e-12)
+    top = max(np.linalg.eigvalsh(spread)[-1], 0.0)
+    scale = problem.sharpness**2
+    assert p * report.non_uniformity**2 == pytest.approx(top, rel=1e-8, abs=1e-10 * scale)
+
+
+def test_batch_sharpness_monte_carlo_over_points_with_different_zero_gradient_mass():
+    # H_i = c_i² e_i e_iᵀ, SGD(1): at e₁ only batch 1 moves (quotient 1); at e₂ + e₃ batches
+    # 2 and 3 move (quotients 4, 9). Equal weights over the points: (1 + 6.5)/2 = 3.75, not the
+    # pooled mean over moving draws (1 + 4 + 9)/3. The seeded 99.9% interval contains 3.75.
+    problem = Quadratic.from_data(np.diag([1.0, 2.0, 3.0]))
+    points = [[1.0, 0.0, 0.0], [0.0, 1.0, 1.0]]
+    exact = batch_sharpness(problem, SGD(1), points)
+    assert exact.exact and exact.value == pytest.approx(3.75, rel=1e-12)
+    assert exact.zero_gradient_probability == pytest.approx(0.5, rel=1e-12)
+    estimate = batch_sharpness(problem, SGD(1), points, runs=20_000, seed=0, confidence=0.999)
+    assert estimate.lower <= 3.75 <= estimate.upper
+    assert estimate.zero_gradient_probability == pytest.approx(0.5, abs=0.02)
+
+
+def test_batch_sharpness_monte_carlo_over_many_points_agrees_with_enumeration():
+    # final states of a simulation as the points; the delta-method interval (99.9%) of the
+    # seeded estimate contains the exact enumerated value, for each batch law
+    rng = np.random.default_rng(12)
+    problem = Quadratic.from_data(rng.standard_normal((8, 3)) * np.array([2.0, 1.0, 0.3]))
+    points = rng.standard_normal((6, 3)) * np.array([1.0, 0.0, 1.0])
+    for method in (SGD(2), SGD(3, replacement=True)):
+        exact = batch_sharpness(problem, method, points)
+        estimate = batch_sharpness(problem, method, points, runs=30_000, seed=4, confidence=0.999)
+        assert estimate.lower <= exact.value <= estimate.upper
+        assert estimate.upper - estimate.lower < 0.05 * exact.value

@@ -1,7 +1,8 @@
 """Framework-independent parts of the bridges: flattening, checks, polish, problem building.
 
-The PyTorch and JAX modules only compute outputs and per-sample Jacobians; everything
-else happens here, on float64 NumPy arrays.
+The PyTorch and JAX modules only compute outputs and per-sample Jacobians (a
+:class:`ModelFunctions` subclass each); everything else happens here, on float64 NumPy
+arrays. The public names are re-exported by :mod:`stability.bridges`.
 """
 
 from __future__ import annotations
@@ -15,17 +16,8 @@ import numpy as np
 import scipy.linalg
 
 from stability.errors import DimensionError, InvalidInputError, InvalidTypeError, StabilityError
-from stability.losses import CrossEntropyLoss, LossConvention, SquareLoss
+from stability.losses import CrossEntropyLoss, LossConvention, SquareLoss, loss_convention
 from stability.problems import Quadratic
-
-__all__ = [
-    "GaussNewtonWarning",
-    "MinimumReport",
-    "ModelJacobians",
-    "OptionalDependencyError",
-    "ParameterBlock",
-    "PolishReport",
-]
 
 #: Largest residual below which the Gauss–Newton form counts as the Hessian.
 DEFAULT_RESIDUAL_TOLERANCE = 1e-6
@@ -52,7 +44,7 @@ def require(module: str, extra: str, install: str) -> Any:
     except ImportError as error:
         raise OptionalDependencyError(
             f"this function needs {module}, which is the optional extra {extra!r}; install it "
-            f"with pip install 'stability[{extra}]' ({install})"
+            f"with pip install 'optimizer-stability[{extra}]' ({install})"
         ) from error
 
 
@@ -263,21 +255,31 @@ def matrix_square_roots(matrices: np.ndarray) -> np.ndarray:
 # ------------------------------------------------------------------ checks
 
 
+def largest_residual(convention: LossConvention, outputs: np.ndarray, targets: Any) -> float:
+    """``max |r_i|`` of the convention's residuals (:meth:`LossConvention.residuals`)."""
+    return float(np.max(np.abs(convention.residuals(outputs, targets)), initial=0.0))
+
+
 def minimum_report(
     convention: LossConvention,
     outputs: np.ndarray,
     targets: Any,
-    jacobians: np.ndarray,
+    jacobians: np.ndarray | None,
     tolerance: float = DEFAULT_RESIDUAL_TOLERANCE,
+    *,
+    gradient: np.ndarray | None = None,
 ) -> MinimumReport:
-    """Loss, gradient norm ``‖Σ_i J_iᵀ ∂L/∂f_i‖`` and largest residual at one point."""
-    weights = convention.output_gradients(outputs, targets)
-    gradient = weights.reshape(-1) @ jacobians.reshape(weights.size, -1)
-    residuals = convention.residuals(outputs, targets)
+    """Loss, gradient norm ``‖Σ_i J_iᵀ ∂L/∂f_i‖`` and largest residual at one point.
+
+    The gradient is formed from ``jacobians`` ``(n, k, d)`` unless it is given.
+    """
+    if gradient is None:
+        weights = convention.output_gradients(outputs, targets)
+        gradient = weights.reshape(-1) @ jacobians.reshape(weights.size, -1)
     return MinimumReport(
         loss=convention.value(outputs, targets),
         gradient_norm=float(np.linalg.norm(gradient)),
-        largest_residual=float(np.max(np.abs(residuals), initial=0.0)),
+        largest_residual=largest_residual(convention, outputs, targets),
         tolerance=float(tolerance),
     )
 
@@ -410,7 +412,7 @@ def levenberg_marquardt(
             residuals = trial_residuals
             matrix = polish_matrix(convention, jacobians)
             objective = trial_objective
-            largest = float(np.max(np.abs(convention.residuals(outputs, targets)), initial=0.0))
+            largest = largest_residual(convention, outputs, targets)
             damping = max(damping / 10.0, 1e-15 * scale)
             accepted += 1
         else:
@@ -438,16 +440,45 @@ def check_steps(steps: Any) -> int:
 # ------------------------------------------------------------------ generic drivers
 
 
+def with_output(single: Callable[[Any, Any], Any]) -> Callable[[Any, Any], tuple[Any, Any]]:
+    """``single`` returning its output twice: the auxiliary output of ``jacrev(has_aux=True)``.
+
+    Both frameworks differentiate ``(params, sample) ↦ f(sample)`` and keep ``f`` itself as
+    the auxiliary value, so one call gives the outputs and the Jacobians.
+    """
+
+    def pair(params: Any, sample: Any) -> tuple[Any, Any]:
+        output = single(params, sample)
+        return output, output
+
+    return pair
+
+
 class ModelFunctions:
     """What a framework adapter provides: outputs and per-sample Jacobian blocks.
 
-    Subclasses set ``samples`` (``n``), ``blocks`` (the flattening) and ``start`` (the
-    flat float64 parameters) and implement :meth:`outputs` and :meth:`jacobian_blocks`.
+    Subclasses call :meth:`set_parameters` (which sets ``blocks``, the flattening, and
+    ``start``, the flat float64 parameters), set ``samples`` (``n``) and implement
+    :meth:`outputs` and :meth:`jacobian_blocks`; they may override :meth:`as_targets`.
+    Everything else (chunking, flattening, checks, polish, problems) is done here.
     """
 
     samples: int
     blocks: tuple[ParameterBlock, ...]
     start: np.ndarray
+
+    def set_parameters(self, names: Sequence[str], values: Sequence[np.ndarray]) -> None:
+        """Lay the parameter arrays out block after block, each in C order."""
+        layout: list[ParameterBlock] = []
+        start = 0
+        for name, value in zip(names, values, strict=True):
+            shape = tuple(int(size) for size in value.shape)
+            stop = start + int(np.prod(shape, dtype=int))
+            layout.append(ParameterBlock(name, shape, start, stop))
+            start = stop
+        self.blocks = tuple(layout)
+        flat = [np.asarray(value, dtype=np.float64).reshape(-1) for value in values]
+        self.start = np.concatenate(flat) if flat else np.zeros(0)
 
     def outputs(self, parameters: np.ndarray) -> np.ndarray:  # pragma: no cover - abstract
         """The ``(n, k)`` outputs at the flat parameters."""
@@ -458,6 +489,19 @@ class ModelFunctions:
     ) -> tuple[np.ndarray, list[np.ndarray]]:  # pragma: no cover - abstract
         """Outputs ``(c, k)`` and per-block Jacobians ``(c, k, *shape)`` of samples ``rows``."""
         raise NotImplementedError
+
+    def as_targets(self, targets: Any) -> np.ndarray:
+        """The targets as a NumPy array (frameworks convert their own tensors)."""
+        return np.asarray(targets)
+
+    def chunk(self, parameters: np.ndarray, rows: slice) -> tuple[np.ndarray, np.ndarray]:
+        """Outputs ``(c, k)`` and flattened Jacobians ``(c, k, d)`` of the samples ``rows``."""
+        outputs, blocks = self.jacobian_blocks(parameters, rows)
+        count = rows.stop - rows.start
+        outputs = as_outputs(outputs, count)
+        named = [(block.name, part) for block, part in zip(self.blocks, blocks, strict=True)]
+        flat, _ = flatten_blocks(named, count, outputs.shape[1])
+        return outputs, flat
 
     def jacobians(
         self, parameters: np.ndarray, chunk_size: int | None = None, progress: Any = False
@@ -472,21 +516,14 @@ class ModelFunctions:
         jacobians: np.ndarray | None = None
         try:
             for rows in slices:
-                chunk_outputs, blocks = self.jacobian_blocks(parameters, rows)
-                count = rows.stop - rows.start
-                chunk_outputs = as_outputs(chunk_outputs, count)
-                flat, _ = flatten_blocks(
-                    [(block.name, part) for block, part in zip(self.blocks, blocks, strict=True)],
-                    count,
-                    chunk_outputs.shape[1],
-                )
+                chunk_outputs, flat = self.chunk(parameters, rows)
                 if jacobians is None:  # allocate once: the chunks are written in place
                     size = chunk_outputs.shape[1]
                     outputs = np.empty((self.samples, size))
                     jacobians = np.empty((self.samples, size, flat.shape[2]))
                 outputs[rows] = chunk_outputs
                 jacobians[rows] = flat
-                meter.update(count)
+                meter.update(rows.stop - rows.start)
         finally:
             meter.close()
         return ModelJacobians(outputs=outputs, jacobians=jacobians, blocks=self.blocks)
@@ -499,16 +536,17 @@ class ModelFunctions:
 def run_check(
     functions: ModelFunctions,
     targets: Any,
-    convention: LossConvention,
+    loss: Any,
     *,
     chunk_size: int | None,
     tolerance: float,
     warn: bool,
 ) -> MinimumReport:
     """:func:`minimum_report` at the model's current parameters, warning if asked to."""
+    convention = loss_convention(loss)
     tolerance = check_tolerance(tolerance)
     computed = functions.jacobians(functions.start, chunk_size)
-    targets = check_targets(targets, functions.samples)
+    targets = check_targets(functions.as_targets(targets), functions.samples)
     report = minimum_report(convention, computed.outputs, targets, computed.jacobians, tolerance)
     if warn:
         warn_unless_minimum(report, convention, stacklevel=4)
@@ -518,16 +556,17 @@ def run_check(
 def run_polish(
     functions: ModelFunctions,
     targets: Any,
-    convention: LossConvention,
+    loss: Any,
     *,
     steps: int,
     tolerance: float,
     chunk_size: int | None,
 ) -> tuple[np.ndarray, PolishReport]:
     """Levenberg–Marquardt from the model's parameters; returns the flat result."""
+    convention = loss_convention(loss)
     steps = check_steps(steps)
     tolerance = check_tolerance(tolerance)
-    targets = check_targets(targets, functions.samples)
+    targets = check_targets(functions.as_targets(targets), functions.samples)
     return levenberg_marquardt(
         functions.outputs,
         lambda parameters: functions.jacobians(parameters, chunk_size).jacobians,
@@ -543,7 +582,7 @@ def run_polish(
 def run_build(
     functions: ModelFunctions,
     targets: Any,
-    convention: LossConvention,
+    loss: Any,
     *,
     batch_size: int | None,
     form: str,
@@ -552,11 +591,12 @@ def run_build(
     tolerance: float,
     progress: Any,
 ) -> Quadratic:
-    """The :class:`Quadratic` of the model at its parameters under ``convention``."""
+    """The :class:`Quadratic` of the model at its parameters under the loss convention."""
+    convention = loss_convention(loss)
     if form not in ("jacobians", "ntk"):
         raise InvalidInputError(f"form must be 'jacobians' or 'ntk'; got {form!r}")
     tolerance = check_tolerance(tolerance)
-    targets = check_targets(targets, functions.samples)
+    targets = check_targets(functions.as_targets(targets), functions.samples)
     if form == "jacobians":
         computed = functions.jacobians(functions.start, chunk_size, progress)
         outputs, jacobians = computed.outputs, computed.jacobians
@@ -570,13 +610,7 @@ def run_build(
         progress=progress,
     )
     if check:
-        residuals = convention.residuals(outputs, targets)
-        report = MinimumReport(
-            loss=convention.value(outputs, targets),
-            gradient_norm=float(np.linalg.norm(gradient)),
-            largest_residual=float(np.max(np.abs(residuals), initial=0.0)),
-            tolerance=tolerance,
-        )
+        report = minimum_report(convention, outputs, targets, None, tolerance, gradient=gradient)
         warn_unless_minimum(report, convention, stacklevel=4)
     return Quadratic.from_gram(gram)
 
@@ -602,42 +636,27 @@ def block_ntk(
     meter = as_progress(progress)
     meter.start(len(slices) * (len(slices) + 1) // 2, "block NTK")
     parameters = functions.start
+    samples = functions.samples
     gram: np.ndarray | None = None
     outputs: np.ndarray | None = None
     gradient = np.zeros(int(parameters.shape[0]))
 
-    def factors(rows: slice) -> tuple[np.ndarray, np.ndarray]:
-        chunk_outputs, blocks = functions.jacobian_blocks(parameters, rows)
-        count = rows.stop - rows.start
-        chunk_outputs = as_outputs(chunk_outputs, count)
-        flat, _ = flatten_blocks(
-            [(block.name, part) for block, part in zip(functions.blocks, blocks, strict=True)],
-            count,
-            chunk_outputs.shape[1],
-        )
-        return chunk_outputs, flat
+    def factor(rows: slice) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """Outputs, Jacobians and ``Λ_i^{1/2} J_i`` of a chunk of samples."""
+        chunk_outputs, flat = functions.chunk(parameters, rows)
+        roots = matrix_square_roots(_curvatures(convention, chunk_outputs, samples, batch_size))
+        return chunk_outputs, flat, np.matmul(roots, flat)
 
     try:
         for index, left_rows in enumerate(slices):
-            left_outputs, left = factors(left_rows)
+            left_outputs, left, left_factor = factor(left_rows)
             if gram is None:
                 size = left_outputs.shape[1]
-                gram = np.empty((functions.samples, size, functions.samples, size))
-                outputs = np.empty((functions.samples, size))
+                gram = np.empty((samples, size, samples, size))
+                outputs = np.empty((samples, size))
             outputs[left_rows] = left_outputs
-            roots = matrix_square_roots(
-                _curvatures(convention, left_outputs, functions.samples, batch_size)
-            )
-            left_factor = np.matmul(roots, left)
             for right_rows in slices[index:]:
-                if right_rows == left_rows:
-                    right_factor = left_factor
-                else:
-                    right_outputs, right = factors(right_rows)
-                    right_roots = matrix_square_roots(
-                        _curvatures(convention, right_outputs, functions.samples, batch_size)
-                    )
-                    right_factor = np.matmul(right_roots, right)
+                right_factor = left_factor if right_rows == left_rows else factor(right_rows)[2]
                 rows_left, size = left_factor.shape[:2]
                 rows_right = right_factor.shape[0]
                 block = (
@@ -647,7 +666,7 @@ def block_ntk(
                 gram[left_rows, :, right_rows, :] = block
                 gram[right_rows, :, left_rows, :] = np.transpose(block, (2, 3, 0, 1))
                 meter.update(1)
-            weights = _gradients(convention, left_outputs, targets, left_rows, functions.samples)
+            weights = _gradients(convention, left_outputs, targets, left_rows, samples)
             gradient += weights.reshape(-1) @ left.reshape(weights.size, -1)
     finally:
         meter.close()

@@ -1,6 +1,6 @@
 """JAX bridge: per-sample Jacobians, minimum checks, polish and problems of an apply function.
 
-Install with ``pip install 'stability[jax]'`` (JAX is imported when a function is called).
+Install with ``pip install 'optimizer-stability[jax]'`` (JAX is imported when a function is called).
 Theory: ``docs/theory/losses.md``.
 
 The model is an apply function ``apply(params, inputs)`` mapping a params pytree and a
@@ -35,20 +35,9 @@ from typing import Any
 
 import numpy as np
 
-from stability.bridges._core import (
-    DEFAULT_RESIDUAL_TOLERANCE,
-    MinimumReport,
-    ModelFunctions,
-    ModelJacobians,
-    ParameterBlock,
-    PolishReport,
-    require,
-    run_build,
-    run_check,
-    run_polish,
-)
+from stability.bridges import MinimumReport, ModelJacobians, PolishReport, _core
+from stability.bridges._core import DEFAULT_RESIDUAL_TOLERANCE
 from stability.errors import InvalidTypeError
-from stability.losses import loss_convention
 from stability.problems import Quadratic
 
 __all__ = ["build_problem", "check_minimum", "jacobians", "polish"]
@@ -57,7 +46,7 @@ _INSTALL = "or pip install jax, which brings jaxlib for the CPU"
 
 
 def _jax() -> Any:
-    return require("jax", "jax", _INSTALL)
+    return _core.require("jax", "jax", _INSTALL)
 
 
 def _x64(jax: Any) -> Any:
@@ -79,16 +68,13 @@ def _compiled(apply: Any) -> tuple[Any, Any]:
     def single(tree: Any, sample: Any) -> Any:
         return apply(tree, sample[None]).reshape(-1)
 
-    def with_output(tree: Any, sample: Any) -> tuple[Any, Any]:
-        output = single(tree, sample)
-        return output, output
-
+    per_sample_jacobian = jax.jacrev(_core.with_output(single), has_aux=True)
     batched = jax.jit(jax.vmap(single, in_axes=(None, 0)))
-    jacobian = jax.jit(jax.vmap(jax.jacrev(with_output, has_aux=True), in_axes=(None, 0)))
+    jacobian = jax.jit(jax.vmap(per_sample_jacobian, in_axes=(None, 0)))
     return batched, jacobian
 
 
-class _JaxFunctions(ModelFunctions):
+class _JaxFunctions(_core.ModelFunctions):
     """The apply function as functions of a flat float64 parameter vector."""
 
     def __init__(self, apply: Any, params: Any, inputs: Any) -> None:
@@ -100,22 +86,14 @@ class _JaxFunctions(ModelFunctions):
         self._jax = jax
         self._context = _x64(jax)
         leaves_with_paths, self._treedef = jax.tree_util.tree_flatten_with_path(params)
-        values = [np.asarray(leaf, dtype=np.float64) for _, leaf in leaves_with_paths]
-        names = [jax.tree_util.keystr(path) for path, _ in leaves_with_paths]
         self._inputs = np.asarray(inputs)
         if np.issubdtype(self._inputs.dtype, np.floating):
             self._inputs = self._inputs.astype(np.float64)
         self.samples = int(self._inputs.shape[0])
-        start = 0
-        blocks = []
-        for name, value in zip(names, values, strict=True):
-            blocks.append(ParameterBlock(name, tuple(value.shape), start, start + value.size))
-            start += value.size
-        self.blocks = tuple(blocks)
-        self.start = (
-            np.concatenate([value.reshape(-1) for value in values]) if values else np.zeros(0)
+        self.set_parameters(
+            [jax.tree_util.keystr(path) for path, _ in leaves_with_paths],
+            [np.asarray(leaf, dtype=np.float64) for _, leaf in leaves_with_paths],
         )
-
         try:
             self._batched, self._jacobian = _compiled(apply)
         except TypeError:  # an unhashable callable: compile for this call only
@@ -159,10 +137,8 @@ def jacobians(
         The parameters (dicts, lists, tuples of arrays; Flax variable dicts).
     inputs : array_like, shape (n, ...)
         One sample per row.
-    chunk_size : int, optional
-        Samples per ``vmap(jacrev)`` call (default: all at once).
-    progress : bool or ProgressMeter
-        Report progress over the chunks.
+    chunk_size, progress
+        Shared by both bridges (:mod:`stability.bridges`).
 
     Returns
     -------
@@ -202,17 +178,10 @@ def check_minimum(
 
     Parameters
     ----------
-    apply, params, inputs, chunk_size
+    apply, params, inputs
         As in :func:`jacobians`.
-    targets : array_like
-        Targets (square losses: the shape of the outputs; cross-entropy: class indices
-        or probabilities).
-    loss : str or LossConvention
-        A convention of :mod:`stability.losses` (default ``"half_squared_error"``).
-    tolerance : float
-        Largest residual accepted.
-    warn : bool
-        Whether to warn.
+    targets, loss, chunk_size, tolerance, warn
+        Shared by both bridges (:mod:`stability.bridges`).
 
     Examples
     --------
@@ -225,14 +194,9 @@ def check_minimum(
     >>> report.gauss_newton_is_hessian, report.loss
     (True, 0.0)
     """
-    functions = _JaxFunctions(apply, params, inputs)
-    return run_check(
-        functions,
-        np.asarray(targets),
-        loss_convention(loss),
-        chunk_size=chunk_size,
-        tolerance=tolerance,
-        warn=warn,
+    return _core.run_check(
+        _JaxFunctions(apply, params, inputs), targets, loss,
+        chunk_size=chunk_size, tolerance=tolerance, warn=warn,
     )
 
 
@@ -255,14 +219,10 @@ def polish(
 
     Parameters
     ----------
-    apply, params, inputs, chunk_size
+    apply, params, inputs
         As in :func:`jacobians`.
-    targets, loss
-        As in :func:`check_minimum`.
-    steps : int
-        Largest number of trial steps.
-    tolerance : float
-        Stop when the largest residual is at most this.
+    targets, loss, steps, tolerance, chunk_size
+        Shared by both bridges (:mod:`stability.bridges`).
 
     Returns
     -------
@@ -287,13 +247,8 @@ def polish(
     (True, ['first', 'second'])
     """
     functions = _JaxFunctions(apply, params, inputs)
-    flat, report = run_polish(
-        functions,
-        np.asarray(targets),
-        loss_convention(loss),
-        steps=steps,
-        tolerance=tolerance,
-        chunk_size=chunk_size,
+    flat, report = _core.run_polish(
+        functions, targets, loss, steps=steps, tolerance=tolerance, chunk_size=chunk_size
     )
     return functions.tree(flat), report
 
@@ -320,18 +275,10 @@ def build_problem(
 
     Parameters
     ----------
-    apply, params, inputs, chunk_size, progress
+    apply, params, inputs
         As in :func:`jacobians`.
-    targets, loss, tolerance
-        As in :func:`check_minimum`.
-    batch_size : int, optional
-        For a loss summed over the samples: the number summed per step (default ``n``).
-    form : {"jacobians", "ntk"}
-        Keep the ``(n, k, d)`` Jacobians, or form only the ``(n, k, n, k)`` block NTK of
-        ``Λ_i^{1/2} J_i`` chunk pair by chunk pair.
-    check : bool
-        Warn (:class:`~stability.bridges.GaussNewtonWarning`) if the point is not a minimum
-        where the Gauss–Newton form is the Hessian.
+    targets, loss, batch_size, form, chunk_size, check, tolerance, progress
+        Shared by both bridges (:mod:`stability.bridges`).
 
     Examples
     --------
@@ -343,15 +290,8 @@ def build_problem(
     >>> bridge.build_problem(apply, np.array([0.5]), inputs, inputs @ [0.5], "mse").hessian
     array([[10.]])
     """
-    functions = _JaxFunctions(apply, params, inputs)
-    return run_build(
-        functions,
-        np.asarray(targets),
-        loss_convention(loss),
-        batch_size=batch_size,
-        form=form,
-        chunk_size=chunk_size,
-        check=check,
-        tolerance=tolerance,
-        progress=progress,
+    return _core.run_build(
+        _JaxFunctions(apply, params, inputs), targets, loss,
+        batch_size=batch_size, form=form, chunk_size=chunk_size, check=check,
+        tolerance=tolerance, progress=progress,
     )

@@ -1,6 +1,6 @@
 """PyTorch bridge: per-sample Jacobians, minimum checks, polish and problems of an ``nn.Module``.
 
-Install with ``pip install 'stability[torch]'`` (PyTorch is imported when a function is
+Install with ``pip install 'optimizer-stability[torch]'`` (PyTorch is imported when a function is
 called). Theory: ``docs/theory/losses.md``.
 
 The model is evaluated through ``torch.func.functional_call`` with float64 copies of its
@@ -37,20 +37,9 @@ from typing import Any
 
 import numpy as np
 
-from stability.bridges._core import (
-    DEFAULT_RESIDUAL_TOLERANCE,
-    MinimumReport,
-    ModelFunctions,
-    ModelJacobians,
-    ParameterBlock,
-    PolishReport,
-    require,
-    run_build,
-    run_check,
-    run_polish,
-)
+from stability.bridges import MinimumReport, ModelJacobians, PolishReport, _core
+from stability.bridges._core import DEFAULT_RESIDUAL_TOLERANCE
 from stability.errors import InvalidTypeError
-from stability.losses import loss_convention
 from stability.problems import Quadratic
 
 __all__ = ["build_problem", "check_minimum", "jacobians", "polish"]
@@ -59,10 +48,10 @@ _INSTALL = "or pip install torch==2.13.0, a CPU build"
 
 
 def _torch() -> Any:
-    return require("torch", "torch", _INSTALL)
+    return _core.require("torch", "torch", _INSTALL)
 
 
-class _TorchFunctions(ModelFunctions):
+class _TorchFunctions(_core.ModelFunctions):
     """The model as functions of a flat float64 parameter vector."""
 
     def __init__(self, model: Any, inputs: Any, parameters: Mapping[str, Any] | None) -> None:
@@ -89,28 +78,17 @@ class _TorchFunctions(ModelFunctions):
                 continue
             tensor = tensor.detach()
             fixed[name] = tensor.to(torch.float64) if tensor.is_floating_point() else tensor
-        self._fixed = fixed
         data = torch.as_tensor(inputs)
         self._inputs = data.to(torch.float64) if data.is_floating_point() else data
         self.samples = int(self._inputs.shape[0])
-        start = 0
-        blocks = []
-        for name, value in zip(self._names, values, strict=True):
-            blocks.append(ParameterBlock(name, tuple(value.shape), start, start + value.numel()))
-            start += value.numel()
-        self.blocks = tuple(blocks)
-        self.start = np.concatenate([value.reshape(-1).numpy() for value in values])
+        self.set_parameters(self._names, [value.numpy() for value in values])
 
         def single(params: dict[str, Any], sample: Any) -> Any:
             output = functional_call(model, (params, fixed), (sample.unsqueeze(0),))
             return output.reshape(-1)
 
-        def with_output(params: dict[str, Any], sample: Any) -> tuple[Any, Any]:
-            output = single(params, sample)
-            return output, output
-
         self._batched = vmap(single, in_dims=(None, 0))
-        self._jacobian = vmap(jacrev(with_output, has_aux=True), in_dims=(None, 0))
+        self._jacobian = vmap(jacrev(_core.with_output(single), has_aux=True), in_dims=(None, 0))
 
     def _parameters(self, parameters: np.ndarray) -> dict[str, Any]:
         torch = self._torch
@@ -129,6 +107,15 @@ class _TorchFunctions(ModelFunctions):
     ) -> tuple[np.ndarray, list[np.ndarray]]:
         blocks, outputs = self._jacobian(self._parameters(parameters), self._inputs[rows])
         return outputs.detach().numpy(), [blocks[name].detach().numpy() for name in self._names]
+
+    def as_targets(self, targets: Any) -> np.ndarray:
+        """Targets (a tensor, possibly on a device or requiring grad) as a NumPy array."""
+        if isinstance(targets, self._torch.Tensor):
+            values = targets.detach().cpu()
+            if values.is_floating_point():
+                values = values.to(self._torch.float64)
+            return values.numpy()
+        return np.asarray(targets)
 
     def as_tensors(self, parameters: np.ndarray) -> dict[str, Any]:
         """The flat vector as a dict of float64 tensors with the parameters' names."""
@@ -154,11 +141,8 @@ def jacobians(
     parameters : mapping of str to tensor, optional
         The parameters to differentiate, by name, in the order to flatten them (default:
         ``model.named_parameters()`` that require gradients). Others stay fixed.
-    chunk_size : int, optional
-        Samples per ``vmap(jacrev)`` call (default: all at once); bounds the memory of
-        the autograd intermediates.
-    progress : bool or ProgressMeter
-        Report progress over the chunks.
+    chunk_size, progress
+        Shared by both bridges (:mod:`stability.bridges`).
 
     Returns
     -------
@@ -199,17 +183,10 @@ def check_minimum(
 
     Parameters
     ----------
-    model, inputs, parameters, chunk_size
+    model, inputs, parameters
         As in :func:`jacobians`.
-    targets : tensor or array_like
-        Targets (square losses: the shape of the outputs; cross-entropy: class indices
-        or probabilities).
-    loss : str or LossConvention
-        A convention of :mod:`stability.losses` (default ``"half_squared_error"``).
-    tolerance : float
-        Largest residual accepted.
-    warn : bool
-        Whether to warn.
+    targets, loss, chunk_size, tolerance, warn
+        Shared by both bridges (:mod:`stability.bridges`).
 
     Examples
     --------
@@ -221,14 +198,9 @@ def check_minimum(
     >>> report.gauss_newton_is_hessian, report.gradient_norm
     (True, 0.0)
     """
-    functions = _TorchFunctions(model, inputs, parameters)
-    return run_check(
-        functions,
-        _as_numpy(targets),
-        loss_convention(loss),
-        chunk_size=chunk_size,
-        tolerance=tolerance,
-        warn=warn,
+    return _core.run_check(
+        _TorchFunctions(model, inputs, parameters), targets, loss,
+        chunk_size=chunk_size, tolerance=tolerance, warn=warn,
     )
 
 
@@ -253,14 +225,10 @@ def polish(
 
     Parameters
     ----------
-    model, inputs, parameters, chunk_size
+    model, inputs, parameters
         As in :func:`jacobians`.
-    targets, loss
-        As in :func:`check_minimum`.
-    steps : int
-        Largest number of trial steps.
-    tolerance : float
-        Stop when the largest residual is at most this.
+    targets, loss, steps, tolerance, chunk_size
+        Shared by both bridges (:mod:`stability.bridges`).
 
     Returns
     -------
@@ -282,13 +250,8 @@ def polish(
     (True, True)
     """
     functions = _TorchFunctions(model, inputs, parameters)
-    flat, report = run_polish(
-        functions,
-        _as_numpy(targets),
-        loss_convention(loss),
-        steps=steps,
-        tolerance=tolerance,
-        chunk_size=chunk_size,
+    flat, report = _core.run_polish(
+        functions, targets, loss, steps=steps, tolerance=tolerance, chunk_size=chunk_size
     )
     return functions.as_tensors(flat), report
 
@@ -315,20 +278,10 @@ def build_problem(
 
     Parameters
     ----------
-    model, inputs, parameters, chunk_size, progress
+    model, inputs, parameters
         As in :func:`jacobians`.
-    targets, loss, tolerance
-        As in :func:`check_minimum`.
-    batch_size : int, optional
-        For a loss summed over the samples (``reduction='sum'``): the number of samples
-        summed per step (default: all ``n``). Must match the method's batch size.
-    form : {"jacobians", "ntk"}
-        ``"jacobians"`` keeps the ``(n, k, d)`` Jacobians; ``"ntk"`` forms only the
-        ``(n, k, n, k)`` block NTK of ``Λ_i^{1/2} J_i``, chunk pair by chunk pair, so that
-        at most two chunks of Jacobians are held at once.
-    check : bool
-        Warn (:class:`~stability.bridges.GaussNewtonWarning`) if the point is not a minimum
-        where the Gauss–Newton form is the Hessian.
+    targets, loss, batch_size, form, chunk_size, check, tolerance, progress
+        Shared by both bridges (:mod:`stability.bridges`).
 
     Examples
     --------
@@ -342,24 +295,8 @@ def build_problem(
     >>> problem.hessian                                  # (1/2)(2·1 + 2·9)
     array([[10.]])
     """
-    functions = _TorchFunctions(model, inputs, parameters)
-    return run_build(
-        functions,
-        _as_numpy(targets),
-        loss_convention(loss),
-        batch_size=batch_size,
-        form=form,
-        chunk_size=chunk_size,
-        check=check,
-        tolerance=tolerance,
-        progress=progress,
+    return _core.run_build(
+        _TorchFunctions(model, inputs, parameters), targets, loss,
+        batch_size=batch_size, form=form, chunk_size=chunk_size, check=check,
+        tolerance=tolerance, progress=progress,
     )
-
-
-def _as_numpy(values: Any) -> np.ndarray:
-    """Targets (a tensor, possibly on a device or requiring grad) as a NumPy array."""
-    torch = _torch()
-    if isinstance(values, torch.Tensor):
-        values = values.detach().cpu()
-        return values.to(torch.float64).numpy() if values.is_floating_point() else values.numpy()
-    return np.asarray(values)

@@ -132,6 +132,11 @@ class Method(ABC):
         return self.dynamics().batch
 
 
+MethodLike = Method | LinearDynamics
+"""What a ``method`` argument accepts: a :class:`Method` or a ready
+:class:`~stability.dynamics.LinearDynamics` (read by :func:`as_dynamics`)."""
+
+
 def as_dynamics(method: Any) -> LinearDynamics:
     """Accept a :class:`Method` or a ready :class:`~stability.dynamics.LinearDynamics`.
 
