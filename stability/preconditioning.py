@@ -33,15 +33,16 @@ Examples
 from __future__ import annotations
 
 import dataclasses
+from fractions import Fraction
 from typing import Any
 
 import numpy as np
 
 from stability.dynamics import LinearDynamics, Preconditioning
-from stability.errors import InvalidInputError
+from stability.errors import InvalidInputError, InvalidTypeError
 from stability.methods.base import Method
 from stability.problems import Quadratic, as_problem
-from stability.validation import as_finite_array
+from stability.validation import check_positive_integer
 
 __all__ = ["congruent", "congruent_problem", "congruent_start", "symbolic_congruent"]
 
@@ -52,14 +53,40 @@ def _preconditioning(value: Any) -> Preconditioning:
     return Preconditioning(value)
 
 
+def _scalar(preconditioning: Preconditioning) -> float | None:
+    """``c`` when ``P = c I`` (a constant diagonal or a multiple of the identity), else ``None``."""
+    array = np.asarray(preconditioning.matrix, dtype=float)
+    if array.ndim == 2:
+        off = array - np.diag(np.diag(array))
+        if np.any(off):
+            return None
+        array = np.diag(array)
+    return float(array[0]) if np.all(array == array[0]) else None
+
+
+def _congruent_factors(factors: np.ndarray, preconditioning: Preconditioning) -> np.ndarray:
+    """``G_i P^{−1/2}`` for factors ``(n, k, d)``; a diagonal ``P`` scales columns."""
+    dimension = factors.shape[-1]
+    if preconditioning.diagonal:
+        scaling = np.asarray(preconditioning.matrix, dtype=float)
+        if scaling.shape[0] != dimension:
+            preconditioning.dense(dimension)  # raises the dimension error
+        return factors * scaling**-0.5
+    return factors @ preconditioning.inverse_square_root(dimension)
+
+
 def congruent_problem(problem: Quadratic, preconditioner: Any, *, shift: float = 0.0) -> Quadratic:
     """The problem with ``H_i → P^{−1/2} (H_i + shift · I) P^{−1/2}``.
+
+    Without a shift, data and Jacobian problems stay factored (``G_i → G_i P^{−1/2}``; a
+    diagonal ``P`` only rescales columns), so the evaluators keep their matrix-free routes. A
+    shift makes every ``H̃_i`` full rank; the per-sample Hessians are then formed.
 
     Parameters
     ----------
     problem : Quadratic
-        The minimum (a single Hessian, per-sample Hessians or data; a Gram matrix alone has
-        no parameter space to precondition).
+        The minimum (a single Hessian, per-sample Hessians, data or Jacobians; a Gram matrix
+        alone has no parameter space to precondition).
     preconditioner : array_like or Preconditioning
         ``P``: a positive vector (diagonal) or an SPD ``d × d`` matrix.
     shift : float, default 0
@@ -81,24 +108,36 @@ def congruent_problem(problem: Quadratic, preconditioner: Any, *, shift: float =
         raise InvalidInputError(f"shift must be finite and non-negative; got {shift}")
     if problem.kind == "gram":
         raise InvalidInputError(
-            "a problem given by its Gram matrix alone has no parameter space to precondition; "
-            "build it with Quadratic.from_data or from_hessians"
+            "preconditioner: a problem given by its Gram matrix alone has no parameter space "
+            "to precondition; build it with Quadratic.from_data, from_jacobians or "
+            "from_hessians"
         )
     dimension = problem.dimension
+    tolerance = problem.tolerance
+    if shift == 0 and problem.factors is not None and problem.kind in ("data", "jacobians"):
+        factors = _congruent_factors(np.asarray(problem.factors, dtype=float), preconditioning)
+        if problem.kind == "data" or factors.shape[1] == 1:
+            return Quadratic.from_data(factors[:, 0, :], tolerance=tolerance)
+        return Quadratic.from_jacobians(factors, tolerance=tolerance)
     root = preconditioning.inverse_square_root(dimension)
     if problem.samples is None:
         hessian = np.asarray(problem.hessian) + shift * np.eye(dimension)
-        return Quadratic(root @ hessian @ root)
-    if problem.data is not None and shift == 0:
-        return Quadratic.from_data(np.asarray(problem.data) @ root)
+        return Quadratic(root @ hessian @ root, tolerance=tolerance)
     stack = np.asarray(problem.per_sample_hessians()) + shift * np.eye(dimension)
-    return Quadratic.from_hessians(np.einsum("ab,nbc,cd->nad", root, stack, root))
+    return Quadratic.from_hessians(
+        np.einsum("ab,nbc,cd->nad", root, stack, root, optimize=True), tolerance=tolerance
+    )
 
 
 def congruent(problem: Quadratic, method: Any) -> tuple[Quadratic, LinearDynamics]:
-    """``(problem, dynamics)`` in the coordinates ``u = P^{1/2} δ``, ready for any evaluator.
+    """``(problem, dynamics)`` in the coordinates ``u = P^{1/2} δ``: the plain pair.
 
-    A method without a preconditioner is returned unchanged (as its dynamics).
+    Every evaluator applies this itself (through :func:`stability.system.bind`) and reports
+    the quantities that depend on the coordinates in the original ones; call it to inspect
+    the congruent problem or to hand the pair to code that expects a plain method. A method
+    without a preconditioner is returned unchanged (as its dynamics). With ``P = c I`` the
+    coupled weight decay stays a Hessian shift ``μ / c`` of the dynamics (the problem keeps
+    its factors); otherwise it is added to the congruent Hessians.
 
     Parameters
     ----------
@@ -117,31 +156,58 @@ def congruent(problem: Quadratic, method: Any) -> tuple[Quadratic, LinearDynamic
     >>> round(critical_learning_rate(*same), 12)  # P = I: 3 − √3
     1.267949192431
     """
-    if isinstance(method, Method):
-        dynamics = method.dynamics()
-    elif isinstance(method, LinearDynamics):
-        dynamics = method
-    else:
-        from stability.methods.base import as_dynamics
-
-        dynamics = as_dynamics(method)  # raises the usual type error
+    dynamics = _description(method)
+    problem = as_problem(problem)
     if dynamics.preconditioning is None:
-        return as_problem(problem), dynamics
+        return problem, dynamics
     preconditioning = dynamics.preconditioning
-    shifted = congruent_problem(problem, preconditioning, shift=float(preconditioning.shift))
-    return shifted, dataclasses.replace(dynamics, preconditioning=None)
+    plain = dataclasses.replace(dynamics, preconditioning=None)
+    shift = _shift(preconditioning.shift, dynamics.name)
+    scalar = _scalar(preconditioning)
+    if shift and scalar is not None:
+        transformed = congruent_problem(problem, preconditioning)
+        return transformed, plain.with_hessian_shift(Fraction(shift) / Fraction(scalar))
+    return congruent_problem(problem, preconditioning, shift=shift), plain
+
+
+def _description(method: Any) -> LinearDynamics:
+    """A method's description, preconditioned or not (type errors as usual)."""
+    if isinstance(method, LinearDynamics):
+        return method
+    if isinstance(method, Method):
+        return method.dynamics()
+    from stability.methods.base import as_dynamics
+
+    return as_dynamics(method)  # raises the usual type error
+
+
+def _shift(value: Any, name: str) -> float:
+    """The coupled weight decay as a float (a symbolic one is refused by name)."""
+    try:
+        number = float(value)
+    except (TypeError, ValueError):
+        raise InvalidTypeError(
+            f"{name} has a symbolic or non-numeric coefficient ({value!s}) in its weight_decay; "
+            "the numeric layer needs numbers (substitute values for the symbols first)"
+        ) from None
+    if not np.isfinite(number) or number < 0:
+        raise InvalidInputError(f"weight_decay must be finite and non-negative; got {value}")
+    return number
 
 
 def congruent_start(init: Any, preconditioner: Any, *, blocks: int = 1) -> np.ndarray:
-    """A start ``δ_0`` in the congruent coordinates: ``u_0 = P^{1/2} δ_0``, tiled over blocks.
+    """A start in the original coordinates mapped to ``u = P^{1/2} δ``, block by block.
 
-    For Adam the second block is the step ``s_0 = η P^{−1/2} m_0``, zero when ``m_0 = 0``;
-    pass a full state ``(u_0, 0)`` to :func:`stability.predicted_mean_square` in that case.
+    ``init`` is read as :func:`stability.starts.initial_states` reads it (``None`` for the
+    default start, an error ``δ_0`` of length ``d`` repeated in every state block, a full
+    state of length ``m d``, or one start per row); each block is multiplied by ``P^{1/2}``.
+    For Adam the second block is the step ``η P⁻¹ m`` in ``δ`` coordinates (``s`` after the
+    map); pass a full state with a zero second block to start from ``m_0 = 0``.
 
     Parameters
     ----------
     init : Any
-        Initial iterate δ₀ in the original coordinates (or a full state of ``blocks`` blocks).
+        Initial state in the original coordinates (see above).
     preconditioner : Any
         The fixed preconditioner P (a positive definite matrix or its diagonal).
     blocks : int, default 1
@@ -152,11 +218,21 @@ def congruent_start(init: Any, preconditioner: Any, *, blocks: int = 1) -> np.nd
     >>> from stability.preconditioning import congruent_start
     >>> congruent_start([1.0, 1.0], [4.0, 1.0])
     array([2., 1.])
+    >>> congruent_start([1.0, 1.0, 0.0, 0.0], [4.0, 1.0], blocks=2)
+    array([2., 1., 0., 0.])
     """
-    start = as_finite_array(init, "init", 1)
+    from stability.starts import initial_states
+
     preconditioning = _preconditioning(preconditioner)
-    u = preconditioning.square_root(start.shape[0]) @ start
-    return np.tile(u, blocks)
+    dimension = len(preconditioning.matrix)
+    blocks = check_positive_integer(blocks, "blocks")
+    states = initial_states(init, dimension, blocks)
+    shaped = states.reshape(*states.shape[:-1], blocks, dimension)
+    if preconditioning.diagonal:
+        mapped = shaped * np.sqrt(np.asarray(preconditioning.matrix, dtype=float))
+    else:
+        mapped = shaped @ preconditioning.square_root(dimension)  # symmetric
+    return mapped.reshape(states.shape)
 
 
 def symbolic_congruent(hessians: Any, method: Any) -> tuple[list[Any], LinearDynamics]:

@@ -253,10 +253,11 @@ def test_monte_carlo_of_minibatch_adam_agrees():
 
 
 # ------------------------------------------------------------------ input checks
-def test_evaluators_refuse_a_preconditioned_method_directly():
+def test_evaluators_take_a_preconditioned_method_directly():
+    # bind applies the congruence: the same threshold as the congruent pair (P⁻¹H = diag(1, 1/2))
     problem = Quadratic(np.eye(2))
-    with pytest.raises(InvalidInputError, match="congruent"):
-        stability.critical_learning_rate(problem, Adam(0.9, preconditioner=[1.0, 2.0]))
+    method = Adam(0.9, preconditioner=[1.0, 2.0])
+    assert stability.critical_learning_rate(problem, method) == pytest.approx(38.0, rel=1e-12)
 
 
 @pytest.mark.parametrize(
