@@ -235,11 +235,15 @@ def congruent_start(init: Any, preconditioner: Any, *, blocks: int = 1) -> np.nd
     return mapped.reshape(states.shape)
 
 
-def symbolic_congruent(hessians: Any, method: Any) -> tuple[list[Any], LinearDynamics]:
-    """The congruence for the symbolic layer: SymPy Hessians ``P^{−1/2} (H_i + μ I) P^{−1/2}``.
+def symbolic_congruent(
+    hessians: Any, method: Any, *, preconditioner: Any = None
+) -> tuple[list[Any], LinearDynamics]:
+    """The congruence for SymPy Hessians: ``P^{−1/2} (H_i + μ I) P^{−1/2}`` and the plain method.
 
-    Only a diagonal ``P`` is supported here (its square root is taken entrywise, exactly);
-    pass the result to :func:`stability.symbolic.critical_learning_rate`.
+    The symbolic entry points (:func:`stability.symbolic.critical_learning_rate` and the
+    others) take a preconditioned method directly, for any numeric ``P``; this function is
+    for a diagonal ``P`` with *symbolic* entries (``preconditioner=``), or to see the
+    congruent Hessians. The square root is taken entrywise, exactly.
 
     Parameters
     ----------
@@ -247,6 +251,16 @@ def symbolic_congruent(hessians: Any, method: Any) -> tuple[list[Any], LinearDyn
         The per-sample Hessians ``H_i`` (or one Hessian in a list).
     method : Method or LinearDynamics
         A method, preconditioned or not.
+    preconditioner : sequence, optional
+        The diagonal of ``P`` as numbers or SymPy expressions (positive), replacing the
+        method's own ``P``. The method must carry a preconditioner (a placeholder of the right
+        dimension, e.g. ones) so that its coupled weight decay is read as such.
+
+    Raises
+    ------
+    InvalidInputError
+        If ``P`` is not diagonal, has the wrong dimension or a non-positive entry, or
+        ``preconditioner`` is given for a method without one.
 
     Examples
     --------
@@ -259,27 +273,73 @@ def symbolic_congruent(hessians: Any, method: Any) -> tuple[list[Any], LinearDyn
     (Matrix([
     [2, 0],
     [0, 1]]), 19)
+    >>> p = sympy.Symbol("p", positive=True)
+    >>> placeholder = Adam(0, [1])
+    >>> hessians, plain = symbolic_congruent([[[2]]], placeholder, preconditioner=[p])
+    >>> symbolic.critical_learning_rate(hessians, plain)  # GD on 2/p
+    p
     """
     import sympy
 
-    dynamics = method if isinstance(method, LinearDynamics) else method.dynamics()
+    dynamics = _description(method)
     matrices = [sympy.Matrix(h) for h in hessians]
     if dynamics.preconditioning is None:
+        if preconditioner is not None:
+            raise InvalidInputError(
+                f"preconditioner was given but {dynamics.name} has none: build the method with a "
+                "placeholder preconditioner of the right dimension (e.g. ones) so that its weight "
+                "decay is read as coupled"
+            )
         return matrices, dynamics
     preconditioning = dynamics.preconditioning
-    if not preconditioning.diagonal:
-        raise InvalidInputError(
-            "symbolic_congruent needs a diagonal preconditioner (a vector); for a full SPD P "
-            "use congruent with a numeric problem"
-        )
+    if preconditioner is None:
+        if not preconditioning.diagonal:
+            raise InvalidInputError(
+                "symbolic_congruent needs a diagonal preconditioner (its square root is taken "
+                "entrywise); a dense numeric P needs no congruence: pass the method to the "
+                "symbolic entry points directly (they derive the recursion in δ coordinates)"
+            )
+        entries = [sympy.nsimplify(x) for x in preconditioning.matrix]
+    else:
+        entries = _symbolic_diagonal(preconditioner)
     size = matrices[0].shape[0]
-    if len(preconditioning.matrix) != size:
+    if len(entries) != size:
         raise InvalidInputError(
-            f"preconditioner has dimension {len(preconditioning.matrix)} but the Hessians are "
-            f"{size} × {size}"
+            f"preconditioner has dimension {len(entries)} but the Hessians are {size} × {size}"
         )
-    root = sympy.diag(*[1 / sympy.sqrt(sympy.nsimplify(x)) for x in preconditioning.matrix])
+    root = sympy.diag(*[1 / sympy.sqrt(x) for x in entries])
     shift = sympy.nsimplify(preconditioning.shift)
     eye = sympy.eye(size)
     congruent_matrices = [sympy.simplify(root * (h + shift * eye) * root) for h in matrices]
     return congruent_matrices, dataclasses.replace(dynamics, preconditioning=None)
+
+
+def _symbolic_diagonal(preconditioner: Any) -> list[Any]:
+    """The diagonal of a symbolic ``P`` (a flat sequence of positive entries)."""
+    import sympy
+
+    if isinstance(preconditioner, sympy.MatrixBase):
+        if preconditioner.is_square and preconditioner.shape[0] > 1:
+            if not preconditioner.is_diagonal():
+                raise InvalidInputError(
+                    "preconditioner with symbolic entries must be diagonal (give its diagonal)"
+                )
+            preconditioner = [preconditioner[i, i] for i in range(preconditioner.shape[0])]
+        else:
+            preconditioner = list(preconditioner)
+    if isinstance(preconditioner, str | bytes) or not hasattr(preconditioner, "__iter__"):
+        raise InvalidInputError("preconditioner must be a sequence (the diagonal of P)")
+    entries = []
+    for index, value in enumerate(preconditioner):
+        if hasattr(value, "__iter__") and not isinstance(value, sympy.Basic):
+            raise InvalidInputError(
+                "preconditioner with symbolic entries must be diagonal: give the diagonal of P "
+                "as a flat sequence"
+            )
+        entry = sympy.sympify(value)
+        if entry.is_positive is False or (entry.is_number and not entry > 0):
+            raise InvalidInputError(
+                f"preconditioner[{index}] must be positive; got {entry}"
+            )
+        entries.append(entry)
+    return entries

@@ -384,3 +384,93 @@ def test_gram_problems_and_wrong_dimensions_are_refused_by_name():
         stability.critical_learning_rate(Quadratic.from_gram(np.eye(2)), RMSProp([1.0, 2.0]))
     with pytest.raises(InvalidInputError, match="preconditioner"):
         stability.critical_learning_rate(Quadratic(np.eye(3)), RMSProp([1.0, 2.0]))
+
+
+# ------------------------------------------------------------------ symbolic layer
+SYMBOLIC_CASES = [
+    ("sgd", [2.0, 3.0], 1, True, 0.0),
+    ("sgd", [[2.0, 0.5], [0.5, 1.0]], 2, False, 0.5),
+    ("rmsprop", [[2.0, 0.5], [0.5, 1.0]], 1, False, 0.25),
+    ("adam", [2.0, 0.5], 1, True, 0.0),
+    ("adam", [[1.5, -0.5], [-0.5, 2.0]], 2, True, 0.5),
+    ("adamw", [[2.0, 0.5], [0.5, 1.0]], 2, False, 0.5),
+    ("adamw", [4.0, 1.0], None, False, 0.25),
+]
+
+
+@pytest.mark.parametrize(("kind", "preconditioner", "batch", "replacement", "decay"),
+                         SYMBOLIC_CASES)
+def test_symbolic_threshold_equals_brute_force(kind, preconditioner, batch, replacement, decay):
+    hessians = [sympy.Matrix([[2, 1], [1, 1]]), sympy.Matrix([[1, 0], [0, 3]])]
+    stack = np.array([np.array(h, dtype=float) for h in hessians])
+    method = _method(kind, preconditioner, 0.5, batch, replacement, decay)
+    exact = stability.symbolic.critical_learning_rate(hessians, method)
+    reference = _brute_threshold(method, stack, preconditioner, batch, replacement)
+    assert float(exact) == pytest.approx(reference, rel=1e-9)
+    numeric = stability.critical_learning_rate(Quadratic.from_hessians(stack), method)
+    assert float(exact) == pytest.approx(numeric, rel=1e-12)
+
+
+@pytest.mark.parametrize("kind", KINDS)
+def test_symbolic_operator_is_the_original_coordinate_operator(kind):
+    # the symbolic T at a rational η has the brute force's spectral radius (δ coordinates)
+    hessians = [sympy.Matrix([[2, 1], [1, 1]]), sympy.Matrix([[1, 0], [0, 3]])]
+    stack = np.array([np.array(h, dtype=float) for h in hessians])
+    preconditioner = [[2.0, 0.5], [0.5, 1.0]]
+    method = _method(kind, preconditioner, 0.5, 1, True, 0.25)
+    lr = sympy.Rational(3, 4)
+    operator = stability.symbolic.second_moment_operator(hessians, method, lr)
+    radius = float(np.max(np.abs(np.linalg.eigvals(np.array(operator, dtype=float)))))
+    assert radius == pytest.approx(
+        _brute_radius(method, 0.75, stack, preconditioner, 1, True), rel=1e-12
+    )
+
+
+def test_symbolic_adam_closed_forms_with_symbols():
+    beta = sympy.Symbol("beta")
+    lam, p, mu = sympy.symbols("lambda p mu", positive=True)
+    # 1-D full batch, symbolic β: Cohen et al.'s edge (2 + 2β)/((1 − β) λ/P) with P = 3
+    edge = stability.symbolic.critical_learning_rate([lam], Adam(beta, [3.0]))
+    assert sympy.simplify(edge - 3 * (2 + 2 * beta) / ((1 - beta) * lam)) == 0
+    # a symbolic P through symbolic_congruent, with coupled weight decay μ
+    from stability.preconditioning import symbolic_congruent
+
+    hessians, plain = symbolic_congruent(
+        [sympy.Matrix([[lam]])], Adam(beta, [1.0], weight_decay=mu), preconditioner=[p]
+    )
+    derived = stability.symbolic.critical_learning_rate(hessians, plain)
+    assert sympy.simplify(derived - p * (2 + 2 * beta) / ((1 - beta) * (lam + mu))) == 0
+    # diagonal Hessians with symbols and a diagonal P: the per-coordinate route
+    a, b = sympy.symbols("a b", positive=True)
+    problem = [sympy.diag(a, 1), sympy.diag(b, 3)]
+    derived = stability.symbolic.critical_learning_rate(problem, SGD(1, preconditioner=[2.0, 4.0]))
+    values = {a: sympy.Rational(3, 2), b: sympy.Rational(1, 2)}
+    numeric = stability.critical_learning_rate(
+        Quadratic.from_hessians([np.diag([1.5, 1.0]), np.diag([0.5, 3.0])]),
+        SGD(1, preconditioner=[2.0, 4.0]),
+    )
+    assert float(derived.subs(values)) == pytest.approx(numeric, rel=1e-12)
+
+
+def test_symbolic_dense_preconditioner_with_symbolic_momentum():
+    beta = sympy.Symbol("beta")
+    hessian = [sympy.Matrix([[2, 1], [1, 1]])]
+    preconditioner = [[2.0, 0.5], [0.5, 1.0]]
+    derived = stability.symbolic.critical_learning_rate(hessian, Adam(beta, preconditioner))
+    numeric = stability.critical_learning_rate(
+        Quadratic(np.array([[2.0, 1.0], [1.0, 1.0]])), Adam(0.7, preconditioner)
+    )
+    assert float(derived.subs(beta, sympy.Rational(7, 10))) == pytest.approx(numeric, rel=1e-12)
+
+
+def test_symbolic_congruent_refusals_name_the_preconditioner():
+    from stability.preconditioning import symbolic_congruent
+
+    with pytest.raises(InvalidInputError, match="preconditioner"):
+        symbolic_congruent([sympy.eye(2)], RMSProp([[2.0, 0.5], [0.5, 1.0]]))
+    with pytest.raises(InvalidInputError, match="preconditioner"):
+        symbolic_congruent([sympy.eye(1)], SGD(1), preconditioner=[sympy.Symbol("p")])
+    with pytest.raises(InvalidInputError, match="preconditioner"):
+        symbolic_congruent([sympy.eye(1)], RMSProp([1.0]), preconditioner=[-1])
+    with pytest.raises(InvalidInputError, match="preconditioner"):
+        stability.symbolic.critical_learning_rate([sympy.eye(3)], RMSProp([1.0, 2.0]))
