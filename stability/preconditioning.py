@@ -11,12 +11,16 @@ same batch law (Adam's second block is the step ``s = η P^{−1/2} m``). Couple
 (``g ← g + μ θ``, as ``torch.optim.Adam``'s ``weight_decay``) enters before ``P⁻¹``:
 ``H̃_i = P^{−1/2} (H_i + μ I) P^{−1/2}``; decoupled decay (AdamW) acts on ``δ`` directly and
 stays ``μ u`` in the new coordinates. Mean-square stability, thresholds and spectral radii are
-unchanged by the fixed change of coordinates; mean squares are those of ``u``
-(``‖u‖² = δᵀ P δ``).
+unchanged by the fixed change of coordinates; second moments are not (``‖u‖² = δᵀ P δ``).
 
-:func:`congruent` returns the congruent problem and the plain dynamics, which every evaluator
-accepts; a preconditioned method passed directly to an evaluator is refused with a pointer
-here.
+Every evaluator that binds a problem (:func:`stability.system.bind`) applies
+:func:`congruent` itself: thresholds, spectral radii and stability are computed on the
+congruent pair, and second moments, mean squares and starts are read and reported in the
+original coordinates (``δ = P^{−1/2} u`` block by block). :func:`congruent` returns that
+pair for inspection or for code that takes plain methods only; :func:`congruent_start`
+maps a start. The symbolic layer reads the similar matrices ``P⁻¹ (H_i + μ I)`` instead
+(exact for any rational ``P``); :func:`symbolic_congruent` takes a diagonal ``P`` with
+symbolic entries.
 
 Examples
 --------
@@ -26,8 +30,11 @@ Examples
 >>> from stability.preconditioning import congruent
 >>> problem = Quadratic(np.diag([4.0, 1.0]))
 >>> method = Adam(0.9, preconditioner=[4.0, 0.25])  # P⁻¹H = diag(1, 4)
->>> float(round(critical_learning_rate(*congruent(problem, method)), 12))  # 38 / 4
+>>> float(round(critical_learning_rate(problem, method), 12))  # 38 / 4
 9.5
+>>> congruent(problem, method)[0].hessian
+array([[1., 0.],
+       [0., 4.]])
 """
 
 from __future__ import annotations
@@ -135,9 +142,10 @@ def congruent(problem: Quadratic, method: Any) -> tuple[Quadratic, LinearDynamic
     Every evaluator applies this itself (through :func:`stability.system.bind`) and reports
     the quantities that depend on the coordinates in the original ones; call it to inspect
     the congruent problem or to hand the pair to code that expects a plain method. A method
-    without a preconditioner is returned unchanged (as its dynamics). With ``P = c I`` the
-    coupled weight decay stays a Hessian shift ``μ / c`` of the dynamics (the problem keeps
-    its factors); otherwise it is added to the congruent Hessians.
+    without a preconditioner is returned unchanged (as its dynamics). For a gradient step
+    (SGD, RMSProp without momentum) with ``P = c I`` the coupled weight decay stays a Hessian
+    shift ``μ / c`` of the dynamics (the problem keeps its factors); otherwise it is added to
+    the congruent Hessians, which are then full rank.
 
     Parameters
     ----------
@@ -164,7 +172,9 @@ def congruent(problem: Quadratic, method: Any) -> tuple[Quadratic, LinearDynamic
     plain = dataclasses.replace(dynamics, preconditioning=None)
     shift = _shift(preconditioning.shift, dynamics.name)
     scalar = _scalar(preconditioning)
-    if shift and scalar is not None:
+    if shift and scalar is not None and plain.blocks == 1:
+        # a gradient step on (H_i + μ I)/c: the evaluators' shifted-gradient routes, which also
+        # account for null(H) (it contracts by (1 − η μ/c)²), keep the factors
         transformed = congruent_problem(problem, preconditioning)
         return transformed, plain.with_hessian_shift(Fraction(shift) / Fraction(scalar))
     return congruent_problem(problem, preconditioning, shift=shift), plain

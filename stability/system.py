@@ -445,6 +445,15 @@ class System:
         state = self.blocks * self.reduced.rank
         return state * (state + 1) // 2
 
+    @property
+    def decaying(self) -> bool:
+        """Whether ``F`` depends on ``η`` (weight decay): ``null(H)`` is then not neutral.
+
+        Its state map is ``F(η)`` alone (every ``H_i`` vanishes there), which contracts or
+        grows with ``ρ(F(η))`` instead of keeping its value.
+        """
+        return bool(np.any(self.identity_table[1:]))
+
     def null_space_factor(self, lr: float) -> float:
         """``ρ(F(η))²``, the growth of the second moment on ``null(H)`` (one when neutral).
 
@@ -453,7 +462,7 @@ class System:
         lr : float
             Learning rate η.
         """
-        if not self.shift:
+        if not self.shift and not self.decaying:
             return 1.0
         identity = self.reduced_parts(lr)[0]
         return float(np.max(np.abs(np.linalg.eigvals(identity)))) ** 2

@@ -214,6 +214,37 @@ def test_threshold_equals_brute_force_of_the_original_coordinate_operator(case):
         )
 
 
+@pytest.mark.parametrize(
+    "method",
+    [
+        AdamW(0.3, [2.0, 0.5, 1.0, 3.0], 2, weight_decay=0.2),
+        AdamW(0.0, [[2.0, 0.3, 0, 0], [0.3, 1, 0, 0], [0, 0, 1, 0], [0, 0, 0, 2]], 1,
+              weight_decay=0.4),
+        Adam(0.5, [2.0] * 4, 2, weight_decay=0.3),
+        RMSProp([2.0] * 4, 2, weight_decay=0.3),
+        RMSProp([2.0] * 4, 2, momentum=0.2, weight_decay=0.3),
+        SGD(1, weight_decay=0.1, preconditioner=[1.0, 2.0, 3.0, 4.0]),
+    ],
+)
+def test_rank_deficient_problems_count_the_decaying_null_space(method):
+    # n = 3 < d = 4: null(H) is not neutral under weight decay; the radius is the full operator's
+    rng = np.random.default_rng(12)
+    data = rng.standard_normal((3, 4))
+    stack = np.einsum("ni,nj->nij", data, data)
+    problem = Quadratic.from_data(data)
+    preconditioner = method.preconditioner
+    batch, replacement = method.batch_size, method.replacement
+    exact = stability.critical_learning_rate(problem, method)
+    assert exact == pytest.approx(
+        _brute_threshold(method, stack, preconditioner, batch, replacement), rel=1e-9
+    )
+    for factor in (0.1, 0.5, 0.9, 1.1):
+        assert stability.spectral_radius(problem, method, factor * exact) == pytest.approx(
+            _brute_radius(method, factor * exact, stack, preconditioner, batch, replacement),
+            rel=1e-9,
+        )
+
+
 @pytest.mark.parametrize("kind", KINDS)
 @pytest.mark.parametrize("diagonal", [True, False])
 def test_predicted_mean_square_is_the_original_coordinate_recursion(kind, diagonal):
