@@ -505,3 +505,21 @@ def test_symbolic_congruent_refusals_name_the_preconditioner():
         symbolic_congruent([sympy.eye(1)], RMSProp([1.0]), preconditioner=[-1])
     with pytest.raises(InvalidInputError, match="preconditioner"):
         stability.symbolic.critical_learning_rate([sympy.eye(3)], RMSProp([1.0, 2.0]))
+
+
+def test_expected_loss_change_reads_the_start_in_delta():
+    # full batch RMSProp: δ' = (I − η P⁻¹ H) δ, change ½ δ'ᵀHδ' − ½ δᵀHδ (no congruence)
+    from stability.numeric.moments import expected_loss_change
+
+    hessian = np.array([[3.0, 1.0], [1.0, 2.0]])
+    preconditioner = np.array([[2.0, 0.5], [0.5, 1.0]])
+    delta = np.array([0.7, -1.2])
+    lr = 0.2
+    after = delta - lr * np.linalg.solve(preconditioner, hessian @ delta)
+    expected = 0.5 * after @ hessian @ after - 0.5 * delta @ hessian @ delta
+    ours = expected_loss_change(Quadratic(hessian), RMSProp(preconditioner), lr, delta)
+    assert ours == pytest.approx(expected, rel=1e-12)
+    with pytest.raises(InvalidInputError, match="weight_decay"):
+        expected_loss_change(
+            Quadratic(hessian), RMSProp(preconditioner, weight_decay=0.1), lr, delta
+        )
