@@ -13,6 +13,8 @@
 
 from __future__ import annotations
 
+import dataclasses
+
 import numpy as np
 import pytest
 import sympy
@@ -25,11 +27,9 @@ from stability.bounds import moment_threshold
 from stability.checks import check
 from stability.dynamics import AdditiveNoise, Preconditioning
 from stability.errors import InvalidInputError, InvalidTypeError
-from stability.methods.adaptive import Adam, AdamW, RMSProp
-from stability.numeric.moments import stationary_second_moment
-from stability.numeric.thresholds import radius_report
+from stability.methods import Adam, AdamW, RMSProp
+from stability.numeric import radius_report
 from stability.preconditioning import congruent, congruent_start
-from stability.system import bind
 from stability.testing.strategies import per_sample_hessians
 from tests.brute_force import batch_distribution
 
@@ -280,14 +280,12 @@ def test_stationary_moment_is_reported_in_the_original_coordinates():
     preconditioner = np.array([2.0, 0.5, 1.5])
     noisy = AdditiveNoise(((0,),), ((0, -1),), covariance=0.3)
     plain = SGD(2).dynamics()
-    import dataclasses
-
     preconditioned = dataclasses.replace(
         plain, noise=noisy, preconditioning=Preconditioning(tuple(preconditioner))
     )
     lr = 0.5 * stability.critical_learning_rate(problem, preconditioned)
-    ours = stationary_second_moment(problem, preconditioned, lr)
-    in_u = stationary_second_moment(*congruent(problem, preconditioned), lr)
+    ours = stability.stationary_second_moment(problem, preconditioned, lr)
+    in_u = stability.stationary_second_moment(*congruent(problem, preconditioned), lr)
     root = np.diag(preconditioner**-0.5)
     np.testing.assert_allclose(ours, root @ in_u @ root, rtol=1e-10, atol=1e-14)
 
@@ -343,8 +341,8 @@ def test_factored_problems_stay_factored(diagonal):
     problem = Quadratic.from_data(data)
     preconditioner = _random_preconditioner(rng, 40, diagonal)
     method = SGD(4, preconditioner=preconditioner)
-    system = bind(problem, method)
-    assert system.problem.kind == "data"  # G_i → G_i P^{−1/2}: never a d × d per-sample stack
+    # bind's congruence: G_i → G_i P^{−1/2}, never a d × d per-sample stack
+    assert congruent(problem, method)[0].kind == "data"
     root = _inverse_root(_dense(preconditioner, 40))
     plain = Quadratic.from_data(data @ root)
     ours = stability.threshold_report(problem, method)
@@ -354,7 +352,7 @@ def test_factored_problems_stay_factored(diagonal):
     jacobians = rng.standard_normal((30, 2, 12))
     factored = Quadratic.from_jacobians(jacobians)
     adam = Adam(0.9, preconditioner[:12] if diagonal else np.eye(12) + 0.1, batch_size=3)
-    assert bind(factored, adam).problem.kind == "jacobians"
+    assert congruent(factored, adam)[0].kind == "jacobians"
     root = _inverse_root(_dense(adam.preconditioner, 12))
     assert stability.critical_learning_rate(factored, adam) == pytest.approx(
         stability.critical_learning_rate(Quadratic.from_jacobians(jacobians @ root),
@@ -368,8 +366,8 @@ def test_scalar_preconditioner_keeps_coupled_decay_as_a_shift():
     data = rng.standard_normal((10, 4))
     problem = Quadratic.from_data(data)
     method = SGD(2, weight_decay=0.5, preconditioner=[2.0] * 4)
-    system = bind(problem, method)
-    assert system.problem.kind == "data" and system.shift > 0
+    transformed, plain = congruent(problem, method)
+    assert transformed.kind == "data" and plain.identity_part.degree == 1  # F = 1 − η μ / c
     reference = Quadratic.from_hessians(
         (np.einsum("ni,nj->nij", data, data) + 0.5 * np.eye(4)) / 2.0
     )
@@ -509,17 +507,15 @@ def test_symbolic_congruent_refusals_name_the_preconditioner():
 
 def test_expected_loss_change_reads_the_start_in_delta():
     # full batch RMSProp: δ' = (I − η P⁻¹ H) δ, change ½ δ'ᵀHδ' − ½ δᵀHδ (no congruence)
-    from stability.numeric.moments import expected_loss_change
-
     hessian = np.array([[3.0, 1.0], [1.0, 2.0]])
     preconditioner = np.array([[2.0, 0.5], [0.5, 1.0]])
     delta = np.array([0.7, -1.2])
     lr = 0.2
     after = delta - lr * np.linalg.solve(preconditioner, hessian @ delta)
     expected = 0.5 * after @ hessian @ after - 0.5 * delta @ hessian @ delta
-    ours = expected_loss_change(Quadratic(hessian), RMSProp(preconditioner), lr, delta)
+    ours = stability.expected_loss_change(Quadratic(hessian), RMSProp(preconditioner), lr, delta)
     assert ours == pytest.approx(expected, rel=1e-12)
     with pytest.raises(InvalidInputError, match="weight_decay"):
-        expected_loss_change(
+        stability.expected_loss_change(
             Quadratic(hessian), RMSProp(preconditioner, weight_decay=0.1), lr, delta
         )
