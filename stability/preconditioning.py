@@ -13,7 +13,7 @@ same batch law (Adam's second block is the step ``s = η P^{−1/2} m``). Couple
 stays ``μ u`` in the new coordinates. Mean-square stability, thresholds and spectral radii are
 unchanged by the fixed change of coordinates; second moments are not (``‖u‖² = δᵀ P δ``).
 
-Every evaluator that binds a problem (:func:`stability.system.bind`) applies
+Every evaluator that binds a problem (``bind``) applies
 :func:`congruent` itself: thresholds, spectral radii and stability are computed on the
 congruent pair, and second moments, mean squares and starts are read and reported in the
 original coordinates (``δ = P^{−1/2} u`` block by block). :func:`congruent` returns that
@@ -26,7 +26,7 @@ Examples
 --------
 >>> import numpy as np
 >>> from stability import Quadratic, critical_learning_rate
->>> from stability.methods.adaptive import Adam
+>>> from stability.methods import Adam
 >>> from stability.preconditioning import congruent
 >>> problem = Quadratic(np.diag([4.0, 1.0]))
 >>> method = Adam(0.9, preconditioner=[4.0, 0.25])  # P⁻¹H = diag(1, 4)
@@ -46,10 +46,10 @@ from typing import Any
 import numpy as np
 
 from stability.dynamics import LinearDynamics, Preconditioning
-from stability.errors import InvalidInputError, InvalidTypeError
+from stability.errors import InvalidInputError
 from stability.methods.base import Method
 from stability.problems import Quadratic, as_problem
-from stability.validation import check_positive_integer
+from stability.validation import as_finite_array
 
 __all__ = ["congruent", "congruent_problem", "congruent_start", "symbolic_congruent"]
 
@@ -139,7 +139,7 @@ def congruent_problem(problem: Quadratic, preconditioner: Any, *, shift: float =
 def congruent(problem: Quadratic, method: Any) -> tuple[Quadratic, LinearDynamics]:
     """``(problem, dynamics)`` in the coordinates ``u = P^{1/2} δ``: the plain pair.
 
-    Every evaluator applies this itself (through :func:`stability.system.bind`) and reports
+    Every evaluator applies this itself (when it binds the problem) and reports
     the quantities that depend on the coordinates in the original ones; call it to inspect
     the congruent problem or to hand the pair to code that expects a plain method. A method
     without a preconditioner is returned unchanged (as its dynamics). For a gradient step
@@ -164,11 +164,18 @@ def congruent(problem: Quadratic, method: Any) -> tuple[Quadratic, LinearDynamic
     >>> round(critical_learning_rate(*same), 12)  # P = I: 3 − √3
     1.267949192431
     """
-    dynamics = _description(method)
-    problem = as_problem(problem)
+    if isinstance(method, Method):
+        dynamics = method.dynamics()
+    elif isinstance(method, LinearDynamics):
+        dynamics = method
+    else:
+        from stability.methods.base import as_dynamics
+
+        dynamics = as_dynamics(method)  # raises the usual type error
     if dynamics.preconditioning is None:
-        return problem, dynamics
+        return as_problem(problem), dynamics
     preconditioning = dynamics.preconditioning
+    problem = as_problem(problem)
     plain = dataclasses.replace(dynamics, preconditioning=None)
     shift = _shift(preconditioning.shift, dynamics.name)
     scalar = _scalar(preconditioning)
@@ -180,19 +187,10 @@ def congruent(problem: Quadratic, method: Any) -> tuple[Quadratic, LinearDynamic
     return congruent_problem(problem, preconditioning, shift=shift), plain
 
 
-def _description(method: Any) -> LinearDynamics:
-    """A method's description, preconditioned or not (type errors as usual)."""
-    if isinstance(method, LinearDynamics):
-        return method
-    if isinstance(method, Method):
-        return method.dynamics()
-    from stability.methods.base import as_dynamics
-
-    return as_dynamics(method)  # raises the usual type error
-
-
 def _shift(value: Any, name: str) -> float:
     """The coupled weight decay as a float (a symbolic one is refused by name)."""
+    from stability.errors import InvalidTypeError
+
     try:
         number = float(value)
     except (TypeError, ValueError):
@@ -208,9 +206,10 @@ def _shift(value: Any, name: str) -> float:
 def congruent_start(init: Any, preconditioner: Any, *, blocks: int = 1) -> np.ndarray:
     """A start in the original coordinates mapped to ``u = P^{1/2} δ``, block by block.
 
-    ``init`` is read as :func:`stability.starts.initial_states` reads it (``None`` for the
-    default start, an error ``δ_0`` of length ``d`` repeated in every state block, a full
-    state of length ``m d``, or one start per row); each block is multiplied by ``P^{1/2}``.
+    ``init`` is read as :func:`stability.predicted_mean_square` reads it (``None`` for the
+    default start ``(1, …, 1)/√d``, an error ``δ_0`` of length ``d`` repeated in every state
+    block, a full state of length ``m d``, or one start per row); each block is multiplied
+    by ``P^{1/2}``.
     For Adam the second block is the step ``η P⁻¹ m`` in ``δ`` coordinates (``s`` after the
     map); pass a full state with a zero second block to start from ``m_0 = 0``.
 
@@ -231,12 +230,23 @@ def congruent_start(init: Any, preconditioner: Any, *, blocks: int = 1) -> np.nd
     >>> congruent_start([1.0, 1.0, 0.0, 0.0], [4.0, 1.0], blocks=2)
     array([2., 1., 0., 0.])
     """
-    from stability.starts import initial_states
-
     preconditioning = _preconditioning(preconditioner)
     dimension = len(preconditioning.matrix)
-    blocks = check_positive_integer(blocks, "blocks")
-    states = initial_states(init, dimension, blocks)
+    if isinstance(blocks, bool) or not isinstance(blocks, int) or blocks < 1:
+        raise InvalidInputError(f"blocks must be a positive integer; got {blocks!r}")
+    if init is None:  # the default start (1, …, 1)/√d in every block
+        states = np.full(dimension * blocks, dimension**-0.5)
+    else:
+        states = as_finite_array(init, "init", (1, 2))
+        if states.shape[-1] == dimension:
+            states = np.tile(states, blocks) if states.ndim == 1 else np.tile(states, (1, blocks))
+        elif states.shape[-1] != dimension * blocks:
+            from stability.errors import DimensionError
+
+            raise DimensionError(
+                f"init must have d={dimension} or m·d={dimension * blocks} entries per start; "
+                f"got shape {states.shape}"
+            )
     shaped = states.reshape(*states.shape[:-1], blocks, dimension)
     if preconditioning.diagonal:
         mapped = shaped * np.sqrt(np.asarray(preconditioning.matrix, dtype=float))
@@ -276,7 +286,7 @@ def symbolic_congruent(
     --------
     >>> import sympy
     >>> from stability import symbolic
-    >>> from stability.methods.adaptive import Adam
+    >>> from stability.methods import Adam
     >>> from stability.preconditioning import symbolic_congruent
     >>> hessians, plain = symbolic_congruent([sympy.Matrix([[8, 0], [0, 1]])], Adam(0.9, [4, 1]))
     >>> hessians[0], symbolic.critical_learning_rate(hessians, plain)  # (2 + 2β₁)/((1 − β₁) 2)
@@ -291,7 +301,7 @@ def symbolic_congruent(
     """
     import sympy
 
-    dynamics = _description(method)
+    dynamics = method if isinstance(method, LinearDynamics) else method.dynamics()
     matrices = [sympy.Matrix(h) for h in hessians]
     if dynamics.preconditioning is None:
         if preconditioner is not None:

@@ -41,14 +41,17 @@ import math
 from dataclasses import dataclass
 from fractions import Fraction
 from functools import cached_property
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
-from stability.dynamics import LinearDynamics, Preconditioning
-from stability.errors import InvalidInputError, InvalidTypeError
+from stability.dynamics import LinearDynamics
+from stability.errors import InvalidTypeError
 from stability.methods.base import as_dynamics
 from stability.problems import Quadratic, ReducedQuadratic, as_problem
+
+if TYPE_CHECKING:
+    from stability.dynamics import Preconditioning
 
 __all__ = ["System", "bind", "bind_reduced", "numeric_coefficient"]
 
@@ -242,8 +245,7 @@ class System:
         --------
         >>> import numpy as np
         >>> from stability import Quadratic
-        >>> from stability.methods.adaptive import RMSProp
-        >>> from stability.system import bind
+        >>> from stability.methods import RMSProp
         >>> system = bind(Quadratic(np.eye(2)), RMSProp([4.0, 9.0]))
         >>> system.congruent_states([1.0, 1.0])
         array([2., 3.])
@@ -264,8 +266,7 @@ class System:
         --------
         >>> import numpy as np
         >>> from stability import Quadratic
-        >>> from stability.methods.adaptive import RMSProp
-        >>> from stability.system import bind
+        >>> from stability.methods import RMSProp
         >>> system = bind(Quadratic(np.eye(2)), RMSProp([4.0, 1.0]))
         >>> system.to_original(np.eye(2))  # E δδᵀ = P^{−1/2} E uuᵀ P^{−1/2}
         array([[0.25, 0.  ],
@@ -290,8 +291,7 @@ class System:
         --------
         >>> import numpy as np
         >>> from stability import Quadratic
-        >>> from stability.methods.adaptive import RMSProp
-        >>> from stability.system import bind
+        >>> from stability.methods import RMSProp
         >>> system = bind(Quadratic(np.eye(2)), RMSProp([4.0, 1.0]))
         >>> system.from_original([[0.25, 0.0], [0.0, 1.0]])
         array([[1., 0.],
@@ -519,7 +519,7 @@ def bind(problem: Any, method: Any) -> System:
 
     A frozen preconditioner binds the congruent problem (here ``P⁻¹H = diag(1, 4)``):
 
-    >>> from stability.methods.adaptive import RMSProp
+    >>> from stability.methods import RMSProp
     >>> bind(Quadratic(np.diag([4.0, 1.0])), RMSProp([4.0, 0.25])).problem.hessian
     array([[1., 0.],
            [0., 4.]])
@@ -544,7 +544,7 @@ def _description(method: Any) -> LinearDynamics:
     """A method's description, with or without a frozen preconditioner."""
     if isinstance(method, LinearDynamics):
         return method
-    from stability.methods.base import Method
+    from stability.methods import Method
 
     if isinstance(method, Method):
         return method.dynamics()
@@ -577,6 +577,8 @@ def bind_reduced(reduced: ReducedQuadratic, method: Any, mixing: Any) -> System:
     """
     dynamics = _description(method)
     if dynamics.preconditioning is not None:
+        from stability.errors import InvalidInputError
+
         raise InvalidInputError(
             f"{dynamics.name} has a preconditioner; bind_reduced takes plain methods (bind the "
             "full problem with bind, which applies the congruence)"

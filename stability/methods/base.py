@@ -146,7 +146,7 @@ def as_dynamics(method: Any) -> LinearDynamics:
         If ``method`` is neither.
     InvalidInputError
         If the method has a frozen preconditioner: the callers of this function take plain
-        descriptions; the evaluators that bind the problem (:func:`stability.system.bind`)
+        descriptions; the evaluators that bind the problem (``bind``)
         apply the congruence themselves.
     """
     if isinstance(method, LinearDynamics):

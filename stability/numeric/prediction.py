@@ -21,7 +21,7 @@ Null-space directions of ``H`` are *kept* (they carry the start's component ther
 unchanged by the dynamics), since ``E‖z_t‖²`` includes them.
 
 Frozen preconditioners (``docs/theory/adaptive.md``): the recursion runs on the congruent
-pair in ``u = P^{1/2} δ`` (as bound by :func:`stability.system.bind`) and every moment is
+pair in ``u = P^{1/2} δ`` (as the binding step ``bind`` builds it) and every moment is
 read and reported in the original coordinates, ``S_δ = M S_u Mᵀ`` with
 ``M = I_m ⊗ P^{−1/2}``, so ``E‖δ_t‖² = tr(P⁻¹ E u_t u_tᵀ)``.
 """
@@ -84,7 +84,7 @@ class SecondMomentRecursion:
     system : System or None
         The bound system; for a preconditioned method ``T``, ``H`` and ``Cov ε`` are those
         of the congruent pair and moments are mapped to and from the original coordinates
-        (:meth:`~stability.system.System.to_original`).
+        (``System.to_original``).
     """
 
     dynamics: LinearDynamics
@@ -434,7 +434,7 @@ def predicted_mean_square(
     >>> from stability.numeric.prediction import predicted_mean_square
     >>> predicted_mean_square(Quadratic(np.diag([3.0])), GD(), 1.0, steps=3, init=[1.0])
     array([ 1.,  4., 16., 64.])
-    >>> from stability.methods.adaptive import RMSProp  # δ ← (1 − η h / P) δ, h / P = 3
+    >>> from stability.methods import RMSProp  # δ ← (1 − η h / P) δ, h / P = 3
     >>> predicted_mean_square(Quadratic(np.diag([6.0])), RMSProp([2.0]), 1.0, steps=2,
     ...                       init=[1.0])
     array([ 1.,  4., 16.])

@@ -10,6 +10,9 @@ The operators, characteristic polynomials and thresholds derived from them are t
 recursion in ``δ`` itself; ``K_i`` is not symmetric, which the exact route's range reduction
 (a similarity ``V⁺ K_i V``) already allows. A diagonal ``P`` on diagonal Hessians keeps every
 ``K_i`` diagonal, so the closed-form routes for symbolic entries apply.
+
+The symbolic entry points import this module when they run (it reads the package's public
+names, so it is loaded after the package).
 """
 
 from __future__ import annotations
@@ -22,7 +25,7 @@ import sympy
 
 from stability.dynamics import LinearDynamics
 from stability.errors import InvalidInputError
-from stability.symbolic.problems import SymbolicQuadratic, as_symbolic_problem, exact
+from stability.symbolic import SymbolicQuadratic, as_symbolic_problem, exact  # loaded lazily
 
 __all__ = ["PreconditionedQuadratic", "preconditioned_pair"]
 
@@ -45,7 +48,7 @@ class PreconditionedQuadratic(SymbolicQuadratic):
 def _description(method: Any) -> LinearDynamics | None:
     if isinstance(method, LinearDynamics):
         return method
-    from stability.methods.base import Method
+    from stability.methods import Method
 
     if isinstance(method, Method):
         return method.dynamics()
@@ -76,7 +79,7 @@ def preconditioned_pair(hessians: Any, method: Any, name: str = "hessians") -> t
 
     Examples
     --------
-    >>> from stability.methods.adaptive import RMSProp
+    >>> from stability.methods import RMSProp
     >>> from stability.symbolic._preconditioned import preconditioned_pair
     >>> problem, plain = preconditioned_pair([[[2, 1], [1, 2]]], RMSProp([[2, 0], [0, 4]]))
     >>> problem.hessians[0], plain.preconditioning

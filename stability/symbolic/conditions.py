@@ -30,9 +30,8 @@ import numpy as np
 import sympy
 
 from stability.errors import InvalidInputError, InvalidTypeError
-from stability.symbolic._preconditioned import preconditioned_pair
 from stability.symbolic.operators import read_dynamics
-from stability.symbolic.problems import LEARNING_RATE
+from stability.symbolic.problems import LEARNING_RATE, as_symbolic_problem
 from stability.symbolic.thresholds import (
     ThresholdDerivation,
     exact_symmetric_terms,
@@ -102,7 +101,9 @@ def stable_set(
     >>> stable_set(from_data([[1, 0], [0, 1], [1, 1]]), HeavyBall(0.5, batch_size=1))
     Interval.open(0, 15/4 - 3*sqrt(13)/4)
     """
-    problem, method = preconditioned_pair(hessians, method)
+    from stability.symbolic._preconditioned import preconditioned_pair
+
+    problem, method = preconditioned_pair(as_symbolic_problem(hessians), method)
     if derivation is None:
         derivation = threshold_derivation(problem, method, mixing=mixing, domain=domain)
     value = derivation.value

@@ -27,7 +27,6 @@ import numpy as np
 import sympy
 
 from stability.errors import SizeLimitError, UnstableError
-from stability.symbolic._preconditioned import preconditioned_pair
 from stability.symbolic.operators import (
     exact_learning_rate,
     noise_matrix,
@@ -36,7 +35,7 @@ from stability.symbolic.operators import (
     second_moment_operator,
     symmetric_indices,
 )
-from stability.symbolic.problems import LEARNING_RATE
+from stability.symbolic.problems import LEARNING_RATE, as_symbolic_problem
 from stability.symbolic.thresholds import critical_learning_rate
 
 __all__ = ["MAX_EXACT_MOMENT_SIZE", "MAX_SYMBOLIC_MOMENT_SIZE", "stationary_moment"]
@@ -107,7 +106,9 @@ def stationary_moment(
     [3/20, 0],
     [   0, 0]])
     """
-    problem, method = preconditioned_pair(hessians, method)
+    from stability.symbolic._preconditioned import preconditioned_pair
+
+    problem, method = preconditioned_pair(as_symbolic_problem(hessians), method)
     dynamics = read_dynamics(method, problem.samples, mixing=mixing)
     lr = exact_learning_rate(lr)
     blocks, dimension = dynamics.blocks, problem.dimension
