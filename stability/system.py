@@ -18,6 +18,17 @@ homogeneous of degree one in ``η`` (every plain method), ``s G(η) = G(s η)``:
 at ``η`` is the unit-scale operator at ``s η`` and thresholds are computed in the rescaled
 rate ``ν = s η`` (:attr:`System.rate_factor`), which never overflows.
 
+Frozen preconditioners. A method with a :class:`~stability.dynamics.Preconditioning` ``P``
+(``SGD(..., preconditioner=P)``, RMSProp, Adam, AdamW) is bound to the congruent problem
+``H̃_i = P^{−1/2} (H_i + μ I) P^{−1/2}`` and the plain dynamics
+(:func:`stability.preconditioning.congruent`, ``docs/theory/adaptive.md``): the state is
+``u = P^{1/2} δ`` block by block, a fixed change of coordinates that leaves the spectrum of
+``T`` (thresholds, spectral radii, stability) unchanged, so every route applies as is. The
+system keeps ``P`` (:attr:`System.preconditioning`) and the original problem
+(:attr:`System.original_problem`); evaluators of quantities that depend on the coordinates
+(second moments, mean squares, starts) map them with :meth:`System.to_original` and
+:meth:`System.congruent_states`.
+
 Gradient steps with a Hessian shift. ``A = (1 − g μ η) I − g η H_B`` (weight decay ``μ``)
 is the plain gradient step on the shifted Hessians ``H_i + μ I``; :attr:`System.gradient_scale`
 and :attr:`System.shift` record ``g`` and ``μ`` (in stored units) so that the evaluators keep
@@ -30,7 +41,7 @@ import math
 from dataclasses import dataclass
 from fractions import Fraction
 from functools import cached_property
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
@@ -38,6 +49,9 @@ from stability.dynamics import LinearDynamics
 from stability.errors import InvalidTypeError
 from stability.methods.base import as_dynamics
 from stability.problems import Quadratic, ReducedQuadratic, as_problem
+
+if TYPE_CHECKING:
+    from stability.dynamics import Preconditioning
 
 __all__ = ["System", "bind", "bind_reduced", "numeric_coefficient"]
 
@@ -150,6 +164,11 @@ class System:
     noise_identity, noise_hessian : ndarray, shape (m, k), or None
         Coefficients of the noise vectors ``u(η)`` and ``w(η)`` in ``η``, or ``None``
         without additive noise.
+    preconditioning : Preconditioning or None
+        The frozen preconditioner ``P`` of the method (then :attr:`problem` and
+        :attr:`dynamics` are the congruent pair in ``u = P^{1/2} δ``), else ``None``.
+    original_problem : Quadratic or None
+        The problem as given (before the congruence); ``None`` for a plain method.
     """
 
     problem: Quadratic | None
@@ -160,6 +179,8 @@ class System:
     hessian_table: np.ndarray
     noise_identity: np.ndarray | None
     noise_hessian: np.ndarray | None
+    preconditioning: Preconditioning | None = None
+    original_problem: Quadratic | None = None
 
     # ------------------------------------------------------------ description
     @property
@@ -190,6 +211,97 @@ class System:
             and not np.any(self.hessian_table[0])
             and not np.any(self.hessian_table[2:])
         )
+
+    # ------------------------------------------------------------ original coordinates
+    def _blockwise(self, states: np.ndarray, exponent: float) -> np.ndarray:
+        """Multiply every ``d``-block of the last axis by ``P^{exponent}``."""
+        preconditioning = self.preconditioning
+        if preconditioning is None:
+            return states
+        dimension = len(preconditioning.matrix)
+        shaped = states.reshape(*states.shape[:-1], -1, dimension)
+        if preconditioning.diagonal:
+            mapped = shaped * np.asarray(preconditioning.matrix, dtype=float) ** exponent
+        else:
+            power = (
+                preconditioning.square_root(dimension)
+                if exponent == 0.5
+                else preconditioning.inverse_square_root(dimension)
+            )
+            mapped = shaped @ power  # symmetric
+        return mapped.reshape(states.shape)
+
+    def congruent_states(self, states: Any) -> np.ndarray:
+        """Original-coordinate states mapped to the bound ones (``P^{1/2}`` per block).
+
+        The identity for a plain method.
+
+        Parameters
+        ----------
+        states : array_like, shape (..., m d)
+            One state or a stack, blocks of ``d`` stacked block-major.
+
+        Examples
+        --------
+        >>> import numpy as np
+        >>> from stability import Quadratic
+        >>> from stability.methods import RMSProp
+        >>> system = bind(Quadratic(np.eye(2)), RMSProp([4.0, 9.0]))
+        >>> system.congruent_states([1.0, 1.0])
+        array([2., 3.])
+        """
+        return self._blockwise(np.asarray(states, dtype=float), 0.5)
+
+    def to_original(self, moment: Any) -> np.ndarray:
+        """A second moment of the bound state mapped back to the original coordinates.
+
+        ``S_δ = M S_u Mᵀ`` with ``M = I_m ⊗ P^{−1/2}``; the identity for a plain method.
+
+        Parameters
+        ----------
+        moment : array_like, shape (..., m d, m d)
+            Second moment(s) in the bound coordinates.
+
+        Examples
+        --------
+        >>> import numpy as np
+        >>> from stability import Quadratic
+        >>> from stability.methods import RMSProp
+        >>> system = bind(Quadratic(np.eye(2)), RMSProp([4.0, 1.0]))
+        >>> system.to_original(np.eye(2))  # E δδᵀ = P^{−1/2} E uuᵀ P^{−1/2}
+        array([[0.25, 0.  ],
+               [0.  , 1.  ]])
+        """
+        array = np.asarray(moment, dtype=float)
+        if self.preconditioning is None:
+            return array
+        left = self._blockwise(np.swapaxes(array, -1, -2), -0.5)
+        return self._blockwise(np.swapaxes(left, -1, -2), -0.5)
+
+    def from_original(self, moment: Any) -> np.ndarray:
+        """A second moment in the original coordinates mapped to the bound ones (inverse of
+        :meth:`to_original`).
+
+        Parameters
+        ----------
+        moment : array_like, shape (..., m d, m d)
+            Second moment(s) in the original coordinates.
+
+        Examples
+        --------
+        >>> import numpy as np
+        >>> from stability import Quadratic
+        >>> from stability.methods import RMSProp
+        >>> system = bind(Quadratic(np.eye(2)), RMSProp([4.0, 1.0]))
+        >>> system.from_original([[0.25, 0.0], [0.0, 1.0]])
+        array([[1., 0.],
+               [0., 1.]])
+        """
+        array = np.asarray(moment, dtype=float)
+        if self.preconditioning is None:
+            return array
+        left = self._blockwise(np.swapaxes(array, -1, -2), 0.5)
+        return self._blockwise(np.swapaxes(left, -1, -2), 0.5)
 
     # ------------------------------------------------------------ the problem's coordinates
     def parts(self, lr: float) -> tuple[np.ndarray, np.ndarray]:
@@ -333,6 +445,15 @@ class System:
         state = self.blocks * self.reduced.rank
         return state * (state + 1) // 2
 
+    @property
+    def decaying(self) -> bool:
+        """Whether ``F`` depends on ``η`` (weight decay): ``null(H)`` is then not neutral.
+
+        Its state map is ``F(η)`` alone (every ``H_i`` vanishes there), which contracts or
+        grows with ``ρ(F(η))`` instead of keeping its value.
+        """
+        return bool(np.any(self.identity_table[1:]))
+
     def null_space_factor(self, lr: float) -> float:
         """``ρ(F(η))²``, the growth of the second moment on ``null(H)`` (one when neutral).
 
@@ -341,7 +462,7 @@ class System:
         lr : float
             Learning rate η.
         """
-        if not self.shift:
+        if not self.shift and not self.decaying:
             return 1.0
         identity = self.reduced_parts(lr)[0]
         return float(np.max(np.abs(np.linalg.eigvals(identity)))) ** 2
@@ -395,10 +516,39 @@ def bind(problem: Any, method: Any) -> System:
     (1.0, 1.0, 1)
     >>> system.parts(0.5)
     (array([[1.]]), array([[-0.5]]))
+
+    A frozen preconditioner binds the congruent problem (here ``P⁻¹H = diag(1, 4)``):
+
+    >>> from stability.methods import RMSProp
+    >>> bind(Quadratic(np.diag([4.0, 1.0])), RMSProp([4.0, 0.25])).problem.hessian
+    array([[1., 0.],
+           [0., 4.]])
     """
     problem = as_problem(problem)
-    dynamics = as_dynamics(method)
-    return _system(problem, dynamics, dynamics.batch.mixing(problem.samples))
+    dynamics = _description(method)
+    if dynamics.preconditioning is None:
+        return _system(problem, dynamics, dynamics.batch.mixing(problem.samples))
+    from stability.preconditioning import congruent
+
+    # the batch law and every coefficient are checked before the congruence is built
+    dynamics.batch.mixing(problem.samples)
+    _system(None, dynamics, Fraction(0))
+    transformed, plain = congruent(problem, dynamics)
+    system = _system(transformed, plain, plain.batch.mixing(transformed.samples))
+    object.__setattr__(system, "preconditioning", dynamics.preconditioning)
+    object.__setattr__(system, "original_problem", problem)
+    return system
+
+
+def _description(method: Any) -> LinearDynamics:
+    """A method's description, with or without a frozen preconditioner."""
+    if isinstance(method, LinearDynamics):
+        return method
+    from stability.methods import Method
+
+    if isinstance(method, Method):
+        return method.dynamics()
+    return as_dynamics(method)  # raises the usual type error
 
 
 def bind_reduced(reduced: ReducedQuadratic, method: Any, mixing: Any) -> System:
@@ -425,7 +575,14 @@ def bind_reduced(reduced: ReducedQuadratic, method: Any, mixing: Any) -> System:
     >>> system.reduced.rank, system.mixing
     (2, 0.0)
     """
-    dynamics = as_dynamics(method)
+    dynamics = _description(method)
+    if dynamics.preconditioning is not None:
+        from stability.errors import InvalidInputError
+
+        raise InvalidInputError(
+            f"{dynamics.name} has a preconditioner; bind_reduced takes plain methods (bind the "
+            "full problem with bind, which applies the congruence)"
+        )
     exact = mixing if isinstance(mixing, Fraction) else Fraction(float(mixing))
     system = _system(None, dynamics, exact)
     system.__dict__["scale"] = float(reduced.scale)

@@ -253,10 +253,11 @@ def test_monte_carlo_of_minibatch_adam_agrees():
 
 
 # ------------------------------------------------------------------ input checks
-def test_evaluators_refuse_a_preconditioned_method_directly():
+def test_evaluators_take_a_preconditioned_method_directly():
+    # bind applies the congruence: the same threshold as the congruent pair (P⁻¹H = diag(1, 1/2))
     problem = Quadratic(np.eye(2))
-    with pytest.raises(InvalidInputError, match="congruent"):
-        stability.critical_learning_rate(problem, Adam(0.9, preconditioner=[1.0, 2.0]))
+    method = Adam(0.9, preconditioner=[1.0, 2.0])
+    assert stability.critical_learning_rate(problem, method) == pytest.approx(38.0, rel=1e-12)
 
 
 @pytest.mark.parametrize(
@@ -310,3 +311,45 @@ def test_symbolic_congruent_agrees_with_numeric(method):
     assert float(exact) == pytest.approx(
         stability.critical_learning_rate(*congruent(problem, method)), rel=1e-12
     )
+
+
+# ------------------------------------------------------------------ passed directly
+@PROPERTY
+@given(per_sample_hessians(min_samples=2, max_samples=4), st.floats(0.0, 0.9), st.data())
+def test_every_evaluator_reads_the_congruent_pair_itself(stack, beta, draw):
+    problem = Quadratic.from_hessians(stack)
+    preconditioner = draw.draw(preconditioners(problem.dimension))
+    batch = draw.draw(st.integers(1, problem.samples))
+    decay = draw.draw(st.sampled_from([0.0, 0.2]))
+    method = draw.draw(
+        st.sampled_from(
+            [
+                SGD(batch, preconditioner=preconditioner, weight_decay=decay),
+                RMSProp(preconditioner, batch, momentum=beta, weight_decay=decay),
+                Adam(beta, preconditioner, batch, weight_decay=decay),
+                AdamW(beta, preconditioner, batch, weight_decay=decay),
+            ]
+        )
+    )
+    pair = congruent(problem, method)
+    threshold = stability.critical_learning_rate(problem, method)
+    assert threshold == stability.critical_learning_rate(*pair)
+    if math.isfinite(threshold):
+        for lr in (0.5 * threshold, 1.5 * threshold):
+            assert stability.spectral_radius(problem, method, lr) == pytest.approx(
+                stability.spectral_radius(*pair, lr), rel=1e-12
+            )
+            assert stability.is_stable(problem, method, lr) == (lr < threshold)
+
+
+def test_predicted_mean_square_reports_delta_not_u():
+    # RMSProp full batch on diagonal H: δ_k ← (1 − η h_k / p_k) δ_k, closed form per coordinate
+    problem = Quadratic(np.diag([4.0, 1.0]))
+    preconditioner = np.array([2.0, 0.25])
+    start = np.array([1.0, 2.0])
+    lr = 0.3
+    result = stability.predicted_mean_square(problem, RMSProp(preconditioner), lr, steps=5,
+                                             init=start)
+    factors = (1 - lr * np.array([4.0, 1.0]) / preconditioner) ** 2
+    expected = [float(np.sum(start**2 * factors**t)) for t in range(6)]
+    np.testing.assert_allclose(result, expected, rtol=1e-13)

@@ -11,9 +11,12 @@ RMSProp change slowly; freezing them gives a fixed diagonal (or any SPD) precond
 
 Here ``g_B = H_B δ`` (plus ``μ δ`` with coupled weight decay). Each compiles to a
 :class:`~stability.dynamics.LinearDynamics` written in the congruent coordinates
-``u = P^{1/2} δ`` with a :class:`~stability.dynamics.Preconditioning`
-attached; :func:`stability.preconditioning.congruent` turns problem and method into the plain
-pair every evaluator reads. Adam's second state block is the step ``s = η P^{−1/2} m`` (so that
+``u = P^{1/2} δ`` with a :class:`~stability.dynamics.Preconditioning` attached. Every
+evaluator takes these methods directly: the binding step ``bind`` uses the congruent
+problem ``P^{−1/2} (H_i + μ I) P^{−1/2}`` and the plain dynamics
+(:func:`stability.preconditioning.congruent`), and second moments and mean squares are
+reported in the original coordinates ``δ = P^{−1/2} u``. Adam's second state block is the
+step ``s = η P^{−1/2} m`` (so that
 ``η`` enters only through ``η H̃_B``, as for heavy ball, and the full-batch route is the fast
 one); in those coordinates
 
@@ -78,11 +81,14 @@ class RMSProp(Method):
     --------
     >>> import numpy as np
     >>> from stability import Quadratic, critical_learning_rate
-    >>> from stability.methods.adaptive import RMSProp
+    >>> from stability.methods import RMSProp
     >>> from stability.preconditioning import congruent
     >>> problem = Quadratic(np.diag([4.0, 1.0]))
-    >>> float(critical_learning_rate(*congruent(problem, RMSProp([4.0, 0.25]))))  # 2/λ(P⁻¹H)
+    >>> float(critical_learning_rate(problem, RMSProp([4.0, 0.25])))  # 2/λ_max(P⁻¹H)
     0.5
+    >>> congruent(problem, RMSProp([4.0, 0.25]))[0].hessian  # P^{−1/2} H P^{−1/2}
+    array([[1., 0.],
+           [0., 4.]])
     """
 
     preconditioner: Any = None
@@ -153,6 +159,9 @@ class Adam(Method):
     >>> from stability.methods.adaptive import Adam
     >>> float(critical_learning_rate(Quadratic(np.diag([2.0, 1.0])), Adam(0.9)))  # 38 / 2
     19.0
+    >>> problem = Quadratic(np.diag([4.0, 1.0]))  # P⁻¹H = diag(1, 4): 38 / 4
+    >>> round(float(critical_learning_rate(problem, Adam(0.9, [4.0, 0.25]))), 12)
+    9.5
     """
 
     beta1: Any = 0.9

@@ -150,8 +150,9 @@ def as_dynamics(method: Any) -> LinearDynamics:
     InvalidTypeError
         If ``method`` is neither.
     InvalidInputError
-        If the method has a frozen preconditioner: evaluators read the congruent pair of
-        :func:`stability.preconditioning.congruent` instead.
+        If the method has a frozen preconditioner: the callers of this function take plain
+        descriptions; the evaluators that bind the problem (``bind``)
+        apply the congruence themselves.
     """
     if isinstance(method, LinearDynamics):
         dynamics = method
@@ -162,8 +163,11 @@ def as_dynamics(method: Any) -> LinearDynamics:
     if dynamics is not None:
         if dynamics.preconditioning is not None:
             raise InvalidInputError(
-                f"{dynamics.name} has a frozen preconditioner; analyse it on the congruent "
-                "problem: problem, method = stability.preconditioning.congruent(problem, method)"
+                f"{dynamics.name} has a frozen preconditioner, which this function does not "
+                "take; critical_learning_rate, spectral_radius, is_stable, predicted_mean_square, "
+                "stationary_second_moment, check, the moment bounds and the symbolic layer take it "
+                "directly; elsewhere pass the plain pair in the coordinates u = P^{1/2} δ: "
+                "problem, method = stability.preconditioning.congruent(problem, method)"
             )
         return dynamics
     raise InvalidTypeError(

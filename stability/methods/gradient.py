@@ -97,7 +97,8 @@ class SGD(Method):
         With ``shuffle``, skip the short last batch when ``B`` does not divide ``n``.
     preconditioner : array_like or None, default None
         A frozen preconditioner ``P`` (positive vector or SPD matrix): the step is
-        ``−η P⁻¹ (g_B + μ θ)``. Analyse with :func:`stability.preconditioning.congruent`.
+        ``−η P⁻¹ (g_B + μ θ)``; the evaluators apply the congruence ``u = P^{1/2} δ``
+        themselves (``docs/theory/adaptive.md``).
 
     Examples
     --------

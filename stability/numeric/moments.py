@@ -339,7 +339,8 @@ def stationary_second_moment(
     Returns
     -------
     ndarray, shape (m d, m d)
-        The state's stationary second moment in the problem's original coordinates, with
+        The state's stationary second moment in the problem's original coordinates (``δ``
+        also under a frozen preconditioner, ``docs/theory/adaptive.md``), with
         block ``(a, c)`` (each ``d × d``) equal to ``E[z_a z_cᵀ]`` for the state blocks of
         :attr:`LinearDynamics.state` (``m = 1``: just ``E[δ δᵀ]``). Directions of
         ``null(H)`` that the noise does not reach are neutral and keep their initial value;
@@ -408,7 +409,14 @@ def stationary_second_moment(
     original = np.einsum("ik,ackl,jl->aicj", basis, moment, basis, optimize=True).reshape(
         blocks * dimension, blocks * dimension
     )
+    original = system.to_original(original)  # δ = P^{−1/2} u under a frozen preconditioner
     return 0.5 * (original + original.T)
+
+
+def _coupled(system: System) -> bool:
+    """Whether a preconditioned system's congruent Hessians carry the coupled weight decay."""
+    shift = system.preconditioning.shift if system.preconditioning is not None else 0
+    return bool(shift)
 
 
 def expected_loss_change(problem: Quadratic, method: Any, lr: float, mean: Any) -> float:
@@ -460,6 +468,13 @@ def expected_loss_change(problem: Quadratic, method: Any, lr: float, mean: Any) 
             f"mean must hold {blocks} block(s) of d={dimension} entries for {dynamics.name} "
             f"(state {', '.join(dynamics.state)}); got shape {state.shape}"
         )
+    if system.preconditioning is not None:
+        if _coupled(system):
+            raise InvalidInputError(
+                f"{dynamics.name}: expected_loss_change does not take a preconditioner together "
+                "with coupled weight_decay (the congruent Hessians include the decay)"
+            )
+        state = system.congruent_states(state.reshape(-1))  # u = P^{1/2} δ, ½ uᵀH̃u = ½ δᵀHδ
     state = state.reshape(blocks, dimension)
     reduced = system.true_reduced
     basis, lam = reduced.basis, reduced.eigenvalues

@@ -19,6 +19,11 @@ using ``E H_B = H`` and ``E[H_B X H_B] = (1 − p) H X H + p (1/n) Σ_s H_s X H_
 sandwich costs ``O(n d²)`` per block; with general per-sample Hessians ``O(n d³)``.
 Null-space directions of ``H`` are *kept* (they carry the start's component there,
 unchanged by the dynamics), since ``E‖z_t‖²`` includes them.
+
+Frozen preconditioners (``docs/theory/adaptive.md``): the recursion runs on the congruent
+pair in ``u = P^{1/2} δ`` (as the binding step ``bind`` builds it) and every moment is
+read and reported in the original coordinates, ``S_δ = M S_u Mᵀ`` with
+``M = I_m ⊗ P^{−1/2}``, so ``E‖δ_t‖² = tr(P⁻¹ E u_t u_tᵀ)``.
 """
 
 from __future__ import annotations
@@ -76,6 +81,10 @@ class SecondMomentRecursion:
         ``u(η)`` and ``w(η)`` when the dynamics has additive noise.
     noise_covariance : ndarray or None
         ``Cov ε`` (``d × d``).
+    system : System or None
+        The bound system; for a preconditioned method ``T``, ``H`` and ``Cov ε`` are those
+        of the congruent pair and moments are mapped to and from the original coordinates
+        (``System.to_original``).
     """
 
     dynamics: LinearDynamics
@@ -88,6 +97,17 @@ class SecondMomentRecursion:
     noise_identity: np.ndarray | None
     noise_gradient: np.ndarray | None
     noise_covariance: np.ndarray | None
+    system: System | None = None
+
+    def _to_original(self, moment: np.ndarray) -> np.ndarray:
+        if self.system is None or self.system.preconditioning is None:
+            return moment
+        return self.system.to_original(moment)
+
+    def _from_original(self, moment: np.ndarray) -> np.ndarray:
+        if self.system is None or self.system.preconditioning is None:
+            return moment
+        return self.system.from_original(moment)
 
     @property
     def blocks(self) -> int:
@@ -139,14 +159,19 @@ class SecondMomentRecursion:
         >>> second_moment_recursion(problem, SGD(1, replacement=True), 0.5).apply([[1.0]])
         array([[0.25]])
         """
-        s = self._blocks_of(moment)
+        s = self._blocks_of(self._from_original(self._blocks_check(moment)))
         parts = (self.identity, self.gradient)
         m, d = self.blocks, self.dimension
         flat = s.reshape(-1, m, m, d, d)
         images = np.empty(flat.shape)
         for index, blocks in enumerate(flat):
             images[index] = self.operator.apply_pair(blocks, parts, parts)
-        return self._matrix_of(images.reshape(s.shape))
+        return self._to_original(self._matrix_of(images.reshape(s.shape)))
+
+    def _blocks_check(self, moment: Any) -> np.ndarray:
+        """``moment`` as a float array of ``md × md`` matrices (shape checked)."""
+        self._blocks_of(moment)
+        return np.asarray(moment, dtype=float)
 
     def noise(self) -> np.ndarray:
         """``N = E[b bᵀ]`` (``md × md``; zero without noise).
@@ -166,7 +191,7 @@ class SecondMomentRecursion:
             + np.einsum("i,k,ab->ikab", w, u, ch.T)
             + np.einsum("i,k,ab->ikab", w, w, sandwich(c))
         )
-        return self._matrix_of(blocks)
+        return self._to_original(self._matrix_of(blocks))
 
     def initial_moment(self, init: Any = None) -> np.ndarray:
         """``S_0 = E z_0 z_0ᵀ`` for a start as accepted by :func:`stability.starts.initial_states`.
@@ -312,6 +337,7 @@ def second_moment_recursion(problem: Quadratic, method: Any, lr: float) -> Secon
         noise_identity=u,
         noise_gradient=w,
         noise_covariance=covariance,
+        system=system,
     )
 
 
@@ -399,7 +425,9 @@ def predicted_mean_square(
     Returns
     -------
     ndarray, shape (steps + 1,)
-        ``E‖z_t‖²``; for momentum ``‖z_t‖² = ‖δ_t‖² + ‖δ_{t−1}‖²``.
+        ``E‖z_t‖²``; for momentum ``‖z_t‖² = ‖δ_t‖² + ‖δ_{t−1}‖²``. For a frozen
+        preconditioner ``P`` the state is in the original coordinates (``δ``, and for Adam
+        the step ``η P⁻¹ m``): ``E‖δ_t‖² = tr(P⁻¹ E u_t u_tᵀ)`` (``docs/theory/adaptive.md``).
 
     Examples
     --------
@@ -408,6 +436,10 @@ def predicted_mean_square(
     >>> from stability.numeric.prediction import predicted_mean_square
     >>> predicted_mean_square(Quadratic(np.diag([3.0])), GD(), 1.0, steps=3, init=[1.0])
     array([ 1.,  4., 16., 64.])
+    >>> from stability.methods import RMSProp  # δ ← (1 − η h / P) δ, h / P = 3
+    >>> predicted_mean_square(Quadratic(np.diag([6.0])), RMSProp([2.0]), 1.0, steps=2,
+    ...                       init=[1.0])
+    array([ 1.,  4., 16.])
     """
     recursion = second_moment_recursion(problem, method, lr)
     return recursion.mean_square(steps, init)

@@ -586,9 +586,18 @@ class RadiusReport:
 
 
 def _with_null_space(system: System, lr: float, report: RadiusReport) -> RadiusReport:
-    """Include the contraction ``(1 − g μ ν)²`` of ``null(H)`` under a shifted gradient step."""
+    """Include the contraction ``(1 − g μ ν)²`` of ``null(H)`` under a shifted gradient step,
+    or ``ρ(F(η))²`` when weight decay makes ``F`` depend on ``η`` (momentum, AdamW)."""
     reduced = system.reduced
-    if not system.shift or reduced.basis.shape[0] <= reduced.rank:
+    if reduced.basis.shape[0] <= reduced.rank:
+        return report
+    if not system.shift:
+        if not system.decaying:
+            return report
+        value = system.null_space_factor(lr)
+        if value > report.value:
+            return RadiusReport(value, 1.0 - value, report.route, report.residual,
+                                report.applications)
         return report
     x = float(system.gradient_scale) * system.rate(lr) * system.shift
     value, gap = (1.0 - x) ** 2, x * (2.0 - x)

@@ -101,7 +101,9 @@ def stable_set(
     >>> stable_set(from_data([[1, 0], [0, 1], [1, 1]]), HeavyBall(0.5, batch_size=1))
     Interval.open(0, 15/4 - 3*sqrt(13)/4)
     """
-    problem = as_symbolic_problem(hessians)
+    from stability.symbolic._preconditioned import preconditioned_pair
+
+    problem, method = preconditioned_pair(as_symbolic_problem(hessians), method)
     if derivation is None:
         derivation = threshold_derivation(problem, method, mixing=mixing, domain=domain)
     value = derivation.value

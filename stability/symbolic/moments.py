@@ -106,7 +106,9 @@ def stationary_moment(
     [3/20, 0],
     [   0, 0]])
     """
-    problem = as_symbolic_problem(hessians)
+    from stability.symbolic._preconditioned import preconditioned_pair
+
+    problem, method = preconditioned_pair(as_symbolic_problem(hessians), method)
     dynamics = read_dynamics(method, problem.samples, mixing=mixing)
     lr = exact_learning_rate(lr)
     blocks, dimension = dynamics.blocks, problem.dimension

@@ -553,7 +553,9 @@ def second_moment_operator(
     [  0,   0,   0, 0],
     [  0,   0,   0, 0]])
     """
-    problem = as_symbolic_problem(hessians)
+    from stability.symbolic._preconditioned import preconditioned_pair
+
+    problem, method = preconditioned_pair(as_symbolic_problem(hessians), method)
     dynamics = read_dynamics(method, problem.samples, mixing=mixing)
     lr = exact_learning_rate(lr)
     _check_operator_size(problem, dynamics)
@@ -589,7 +591,9 @@ def state_map(hessian: Any, method: Any, lr: Any = LEARNING_RATE) -> sympy.Matri
     [beta - eta*lambda + 1, -beta],
     [                    1,     0]])
     """
-    problem = as_symbolic_problem(hessian, "hessian")
+    from stability.symbolic._preconditioned import preconditioned_pair
+
+    problem, method = preconditioned_pair(as_symbolic_problem(hessian, "hessian"), method)
     if problem.samples != 1:
         raise DimensionError(f"hessian must be one matrix; got {problem.samples}")
     dynamics = read_dynamics(method, 1, mixing=0)
@@ -674,7 +678,9 @@ def noise_matrix(
     >>> noise_matrix([lam], VariationalGD(sigma2, samples=4))  # η² λ² σ² / S
     Matrix([[eta**2*lambda**2*sigma2/4]])
     """
-    problem = as_symbolic_problem(hessians)
+    from stability.symbolic._preconditioned import preconditioned_pair
+
+    problem, method = preconditioned_pair(as_symbolic_problem(hessians), method)
     dynamics = read_dynamics(method, problem.samples, mixing=mixing)
     lr = exact_learning_rate(lr)
     d, m = problem.dimension, dynamics.blocks

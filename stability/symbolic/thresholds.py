@@ -714,7 +714,9 @@ def threshold_derivation(
     >>> derivation.route, derivation.assumptions
     ('per-coordinate', (h_1 > 0, h_2 > 0))
     """
-    problem = as_symbolic_problem(hessians)
+    from stability.symbolic._preconditioned import preconditioned_pair
+
+    problem, method = preconditioned_pair(as_symbolic_problem(hessians), method)
     dynamics = read_dynamics(method, problem.samples, mixing=mixing)
     symbols = _domain(problem, dynamics, mixing, domain)
     if not symbols:
@@ -821,7 +823,9 @@ def characteristic_polynomial(
     >>> characteristic_polynomial(from_data([[1, 0], [0, 1], [1, 1]]), SGD(1))
     2*(eta - 4)*(eta**2 - 6*eta + 6)/27
     """
-    problem = as_symbolic_problem(hessians)
+    from stability.symbolic._preconditioned import preconditioned_pair
+
+    problem, method = preconditioned_pair(as_symbolic_problem(hessians), method)
     dynamics = read_dynamics(method, problem.samples, mixing=mixing)
     lr_symbol = sympy.sympify(lr)
     if not problem.is_parametric and not dynamics.free_symbols:
