@@ -108,13 +108,13 @@ def reduced_matrix(apply: StackOperator, lift: np.ndarray) -> np.ndarray:
            [0. , 0. , 0.5]])
     """
     size = lift.shape[1]
-    basis = symmetric_basis(size)
-    count = basis.shape[0]
-    if count * count > DENSE_ENTRY_LIMIT:
+    count = size * (size + 1) // 2
+    if count * count > DENSE_ENTRY_LIMIT:  # refused before the basis is built
         raise SizeLimitError(
             f"the reduced operator has dimension {count:,}; check needs it densely "
             f"(limit {DENSE_ENTRY_LIMIT:,} entries)"
         )
+    basis = symmetric_basis(size)
     elements = basis.reshape(count, size, size)
     columns = np.empty((count, count))
     block = max(1, 2_000_000 // max(lift.shape[0] ** 2, 1))
