@@ -26,7 +26,6 @@ from stability.checks._comparisons import (
     verdict_comparison,
 )
 from stability.checks._operator import operator_apply
-from stability.checks._rate import predicted_traces, quiet_horizon
 from stability.checks._report import Comparison, format_comparison, json_comparison
 from stability.checks._spectrum import (
     dense_spectrum,
@@ -43,6 +42,7 @@ from stability.checks._statistics import (
     random_probe,
 )
 from stability.checks._symbolic import symbolic_layer, threshold_comparison
+from stability.checks._trajectory import predicted_traces, quiet_horizon
 from stability.errors import (
     DimensionError,
     InvalidInputError,
@@ -78,7 +78,7 @@ def test_the_package_exports_what_the_module_did():
 
 
 def test_every_private_module_exports_only_what_it_defines_or_imports():
-    for name in ("_check", "_comparisons", "_operator", "_rate", "_report", "_spectrum"):
+    for name in ("_check", "_comparisons", "_operator", "_probes", "_rate", "_report", "_setup"):
         module = importlib.import_module(f"stability.checks.{name}")
         for exported in module.__all__:
             assert hasattr(module, exported), f"{name}.{exported}"
