@@ -337,3 +337,53 @@ def test_margin_and_rates():
         check_margin(1.5)
     with pytest.raises(InvalidTypeError, match="margin must be a number"):
         check_margin("wide")
+
+
+# ------------------------------------------------------------------------- one rate
+def _setup(problem, method, lr, operator=None, **options):
+    from stability.checks._setup import RateOptions, prepare
+
+    values = {"runs": 2000, "horizon": None, "false_alarm": FALSE_ALARM, "init": None}
+    values.update(options)
+    return prepare(
+        bind(problem, method),
+        lr,
+        operator,
+        RateOptions(**values, executor=None, progress=False, chunk_size=1024),
+    )
+
+
+def test_probe_comparison_finds_an_operator_off_by_ten_percent():
+    from stability.checks._probes import probe_comparison
+
+    problem = _data_problem(6, 2, 13)
+    right = _setup(problem, SGD(1), 0.3)
+    wrong = _setup(problem, SGD(1), 0.3, operator=lambda s: 1.1 * right.image(s))
+    streams = np.random.SeedSequence(14).spawn(8)
+    passed = probe_comparison(right, np.random.default_rng(15), streams, FALSE_ALARM)
+    failed = probe_comparison(wrong, np.random.default_rng(15), streams, FALSE_ALARM)
+    assert passed.passed and passed.kind == "guaranteed"
+    assert not failed.passed and failed.score > 1
+
+
+def test_horizon_and_prediction_routes():
+    from stability.checks._statistics import MAX_HORIZON
+    from stability.checks._trajectory import horizon_and_prediction
+
+    problem = _data_problem(6, 3, 16)
+    given = _setup(problem, SGD(2), 0.2, horizon=7)
+    horizon, predicted = horizon_and_prediction(given, 1e-7)
+    assert horizon == 7
+    np.testing.assert_allclose(predicted, given.recursion.mean_square(7), rtol=1e-12)
+    exact = _setup(problem, GD(), 0.2)  # full batch, no noise, one start: deterministic
+    horizon, predicted = horizon_and_prediction(exact, 1e-7)
+    assert horizon == MAX_HORIZON
+    np.testing.assert_allclose(predicted, exact.recursion.mean_square(MAX_HORIZON), rtol=1e-12)
+    noisy = _setup(problem, stability.VariationalGD(0.3, samples=2, batch_size=2), 0.2)
+    horizon, predicted = horizon_and_prediction(noisy, 1e-7)
+    assert 1 <= horizon <= MAX_HORIZON and len(predicted) == horizon + 1
+    np.testing.assert_allclose(predicted, noisy.recursion.mean_square(horizon), rtol=1e-12)
+    assert (
+        predicted[1]
+        > predicted_traces(noisy.apply, noisy.recursion.initial_moment(None), None, 1)[1]
+    )  # the noise adds to E‖z_1‖²
