@@ -66,7 +66,7 @@ def test_disagreement_exits_with_one(capsys, tmp_path, monkeypatch):
     # a deliberately wrong numeric layer: the CLI must report it and exit with code 1
     import importlib
 
-    check_module = importlib.import_module("stability.checks")
+    check_module = importlib.import_module("stability.checks._setup")
     original = check_module.second_moment_recursion
 
     def wrong(problem, dynamics, lr):
