@@ -51,7 +51,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         "methods (and batch sizes) on a problem read from .npy, .npz, .csv, .txt or .pt.",
     )
     add_problem_arguments(parser)
-    add_method_arguments(parser, multiple=True, epochs=True)
+    add_method_arguments(parser, multiple=True)
     parser.add_argument(
         "--precision",
         type=count("--precision"),
@@ -62,9 +62,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     parser.set_defaults(handler=run)
 
 
-def threshold_row(
-    problem: Any, method: Any, threshold: float, exponent: int = 0
-) -> dict[str, Any]:
+def threshold_row(problem: Any, method: Any, threshold: float, exponent: int = 0) -> dict[str, Any]:
     """The JSON object of one method: the same fields in every subcommand.
 
     Parameters
@@ -114,6 +112,10 @@ def threshold_row(
         "batch": dynamics.batch.describe(),
         "batch_size": getattr(method, "batch_size", None),
         "momentum": getattr(method, "momentum", None),
+        "options": {
+            option.keyword: getattr(method, option.keyword, None)
+            for option in (spec.options if spec is not None else ())
+        },
         **fields,
         "critical_learning_rate": threshold,
         "gd_edge": gd_edge,
@@ -159,7 +161,7 @@ def run(arguments: argparse.Namespace) -> int:
         table = [
             (key.replace("_", " "), f"{value:.10g}" if isinstance(value, float) else str(value))
             for key, value in rows[0].items()
-            if value is not None and key not in ("label", "method_name", "batch_size")
+            if value is not None and key not in ("label", "method_name", "batch_size", "options")
         ]
         print(format_table(table, ("quantity", "value")))
         return 0
@@ -171,10 +173,10 @@ def run(arguments: argparse.Namespace) -> int:
     )
     print(f"problem: {samples}, {dimension}rank {first['rank']}, sharpness λ_max(H) = {sharpness}")
     table = []
-    for row in rows:
+    for method, row in zip(methods, rows, strict=True):
         rate = row["critical_learning_rate"]
         edge = row["gd_edge"]
         ratio = rate / edge if 0 < edge < float("inf") else float("nan")
-        table.append((row["label"].split(" B=")[0], row["batch"], f"{rate:.8g}", f"{ratio:.4g}"))
+        table.append((label(method, batch=False), row["batch"], f"{rate:.8g}", f"{ratio:.4g}"))
     print(format_table(table, ("method", "batch", "η*", "η* × λ_max / 2")))
     return 0

@@ -139,7 +139,7 @@ def _convert(option: Any, value: Any) -> Any:
 
     if value is None:
         return sympy.Symbol(option.symbol, positive=True) if option.symbol else None
-    if isinstance(value, str):
+    if isinstance(value, str) and option.kind == "number":
         return _number_or_symbol(value, option.flag)
     return value
 
