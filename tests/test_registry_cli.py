@@ -372,15 +372,15 @@ def test_a_preconditioner_is_a_file(tmp_path, suffix) -> None:
         (["--method", "rmsprop", "--preconditioner", "4,inf"], "--preconditioner"),
         (["--method", "rmsprop", "--preconditioner", ","], "--preconditioner"),
         (["--method", "rmsprop", "--preconditioner", "missing.npy"], "--preconditioner"),
-        (["--method", "adam", "--beta1", "1"], "beta1"),
+        (["--method", "adam", "--beta1", "1"], "--beta1"),
         (["--method", "sgd", "--batch-size", "2", "--decoupled"], "--decoupled"),
         (["--method", "heavy-ball", "--momentum", "0.5", "--shuffle"], "--shuffle"),
         (["--method", "sgd", "--batch-size", "2", "--drop-last"], "--drop-last"),
         (["--method", "variational-gd", "--posterior-variance", "0.1",
-          "--degrees-of-freedom", "2"], "degrees_of_freedom"),
+          "--degrees-of-freedom", "2"], "--degrees-of-freedom"),
         (["--method", "variational-gd", "--posterior-variance", "0.1", "--posterior", "cauchy"],
          "--posterior"),
-        (["--method", "adamw", "--weight-decay", "-1"], "weight_decay"),
+        (["--method", "adamw", "--weight-decay", "-1"], "--weight-decay"),
     ],
 )  # fmt: skip
 def test_bad_option_values_are_named_in_one_line(capsys, words, message) -> None:

@@ -158,9 +158,10 @@ def run(arguments: argparse.Namespace) -> int:
         print_json(rows[0] if len(rows) == 1 else rows)
         return 0
     if len(rows) == 1:
+        shown = {**rows[0], "method": label(methods[0], batch=False)}  # with its options
         table = [
             (key.replace("_", " "), f"{value:.10g}" if isinstance(value, float) else str(value))
-            for key, value in rows[0].items()
+            for key, value in shown.items()
             if value is not None and key not in ("label", "method_name", "batch_size", "options")
         ]
         print(format_table(table, ("quantity", "value")))
