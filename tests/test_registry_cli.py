@@ -335,6 +335,14 @@ def test_the_brief_example_command(capsys, tmp_path) -> None:
         assert json.loads(out)["critical_learning_rate"] == expected
 
 
+def test_the_tour_shows_every_method() -> None:
+    from stability.cli.tour import tour_rows
+
+    labels = [label for label, _, _ in tour_rows()]
+    for spec in registry.METHODS:
+        assert any(label.split(" ")[0] == spec.label for label in labels), spec.name
+
+
 # ------------------------------------------------------------------------------- parsing
 @pytest.mark.parametrize("text", ["4,0.25", "4, 0.25", "4 0.25"])
 def test_a_preconditioner_is_numbers(text) -> None:

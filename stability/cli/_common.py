@@ -309,10 +309,7 @@ def add_method_arguments(
         "--replacement", action="store_true", help="draw batch indices with replacement"
     )
     for flag, option in registry.flags().items():
-        takers = ", ".join(
-            spec.name for spec in registry.METHODS if spec.option(option.keyword) is not None
-        )
-        text = f"{option.help} [{takers}]"
+        text = f"{option.help} [{_takers(option.keyword)}]"
         if option.kind == "switch":
             group.add_argument(flag, action="store_true", default=None, help=text)
         elif option.kind == "boolean":
@@ -324,12 +321,44 @@ def add_method_arguments(
         elif symbolic and option.symbol is not None:
             group.add_argument(
                 flag,
+                metavar=option.display or None,
                 help=f"{text}; a number or a symbol name (default the symbol {option.symbol})",
             )
         elif option.integer:
-            group.add_argument(flag, type=count(flag), help=text)
+            group.add_argument(
+                flag, type=count(flag), metavar=option.display or None, help=text
+            )
         else:
-            group.add_argument(flag, type=finite_float(flag), help=text)
+            group.add_argument(
+                flag, type=finite_float(flag), metavar=option.display or None, help=text
+            )
+
+
+def _takers(keyword: str) -> str:
+    """The methods taking an option, grouped by default (``heavy-ball, nesterov: required``)."""
+    groups: dict[str, list[str]] = {}
+    for spec in registry.METHODS:
+        option = spec.option(keyword)
+        if option is None:
+            continue
+        if option.required:
+            note = "required"
+        elif option.kind in ("number", "integer", "choice") or option.kind == "boolean":
+            note = f"default {_default_text(option)}"
+        else:
+            note = ""
+        groups.setdefault(note, []).append(spec.name)
+    return "; ".join(
+        ", ".join(names) + (f": {note}" if note else "") for note, names in groups.items()
+    )
+
+
+def _default_text(option: Any) -> str:
+    if option.kind == "boolean":
+        return option.flag if option.default else f"--no-{option.flag[2:]}"
+    if isinstance(option.default, float):
+        return f"{option.default:g}"
+    return str(option.default)
 
 
 def add_seed_argument(parser: argparse.ArgumentParser) -> None:

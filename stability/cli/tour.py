@@ -62,8 +62,7 @@ def tour_rows() -> list[tuple[str, str, float]]:
     ('GD', 'full batch')
     """
     from stability.examples import regression_example
-    from stability.methods import GD, SGD, HeavyBall, Nesterov, registry
-    from stability.methods.variational import VariationalGD
+    from stability.methods import GD, SGD, HeavyBall, Nesterov, VariationalGD, registry
     from stability.numeric.thresholds import critical_learning_rate
 
     problem = regression_example()
@@ -123,7 +122,7 @@ def edge_rows() -> tuple[float, float, list[tuple[float, int, float, float]]]:
     True
     """
     from stability.examples import regression_example
-    from stability.methods.variational import VariationalGD
+    from stability.methods import VariationalGD
     from stability.numeric.variational_edge import variational_edges
 
     problem = regression_example()
