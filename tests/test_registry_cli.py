@@ -158,7 +158,11 @@ def test_simulate_accepts_every_method(capsys, spec) -> None:
         "--steps", "3", "--runs", "50", "--json",
     )  # fmt: skip
     assert code == 0, err
-    assert json.loads(out)["steps"] == 3
+    payload = json.loads(out)
+    assert payload["steps"] == 3
+    assert payload["method_name"] == spec.name and payload["label"].startswith(spec.label)
+    for keyword, value in spec.example_options().items():
+        assert payload["options"][keyword] == value
 
 
 def test_check_accepts_every_method(capsys, spec) -> None:
@@ -167,7 +171,11 @@ def test_check_accepts_every_method(capsys, spec) -> None:
         "--runs", "200", "--horizon", "3", "--json",
     )  # fmt: skip
     assert code in (0, 1), err
-    assert json.loads(out)["verdict"] in ("agree", "disagree", "inconclusive")
+    payload = json.loads(out)
+    assert payload["verdict"] in ("agree", "disagree", "inconclusive")
+    assert payload["method_name"] == spec.name and payload["label"].startswith(spec.label)
+    for keyword, value in spec.example_options().items():
+        assert payload["options"][keyword] == value
 
 
 def test_derive_accepts_every_method(capsys, spec) -> None:

@@ -44,6 +44,7 @@ __all__ = [
     "format_table",
     "json_text",
     "load_array",
+    "method_fields",
     "method_from_arguments",
     "method_options",
     "methods_from_arguments",
@@ -649,6 +650,36 @@ def problem_fields(problem: Any) -> dict[str, Any]:
 
 
 # -------------------------------------------------------------------------------- methods
+def method_fields(method: Any) -> dict[str, Any]:
+    """The JSON fields naming a method, the same in every subcommand.
+
+    ``method_name`` is its registry name, ``label`` its display label
+    (:func:`stability.methods.registry.label`) and ``options`` the value of every option
+    of its registry entry.
+
+    Parameters
+    ----------
+    method : Method
+        The method.
+
+    Examples
+    --------
+    >>> from stability.methods import Adam
+    >>> from stability.cli._common import method_fields
+    >>> method_fields(Adam(0.5, batch_size=4))["label"]
+    'Adam β₁=0.5, B=4'
+    """
+    spec = registry.spec_of(method)
+    return {
+        "method_name": spec.name if spec is not None else type(method).__name__,
+        "label": registry.label(method),
+        "options": {
+            option.keyword: getattr(method, option.keyword, None)
+            for option in (spec.options if spec is not None else ())
+        },
+    }
+
+
 def vector_from_text(text: str, flag: str) -> tuple[Any, ...]:
     """A vector option's value: comma-separated numbers, or a file read as an array.
 

@@ -85,11 +85,9 @@ def threshold_row(problem: Any, method: Any, threshold: float, exponent: int = 0
     >>> threshold_row(Quadratic([[2.0]]), GD(), 1.0)["gd_edge"]
     1.0
     """
-    from stability.cli._common import problem_fields, scale_back
-    from stability.methods.registry import label, spec_of
+    from stability.cli._common import method_fields, problem_fields, scale_back
 
     dynamics = method.dynamics()
-    spec = spec_of(method)
     from stability.errors import OutOfRangeError
 
     fields = problem_fields(problem)
@@ -105,17 +103,15 @@ def threshold_row(problem: Any, method: Any, threshold: float, exponent: int = 0
         if scaled_sharpness > 0
         else float("inf")
     )
+    named = method_fields(method)
     return {
         "method": dynamics.name,
-        "method_name": spec.name if spec is not None else type(method).__name__,
-        "label": label(method),
+        "method_name": named["method_name"],
+        "label": named["label"],
         "batch": dynamics.batch.describe(),
         "batch_size": getattr(method, "batch_size", None),
         "momentum": getattr(method, "momentum", None),
-        "options": {
-            option.keyword: getattr(method, option.keyword, None)
-            for option in (spec.options if spec is not None else ())
-        },
+        "options": named["options"],
         **fields,
         "critical_learning_rate": threshold,
         "gd_edge": gd_edge,
