@@ -329,7 +329,7 @@ def test_the_brief_example_command(capsys, tmp_path) -> None:
 
     data = np.random.default_rng(1).standard_normal((8, 2))
     np.save(tmp_path / "data.npy", data)
-    code, out, err = _run(capsys, "critical-lr", "--data", str(tmp_path / "data.npy"),
+    code, out, err = _run(capsys, "critical-lr", str(tmp_path / "data.npy"),
                           "--method", "adam", "--beta1", "0.9", "--preconditioner", "4,0.25",
                           "--batch-size", "8", "--shuffle", "--json")  # fmt: skip
     method = Adam(0.9, preconditioner=(4.0, 0.25), batch_size=8, shuffle=True)
@@ -349,6 +349,26 @@ def test_the_tour_shows_every_method() -> None:
     labels = [label for label, _, _ in tour_rows()]
     for spec in registry.METHODS:
         assert any(label.split(" ")[0] == spec.label for label in labels), spec.name
+
+
+@pytest.mark.parametrize("command", [("critical-lr",), ("simulate",), ("plot", "radius")])
+def test_a_data_file_given_first_is_data(capsys, tmp_path, command) -> None:
+    np.save(tmp_path / "X.npy", np.random.default_rng(2).standard_normal((6, 3)))
+    words = {
+        "critical-lr": ["--method", "sgd", "nesterov", "--batch-size", "2", "--momentum", "0.5"],
+        "simulate": ["--method", "sgd", "--batch-size", "2", "--relative", "0.9", "--steps",
+                     "3", "--runs", "30"],
+        "radius": ["--batch-size", "2", "--points", "5", "-o", str(tmp_path / "f.svg")],
+    }[command[-1]]  # fmt: skip
+    outputs = []
+    for problem in ([str(tmp_path / "X.npy")], ["--data", str(tmp_path / "X.npy")]):
+        code, out, err = _run(capsys, *command, *problem, *words, "--json")
+        assert code == 0, err
+        outputs.append(json.loads(out))
+    assert outputs[0] == outputs[1]
+    with pytest.raises(SystemExit) as exit_:  # both at once: a usage error
+        main([*command, str(tmp_path / "X.npy"), "--data", str(tmp_path / "X.npy"), *words])
+    assert exit_.value.code == 2 and "not allowed" in capsys.readouterr().err
 
 
 # ------------------------------------------------------------------------------- parsing

@@ -229,6 +229,13 @@ def add_problem_arguments(parser: argparse.ArgumentParser) -> None:
     sources.add_argument("--hessians", metavar="FILE", help="per-sample Hessians, shape (n, d, d)")
     sources.add_argument("--data", metavar="FILE", help="data/Jacobian rows, shape (n, d)")
     sources.add_argument(
+        "data_file",
+        nargs="?",
+        default=None,
+        metavar="DATA",
+        help="a data file given first, without a flag: the same as --data DATA",
+    )
+    sources.add_argument(
         "--jacobians",
         metavar="FILE",
         help="per-sample Jacobians J_i, shape (n, k, d): H_i = J_iᵀ J_i (k outputs)",
@@ -496,6 +503,13 @@ def _check_problem_size(array: np.ndarray, option: str) -> None:
         )
 
 
+def _positional_data(arguments: argparse.Namespace) -> None:
+    """``stability critical-lr X.npy`` means ``--data X.npy``."""
+    positional = getattr(arguments, "data_file", None)
+    if positional is not None and getattr(arguments, "data", None) is None:
+        arguments.data = positional
+
+
 def problem_from_arguments(arguments: argparse.Namespace) -> Any:
     """Build the :class:`~stability.problems.Quadratic` named by the problem arguments.
 
@@ -506,6 +520,7 @@ def problem_from_arguments(arguments: argparse.Namespace) -> Any:
     """
     from stability.problems import Quadratic
 
+    _positional_data(arguments)
     if getattr(arguments, "example", False):
         from stability.examples import regression_example
 
@@ -555,6 +570,7 @@ def scaled_problem_from_arguments(arguments: argparse.Namespace) -> tuple[Any, i
     """
     from stability.problems import Quadratic
 
+    _positional_data(arguments)
     if getattr(arguments, "example", False):
         return problem_from_arguments(arguments), 0
     for option, build, power in (
