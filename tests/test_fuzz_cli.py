@@ -343,6 +343,12 @@ FLAG_CASES = [
     (["tour", "--nonsense"], "unrecognized"),
     (["nonsense"], "invalid choice"),
     ([], "required"),
+    # a data file given first, without --data
+    (["critical-lr", "{missing}"], "no such file"),
+    (["critical-lr", "{complex}", "--method", "sgd", "--batch-size", "2"], "complex"),
+    (["critical-lr", "{good}", "{good}"], "unrecognized"),
+    (["critical-lr", "{good}", "--example"], "not allowed"),
+    (["simulate", "{fifo}", "--lr", "0.1"], "FIFO"),
     # the options of the registry's methods (every flag: see test_every_option_flag_is_fuzzed)
     (["critical-lr", "--example", "--method", "rmsprop", "--preconditioner", "4,-1"],
      "preconditioner"),
