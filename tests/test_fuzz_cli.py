@@ -343,6 +343,97 @@ FLAG_CASES = [
     (["tour", "--nonsense"], "unrecognized"),
     (["nonsense"], "invalid choice"),
     ([], "required"),
+    # a data file given first, without --data
+    (["critical-lr", "{missing}"], "no such file"),
+    (["critical-lr", "{complex}", "--method", "sgd", "--batch-size", "2"], "complex"),
+    (["critical-lr", "{good}", "{good}"], "unrecognized"),
+    (["critical-lr", "{good}", "--example"], "not allowed"),
+    (["simulate", "{fifo}", "--lr", "0.1"], "FIFO"),
+    # the options of the registry's methods (every flag: see test_every_option_flag_is_fuzzed)
+    (["critical-lr", "--example", "--method", "rmsprop", "--preconditioner", "4,-1"],
+     "preconditioner"),
+    (["critical-lr", "--example", "--method", "rmsprop", "--preconditioner", "nan"],
+     "--preconditioner"),
+    (["critical-lr", "--example", "--method", "rmsprop", "--preconditioner", "1e400"],
+     "--preconditioner"),
+    (["critical-lr", "--example", "--method", "rmsprop", "--preconditioner", ""],
+     "--preconditioner"),
+    (["critical-lr", "--example", "--method", "rmsprop", "--preconditioner", ",,"],
+     "--preconditioner"),
+    (["critical-lr", "--example", "--method", "adam", "--preconditioner", "{missing}"],
+     "--preconditioner"),
+    (["critical-lr", "--example", "--method", "adam", "--preconditioner", "{directory}"],
+     "--preconditioner"),
+    (["critical-lr", "--example", "--method", "adam", "--preconditioner", "{fifo}"],
+     "--preconditioner"),
+    (["critical-lr", "--example", "--method", "adam", "--preconditioner", "{cube}"],
+     "--preconditioner"),
+    (["critical-lr", "--example", "--method", "adam", "--preconditioner", "{complex}"],
+     "--preconditioner"),
+    (["critical-lr", "--example", "--method", "adam", "--preconditioner", "{asymmetric}"],
+     "preconditioner"),
+    (["critical-lr", "--example", "--method", "adam", "--preconditioner", "{indefinite}"],
+     "preconditioner"),
+    (["critical-lr", "--example", "--method", "sgd", "--batch-size", "2",
+      "--preconditioner", "1,2"], None),
+    (["critical-lr", "--example", "--method", "sgd", "--batch-size", "2",
+      "--preconditioner", ",".join(["1"] * 10**4)], None),
+    (["critical-lr", "--example", "--method", "gd", "--preconditioner", "1"], "--preconditioner"),
+    (["critical-lr", "--example", "--method", "adam", "--beta1", "1"], "--beta1"),
+    (["critical-lr", "--example", "--method", "adam", "--beta1", "nan"], "--beta1"),
+    (["critical-lr", "--example", "--method", "adamw", "--beta1", "-1e-300"], "--beta1"),
+    (["critical-lr", "--example", "--method", "adam", "--no-decoupled", "--weight-decay", "1e300"],
+     None),
+    (["critical-lr", "--example", "--method", "sgd", "--batch-size", "2", "--decoupled"],
+     "--decoupled"),
+    (["critical-lr", "--example", "--method", "adamw", "--weight-decay", "-1"], "--weight-decay"),
+    (["critical-lr", "--example", "--method", "gd", "--weight-decay", "inf"], "--weight-decay"),
+    (["critical-lr", "--example", "--method", "gd", "--shuffle"], "--shuffle"),
+    (["critical-lr", "--example", "--method", "nesterov", "--momentum", "0.5", "--shuffle"],
+     "--shuffle"),
+    (["critical-lr", "--example", "--method", "sgd", "--batch-size", "2", "--drop-last"],
+     "--drop-last"),
+    (["critical-lr", "--example", "--method", "sgd", "--batch-size", "2", "--shuffle",
+      "--replacement"], None),
+    (["critical-lr", "--example", "--method", "sgd", "--batch-size", "100", "--shuffle"],
+     "batch_size"),
+    (["critical-lr", "--example", "--method", "sgd", "--batch-size", "1", "--shuffle"], None),
+    (["critical-lr", "--example", "--method", "rmsprop", "--momentum", "1"], "momentum"),
+    (["critical-lr", "--example", "--method", "variational-gd", "--posterior-variance", "0.1",
+      "--posterior", "cauchy"], "--posterior"),
+    (["critical-lr", "--example", "--method", "variational-gd", "--posterior-variance", "0.1",
+      "--degrees-of-freedom", "2"], "--degrees-of-freedom"),
+    (["critical-lr", "--example", "--method", "variational-gd", "--posterior-variance", "0.1",
+      "--degrees-of-freedom", "1e400"], "--degrees-of-freedom"),
+    (["critical-lr", "--example", "--method", "variational-gd", "--posterior-variance", "0.1",
+      "--posterior-samples", "0"], "--posterior-samples"),
+    (["critical-lr", "--example", "--method", "variational-gd", "--posterior-variance", "-1"],
+     "posterior"),
+    (["simulate", "--example", "--method", "adam", "--preconditioner", "{good}", "--lr", "0.1",
+      "--steps", "3", "--runs", "10"], None),
+    (["simulate", "--example", "--method", "sgd", "--batch-size", "4", "--shuffle", "--lr", "0.1",
+      "--steps", "3", "--runs", "10"], None),
+    (["simulate", "--example", "--method", "variational-gd", "--posterior-variance", "0.1",
+      "--posterior", "student-t", "--degrees-of-freedom", "2.0001", "--lr", "0.1", "--steps",
+      "3", "--runs", "10"], None),
+    (["check", "--example", "--method", "rmsprop", "--preconditioner", ",".join(["2"] * 8),
+      "--runs", "50", "--horizon", "2"], None),
+    (["check", "--example", "--method", "heavy-ball", "--momentum", "0.5", "--batch-size", "4",
+      "--shuffle", "--drop-last", "--runs", "50", "--horizon", "2"], None),
+    (["derive", "--method", "adam", "--beta1", "1/0"], "divides by zero"),
+    (["derive", "--method", "adam", "--beta1", "x" * 500], "--beta1"),
+    (["derive", "--method", "adamw", "--preconditioner", "a,b"], "--preconditioner"),
+    (["derive", "--method", "rmsprop", "--preconditioner", "2"], None),
+    (["derive", "--method", "sgd", "--batch-size", "1", "--shuffle", "--drop-last"], None),
+    (["derive", "--method", "adam", "--no-decoupled", "--weight-decay", "1/3"], None),
+    (["plot", "radius", "--example", "--method", "sgd", "--batch-size", "2", "--full-batch",
+      "--preconditioner", ",".join(["2"] * 8), "-o", "{folder}/f.png"], "--preconditioner"),
+    (["plot", "radius", "--example", "--method", "adam", "--shuffle", "-o", "{folder}/f.png"],
+     "--shuffle"),
+    (["plot", "phase", "--example", "--method", "rmsprop", "--batch-size", "2", "--shuffle",
+      "--lrs", "0.1", "-o", "{folder}/f.png"], None),
+    (["plot", "mean-square", "--example", "--method", "adamw", "--decoupled", "--lr", "0.1",
+      "--steps", "2", "--runs", "10", "-o", "{folder}/f.png"], None),
 ]  # fmt: skip
 
 
@@ -358,6 +449,21 @@ def test_absurd_flags_are_refused_by_name(capsys, corpus, tmp_path, arguments, w
     if word is not None:
         assert code == 2, (arguments, code, err)
         assert word in err, (arguments, err)
+
+
+def test_every_option_flag_is_fuzzed() -> None:
+    """Each flag of the registry's options appears in the flag cases, with a bad value."""
+    from stability.methods import registry
+
+    fuzzed = {word for arguments, _ in FLAG_CASES for word in arguments}
+    for flag, option in registry.flags().items():
+        assert flag in fuzzed, f"add a case with {flag} to FLAG_CASES"
+        if option.kind not in ("switch", "boolean"):
+            refused = [
+                arguments for arguments, word in FLAG_CASES
+                if flag in arguments and word is not None
+            ]  # fmt: skip
+            assert refused, f"add a case refusing a bad value of {flag} to FLAG_CASES"
 
 
 def test_json_error_object_under_json(capsys) -> None:

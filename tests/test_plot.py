@@ -635,3 +635,32 @@ def test_radius_excess_of_large_problems_goes_through_the_spectral_gap() -> None
     np.testing.assert_allclose(excess + 1.0, radius_curve(problem, SGD(4), lrs), atol=1e-9)
     assert np.all(excess < 0)  # both rates are below η*
     assert stability.critical_learning_rate(problem, SGD(4)) > 0.05
+
+
+# ------------------------------------------------------------------- labels of the registry
+def test_legend_labels_are_the_registry_labels_of_every_method(monkeypatch) -> None:
+    """Every registered method is drawn under :func:`registry.label`, and renaming a method
+    in the registry renames its legend entry (the plots keep no list of their own)."""
+    import dataclasses
+
+    from stability.methods import registry
+
+    problem = regression_example(samples=6, dimension=2)
+    methods = [
+        spec.build(None if spec.batch == "none" else 2, **spec.example_options())
+        for spec in registry.METHODS
+    ]
+    ax = spectral_radius_curves(problem, methods, points=5)
+    labels = [registry.label(method) for method in methods]
+    assert len(set(labels)) == len(labels)
+    assert _gids(ax, "radius:") == [f"radius:{label}" for label in labels]
+    for spec, label in zip(registry.METHODS, labels, strict=True):
+        assert label.startswith(spec.label)
+    renamed = tuple(
+        dataclasses.replace(spec, label=f"{spec.label} (renamed)") for spec in registry.METHODS
+    )
+    monkeypatch.setattr(registry, "METHODS", renamed)
+    ax = spectral_radius_curves(problem, [GD(), SGD(2)], points=5)
+    assert _gids(ax, "radius:") == ["radius:GD (renamed)", "radius:SGD (renamed), B=2"]
+    rows = phase_data(problem, [1, 2], [0.1], method=lambda size: HeavyBall(0.5, batch_size=size))
+    assert rows.labels == ["HeavyBall (renamed) β=0.5, B=1", "HeavyBall (renamed) β=0.5, B=2"]

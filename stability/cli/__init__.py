@@ -72,6 +72,10 @@ _VOCABULARY: tuple[tuple[str, str], ...] = (
     (r"shuffle=True", "--shuffle"),
     (r"use stability\.reshuffling \([^)]*\)", "stability critical-lr takes --shuffle"),
     (r"use simulate_epochs", "simulate epochs in Python (stability.reshuffling.simulate_epochs)"),
+    (
+        r"replacement must be False for reshuffled batches",
+        "--replacement does not apply to --shuffle",
+    ),
     (r"batch_size=None", "no --batch-size"),
     (r"batch_size=(\d+)", r"--batch-size \1"),
     (r"Quadratic\.from_(hessians|data|gram|jacobians)(\(\.\.\.\))?", r"--\1"),
@@ -91,9 +95,16 @@ def command_words(message: str) -> str:
     >>> from stability.cli import command_words
     >>> command_words("too large; pass symbolic=True to force it")
     'too large; use --symbolic to force it'
+    >>> command_words("weight_decay must be non-negative; got -1")
+    '--weight-decay must be non-negative; got -1'
     """
     for pattern, replacement in _VOCABULARY:
         message = re.sub(pattern, replacement, message)
+    from stability.methods import registry
+
+    for flag, option in registry.flags().items():  # weight_decay -> --weight-decay
+        if "_" in option.keyword or any(character.isdigit() for character in option.keyword):
+            message = re.sub(rf"(?<![-\w]){option.keyword}(?![\w=])", flag, message)
     return message
 
 

@@ -35,19 +35,24 @@ __all__ = [
     "add_problem_arguments",
     "add_progress_argument",
     "add_seed_argument",
+    "build_method",
     "check_limits",
+    "check_minibatch_options",
     "check_workload",
     "count",
     "finite_float",
     "format_table",
     "json_text",
     "load_array",
+    "method_fields",
     "method_from_arguments",
+    "method_options",
     "methods_from_arguments",
     "print_json",
     "problem_fields",
     "problem_from_arguments",
     "progress_from_arguments",
+    "vector_from_text",
 ]
 
 #: The seed every subcommand uses when ``--seed`` is not given (results are reproducible).
@@ -224,6 +229,13 @@ def add_problem_arguments(parser: argparse.ArgumentParser) -> None:
     sources.add_argument("--hessians", metavar="FILE", help="per-sample Hessians, shape (n, d, d)")
     sources.add_argument("--data", metavar="FILE", help="data/Jacobian rows, shape (n, d)")
     sources.add_argument(
+        "data_file",
+        nargs="?",
+        default=None,
+        metavar="DATA",
+        help="a data file given first, without a flag: the same as --data DATA",
+    )
+    sources.add_argument(
         "--jacobians",
         metavar="FILE",
         help="per-sample Jacobians J_i, shape (n, k, d): H_i = J_iᵀ J_i (k outputs)",
@@ -246,9 +258,14 @@ def add_method_arguments(
     multiple: bool = False,
     symbolic: bool = False,
     batch_default_help: str = "default: full batch",
-    epochs: bool = False,
 ) -> None:
     """Add ``--method`` (the registry's names), ``--batch-size``, ``--replacement``, options.
+
+    Every option of every method of :mod:`stability.methods.registry` gets its flag, the
+    same in every subcommand: numbers (``--momentum``), integers, vectors
+    (``--preconditioner 4,0.25`` or a file), switches (``--shuffle``), booleans with a
+    ``--no-`` form (``--decoupled``) and words (``--posterior``). Each help line names the
+    methods that take the option.
 
     Parameters
     ----------
@@ -262,8 +279,17 @@ def add_method_arguments(
         Method options are numbers or symbol names (``stability derive``).
     batch_default_help : str
         What no ``--batch-size`` means, for ``--help``.
-    epochs : bool
-        Offer ``--shuffle`` and ``--drop-last`` (random reshuffling by epochs).
+
+    Examples
+    --------
+    >>> import argparse
+    >>> from stability.cli._common import add_method_arguments
+    >>> parser = argparse.ArgumentParser()
+    >>> add_method_arguments(parser)
+    >>> arguments = parser.parse_args(["--method", "adam", "--preconditioner", "4,0.25",
+    ...                                "--no-decoupled", "--shuffle", "--batch-size", "2"])
+    >>> arguments.preconditioner, arguments.decoupled, arguments.shuffle
+    ('4,0.25', False, True)
     """
     group = parser.add_argument_group("method")
     nargs = "+" if multiple else None
@@ -290,27 +316,57 @@ def add_method_arguments(
     group.add_argument(
         "--replacement", action="store_true", help="draw batch indices with replacement"
     )
-    if epochs:
-        group.add_argument(
-            "--shuffle",
-            action="store_true",
-            help="random reshuffling: a fresh permutation each epoch, cut into batches "
-            "(the threshold per epoch; exact for small n)",
-        )
-        group.add_argument(
-            "--drop-last", action="store_true", help="with --shuffle, skip the short last batch"
-        )
     for flag, option in registry.flags().items():
-        if symbolic and option.symbol is not None:
-            kind: Any = str
-            extra = f"; a number or a symbol name (default the symbol {option.symbol})"
+        text = f"{option.help} [{_takers(option.keyword)}]"
+        if option.kind == "switch":
+            group.add_argument(flag, action="store_true", default=None, help=text)
+        elif option.kind == "boolean":
+            group.add_argument(flag, action=argparse.BooleanOptionalAction, default=None, help=text)
+        elif option.kind == "choice":
+            group.add_argument(flag, choices=option.choices, default=None, help=text)
+        elif option.kind == "vector":
+            group.add_argument(flag, metavar="P", default=None, help=text)
+        elif symbolic and option.symbol is not None:
+            group.add_argument(
+                flag,
+                metavar=option.display or None,
+                help=f"{text}; a number or a symbol name (default the symbol {option.symbol})",
+            )
         elif option.integer:
-            kind = count(flag)
-            extra = ""
+            group.add_argument(
+                flag, type=count(flag), metavar=option.display or None, help=text
+            )
         else:
-            kind = finite_float(flag)
-            extra = ""
-        group.add_argument(flag, type=kind, help=option.help + extra)
+            group.add_argument(
+                flag, type=finite_float(flag), metavar=option.display or None, help=text
+            )
+
+
+def _takers(keyword: str) -> str:
+    """The methods taking an option, grouped by default (``heavy-ball, nesterov: required``)."""
+    groups: dict[str, list[str]] = {}
+    for spec in registry.METHODS:
+        option = spec.option(keyword)
+        if option is None:
+            continue
+        if option.required:
+            note = "required"
+        elif option.kind in ("number", "integer", "choice") or option.kind == "boolean":
+            note = f"default {_default_text(option)}"
+        else:
+            note = ""
+        groups.setdefault(note, []).append(spec.name)
+    return "; ".join(
+        ", ".join(names) + (f": {note}" if note else "") for note, names in groups.items()
+    )
+
+
+def _default_text(option: Any) -> str:
+    if option.kind == "boolean":
+        return option.flag if option.default else f"--no-{option.flag[2:]}"
+    if isinstance(option.default, float):
+        return f"{option.default:g}"
+    return str(option.default)
 
 
 def add_seed_argument(parser: argparse.ArgumentParser) -> None:
@@ -447,6 +503,13 @@ def _check_problem_size(array: np.ndarray, option: str) -> None:
         )
 
 
+def _positional_data(arguments: argparse.Namespace) -> None:
+    """``stability critical-lr X.npy`` means ``--data X.npy``."""
+    positional = getattr(arguments, "data_file", None)
+    if positional is not None and getattr(arguments, "data", None) is None:
+        arguments.data = positional
+
+
 def problem_from_arguments(arguments: argparse.Namespace) -> Any:
     """Build the :class:`~stability.problems.Quadratic` named by the problem arguments.
 
@@ -457,6 +520,7 @@ def problem_from_arguments(arguments: argparse.Namespace) -> Any:
     """
     from stability.problems import Quadratic
 
+    _positional_data(arguments)
     if getattr(arguments, "example", False):
         from stability.examples import regression_example
 
@@ -506,6 +570,7 @@ def scaled_problem_from_arguments(arguments: argparse.Namespace) -> tuple[Any, i
     """
     from stability.problems import Quadratic
 
+    _positional_data(arguments)
     if getattr(arguments, "example", False):
         return problem_from_arguments(arguments), 0
     for option, build, power in (
@@ -601,13 +666,215 @@ def problem_fields(problem: Any) -> dict[str, Any]:
 
 
 # -------------------------------------------------------------------------------- methods
+def method_fields(method: Any) -> dict[str, Any]:
+    """The JSON fields naming a method, the same in every subcommand.
+
+    ``method_name`` is its registry name, ``label`` its display label
+    (:func:`stability.methods.registry.label`) and ``options`` the value of every option
+    of its registry entry.
+
+    Parameters
+    ----------
+    method : Method
+        The method.
+
+    Examples
+    --------
+    >>> from stability.methods import Adam
+    >>> from stability.cli._common import method_fields
+    >>> method_fields(Adam(0.5, batch_size=4))["label"]
+    'Adam β₁=0.5, B=4'
+    """
+    spec = registry.spec_of(method)
+    return {
+        "method_name": spec.name if spec is not None else type(method).__name__,
+        "label": registry.label(method),
+        "options": {
+            option.keyword: getattr(method, option.keyword, None)
+            for option in (spec.options if spec is not None else ())
+        },
+    }
+
+
+def vector_from_text(text: str, flag: str) -> tuple[Any, ...]:
+    """A vector option's value: comma-separated numbers, or a file read as an array.
+
+    ``4,0.25`` (commas or spaces) is a vector; anything else is a file (``.npy``, ``.npz``,
+    ``.csv``, ``.txt`` or ``.pt``, read by :func:`stability.cli._files.load_array`) holding a
+    vector or a matrix. The method checks the values (a preconditioner must be positive, or
+    symmetric positive definite); this checks that they are finite numbers.
+
+    Parameters
+    ----------
+    text : str
+        What followed the flag.
+    flag : str
+        The flag, for messages.
+
+    Examples
+    --------
+    >>> from stability.cli._common import vector_from_text
+    >>> vector_from_text("4, 0.25", "--preconditioner")
+    (4.0, 0.25)
+    >>> vector_from_text("4,nan", "--preconditioner")
+    Traceback (most recent call last):
+    ...
+    stability.cli.CommandError: --preconditioner must be finite numbers; got 'nan'
+    """
+    words = [word for word in text.replace(",", " ").split() if word]
+    if not words:
+        raise CommandError(f"{flag} needs comma-separated numbers or a file; got {text!r}")
+    numbers = []
+    for word in words:
+        try:
+            numbers.append(float(word))
+        except ValueError:
+            break
+    else:
+        for word, number in zip(words, numbers, strict=True):
+            if not math.isfinite(number):
+                raise CommandError(f"{flag} must be finite numbers; got {word!r}")
+        return tuple(numbers)
+    from stability.errors import StabilityError
+
+    try:
+        array = np.asarray(load_array(text, None, option=flag), dtype=float)
+    except StabilityError as error:
+        if str(error).startswith(flag):
+            raise
+        raise type(error)(f"{flag}: {error}") from None
+    if array.ndim == 1:
+        return tuple(float(entry) for entry in array)
+    if array.ndim == 2:
+        return tuple(tuple(float(entry) for entry in row) for row in array)
+    raise CommandError(
+        f"{flag}: {text} must hold a vector or a square matrix; got an array of shape {array.shape}"
+    )
+
+
 def _option_values(arguments: argparse.Namespace) -> dict[str, tuple[str, Any]]:
     values = {}
     for flag, option in registry.flags().items():
         value = getattr(arguments, flag[2:].replace("-", "_"), None)
-        if value is not None:
-            values[option.keyword] = (flag, value)
+        if value is None:
+            continue
+        if option.kind == "vector" and isinstance(value, str):
+            value = vector_from_text(value, flag)
+        values[option.keyword] = (flag, value)
     return values
+
+
+def method_options(
+    arguments: argparse.Namespace,
+    specs: Sequence[Any],
+    *,
+    convert: Callable[[Any, Any], Any] | None = None,
+) -> dict[str, dict[str, Any]]:
+    """The option values each method of ``specs`` takes from the parsed flags.
+
+    An option flag that no named method takes is an error naming the flag; a required
+    option not given is an error naming its flag.
+
+    Parameters
+    ----------
+    arguments : argparse.Namespace
+        Parsed arguments of :func:`add_method_arguments`.
+    specs : sequence of MethodSpec
+        The named methods' registry entries.
+    convert : callable, optional
+        ``convert(option, value)`` turns a flag's text into the method's value (used by
+        ``stability derive`` for symbols); ``convert(option, None)`` gives the value of an
+        option not given (or ``None``).
+
+    Examples
+    --------
+    >>> import argparse
+    >>> from stability.cli._common import method_options
+    >>> from stability.methods import registry
+    >>> arguments = argparse.Namespace(momentum=0.9, beta1=None, preconditioner="2,1")
+    >>> method_options(arguments, [registry.get("heavy-ball"), registry.get("rmsprop")])
+    {'heavy-ball': {'momentum': 0.9}, 'rmsprop': {'preconditioner': (2.0, 1.0), 'momentum': 0.9}}
+    """
+    given = _option_values(arguments)
+    described = " ".join(spec.name for spec in specs)
+    for keyword, (flag, _) in given.items():
+        if not any(spec.option(keyword) is not None for spec in specs):
+            raise CommandError(f"{flag} does not apply to --method {described}")
+    result: dict[str, dict[str, Any]] = {}
+    for spec in specs:
+        options: dict[str, Any] = {}
+        for option in spec.options:
+            if option.keyword in given:
+                value = given[option.keyword][1]
+                if convert is not None:
+                    value = convert(option, value)
+            elif convert is not None:
+                value = convert(option, None)
+            else:
+                value = None
+            if value is None and option.required:
+                raise CommandError(f"--method {spec.name} needs {option.flag}")
+            if value is not None:
+                options[option.keyword] = value
+        result[spec.name] = options
+    return result
+
+
+def build_method(
+    spec: Any,
+    batch_size: int | None,
+    replacement: bool,
+    options: dict[str, Any],
+    *,
+    counterpart: bool = False,
+) -> Any:
+    """One method of the registry at one batch size.
+
+    At the full batch (``batch_size=None``) the options that need a minibatch
+    (``--shuffle``, ``--drop-last``) are left out. A method that needs a batch size (sgd)
+    is refused at the full batch, or with ``counterpart=True`` replaced by its full-batch
+    counterpart (gd), which must take every option given.
+
+    Parameters
+    ----------
+    spec : MethodSpec
+        The registry entry.
+    batch_size : int or None
+        The batch size; ``None`` for the full batch.
+    replacement : bool
+        ``--replacement``.
+    options : dict
+        Option values (from :func:`method_options`).
+    counterpart : bool, default False
+        Build the full-batch counterpart of a minibatch-only method.
+
+    Examples
+    --------
+    >>> from stability.cli._common import build_method
+    >>> from stability.methods import registry
+    >>> build_method(registry.get("sgd"), None, False, {"weight_decay": 0.5}, counterpart=True)
+    GD(weight_decay=0.5)
+    """
+    if batch_size is not None and spec.batch != "none":
+        return spec.build(batch_size, replacement, **options)
+    kept = {
+        keyword: value for keyword, value in options.items() if not spec.option(keyword).needs_batch
+    }
+    if spec.batch == "none":
+        return spec.build(**kept)
+    if spec.batch == "optional":
+        return spec.build(None, replacement, **kept)
+    if not counterpart or spec.full_batch is None:
+        raise CommandError(f"--method {spec.name} needs --batch-size")
+    other = registry.get(spec.full_batch)
+    for keyword, value in kept.items():
+        option = spec.option(keyword)
+        if other.option(keyword) is None and value != option.default:
+            raise CommandError(
+                f"{option.flag} has no full-batch form: the full batch of {spec.name} is "
+                f"{other.name}, which takes no {option.flag}"
+            )
+    return other.build(**{k: v for k, v in kept.items() if other.option(k) is not None})
 
 
 def methods_from_arguments(
@@ -619,7 +886,8 @@ def methods_from_arguments(
 
     A method without a batch (``gd``) gives one method whatever the batch sizes; a
     method needing one (``sgd``) gives one per batch size; an option or a batch size
-    that applies to none of the named methods is an error naming the flag.
+    that applies to none of the named methods is an error naming the flag, and so is an
+    option needing a minibatch (``--shuffle``) when no method gets one.
 
     Parameters
     ----------
@@ -628,6 +896,16 @@ def methods_from_arguments(
     convert : callable, optional
         ``convert(option, value)`` turns a flag's text into the method's value (used by
         ``stability derive`` for symbols).
+
+    Examples
+    --------
+    >>> from stability.cli import build_parser
+    >>> from stability.cli._common import methods_from_arguments
+    >>> arguments = build_parser().parse_args(["critical-lr", "--example", "--method", "adam",
+    ...     "--beta1", "0.5", "--preconditioner", "4,0.25", "--batch-size", "2", "--shuffle"])
+    >>> methods_from_arguments(arguments)  # doctest: +NORMALIZE_WHITESPACE
+    [Adam(beta1=0.5, preconditioner=(4.0, 0.25), batch_size=2, replacement=False,
+          decoupled=False, shuffle=True)]
     """
     names = arguments.method if isinstance(arguments.method, list) else [arguments.method]
     names = list(dict.fromkeys(names))
@@ -635,36 +913,14 @@ def methods_from_arguments(
     if sizes is not None and not isinstance(sizes, list):
         sizes = [sizes]
     specs = [registry.get(name) for name in names]
-    given = _option_values(arguments)
     described = " ".join(names)
-    for keyword, (flag, _) in given.items():
-        if not any(keyword in {o.keyword for o in spec.options} for spec in specs):
-            raise CommandError(f"{flag} does not apply to --method {described}")
-    for flag in ("shuffle", "drop_last"):
-        if getattr(arguments, flag, False) and all(spec.batch == "none" for spec in specs):
-            raise CommandError(
-                f"--{flag.replace('_', '-')} does not apply to --method {described} (use sgd)"
-            )
     if sizes is not None and any(size is not None for size in sizes):
         if all(spec.batch == "none" for spec in specs):
             raise CommandError(f"--batch-size does not apply to --method {described} (use sgd)")
+    values = method_options(arguments, specs, convert=convert)
     methods = []
+    minibatch = False
     for spec in specs:
-        options: dict[str, Any] = {}
-        for option in spec.options:
-            if option.keyword in given:
-                value = given[option.keyword][1]
-            elif convert is not None:
-                value = convert(option, None)
-            else:
-                value = None
-            if value is None and option.required:
-                raise CommandError(f"--method {spec.name} needs {option.flag}")
-            if value is not None:
-                options[option.keyword] = (
-                    convert(option, value) if convert is not None and option.keyword in given
-                    else value
-                )
         if spec.batch == "none":
             chosen: list[int | None] = [None]
         elif spec.batch == "required":
@@ -674,18 +930,35 @@ def methods_from_arguments(
         else:
             chosen = list(dict.fromkeys(sizes)) if sizes else [None]
         for size in chosen:
-            epochs = {}
-            if size is not None and spec.batch != "none":
-                epochs = {
-                    "shuffle": getattr(arguments, "shuffle", False),
-                    "drop_last": getattr(arguments, "drop_last", False),
-                }
-            methods.append(
-                spec.build(
-                    batch_size=size, replacement=arguments.replacement, **epochs, **options
-                )
-            )
+            minibatch = minibatch or (size is not None and spec.batch != "none")
+            methods.append(build_method(spec, size, arguments.replacement, values[spec.name]))
+    check_minibatch_options(arguments, minibatch)
     return methods
+
+
+def check_minibatch_options(arguments: argparse.Namespace, minibatch: bool) -> None:
+    """Refuse an option that needs a minibatch (``--shuffle``) when no method has one.
+
+    Parameters
+    ----------
+    arguments : argparse.Namespace
+        Parsed arguments of :func:`add_method_arguments`.
+    minibatch : bool
+        Whether some method built from them has a batch size.
+
+    Examples
+    --------
+    >>> import argparse
+    >>> from stability.cli._common import check_minibatch_options
+    >>> check_minibatch_options(argparse.Namespace(shuffle=True), False)
+    Traceback (most recent call last):
+    ...
+    stability.cli.CommandError: --shuffle needs --batch-size (it applies to minibatches)
+    """
+    for flag, option in registry.flags().items():
+        if option.needs_batch and getattr(arguments, flag[2:].replace("-", "_"), None):
+            if not minibatch:
+                raise CommandError(f"{flag} needs --batch-size (it applies to minibatches)")
 
 
 def method_from_arguments(arguments: argparse.Namespace) -> Any:

@@ -178,10 +178,11 @@ def run(arguments: argparse.Namespace) -> int:
         # exact ρ(T(η)) against the simulated one-step growth and its band, per rate
         save_figure(plot_check(report), output, dpi=arguments.dpi)
     if arguments.json:
-        from stability.cli._common import problem_fields
+        from stability.cli._common import method_fields, problem_fields
 
         payload = report.to_dict()
         payload.update(problem_fields(problem))
+        payload.update(method_fields(method))
         if exponent:
             _scale_payload(payload, exponent, problem)
         payload["verdict"] = outcome

@@ -51,7 +51,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         "methods (and batch sizes) on a problem read from .npy, .npz, .csv, .txt or .pt.",
     )
     add_problem_arguments(parser)
-    add_method_arguments(parser, multiple=True, epochs=True)
+    add_method_arguments(parser, multiple=True)
     parser.add_argument(
         "--precision",
         type=count("--precision"),
@@ -62,9 +62,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     parser.set_defaults(handler=run)
 
 
-def threshold_row(
-    problem: Any, method: Any, threshold: float, exponent: int = 0
-) -> dict[str, Any]:
+def threshold_row(problem: Any, method: Any, threshold: float, exponent: int = 0) -> dict[str, Any]:
     """The JSON object of one method: the same fields in every subcommand.
 
     Parameters
@@ -87,11 +85,9 @@ def threshold_row(
     >>> threshold_row(Quadratic([[2.0]]), GD(), 1.0)["gd_edge"]
     1.0
     """
-    from stability.cli._common import problem_fields, scale_back
-    from stability.methods.registry import label, spec_of
+    from stability.cli._common import method_fields, problem_fields, scale_back
 
     dynamics = method.dynamics()
-    spec = spec_of(method)
     from stability.errors import OutOfRangeError
 
     fields = problem_fields(problem)
@@ -107,13 +103,15 @@ def threshold_row(
         if scaled_sharpness > 0
         else float("inf")
     )
+    named = method_fields(method)
     return {
         "method": dynamics.name,
-        "method_name": spec.name if spec is not None else type(method).__name__,
-        "label": label(method),
+        "method_name": named["method_name"],
+        "label": named["label"],
         "batch": dynamics.batch.describe(),
         "batch_size": getattr(method, "batch_size", None),
         "momentum": getattr(method, "momentum", None),
+        "options": named["options"],
         **fields,
         "critical_learning_rate": threshold,
         "gd_edge": gd_edge,
@@ -156,10 +154,11 @@ def run(arguments: argparse.Namespace) -> int:
         print_json(rows[0] if len(rows) == 1 else rows)
         return 0
     if len(rows) == 1:
+        shown = {**rows[0], "method": label(methods[0], batch=False)}  # with its options
         table = [
             (key.replace("_", " "), f"{value:.10g}" if isinstance(value, float) else str(value))
-            for key, value in rows[0].items()
-            if value is not None and key not in ("label", "method_name", "batch_size")
+            for key, value in shown.items()
+            if value is not None and key not in ("label", "method_name", "batch_size", "options")
         ]
         print(format_table(table, ("quantity", "value")))
         return 0
@@ -171,10 +170,10 @@ def run(arguments: argparse.Namespace) -> int:
     )
     print(f"problem: {samples}, {dimension}rank {first['rank']}, sharpness λ_max(H) = {sharpness}")
     table = []
-    for row in rows:
+    for method, row in zip(methods, rows, strict=True):
         rate = row["critical_learning_rate"]
         edge = row["gd_edge"]
         ratio = rate / edge if 0 < edge < float("inf") else float("nan")
-        table.append((row["label"].split(" B=")[0], row["batch"], f"{rate:.8g}", f"{ratio:.4g}"))
+        table.append((label(method, batch=False), row["batch"], f"{rate:.8g}", f"{ratio:.4g}"))
     print(format_table(table, ("method", "batch", "η*", "η* × λ_max / 2")))
     return 0

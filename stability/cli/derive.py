@@ -80,8 +80,8 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         parser,
         default="sgd",
         symbolic=True,
-        batch_default_help="sgd without it keeps the mixing weight p symbolic; momentum and "
-        "variational-gd without it use the full batch",
+        batch_default_help="sgd without it keeps the mixing weight p symbolic; the other "
+        "methods without it use the full batch",
     )
     output = parser.add_argument_group("output")
     output.add_argument("--latex", action="store_true", help="print LaTeX")
@@ -139,7 +139,7 @@ def _convert(option: Any, value: Any) -> Any:
 
     if value is None:
         return sympy.Symbol(option.symbol, positive=True) if option.symbol else None
-    if isinstance(value, str):
+    if isinstance(value, str) and option.kind == "number":
         return _number_or_symbol(value, option.flag)
     return value
 

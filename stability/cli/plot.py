@@ -30,10 +30,13 @@ from stability.cli._common import (
     add_problem_arguments,
     add_progress_argument,
     add_seed_argument,
+    build_method,
+    check_minibatch_options,
     check_workload,
     count,
     finite_float,
     method_from_arguments,
+    method_options,
     print_json,
     problem_from_arguments,
     progress_from_arguments,
@@ -183,40 +186,17 @@ def _add_output(parser: argparse.ArgumentParser) -> None:
 
 def _options(arguments: argparse.Namespace, names: list[str]) -> dict[str, dict[str, Any]]:
     """The option values of each named method, after checking they apply."""
-    given = {}
-    for flag, option in registry.flags().items():
-        value = getattr(arguments, flag[2:].replace("-", "_"), None)
-        if value is not None:
-            given[option.keyword] = (flag, value)
-    specs = [registry.get(name) for name in names]
-    for keyword, (flag, _) in given.items():
-        if not any(keyword in {o.keyword for o in spec.options} for spec in specs):
-            raise CommandError(f"{flag} does not apply to --method {' '.join(names)}")
-    result = {}
-    for spec in specs:
-        values = {}
-        for option in spec.options:
-            if option.keyword in given:
-                values[option.keyword] = given[option.keyword][1]
-            elif option.required:
-                raise CommandError(f"--method {spec.name} needs {option.flag}")
-        result[spec.name] = values
-    return result
+    return method_options(arguments, [registry.get(name) for name in names])
 
 
-def _method_factory(arguments: argparse.Namespace, name: str, options: dict[str, Any]) -> Callable[
-    [int | None], Any
-]:
-    """``batch_size -> method`` for one registry method (full batch for ``None``)."""
+def _method_factory(
+    arguments: argparse.Namespace, name: str, options: dict[str, Any]
+) -> Callable[[int | None], Any]:
+    """``batch_size -> method`` for one registry method (its full batch for ``None``)."""
     spec = registry.get(name)
-    replacement = arguments.replacement
 
     def build(batch_size: int | None) -> Any:
-        if spec.batch == "none":
-            return spec.build(**options)
-        if batch_size is None and spec.batch == "required":
-            return registry.get("gd").build()  # the full batch of a minibatch method
-        return spec.build(batch_size=batch_size, replacement=replacement, **options)
+        return build_method(spec, batch_size, arguments.replacement, options, counterpart=True)
 
     return build
 
@@ -282,6 +262,7 @@ def run_radius(arguments: argparse.Namespace) -> int:
         chosen = [None] if registry.get(name).batch == "none" else sizes
         methods += [factory(size) for size in chosen]
     methods = list(dict.fromkeys(methods))
+    check_minibatch_options(arguments, any(getattr(m, "batch_size", None) for m in methods))
     lrs = None
     if arguments.lr_max is not None:
         if not arguments.lr_max > 0:

@@ -333,10 +333,11 @@ def run(arguments: argparse.Namespace) -> int:
             dpi=arguments.dpi,
         )
     if arguments.json:
-        from stability.cli._common import problem_fields
+        from stability.cli._common import method_fields, problem_fields
 
         payload = result.to_dict()
         payload.update(problem_fields(problem))
+        payload.update(method_fields(method))
         try:
             payload["sharpness"] = scale_back(problem.sharpness, exponent, "λ_max(H)")
         except OutOfRangeError:

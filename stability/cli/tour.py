@@ -50,7 +50,10 @@ def register(subparsers: argparse._SubParsersAction) -> None:
 
 
 def tour_rows() -> list[tuple[str, str, float]]:
-    """``(method, batch, η*)`` for the methods of the tour.
+    """``(method, batch, η*)`` for the methods of the tour: every method of the registry.
+
+    GD, SGD, momentum and variational GD at several settings, then every other method of
+    :mod:`stability.methods.registry` (Adam, AdamW, RMSProp, ...) at its defaults.
 
     Examples
     --------
@@ -59,8 +62,7 @@ def tour_rows() -> list[tuple[str, str, float]]:
     ('GD', 'full batch')
     """
     from stability.examples import regression_example
-    from stability.methods import GD, SGD, HeavyBall, Nesterov
-    from stability.methods.variational import VariationalGD
+    from stability.methods import GD, SGD, HeavyBall, Nesterov, VariationalGD, registry
     from stability.numeric.thresholds import critical_learning_rate
 
     problem = regression_example()
@@ -78,6 +80,23 @@ def tour_rows() -> list[tuple[str, str, float]]:
         if hasattr(method, "posterior_cov"):
             label += f" σ²={method.posterior_cov:g} S={method.samples}"
         rows.append((label, dynamics.batch.describe(), critical_learning_rate(problem, method)))
+    shown = {type(method) for method in methods}
+    for spec in registry.METHODS:  # every other method of the registry, at its defaults
+        if spec.load() in shown:
+            continue
+        required = {
+            option.keyword: option.example_value(problem.dimension)
+            for option in spec.options
+            if option.required
+        }
+        method = spec.build(8 if spec.batch == "required" else None, **required)
+        rows.append(
+            (
+                registry.label(method, batch=False),
+                method.dynamics().batch.describe(),
+                critical_learning_rate(problem, method),
+            )
+        )
     return rows
 
 
@@ -104,7 +123,7 @@ def edge_rows() -> tuple[float, float, list[tuple[float, int, float, float]]]:
     """
     from stability.bounds import variational_edges
     from stability.examples import regression_example
-    from stability.methods.variational import VariationalGD
+    from stability.methods import VariationalGD
 
     problem = regression_example()
     lr = 1.0 / problem.sharpness

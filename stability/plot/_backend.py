@@ -1,4 +1,6 @@
-"""Private helpers of :mod:`stability.plot`: the lazy matplotlib import, axes, labels.
+"""Private helpers of :mod:`stability.plot`: the lazy matplotlib import and axes.
+
+Legend labels of methods come from :func:`stability.methods.registry.label`.
 
 matplotlib is an optional extra. It is imported only when a figure is asked for, and a
 missing installation raises :class:`ImportError` naming the ``plot`` extra.
@@ -9,9 +11,7 @@ from __future__ import annotations
 import importlib
 from typing import Any
 
-from stability.methods.base import as_dynamics
-
-__all__ = ["PLOT_EXTRA_HINT", "method_label", "new_axes", "require_matplotlib"]
+__all__ = ["PLOT_EXTRA_HINT", "new_axes", "require_matplotlib"]
 
 PLOT_EXTRA_HINT = (
     "stability.plot needs matplotlib, which is an optional extra; install it with "
@@ -43,28 +43,3 @@ def new_axes(ax: Any, *, size: Any = "column") -> Any:
     from stability.plot.style import start_axes
 
     return start_axes(ax, size=size)
-
-
-def method_label(method: Any) -> str:
-    """A short legend label for a method, e.g. ``"SGD, B=4"`` or ``"HeavyBall β=0.9"``.
-
-    Examples
-    --------
-    >>> from stability import GD, SGD, HeavyBall
-    >>> from stability.plot._backend import method_label
-    >>> method_label(GD()), method_label(SGD(4)), method_label(SGD(2, replacement=True))
-    ('GD', 'SGD, B=4', 'SGD, B=2 with repl.')
-    >>> method_label(HeavyBall(0.9, batch_size=8))
-    'HeavyBall β=0.9, B=8'
-    """
-    dynamics = as_dynamics(method)
-    label = dynamics.name
-    momentum = getattr(method, "momentum", None)
-    if momentum is not None:
-        label += f" β={momentum:g}" if isinstance(momentum, int | float) else f" β={momentum}"
-    batch = dynamics.batch
-    if batch.batch_size is not None:
-        label += f", B={batch.batch_size}"
-        if batch.replacement:
-            label += " with repl."
-    return label

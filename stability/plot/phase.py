@@ -20,9 +20,9 @@ from typing import Any
 import numpy as np
 
 from stability.errors import InvalidInputError, InvalidTypeError
-from stability.methods.gradient import SGD
+from stability.methods import SGD, registry
 from stability.numeric.thresholds import critical_learning_rate
-from stability.plot._backend import method_label, new_axes, require_matplotlib
+from stability.plot._backend import new_axes, require_matplotlib
 from stability.plot.style import finish_axes
 from stability.problems import Quadratic, as_problem
 from stability.validation import check_learning_rates, check_positive_integer
@@ -46,7 +46,7 @@ def _read_verdict(value: Any, method: Any, lr: float) -> str:
         return value
     raise InvalidTypeError(
         "verdict must return 'stable', 'unstable' or 'inconclusive' (or True, False, None); "
-        f"for {method_label(method)} at lr={lr:.6g} it returned {value!r}"
+        f"for {registry.label(method)} at lr={lr:.6g} it returned {value!r}"
     )
 
 
@@ -254,7 +254,7 @@ def phase_data(
             dtype=object,
         ).astype(str)
     return PhaseData(
-        np.array(sizes), thresholds, grid, verdicts, [method_label(item) for item in methods]
+        np.array(sizes), thresholds, grid, verdicts, [registry.label(item) for item in methods]
     )
 
 

@@ -15,6 +15,7 @@ import numpy as np
 import scipy.linalg
 
 from stability.errors import InvalidInputError
+from stability.methods import registry
 from stability.methods.base import Method, as_dynamics
 from stability.numeric.thresholds import (
     DENSE_RADIUS_SIZE,
@@ -24,7 +25,7 @@ from stability.numeric.thresholds import (
     spectral_gap,
     spectral_radius,
 )
-from stability.plot._backend import method_label, new_axes, require_matplotlib
+from stability.plot._backend import new_axes, require_matplotlib
 from stability.plot.style import finish_axes
 from stability.problems import Quadratic, as_problem
 from stability.validation import check_learning_rates
@@ -269,7 +270,7 @@ def spectral_radius_curves(
     lowest = 1.0
     floors: list[float] = []
     for method, threshold in zip(method_list, thresholds, strict=True):
-        label = method_label(method)
+        label = registry.label(method)
         lr_values = grid
         if math.isfinite(threshold) and low <= threshold <= high:
             lr_values = np.union1d(grid, [threshold])

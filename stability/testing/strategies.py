@@ -195,14 +195,17 @@ def methods(
     max_momentum: float = 0.95,
     names: Sequence[str] | None = None,
     all_options: bool = False,
+    dimension: int | None = None,
+    epochs: bool = False,
 ) -> Method:
     """Methods of the registry valid for a problem with ``samples`` samples.
 
-    The methods come from :data:`stability.methods.registry.METHODS`, so a method added
-    there is drawn here too. By default every method without additive noise is drawn
-    (GD, SGD with both samplings, heavy ball and Nesterov, ...); ``names`` picks any
-    registry entries (``"variational-gd"`` included). Options are drawn from each
-    option's range (:class:`~stability.methods.registry.Option`), momentum up to
+    The methods and their options come from :data:`stability.methods.registry.METHODS`,
+    so a method added there (or an argument added to a method's class) is drawn here too.
+    By default every method without additive noise is drawn (GD, SGD with both samplings,
+    heavy ball, Nesterov, Adam, AdamW, RMSProp, ...) with its required options; ``names``
+    picks any registry entries (``"variational-gd"`` included). Each option is drawn from
+    its range (:class:`~stability.methods.registry.Option`), momentum-like options up to
     ``max_momentum``.
 
     Parameters
@@ -212,12 +215,19 @@ def methods(
     momentum : bool, default True
         Include methods with a ``momentum`` option.
     max_momentum : float, default 0.95
-        Largest momentum drawn.
+        Largest momentum (and ``beta1``) drawn.
     names : sequence of str, optional
         Registry names to draw from (default: every method without additive noise).
     all_options : bool, default False
-        Also draw the optional options (weight decay, posterior samples); by default
-        they keep their defaults.
+        Also draw the optional options (weight decay, posterior samples and family,
+        ``decoupled``, and a preconditioner when ``dimension`` is given); by default they
+        keep their defaults.
+    dimension : int, optional
+        The problem's dimension ``d``; with ``all_options``, vector options (a diagonal
+        ``preconditioner`` of ``d`` positive entries) are drawn only when it is given.
+    epochs : bool, default False
+        Also draw random reshuffling (``shuffle``, ``drop_last``) for minibatch methods
+        that take it.
 
     Examples
     --------
@@ -225,6 +235,9 @@ def methods(
     >>> from stability.testing.strategies import methods
     >>> type(find(methods(4, names=["nesterov"]), lambda method: True)).__name__
     'Nesterov'
+    >>> len(find(methods(4, names=["adam"], all_options=True, dimension=2),
+    ...      lambda method: method.preconditioner is not None).preconditioner)
+    2
     """
     if names is None:
         names = [
@@ -239,17 +252,36 @@ def methods(
     batch_size = draw(st.integers(1, max(1, upper)))
     options: dict[str, Any] = {}
     for option in spec.options:
+        if option.needs_batch:
+            continue  # drawn below, once the batch is known
         if not option.required and not all_options:
             continue  # optional options keep their defaults unless asked for
-        if option.integer:
+        if option.kind == "integer":
             options[option.keyword] = draw(st.integers(int(option.low), int(option.high)))
+        elif option.kind in ("boolean", "switch"):
+            options[option.keyword] = draw(st.booleans())
+        elif option.kind == "choice":
+            options[option.keyword] = draw(st.sampled_from(option.choices))
+        elif option.kind == "vector":
+            if dimension is not None and draw(st.booleans()):
+                entry = st.floats(option.low, option.high)
+                vector = draw(st.lists(entry, min_size=dimension, max_size=dimension))
+                options[option.keyword] = tuple(vector)
         else:
-            high = min(option.high, max_momentum) if option.keyword == "momentum" else option.high
+            high = option.high
+            if option.keyword in ("momentum", "beta1"):
+                high = min(high, max_momentum)
             options[option.keyword] = draw(st.floats(option.low, high))
     if spec.batch == "none":
         return spec.build(**options)
     if spec.batch == "optional" and draw(st.booleans()):
         return spec.build(batch_size=None, replacement=replacement, **options)
+    if epochs and spec.option("shuffle") is not None and draw(st.booleans()):
+        # reshuffled epochs draw without replacement, B ≤ n
+        options["shuffle"] = True
+        if spec.option("drop_last") is not None:
+            options["drop_last"] = draw(st.booleans())
+        return spec.build(batch_size=min(batch_size, samples), **options)
     return spec.build(batch_size=batch_size, replacement=replacement, **options)
 
 
