@@ -30,6 +30,7 @@ import numpy as np
 
 from stability.dynamics import LinearDynamics
 from stability.errors import DimensionError, InvalidTypeError
+from stability.numeric._epoch import reshuffled_mean_square, reshuffled_pair
 from stability.numeric.operator import SecondMomentOperator
 from stability.problems import Quadratic
 from stability.starts import initial_states
@@ -399,6 +400,12 @@ def predicted_mean_square(
     ndarray, shape (steps + 1,)
         ``E‖z_t‖²``; for momentum ``‖z_t‖² = ‖δ_t‖² + ‖δ_{t−1}‖²``.
 
+    Notes
+    -----
+    Reshuffled batches (``shuffle=True``) are exact at every step, not only at epoch ends:
+    step ``t = eK + k`` applies the operator of the first ``k`` batches of an epoch to the
+    moment after ``e`` epochs (``docs/theory/reshuffling.md``; ``n ≤ 16``).
+
     Examples
     --------
     >>> import numpy as np
@@ -407,5 +414,9 @@ def predicted_mean_square(
     >>> predicted_mean_square(Quadratic(np.diag([3.0])), GD(), 1.0, steps=3, init=[1.0])
     array([ 1.,  4., 16., 64.])
     """
+    if reshuffled_pair(problem, method) is not None:  # the batch law draws whole epochs
+        lr = check_learning_rate(lr)
+        steps = check_positive_integer(steps, "steps")
+        return reshuffled_mean_square(problem, method, lr, steps=steps, init=init)
     recursion = second_moment_recursion(problem, method, lr)
     return recursion.mean_square(steps, init)
