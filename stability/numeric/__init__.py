@@ -1,5 +1,6 @@
 """The numeric layer: exact thresholds, spectral radii and moments from eigenvalue problems."""
 
+from stability.numeric._epoch import EPOCH_TRANSITION_LIMIT, EpochOperator, epoch_operator
 from stability.numeric.operator import SecondMomentOperator
 from stability.numeric.operators import dense_operator, symmetric_basis
 from stability.numeric.thresholds import (
@@ -13,10 +14,13 @@ from stability.numeric.thresholds import (
 )
 
 __all__ = [
+    "EPOCH_TRANSITION_LIMIT",
+    "EpochOperator",
     "RadiusReport",
     "SecondMomentOperator",
     "critical_learning_rate",
     "dense_operator",
+    "epoch_operator",
     "is_stable",
     "radius_report",
     "reduced_operator",

@@ -104,8 +104,10 @@ def reshuffled_pair(problem: Any, method: Any) -> tuple[Quadratic, LinearDynamic
     >>> from stability import SGD, Quadratic
     >>> from stability.numeric._epoch import reshuffled_pair
     >>> problem = Quadratic.from_data(np.eye(2))
-    >>> reshuffled_pair(problem, SGD(1)) is None, reshuffled_pair(problem, SGD(1, shuffle=True))[1].name
-    (True, 'SGD')
+    >>> reshuffled_pair(problem, SGD(1)) is None
+    True
+    >>> reshuffled_pair(problem, SGD(1, shuffle=True))[1].batch.describe()
+    'B=1 reshuffled every epoch (short last batch)'
     """
     dynamics = _dynamics_of(method)
     if dynamics is None or not isinstance(dynamics.batch, ReshuffledBatchLaw):
@@ -275,9 +277,7 @@ class EpochOperator:
         for matrix in sample:
             product = matrix @ symmetric  # M X
             square = product @ matrix.T
-            opens.append(
-                np.hstack([np.eye(size), product.reshape(size, -1), layout.pack(square)])
-            )
+            opens.append(np.hstack([np.eye(size), product.reshape(size, -1), layout.pack(square)]))
             # inputs X (N), P (s²), Q (N): outputs X, P + M X, Q + M Pᵀ + P Mᵀ + M X Mᵀ
             rows_x = np.hstack([np.eye(size), product.reshape(size, -1), layout.pack(square)])
             cross = matrix @ np.swapaxes(full, -1, -2)
@@ -288,9 +288,7 @@ class EpochOperator:
                     layout.pack(cross + np.swapaxes(cross, -1, -2)),
                 ]
             )
-            rows_q = np.hstack(
-                [np.zeros((size, size)), np.zeros((size, s * s)), np.eye(size)]
-            )
+            rows_q = np.hstack([np.zeros((size, size)), np.zeros((size, s * s)), np.eye(size)])
             adds.append(np.vstack([rows_x, rows_p, rows_q]))
         return opens, adds, lifted
 
@@ -318,7 +316,6 @@ class EpochOperator:
         """
         n = self.samples
         opens, adds, lifted = self._transitions(rate)
-        size = self.size
         ends = np.cumsum(self.batch_sizes)
         closes = {int(end): size_b for end, size_b in zip(ends, self.batch_sizes, strict=True)}
         begins = {0} | {int(end) for end in ends}
@@ -515,7 +512,9 @@ def epoch_operator(problem: Quadratic, method: Any, *, init: Any = None) -> Epoc
     pair = reshuffled_pair(problem, method)
     if pair is None:
         dynamics = _dynamics_of(method)
-        described = "" if dynamics is None else f"{dynamics.name} draws {dynamics.batch.describe()}; "
+        described = (
+            "" if dynamics is None else f"{dynamics.name} draws {dynamics.batch.describe()}; "
+        )
         raise InvalidInputError(
             f"method must reshuffle its batches (shuffle=True); {described}its steps are "
             "i.i.d.: use stability.critical_learning_rate for it"
@@ -612,7 +611,7 @@ def reshuffled_mean_square(
     values = np.full(steps + 1, np.inf)
     with np.errstate(over="ignore", invalid="ignore"):
         for t in range(steps + 1):
-            epochs, within = divmod(t, operator.steps)
+            within = t % operator.steps
             if within == 0 and t:
                 moment = epoch @ moment
             value = float(trace @ (prefixes[within] @ moment)) + outside

@@ -453,7 +453,7 @@ def threshold_report(
 
 
 def _epoch_threshold_report(problem: Quadratic, method: Any, certify: bool) -> ThresholdReport:
-    """Reshuffled epochs: the first root of ``ρ(𝒯_epoch(η)) = 1`` (``docs/theory/reshuffling.md``)."""
+    """Reshuffled epochs: the first root of ``ρ(𝒯_epoch(η)) = 1`` (docs/theory/reshuffling.md)."""
     if certify:
         raise InvalidInputError(
             "certify=True recomputes the i.i.d. operator with mpmath; reshuffled epochs "
