@@ -29,8 +29,9 @@ of the operator. It runs at a fixed ``η`` (no expansion in powers of ``η``: th
 coefficients of a degree-``2K`` product cancel catastrophically, ``4·10⁻⁴`` relative error at
 ``n = 14``), vectorised over a batch of learning rates.
 
-**Threshold.** ``η*`` is the first ``η`` with ``ρ(𝒯(η)) = 1``: a geometric grid (ratio
-:data:`SCAN_RATIO`) brackets it and Brent's method refines it to a relative ``1e-13``.
+**Threshold.** ``η*`` is the first ``η`` with ``ρ(𝒯(η)) = 1``: a geometric scan (steps of
+:data:`SCAN_RATIO` to :data:`SCAN_LEAP`, :meth:`EpochOperator.threshold`) from a rate proven
+stable brackets it and Brent's method refines it to a relative ``1e-13``.
 
 **Coordinates.** ``range(H)``; with weight decay (``F`` depends on ``η``) one null direction
 of ``H`` is added (all of them evolve alike, by ``F(η)``), and a start's null components when a
@@ -69,6 +70,8 @@ EPOCH_TRANSITION_LIMIT = 524_288
 EPOCH_MEMORY_LIMIT = 400_000_000
 #: Ratio of the geometric grid in ``ν = η λ_max`` that brackets the first crossing of ``ρ = 1``.
 SCAN_RATIO = 1.05
+#: The longest step of the scan, taken while ``ρ`` falls or is far from one.
+SCAN_LEAP = 1.2
 #: The grid starts at ``ν = SCAN_START`` (or a proven stable rate) and stops at ``SCAN_STOP``.
 SCAN_START = 0.02
 SCAN_STOP = 1e3
@@ -442,29 +445,49 @@ class EpochOperator:
         return max(SCAN_START, 2.0 / (scale * (top + decay)))
 
     def threshold(self) -> float:
-        """The first ``η > 0`` with ``ρ(𝒯(η)) = 1`` (``math.inf`` if none below ``ν = 1000``)."""
+        """The first ``η > 0`` with ``ρ(𝒯(η)) = 1`` (``math.inf`` if none below ``ν = 1000``).
+
+        The scan walks up a geometric grid from :meth:`stable_start`: steps of
+        :data:`SCAN_RATIO` while ``ρ`` rises towards one, up to :data:`SCAN_LEAP` while it falls
+        or while the line through the last two points of ``log ρ`` against ``log ν`` meets
+        zero more than two steps ahead; Brent's method refines the first bracket.
+        """
         if self.size == 0:
             return math.inf
         sharpness = self.sharpness
 
-        def excess(nu: float) -> float:
-            return self.radius(nu / sharpness) - 1.0
+        def log_radius(nu: float) -> float:
+            radius = self.radius(nu / sharpness)
+            return math.log(radius) if radius > 0 else -math.inf
 
-        nu = self.stable_start()
+        nu = (1.0 - 1e-9) * self.stable_start()  # ρ ≤ 1 up to the start, equality possible at it
         for _ in range(60):  # a start inside the stable interval
-            if excess(nu) < 0:
+            current = log_radius(nu)
+            if current < 0:
                 break
             nu /= 2
         else:
             return 0.0
+        previous = None
         while nu < SCAN_STOP:
-            following = nu * SCAN_RATIO
-            if excess(following) >= 0:
+            ratio = SCAN_LEAP
+            if previous is not None and math.isfinite(current) and math.isfinite(previous[1]):
+                slope = (current - previous[1]) / math.log(nu / previous[0])
+                if slope > 0:
+                    ahead = min(-current / slope / 2, math.log(SCAN_LEAP))
+                    ratio = max(SCAN_RATIO, math.exp(ahead))
+            following = nu * ratio
+            value = log_radius(following)
+            if value >= 0:
                 root = scipy.optimize.brentq(
-                    excess, nu, following, xtol=1e-300, rtol=THRESHOLD_TOLERANCE
+                    lambda x: self.radius(x / sharpness) - 1.0,
+                    nu,
+                    following,
+                    xtol=1e-300,
+                    rtol=THRESHOLD_TOLERANCE,
                 )
                 return float(root) / sharpness
-            nu = following
+            previous, nu, current = (nu, current), following, value
         return math.inf
 
 
