@@ -295,3 +295,18 @@ def test_reshuffled_threshold_is_the_epoch_threshold_and_differs_from_iid():
     )
     assert epoch_critical_learning_rate(problem, SGD(1, shuffle=True)) == pytest.approx(4 / 3)
     assert stability.critical_learning_rate(problem, SGD(1)) == pytest.approx(0.8)
+
+
+def test_operator_columns_computed_in_chunks_are_the_same(monkeypatch):
+    from stability.numeric import _epoch
+
+    problem = Quadratic.from_data(np.random.default_rng(7).standard_normal((7, 3)))
+    operator = epoch_operator(problem, HeavyBall(0.5, 3, shuffle=True))
+    whole = operator.prefix_matrices(0.4 / problem.sharpness)
+    monkeypatch.setattr(_epoch, "EPOCH_MEMORY_LIMIT", 4 * operator.memory)  # 4 columns a run
+    np.testing.assert_allclose(
+        operator.prefix_matrices(0.4 / problem.sharpness), whole, rtol=0, atol=1e-14
+    )
+    monkeypatch.setattr(_epoch, "EPOCH_MEMORY_LIMIT", operator.memory - 1)
+    with pytest.raises(SizeLimitError, match="per column"):
+        epoch_operator(problem, HeavyBall(0.5, 3, shuffle=True))

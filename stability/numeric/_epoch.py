@@ -66,7 +66,7 @@ __all__ = [
 
 #: Largest number ``n 2^{n−1}`` of transitions of the recursion: ``n ≤ 16``.
 EPOCH_TRANSITION_LIMIT = 524_288
-#: Largest memory (bytes) of two levels of the recursion at one learning rate.
+#: Largest memory (bytes) of the recursion's widest levels; the operator's columns are chunked.
 EPOCH_MEMORY_LIMIT = 400_000_000
 #: Ratio of the geometric grid in ``ν = η λ_max`` that brackets the first crossing of ``ρ = 1``.
 SCAN_RATIO = 1.05
@@ -346,9 +346,19 @@ class EpochOperator:
 
     @property
     def memory(self) -> int:
-        """Bytes of the widest levels of the recursion (``N`` columns of ``(X, P, Q)`` per set)."""
+        """Bytes of the widest levels of the recursion for one column of the operator."""
         widest = math.comb(self.samples, self.samples // 2)
-        return 3 * 8 * widest * self.size * (2 * self.size + self.state**2)
+        return 3 * 8 * widest * (2 * self.size + self.state**2)
+
+    def _columns(self, rate: float) -> np.ndarray:
+        """``𝒯_k`` on ``svec`` at ``ν = rate``, ``(K + 1, N, N)``, in chunks of columns that fit
+        in :data:`EPOCH_MEMORY_LIMIT` (the columns are independent runs of the recursion)."""
+        chunk = max(1, EPOCH_MEMORY_LIMIT // max(self.memory, 1))
+        eye = np.eye(self.size)
+        parts = [
+            self._run(rate, eye[begin : begin + chunk]) for begin in range(0, self.size, chunk)
+        ]
+        return np.swapaxes(np.concatenate(parts, axis=1), -1, -2)
 
     def prefix_matrices(self, lr: float) -> np.ndarray:
         """``𝒯_k(η)`` on ``svec`` for ``k = 0..K`` (``𝒯_K`` is the epoch operator), ``(K+1, N, N)``.
@@ -358,8 +368,7 @@ class EpochOperator:
         lr : float
             Learning rate η.
         """
-        images = self._run(float(lr) * self.sharpness, np.eye(self.size))
-        return np.swapaxes(images, -1, -2)
+        return self._columns(float(lr) * self.sharpness)
 
     def matrices(self, lrs: Any) -> np.ndarray:
         """The epoch operator ``𝒯(η)`` on ``svec`` at each learning rate, ``(E, N, N)``.
@@ -372,7 +381,7 @@ class EpochOperator:
         rates = np.atleast_1d(np.asarray(lrs, dtype=float)) * self.sharpness
         result = np.zeros((len(rates), self.size, self.size))
         for index, rate in enumerate(rates):
-            result[index] = self._run(float(rate), np.eye(self.size))[-1].T
+            result[index] = self._columns(float(rate))[-1]
         return result
 
     def matrix(self, lr: float) -> np.ndarray:
@@ -520,7 +529,8 @@ def epoch_operator(problem: Quadratic, method: Any, *, init: Any = None) -> Epoc
         If the method does not reshuffle or the problem has no samples.
     SizeLimitError
         If the recursion needs more than :data:`EPOCH_TRANSITION_LIMIT` transitions
-        (``n > 16``) or more memory than :data:`EPOCH_MEMORY_LIMIT`.
+        (``n > 16``) or one column of the operator needs more memory than
+        :data:`EPOCH_MEMORY_LIMIT`.
 
     Examples
     --------
@@ -574,7 +584,7 @@ def epoch_operator(problem: Quadratic, method: Any, *, init: Any = None) -> Epoc
     if operator.memory > EPOCH_MEMORY_LIMIT:
         raise SizeLimitError(
             f"the exact epoch operator for n={samples} samples on a state of dimension "
-            f"{operator.state} needs {operator.memory / 1e6:,.0f} MB (limit "
+            f"{operator.state} needs {operator.memory / 1e6:,.0f} MB per column (limit "
             f"{EPOCH_MEMORY_LIMIT / 1e6:,.0f} MB); use Monte Carlo of the epoch law "
             "(stability.reshuffling.simulate_epochs)"
         )
