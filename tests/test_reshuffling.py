@@ -22,6 +22,7 @@ import stability
 from stability import GD, SGD, HeavyBall, Nesterov, Quadratic
 from stability.dynamics import ReshuffledBatchLaw
 from stability.errors import InvalidInputError, SizeLimitError
+from stability.methods.adaptive import Adam
 from stability.reshuffling import (
     epoch_critical_learning_rate,
     epoch_operator,
@@ -214,7 +215,14 @@ def test_size_limit():
 # ------------------------------------------------------------------ Monte Carlo
 @pytest.mark.parametrize(
     "method",
-    [SGD(2, shuffle=True), SGD(3, shuffle=True), HeavyBall(0.5, 2, shuffle=True, weight_decay=0.1)],
+    [
+        SGD(2, shuffle=True),
+        SGD(3, shuffle=True),
+        HeavyBall(0.5, 2, shuffle=True, weight_decay=0.1),
+        SGD(3, shuffle=True, drop_last=True),
+        Nesterov(0.5, 4, shuffle=True),
+        Adam(0.5, [1.5, 1.0, 0.7], batch_size=2, shuffle=True),
+    ],
 )
 def test_monte_carlo_of_the_epoch_law_agrees(method):
     # the exact prediction lies in the 99.9% band of the seeded simulation at every epoch
