@@ -297,16 +297,76 @@ def test_reshuffled_threshold_is_the_epoch_threshold_and_differs_from_iid():
     assert stability.critical_learning_rate(problem, SGD(1)) == pytest.approx(0.8)
 
 
-def test_operator_columns_computed_in_chunks_are_the_same(monkeypatch):
+@pytest.mark.parametrize("route", ["samples", "batches"])
+def test_operator_columns_computed_in_chunks_are_the_same(monkeypatch, route):
     from stability.numeric import _epoch
 
     problem = Quadratic.from_data(np.random.default_rng(7).standard_normal((7, 3)))
-    operator = epoch_operator(problem, HeavyBall(0.5, 3, shuffle=True))
-    whole = operator.prefix_matrices(0.4 / problem.sharpness)
+    method = HeavyBall(0.5, 3, shuffle=True)
+    operator = epoch_operator(problem, method, route=route)
+    lr = 0.4 / problem.sharpness
+    whole = operator.prefix_matrices(lr)
     monkeypatch.setattr(_epoch, "EPOCH_MEMORY_LIMIT", 4 * operator.memory)  # 4 columns a run
-    np.testing.assert_allclose(
-        operator.prefix_matrices(0.4 / problem.sharpness), whole, rtol=0, atol=1e-14
-    )
+    np.testing.assert_allclose(operator.prefix_matrices(lr), whole, rtol=0, atol=1e-14)
     monkeypatch.setattr(_epoch, "EPOCH_MEMORY_LIMIT", operator.memory - 1)
     with pytest.raises(SizeLimitError, match="per column"):
-        epoch_operator(problem, HeavyBall(0.5, 3, shuffle=True))
+        epoch_operator(problem, method, route=route)
+
+
+@settings(max_examples=20, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(per_sample_hessians(min_samples=2, max_samples=7, max_dimension=3), st.data())
+def test_the_two_recursions_agree(stack, data):
+    # over used samples (n 2^(n-1) transitions) and over whole batches: the same operators
+    problem = Quadratic.from_hessians(stack)
+    batch = data.draw(st.integers(1, problem.samples))
+    drop_last = data.draw(st.booleans()) and problem.samples % batch != 0
+    beta = data.draw(st.sampled_from([None, 0.5]))
+    method = (
+        SGD(batch, shuffle=True, drop_last=drop_last)
+        if beta is None
+        else HeavyBall(beta, batch, shuffle=True, drop_last=drop_last)
+    )
+    lr = data.draw(st.floats(0.1, 2.0)) / problem.sharpness
+    samples = epoch_operator(problem, method, route="samples").prefix_matrices(lr)
+    batches = epoch_operator(problem, method, route="batches").prefix_matrices(lr)
+    np.testing.assert_allclose(batches, samples, rtol=1e-10, atol=1e-12 * np.abs(samples).max())
+
+
+def test_large_batches_beyond_sixteen_samples_equal_the_two_batch_formula():
+    # n = 18, B = 12: a batch b and then its complement; E over the C(18, 12) batches of
+    # (A_rest A_b) ⊗ (A_rest A_b), formed directly
+    problem = Quadratic.from_data(np.random.default_rng(8).standard_normal((18, 2)))
+    method = SGD(12, shuffle=True)
+    stack = np.asarray(problem.per_sample_hessians())
+    lr = 1.1 / problem.sharpness
+    chosen = np.zeros((math.comb(18, 12), 18), dtype=bool)
+    for row, combo in enumerate(itertools.combinations(range(18), 12)):
+        chosen[row, list(combo)] = True
+    first = np.eye(2) - lr * np.einsum("bn,nij->bij", chosen / 12, stack)
+    second = np.eye(2) - lr * np.einsum("bn,nij->bij", ~chosen / 6, stack)
+    products = second @ first
+    total = np.einsum("bij,bkl->ikjl", products, products).reshape(4, 4) / len(chosen)
+    expected = float(np.max(np.abs(np.linalg.eigvals(total))))
+    assert epoch_operator(problem, method).route == "batches"
+    assert epoch_spectral_radius(problem, method, lr) == pytest.approx(expected, rel=1e-10)
+    threshold = stability.critical_learning_rate(problem, method)
+    assert math.isfinite(threshold) and threshold > 0
+
+
+@pytest.mark.parametrize("route", ["samples", "batches"])
+def test_one_batch_per_epoch_is_the_second_moment_operator_of_the_full_batch(route):
+    # the closing of a batch is T(S) = E[A S Aᵀ] of numeric/operator.py for that batch
+    from stability.numeric.operator import SecondMomentOperator
+    from stability.system import bind
+
+    problem = Quadratic.from_data(np.random.default_rng(9).standard_normal((5, 3)))
+    for beta in (0.0, 0.7):
+        epoch = epoch_operator(problem, HeavyBall(beta, 5, shuffle=True), route=route)
+        full = SecondMomentOperator(bind(problem, HeavyBall(beta)))
+        for lr in (0.3, 1.7):
+            np.testing.assert_allclose(
+                epoch.matrix(lr / problem.sharpness),
+                full.matrix(lr / problem.sharpness),
+                rtol=1e-12,
+                atol=1e-13,
+            )

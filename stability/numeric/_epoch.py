@@ -1,4 +1,4 @@
-"""The epoch operator of random reshuffling, exactly, by a recursion over the samples used.
+"""The epoch operator of random reshuffling, exactly, by recursions over the samples used.
 
 Theory: ``docs/theory/reshuffling.md``. With ``shuffle=True`` each epoch visits a uniform random
 permutation of the ``n`` samples in consecutive batches (:class:`~stability.dynamics.
@@ -7,7 +7,7 @@ linear recursion ``z_{e+1} = P_e z_e``, ``P = A_{B_K} ⋯ A_{B_1}``, and mean-sq
 ``ρ(𝒯) < 1`` for the epoch operator ``𝒯(S) = E_π[P S Pᵀ]``; the operator after the first ``k``
 batches of an epoch, ``𝒯_k = E_π[𝒯_{B_k} ∘ ⋯ ∘ 𝒯_{B_1}]``, gives the moments inside an epoch.
 
-**The recursion.** A uniform permutation is drawn one sample at a time, each new sample uniform
+**Over samples.** A uniform permutation is drawn one sample at a time, each new sample uniform
 among the unused ones. The state of the recursion is the set ``W`` of samples used so far with,
 inside a batch, three matrices linear in the moment ``X`` at the start of the batch:
 ``X`` itself, ``P = Σ_{i∈b} M_i X`` and ``Q = Σ_{i,j∈b} M_i X M_jᵀ`` over the part ``b`` of the
@@ -19,15 +19,21 @@ with weight ``1/(n − |W|)``; a batch of ``c`` samples is closed by
 
     X ← (F ⊗ I) X (F ⊗ I)ᵀ + ((F ⊗ I) Pᵀ + P (F ⊗ I)ᵀ)/c + Q/c² = E[A_b X A_bᵀ | b],
 
-which is the one second-moment operator (:class:`~stability.numeric.operator.
-SecondMomentOperator`) of the batch ``b`` drawn with probability one. Every update is linear in
+the second-moment operator of :class:`~stability.numeric.operator.SecondMomentOperator` for
+the batch ``b`` drawn with probability one (the tests compare the two). Every update is linear in
 ``(X, P, Q)`` and its validity depends only on ``W``, so the states of all the histories with the
-same ``W`` are summed. The recursion visits ``n 2^{n−1}`` transitions for every batch size (the
-recursion over whole batches visits ``Σ_k C(n, kB) C(n − kB, B)``, up to 7× more at ``n = 18``
-and never fewer for ``B ≤ n/2``), each a few products of ``(m d) × (m d)`` matrices per column
-of the operator. It runs at a fixed ``η`` (no expansion in powers of ``η``: the monomial
-coefficients of a degree-``2K`` product cancel catastrophically, ``4·10⁻⁴`` relative error at
-``n = 14``), vectorised over a batch of learning rates.
+same ``W`` are summed. The recursion visits ``n 2^{n−1}`` transitions for every batch size, each
+one product of width ``2N + (m d)²`` per column of the operator.
+
+**Over whole batches.** Given the set ``U`` used, the next batch is uniform among the
+``C(n − |U|, B)`` others: ``V(U ∪ b) += 𝒯_b ∘ V(U) / C(n − |U|, B)``, and the short last batch
+is the complement. It visits ``Σ_k C(n, kB) C(n − kB, B)`` transitions of width ``N``, far fewer
+for large batches (``25,740`` instead of ``524,288`` at ``n = 16, B = 8``) and possible beyond
+``n = 16`` (``B ≥ 10`` at ``n = 20``). :func:`epoch_operator` takes the recursion with less work
+within its limit.
+
+Both run at a fixed ``η``: an expansion in powers of ``η`` cancels catastrophically (the monomial
+coefficients of a degree-``2K`` product; ``4·10⁻⁴`` relative error at ``n = 14``).
 
 **Threshold.** ``η*`` is the first ``η`` with ``ρ(𝒯(η)) = 1``: a geometric scan (steps of
 :data:`SCAN_RATIO` to :data:`SCAN_LEAP`, :meth:`EpochOperator.threshold`) from a rate proven
@@ -56,6 +62,7 @@ from stability.numeric.operator import SymmetricLayout
 from stability.problems import Quadratic, as_problem
 
 __all__ = [
+    "EPOCH_BATCH_LIMIT",
     "EPOCH_MEMORY_LIMIT",
     "EPOCH_TRANSITION_LIMIT",
     "EpochOperator",
@@ -66,6 +73,8 @@ __all__ = [
 
 #: Largest number ``n 2^{n−1}`` of transitions of the recursion: ``n ≤ 16``.
 EPOCH_TRANSITION_LIMIT = 524_288
+#: Largest number of transitions of the recursion over whole batches (large batches, n > 16).
+EPOCH_BATCH_LIMIT = 2_000_000
 #: Largest memory (bytes) of the recursion's widest levels; the operator's columns are chunked.
 EPOCH_MEMORY_LIMIT = 400_000_000
 #: Ratio of the geometric grid in ``ν = η λ_max`` that brackets the first crossing of ``ρ = 1``.
@@ -184,6 +193,9 @@ class EpochOperator:
         ``λ_max(H)``, the unit of ``ν``.
     coordinates : ndarray, shape (d, c)
         Orthonormal parameter-space directions.
+    route : {"samples", "batches"}
+        The recursion over used samples (``n 2^{n−1}`` transitions) or over whole batches
+        (``Σ_k C(n, kB) C(n − kB, B)``, cheaper for large batches).
     """
 
     hessians: np.ndarray
@@ -192,6 +204,7 @@ class EpochOperator:
     batch_sizes: tuple[int, ...]
     sharpness: float
     coordinates: np.ndarray
+    route: str = "samples"
 
     @property
     def samples(self) -> int:
@@ -220,9 +233,10 @@ class EpochOperator:
 
     @property
     def transitions(self) -> int:
-        """Transitions of the recursion over used samples, ``Σ_{j < used} C(n, j)(n − j)``."""
-        used = sum(self.batch_sizes)
-        return sum(math.comb(self.samples, j) * (self.samples - j) for j in range(used))
+        """Transitions of the recursion of :attr:`route`."""
+        if self.route == "batches":
+            return _batch_transitions(self.samples, self.batch_sizes)
+        return _sample_transitions(self.samples, self.batch_sizes)
 
     # ------------------------------------------------------------------ the recursion
     def _maps(self, rates: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
@@ -344,9 +358,81 @@ class EpochOperator:
                     prefixes.append(vector.sum(axis=0))
         return np.array(prefixes)
 
+    @cached_property
+    def _batch_moves(self) -> list[tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]]:
+        """Per full batch ``k``: the pairs (set used, next batch) as source rows, batch rows
+        and target rows sorted by target, with the next level's set masks."""
+        n, size = self.samples, self.batch_sizes[0]
+        combos = np.array(list(itertools.combinations(range(n), size)), dtype=np.int64)
+        batch_masks = np.sum(np.int64(1) << combos, axis=1)
+        order = np.argsort(batch_masks)
+        batch_masks, combos = batch_masks[order], combos[order]
+        full = sum(1 for value in self.batch_sizes if value == size)
+        masks = np.zeros(1, dtype=np.int64)
+        moves = []
+        for k in range(full):
+            left = n - k * size
+            bits = (masks[:, None] >> np.arange(n)[None, :]) & 1
+            complement = np.argsort(bits, axis=1, kind="stable")[:, :left]  # unused samples
+            patterns = np.array(list(itertools.combinations(range(left), size)), dtype=np.int64)
+            chosen = complement[:, patterns]  # (sets, patterns, B)
+            new = np.sum(np.int64(1) << chosen, axis=2)  # batch masks
+            sources = np.repeat(np.arange(len(masks)), len(patterns))
+            batches = np.searchsorted(batch_masks, new.ravel())
+            targets_masks = masks[sources] | new.ravel()
+            following, targets = np.unique(targets_masks, return_inverse=True)
+            order = np.argsort(targets, kind="stable")
+            moves.append((sources[order], batches[order], targets[order], following))
+            masks = following
+        return moves
+
+    def _batch_maps(self, rate: float, batches: np.ndarray) -> np.ndarray:
+        """``T_b`` in row form on ``svec`` for each batch (rows of sample indices or weights)."""
+        lifted, sample = self._maps(np.array([rate]))
+        layout = SymmetricLayout(self.state)
+        basis = layout.basis()
+        state_maps = lifted[0][None] + np.tensordot(batches, sample[0], axes=1)
+        images = state_maps[:, None] @ basis[None] @ np.swapaxes(state_maps, -1, -2)[:, None]
+        return layout.pack(images)  # (batches, N_in, N_out): row j is svec T_b(E_j)
+
+    def _run_batches(self, rate: float, start: np.ndarray) -> np.ndarray:
+        """The recursion over whole batches (module notes): ``(K + 1, C, N)``."""
+        n, size = self.samples, self.batch_sizes[0]
+        combos = np.array(list(itertools.combinations(range(n), size)), dtype=np.int64)
+        combos = combos[np.argsort(np.sum(np.int64(1) << combos, axis=1))]
+        weights = np.zeros((len(combos), n))
+        np.put_along_axis(weights, combos, 1.0 / size, axis=1)
+        maps = self._batch_maps(rate, weights)
+        vector = np.asarray(start, dtype=float)[None].copy()
+        prefixes = [vector.sum(axis=0)]
+        width = self.size
+        chunk = max(1, 4_000_000 // max(width * width, 1))
+        masks = np.zeros(1, dtype=np.int64)
+        with np.errstate(over="ignore", invalid="ignore"):
+            for k, (sources, batches, targets, following) in enumerate(self._batch_moves):
+                result = np.zeros((len(following), *vector.shape[1:]))
+                for begin in range(0, len(sources), chunk):
+                    part = slice(begin, begin + chunk)
+                    products = vector[sources[part]] @ maps[batches[part]]
+                    rows = targets[part]
+                    starts = np.flatnonzero(np.r_[True, rows[1:] != rows[:-1]])
+                    result[rows[starts]] += np.add.reduceat(products, starts, axis=0)
+                vector = result / math.comb(n - k * size, size)
+                masks = following
+                prefixes.append(vector.sum(axis=0))
+            if len(self.batch_sizes) > len(self._batch_moves):  # the short last batch
+                rest = ((~masks[:, None] >> np.arange(n)[None, :]) & 1).astype(float)
+                rest /= rest.sum(axis=1, keepdims=True)
+                last = self._batch_maps(rate, rest)
+                vector = vector @ last
+                prefixes.append(vector.sum(axis=0))
+        return np.array(prefixes)
+
     @property
     def memory(self) -> int:
         """Bytes of the widest levels of the recursion for one column of the operator."""
+        if self.route == "batches":
+            return _batch_memory(self.samples, self.batch_sizes, self.size)
         widest = math.comb(self.samples, self.samples // 2)
         return 3 * 8 * widest * (2 * self.size + self.state**2)
 
@@ -355,9 +441,8 @@ class EpochOperator:
         in :data:`EPOCH_MEMORY_LIMIT` (the columns are independent runs of the recursion)."""
         chunk = max(1, EPOCH_MEMORY_LIMIT // max(self.memory, 1))
         eye = np.eye(self.size)
-        parts = [
-            self._run(rate, eye[begin : begin + chunk]) for begin in range(0, self.size, chunk)
-        ]
+        run = self._run_batches if self.route == "batches" else self._run
+        parts = [run(rate, eye[begin : begin + chunk]) for begin in range(0, self.size, chunk)]
         return np.swapaxes(np.concatenate(parts, axis=1), -1, -2)
 
     def prefix_matrices(self, lr: float) -> np.ndarray:
@@ -500,6 +585,27 @@ class EpochOperator:
         return math.inf
 
 
+def _sample_transitions(samples: int, sizes: tuple[int, ...]) -> int:
+    return sum(math.comb(samples, j) * (samples - j) for j in range(sum(sizes)))
+
+
+def _batch_transitions(samples: int, sizes: tuple[int, ...]) -> int:
+    size = sizes[0]
+    full = sum(1 for value in sizes if value == size)
+    count = sum(
+        math.comb(samples, k * size) * math.comb(samples - k * size, size) for k in range(full)
+    )
+    return count + (math.comb(samples, full * size) if len(sizes) > full else 0)
+
+
+def _batch_memory(samples: int, sizes: tuple[int, ...], size: int) -> int:
+    """Bytes of the batch maps (``C(n, B)`` of ``N × N``) and of the widest level, one column."""
+    widest = max(
+        math.comb(samples, k * sizes[0]) for k in range(len(sizes) + 1) if k * sizes[0] <= samples
+    )
+    return 8 * math.comb(samples, sizes[0]) * size * size + 3 * 8 * widest * size
+
+
 def _start_parts(problem: Quadratic, blocks: int, init: Any) -> np.ndarray | None:
     if init is None:
         return None
@@ -510,7 +616,9 @@ def _start_parts(problem: Quadratic, blocks: int, init: Any) -> np.ndarray | Non
     return states.reshape(-1, blocks, problem.dimension).reshape(-1, problem.dimension)
 
 
-def epoch_operator(problem: Quadratic, method: Any, *, init: Any = None) -> EpochOperator:
+def epoch_operator(
+    problem: Quadratic, method: Any, *, init: Any = None, route: str | None = None
+) -> EpochOperator:
     """The exact epoch operator of a reshuffled method (module notes).
 
     Parameters
@@ -522,15 +630,17 @@ def epoch_operator(problem: Quadratic, method: Any, *, init: Any = None) -> Epoc
     init : array_like, optional
         A start (``δ_0``, a full state, or one per row) whose null-space components should be
         followed (adds those directions to the coordinates).
+    route : {"samples", "batches"}, optional
+        Force one recursion (default: the one with less work within its limit).
 
     Raises
     ------
     InvalidInputError
         If the method does not reshuffle or the problem has no samples.
     SizeLimitError
-        If the recursion needs more than :data:`EPOCH_TRANSITION_LIMIT` transitions
-        (``n > 16``) or one column of the operator needs more memory than
-        :data:`EPOCH_MEMORY_LIMIT`.
+        If neither recursion is within its limit (:data:`EPOCH_TRANSITION_LIMIT` over samples:
+        ``n ≤ 16``; :data:`EPOCH_BATCH_LIMIT` over batches) or one column of the operator
+        needs more memory than :data:`EPOCH_MEMORY_LIMIT`.
 
     Examples
     --------
@@ -561,16 +671,35 @@ def epoch_operator(problem: Quadratic, method: Any, *, init: Any = None) -> Epoc
             "from_gram) for reshuffled batches"
         )
     sizes = law.batch_sizes(samples)
-    transitions = sum(math.comb(samples, j) * (samples - j) for j in range(sum(sizes)))
-    if transitions > EPOCH_TRANSITION_LIMIT:
-        raise SizeLimitError(
-            f"the exact epoch operator for n={samples} samples (B={law.batch_size}) needs "
-            f"{transitions:,} transitions of the recursion over used samples (limit "
-            f"{EPOCH_TRANSITION_LIMIT:,}, n ≤ 16); use Monte Carlo of the epoch law "
-            "(stability.reshuffling.simulate_epochs)"
-        )
     parts = _start_parts(problem, dynamics.blocks, init)
     coordinates = _coordinates(problem, dynamics, parts)
+    state = dynamics.blocks * coordinates.shape[1]
+    size = state * (state + 1) // 2
+    by_samples = _sample_transitions(samples, sizes)
+    by_batches = _batch_transitions(samples, sizes)
+    batch_memory = _batch_memory(samples, sizes, size)
+    # work per transition and column: a (2N + s²)-wide product for samples; for batches an
+    # N-wide one with the gather of its N × N map, measured ten times slower per entry
+    cheaper = 10 * by_batches * size**2 < by_samples * (2 * size + state**2) ** 2
+    if route is None:
+        allowed_batches = by_batches <= EPOCH_BATCH_LIMIT and batch_memory <= EPOCH_MEMORY_LIMIT
+        if allowed_batches and (cheaper or by_samples > EPOCH_TRANSITION_LIMIT):
+            route = "batches"
+        else:
+            route = "samples"
+    over = (
+        by_samples > EPOCH_TRANSITION_LIMIT
+        if route == "samples"
+        else by_batches > EPOCH_BATCH_LIMIT
+    )
+    if over:
+        raise SizeLimitError(
+            f"the exact epoch operator for n={samples} samples (B={law.batch_size}) needs "
+            f"{by_samples:,} transitions of the recursion over used samples (limit "
+            f"{EPOCH_TRANSITION_LIMIT:,}, n ≤ 16) or {by_batches:,} over whole batches (limit "
+            f"{EPOCH_BATCH_LIMIT:,}); use Monte Carlo of the epoch law "
+            "(stability.reshuffling.simulate_epochs)"
+        )
     sharpness = float(problem.sharpness) if problem.reduced().rank else 1.0
     scaled = dynamics.rescaled(sharpness)
     operator = EpochOperator(
@@ -580,6 +709,7 @@ def epoch_operator(problem: Quadratic, method: Any, *, init: Any = None) -> Epoc
         sizes,
         sharpness,
         coordinates,
+        route,
     )
     if operator.memory > EPOCH_MEMORY_LIMIT:
         raise SizeLimitError(
