@@ -294,9 +294,9 @@ class EpochOperator:
         for matrix in sample:
             product = matrix @ symmetric  # M X
             square = product @ matrix.T
-            opens.append(np.hstack([np.eye(size), product.reshape(size, -1), layout.pack(square)]))
             # inputs X (N), P (s²), Q (N): outputs X, P + M X, Q + M Pᵀ + P Mᵀ + M X Mᵀ
             rows_x = np.hstack([np.eye(size), product.reshape(size, -1), layout.pack(square)])
+            opens.append(rows_x)  # an empty batch has P = Q = 0
             cross = matrix @ np.swapaxes(full, -1, -2)
             rows_p = np.hstack(
                 [
@@ -682,22 +682,25 @@ def epoch_operator(
     # N-wide one with the gather of its N × N map, measured ten times slower per entry
     cheaper = 10 * by_batches * size**2 < by_samples * (2 * size + state**2) ** 2
     if route is None:
-        allowed_batches = by_batches <= EPOCH_BATCH_LIMIT and batch_memory <= EPOCH_MEMORY_LIMIT
+        allowed_batches = (
+            by_batches <= EPOCH_BATCH_LIMIT
+            and batch_memory <= EPOCH_MEMORY_LIMIT
+            and samples < 63  # sets are bit masks of one int64
+        )
         if allowed_batches and (cheaper or by_samples > EPOCH_TRANSITION_LIMIT):
             route = "batches"
         else:
             route = "samples"
-    over = (
-        by_samples > EPOCH_TRANSITION_LIMIT
-        if route == "samples"
-        else by_batches > EPOCH_BATCH_LIMIT
-    )
+    if route == "samples":
+        over = by_samples > EPOCH_TRANSITION_LIMIT
+    else:
+        over = by_batches > EPOCH_BATCH_LIMIT or samples >= 63  # sets are int64 bit masks
     if over:
         raise SizeLimitError(
             f"the exact epoch operator for n={samples} samples (B={law.batch_size}) needs "
             f"{by_samples:,} transitions of the recursion over used samples (limit "
             f"{EPOCH_TRANSITION_LIMIT:,}, n ≤ 16) or {by_batches:,} over whole batches (limit "
-            f"{EPOCH_BATCH_LIMIT:,}); use Monte Carlo of the epoch law "
+            f"{EPOCH_BATCH_LIMIT:,}, n ≤ 62); use Monte Carlo of the epoch law "
             "(stability.reshuffling.simulate_epochs)"
         )
     sharpness = float(problem.sharpness) if problem.reduced().rank else 1.0
