@@ -1,8 +1,8 @@
 """Cost of the exact epoch operator of random reshuffling (never asserted in tests).
 
 Run ``python benchmarks/reshuffling.py``. For each case it prints the transitions of the
-recursion over used samples (``n 2^{n−1}`` for every batch size, ``docs/theory/reshuffling.md``),
-the time of one exact evaluation of the epoch operator ``𝒯(η)`` and the time of the threshold
+recursion taken (over used samples, ``n 2^{n−1}`` for every batch size, or over whole batches,
+``docs/theory/reshuffling.md``), the time of one exact evaluation of the epoch operator ``𝒯(η)`` and the time of the threshold
 search, on seeded Gaussian data (SGD: ``m = 1``; heavy ball: ``m = 2``, a larger state space).
 """
 
@@ -49,7 +49,7 @@ def main() -> None:
             f"| {name} | {samples} | {dimension} | {batch} | {operator.transitions:,} | "
             f"{evaluated:.3f} | {searched:.1f} | {value:.6g} |"
         )
-    print(f"\nlimit: {EPOCH_TRANSITION_LIMIT:,} transitions (n ≤ 16)")
+    print(f"\nlimit over samples: {EPOCH_TRANSITION_LIMIT:,} transitions (n ≤ 16)")
 
 
 if __name__ == "__main__":
