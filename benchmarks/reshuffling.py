@@ -2,8 +2,9 @@
 
 Run ``python benchmarks/reshuffling.py``. For each case it prints the transitions of the
 recursion taken (over used samples, ``n 2^{n−1}`` for every batch size, or over whole batches,
-``docs/theory/reshuffling.md``), the time of one exact evaluation of the epoch operator ``𝒯(η)`` and the time of the threshold
-search, on seeded Gaussian data (SGD: ``m = 1``; heavy ball: ``m = 2``, a larger state space).
+``docs/theory/reshuffling.md``), the time of one exact evaluation of the epoch operator
+``𝒯(η)`` and the time of the threshold search, on seeded Gaussian data (SGD: ``m = 1``; heavy
+ball: ``m = 2``, a larger state space).
 """
 
 from __future__ import annotations
