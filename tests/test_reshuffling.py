@@ -2,7 +2,9 @@
 
 References: every permutation of n ≤ 6 samples enumerated, the epoch's product of state maps
 formed naively (dense Kronecker products on the range of H or the whole space), bisection on
-its spectral radius; one-dimensional closed forms; Monte Carlo of the epoch law.
+its spectral radius; one-dimensional closed forms; Monte Carlo of the epoch law. The ordinary
+evaluators (critical_learning_rate, spectral_radius, is_stable, the reports,
+predicted_mean_square) dispatch on the batch law and are checked against the same references.
 """
 
 from __future__ import annotations
@@ -20,6 +22,7 @@ import stability
 from stability import GD, SGD, HeavyBall, Nesterov, Quadratic
 from stability.dynamics import ReshuffledBatchLaw
 from stability.errors import InvalidInputError, SizeLimitError
+from stability.methods.adaptive import Adam
 from stability.reshuffling import (
     epoch_critical_learning_rate,
     epoch_operator,
@@ -112,14 +115,14 @@ def test_batch_law_cuts_each_permutation_like_a_data_loader():
     assert abs((weights[:, 2] > 0).mean() - 0.2) < 0.03
 
 
-def test_per_step_evaluators_refuse_reshuffled_batches():
+def test_epoch_functions_refuse_iid_methods():
     problem = Quadratic.from_data(np.eye(3))
-    with pytest.raises(InvalidInputError, match="reshuffl"):
-        stability.critical_learning_rate(problem, SGD(1, shuffle=True))
-    with pytest.raises(InvalidInputError, match="epoch"):
-        ReshuffledBatchLaw(2).sample_weights(3, 2, np.random.default_rng(0))
     with pytest.raises(InvalidInputError, match="shuffle=True"):
         epoch_critical_learning_rate(problem, SGD(1))
+    with pytest.raises(InvalidInputError, match="shuffle=True"):
+        epoch_operator(problem, SGD(1))
+    with pytest.raises(InvalidInputError, match="per-sample"):
+        stability.critical_learning_rate(Quadratic(np.eye(2)), SGD(1, shuffle=True))
 
 
 def test_bad_options_are_refused():
@@ -212,7 +215,14 @@ def test_size_limit():
 # ------------------------------------------------------------------ Monte Carlo
 @pytest.mark.parametrize(
     "method",
-    [SGD(2, shuffle=True), SGD(3, shuffle=True), HeavyBall(0.5, 2, shuffle=True, weight_decay=0.1)],
+    [
+        SGD(2, shuffle=True),
+        SGD(3, shuffle=True),
+        HeavyBall(0.5, 2, shuffle=True, weight_decay=0.1),
+        SGD(3, shuffle=True, drop_last=True),
+        Nesterov(0.5, 4, shuffle=True),
+        Adam(0.5, [1.5, 1.0, 0.7], batch_size=2, shuffle=True),
+    ],
 )
 def test_monte_carlo_of_the_epoch_law_agrees(method):
     # the exact prediction lies in the 99.9% band of the seeded simulation at every epoch

@@ -1,5 +1,6 @@
 """The numeric layer: exact thresholds, spectral radii and moments from eigenvalue problems."""
 
+from stability.numeric._epoch import EPOCH_TRANSITION_LIMIT, EpochOperator, epoch_operator
 from stability.numeric._higher_moments import (
     LyapunovEstimate,
     almost_sure_critical_learning_rate,
@@ -22,12 +23,15 @@ from stability.numeric.thresholds import (
 )
 
 __all__ = [
+    "EPOCH_TRANSITION_LIMIT",
+    "EpochOperator",
     "LyapunovEstimate",
     "RadiusReport",
     "SecondMomentOperator",
     "almost_sure_critical_learning_rate",
     "critical_learning_rate",
     "dense_operator",
+    "epoch_operator",
     "infinite_moment_critical_learning_rate",
     "is_stable",
     "lyapunov_exponent",

@@ -35,6 +35,7 @@ import numpy as np
 
 from stability.dynamics import LinearDynamics
 from stability.errors import DimensionError, InvalidTypeError
+from stability.numeric._epoch import reshuffled_mean_square, reshuffled_pair
 from stability.numeric.operator import SecondMomentOperator
 from stability.problems import Quadratic
 from stability.starts import initial_states
@@ -204,9 +205,18 @@ class SecondMomentRecursion:
             Initial deviation from the minimum (a d-vector, or a full state); None uses the default
             start.
         """
-        states = initial_states(
-            init, self.dimension, self.blocks, problem=self.operator.system.problem
-        )
+        system = self.operator.system
+        if self.system is not None and self.system.preconditioning is not None:
+            # the default start of the simulator: P⁻¹ r / ‖P⁻¹ r‖ in the original coordinates
+            states = initial_states(
+                init,
+                self.dimension,
+                self.blocks,
+                problem=self.system.original_problem,
+                preconditioning=self.system.preconditioning,
+            )
+        else:
+            states = initial_states(init, self.dimension, self.blocks, problem=system.problem)
         if states.ndim == 1:
             return np.outer(states, states)
         return states.T @ states / states.shape[0]
@@ -429,6 +439,12 @@ def predicted_mean_square(
         preconditioner ``P`` the state is in the original coordinates (``δ``, and for Adam
         the step ``η P⁻¹ m``): ``E‖δ_t‖² = tr(P⁻¹ E u_t u_tᵀ)`` (``docs/theory/adaptive.md``).
 
+    Notes
+    -----
+    Reshuffled batches (``shuffle=True``) are exact at every step, not only at epoch ends:
+    step ``t = eK + k`` applies the operator of the first ``k`` batches of an epoch to the
+    moment after ``e`` epochs (``docs/theory/reshuffling.md``; ``n ≤ 16``).
+
     Examples
     --------
     >>> import numpy as np
@@ -441,5 +457,9 @@ def predicted_mean_square(
     ...                       init=[1.0])
     array([ 1.,  4., 16.])
     """
+    if reshuffled_pair(problem, method) is not None:  # the batch law draws whole epochs
+        lr = check_learning_rate(lr)
+        steps = check_positive_integer(steps, "steps")
+        return reshuffled_mean_square(problem, method, lr, steps=steps, init=init)
     recursion = second_moment_recursion(problem, method, lr)
     return recursion.mean_square(steps, init)

@@ -46,6 +46,7 @@ from stability.errors import (
     SizeLimitError,
 )
 from stability.numeric._crossing import pencil_threshold
+from stability.numeric._epoch import epoch_operator, reshuffled_pair
 from stability.numeric.matrix_free import (
     ConvergenceError,
     perron_radius,
@@ -256,7 +257,8 @@ class ThresholdReport:
         ``"zero-hessian"``, ``"full-batch"`` (closed form), ``"commuting"`` (closed form
         per common eigenvector), ``"dense"``, ``"dense-polynomial"``, ``"matrix-free"``
         (Lanczos), ``"matrix-free-rank-one"`` (minibatch momentum,
-        :mod:`stability.numeric.rank_one_noise`) or ``"matrix-free-perron"`` (momentum).
+        :mod:`stability.numeric.rank_one_noise`), ``"matrix-free-perron"`` (momentum) or
+        ``"epoch"`` (reshuffled epochs, ``shuffle=True``: the epoch operator).
     rank : int
         ``r = rank H``.
     size : int
@@ -439,9 +441,23 @@ def threshold_report(
     >>> bool(abs(dense.value - report.value) < 1e-12 * dense.value)
     True
     """
-    system = bind(problem, method)
     solver = _check_solver(solver)
+    if reshuffled_pair(problem, method) is not None:  # the batch law draws whole epochs
+        return _epoch_threshold_report(problem, method, certify)
+    system = bind(problem, method)
     return _threshold_report(system, solver, certify)
+
+
+def _epoch_threshold_report(problem: Quadratic, method: Any, certify: bool) -> ThresholdReport:
+    """Reshuffled epochs: the first root of ``ρ(𝒯_epoch(η)) = 1`` (docs/theory/reshuffling.md)."""
+    if certify:
+        raise InvalidInputError(
+            "certify=True recomputes the i.i.d. operator with mpmath; reshuffled epochs "
+            "(shuffle=True) have no such route (their threshold is exact to a relative 1e-13)"
+        )
+    operator = epoch_operator(problem, method)
+    rank = operator.coordinates.shape[1]
+    return ThresholdReport(operator.threshold(), "epoch", rank, operator.size)
 
 
 def _threshold_report(system: System, solver: str, certify: bool) -> ThresholdReport:
@@ -496,6 +512,11 @@ def critical_learning_rate(
     ``solver="matrix-free"``, a bracketed root search (Illinois regula falsi) on the Perron
     root of ``T(η)``. Neutral directions (the null space of ``H``) are removed first.
 
+    Reshuffled batches (``shuffle=True``, the :class:`~stability.dynamics.ReshuffledBatchLaw`)
+    are not i.i.d. steps: ``η*`` is then the first root of ``ρ(𝒯_epoch(η)) = 1`` for the exact
+    epoch operator (``docs/theory/reshuffling.md``), computable up to ``n = 16`` samples
+    (:class:`SizeLimitError` beyond: use Monte Carlo of the epoch law).
+
     Parameters
     ----------
     problem : Quadratic
@@ -548,6 +569,11 @@ def critical_learning_rate(
     >>> round(critical_learning_rate(problem, SGD(1), solver="matrix-free", certify=True), 10)
     1.2679491924
     """
+    if precision is not None and reshuffled_pair(problem, method) is not None:
+        raise InvalidInputError(
+            "precision= is not available for reshuffled epochs (shuffle=True); their exact "
+            "threshold is computed in double precision to a relative 1e-13"
+        )
     if precision is not None:
         from stability.numeric.precision import high_precision_critical_learning_rate
 
@@ -569,8 +595,8 @@ class RadiusReport:
         ``g η λ_min(2C − g η D)``), so it keeps its relative accuracy when ``ρ ≈ 1``.
     route : str
         ``"empty"``, ``"full-batch"`` (closed form per eigenvalue), ``"dense"``,
-        ``"structured"`` (preconditioned LOBPCG on ``2C − g η D``), ``"lanczos"`` or
-        ``"arnoldi"``.
+        ``"structured"`` (preconditioned LOBPCG on ``2C − g η D``), ``"lanczos"``,
+        ``"arnoldi"`` or ``"epoch"`` (reshuffled epochs: ``ρ(𝒯_epoch)^{1/K}`` per step).
     residual : float or None
         Iterative routes: the absolute residual ``‖T v − ρ v‖`` of the returned unit vector,
         a bound on the error of ``ρ`` for symmetric ``T`` (Weyl).
@@ -1030,15 +1056,29 @@ def radius_report(
     """
     lr = check_learning_rate(lr)
     solver = _check_solver(solver)
+    if reshuffled_pair(problem, method) is not None:  # the batch law draws whole epochs
+        return _epoch_radius_report(problem, method, lr)
     system = bind(problem, method)
     return _radius_report(system, lr, solver)
+
+
+def _epoch_radius_report(problem: Quadratic, method: Any, lr: float) -> RadiusReport:
+    """Reshuffled epochs: ``ρ(𝒯_epoch(η))^{1/K}``, the mean growth per step of ``K``."""
+    operator = epoch_operator(problem, method)
+    radius = operator.radius(lr)
+    if not radius > 0:
+        return RadiusReport(0.0, 1.0, "epoch")
+    log_step = math.log(radius) / operator.steps
+    return RadiusReport(math.exp(log_step), -math.expm1(log_step), "epoch")
 
 
 def spectral_radius(problem: Quadratic, method: Any, lr: float, *, solver: str = "auto") -> float:
     """``ρ(T(η))``, the spectral radius of the second-moment operator on the non-neutral subspace.
 
     The operator acts on symmetric second moments of the state restricted to
-    ``range(H)`` (``docs/theory/operator.md``); mean-square stability is ``ρ < 1``.
+    ``range(H)`` (``docs/theory/operator.md``); mean-square stability is ``ρ < 1``. For
+    reshuffled batches (``shuffle=True``) it is the growth per step ``ρ(𝒯_epoch)^{1/K}`` of the
+    epoch operator over the ``K`` steps of an epoch (``docs/theory/reshuffling.md``).
 
     Parameters
     ----------
