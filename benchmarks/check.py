@@ -88,7 +88,7 @@ def _child(case: str, profile: bool) -> dict:
 
 def _count_applications():
     """Count the prediction's applications of ``T`` in the problem's own coordinates."""
-    from stability.numeric.prediction import SecondMomentRecursion
+    from stability.numeric import SecondMomentRecursion
 
     original = SecondMomentRecursion.apply
     count = {"calls": 0}

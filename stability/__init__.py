@@ -66,11 +66,11 @@ if TYPE_CHECKING:  # pragma: no cover - for type checkers and IDEs only
         RMSProp,
         VariationalGD,
     )
-    from stability.methods.base import MethodLike
-    from stability.numeric.moments import expected_loss_change, stationary_second_moment
-    from stability.numeric.operators import second_moment_operator
-    from stability.numeric.prediction import predicted_mean_square
-    from stability.numeric.thresholds import (
+    from stability.methods import MethodLike
+    from stability.numeric import expected_loss_change, stationary_second_moment
+    from stability.numeric import second_moment_operator
+    from stability.numeric import predicted_mean_square
+    from stability.numeric import (
         ThresholdReport,
         critical_learning_rate,
         is_stable,
@@ -102,7 +102,7 @@ _EXPORTS: dict[str, str | None] = {
     "LinearDynamics": "stability.dynamics",
     "MatrixPolynomial": "stability.dynamics",
     "Method": "stability.methods",
-    "MethodLike": "stability.methods.base",
+    "MethodLike": "stability.methods._base",
     "Nesterov": "stability.methods",
     "NotPositiveSemidefiniteError": "stability.errors",
     "NotSymmetricError": "stability.errors",
@@ -115,7 +115,7 @@ _EXPORTS: dict[str, str | None] = {
     "StabilityError": "stability.errors",
     "StabilityWarning": "stability.errors",
     "SweepResult": "stability.simulation",
-    "ThresholdReport": "stability.numeric.thresholds",
+    "ThresholdReport": "stability.numeric._thresholds",
     "TransposedDataWarning": "stability.errors",
     "UnstableError": "stability.errors",
     "VariationalGD": "stability.methods",
@@ -123,25 +123,25 @@ _EXPORTS: dict[str, str | None] = {
     "bounds": None,
     "check": "stability.checks",
     "congruent": "stability.preconditioning",
-    "critical_learning_rate": "stability.numeric.thresholds",
+    "critical_learning_rate": "stability.numeric._thresholds",
     "edge_parameter": "stability.bounds",
     "epoch_critical_learning_rate": "stability.reshuffling",
     "escape_steps": "stability.measures",
-    "expected_loss_change": "stability.numeric.moments",
-    "is_stable": "stability.numeric.thresholds",
+    "expected_loss_change": "stability.numeric._moments",
+    "is_stable": "stability.numeric._thresholds",
     "losses": None,
     "non_uniformity": "stability.measures",
     "plot": None,
-    "predicted_mean_square": "stability.numeric.prediction",
+    "predicted_mean_square": "stability.numeric._prediction",
     "predicted_schedule_mean_square": "stability.schedules",
-    "second_moment_operator": "stability.numeric.operators",
+    "second_moment_operator": "stability.numeric._operators",
     "simulate": "stability.simulation",
-    "spectral_radius": "stability.numeric.thresholds",
-    "stationary_second_moment": "stability.numeric.moments",
+    "spectral_radius": "stability.numeric._thresholds",
+    "stationary_second_moment": "stability.numeric._moments",
     "sweep": "stability.sweeps",
     "symbolic": None,
     "testing": None,
-    "threshold_report": "stability.numeric.thresholds",
+    "threshold_report": "stability.numeric._thresholds",
     "variational_edge": "stability.bounds",
     "variational_edges": "stability.bounds",
     "variational_factor": "stability.bounds",

@@ -37,7 +37,7 @@ from typing import Any
 import numpy as np
 
 from stability.errors import InvalidInputError
-from stability.validation import check_batch_size
+from stability._validation import check_batch_size
 
 __all__ = [
     "AdditiveNoise",

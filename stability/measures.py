@@ -44,10 +44,10 @@ from typing import Any
 import numpy as np
 
 from stability.errors import DimensionError, InvalidInputError
-from stability.methods.base import MethodLike, as_dynamics
+from stability.methods import MethodLike, as_dynamics
 from stability.problems import ProblemLike, Quadratic, as_problem
 from stability.simulation import normal_radius
-from stability.validation import as_finite_array, check_learning_rate, check_positive_integer
+from stability._validation import as_finite_array, check_learning_rate, check_positive_integer
 
 __all__ = [
     "BatchSharpness",

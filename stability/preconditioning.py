@@ -47,9 +47,9 @@ import numpy as np
 
 from stability.dynamics import LinearDynamics, Preconditioning
 from stability.errors import InvalidInputError
-from stability.methods.base import Method
+from stability.methods import Method
 from stability.problems import Quadratic, as_problem
-from stability.validation import as_finite_array
+from stability._validation import as_finite_array
 
 __all__ = ["congruent", "congruent_problem", "congruent_start", "symbolic_congruent"]
 
@@ -169,7 +169,7 @@ def congruent(problem: Quadratic, method: Any) -> tuple[Quadratic, LinearDynamic
     elif isinstance(method, LinearDynamics):
         dynamics = method
     else:
-        from stability.methods.base import as_dynamics
+        from stability.methods import as_dynamics
 
         dynamics = as_dynamics(method)  # raises the usual type error
     if dynamics.preconditioning is None:

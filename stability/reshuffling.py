@@ -26,13 +26,13 @@ import scipy.stats
 
 from stability.dynamics import LinearDynamics, ReshuffledBatchLaw
 from stability.errors import InvalidInputError
-from stability.methods.base import Method
+from stability.methods import Method
 from stability.numeric import EPOCH_TRANSITION_LIMIT, EpochOperator, epoch_operator
-from stability.numeric.prediction import predicted_mean_square
+from stability.numeric import predicted_mean_square
 from stability.preconditioning import congruent
 from stability.problems import Quadratic, as_problem
 from stability.simulation import simulate
-from stability.validation import check_learning_rate, check_positive_integer
+from stability._validation import check_learning_rate, check_positive_integer
 
 __all__ = [
     "EPOCH_TRANSITION_LIMIT",
@@ -130,7 +130,7 @@ def predicted_epoch_mean_square(
 
     Every ``K``-th value of :func:`stability.predicted_mean_square`; ``init`` as there
     (``δ_0``, a full state, or one start per row; default
-    :func:`stability.starts.default_initial_error`).
+    :func:`stability._starts.default_initial_error`).
 
     Parameters
     ----------

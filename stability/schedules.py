@@ -36,12 +36,12 @@ import numpy as np
 
 from stability.dynamics import LinearDynamics
 from stability.errors import DimensionError, InvalidInputError
-from stability.methods.base import MethodLike, as_dynamics
-from stability.numeric.prediction import SecondMomentRecursion, second_moment_recursion
+from stability.methods import MethodLike, as_dynamics
+from stability.numeric import SecondMomentRecursion, second_moment_recursion
 from stability.problems import ProblemLike, Quadratic, as_problem
 from stability.simulation import normal_radius
-from stability.starts import initial_states
-from stability.validation import as_finite_array, check_positive_integer
+from stability._starts import initial_states
+from stability._validation import as_finite_array, check_positive_integer
 
 __all__ = [
     "ScheduleReport",
@@ -190,7 +190,7 @@ def _mean_square_under(
     """``tr S_t``, ``t = 0..T``, from ``S_{t+1} = 𝒯(η_t)(S_t) + N(η_t)``.
 
     Each step is the package's one affine second-moment map at ``η_t``
-    (:func:`stability.numeric.prediction.second_moment_recursion`: the operator applied
+    (:func:`stability.numeric.second_moment_recursion`: the operator applied
     matrix-free on ``md × md`` matrices in the original coordinates, null space of ``H``
     included); the loop over the steps is the schedule's.
     """

@@ -2,7 +2,7 @@
 
 The layer above the Monte Carlo engine (:mod:`stability.simulation`, which imports no
 numeric code): it reads each method's exact critical learning rate when the rates are given
-as multiples of it -- :mod:`stability.numeric.thresholds` for i.i.d. batches,
+as multiples of it -- :mod:`stability.numeric` for i.i.d. batches,
 :func:`stability.reshuffling.epoch_critical_learning_rate` for reshuffled epochs, on the
 congruent problem (:func:`stability.preconditioning.congruent`) for a frozen preconditioner --
 and hands the absolute grid to :func:`stability.simulation.simulate_grid`.
@@ -18,13 +18,13 @@ import numpy as np
 
 from stability.dynamics import ReshuffledBatchLaw
 from stability.errors import InvalidInputError
-from stability.numeric.thresholds import critical_learning_rate
+from stability.numeric import critical_learning_rate
 from stability.preconditioning import congruent
 from stability.problems import Quadratic, as_problem
 from stability.progress import ProgressMeter
 from stability.reshuffling import epoch_critical_learning_rate
 from stability.simulation import DEFAULT_CHUNK_SIZE, SeedLike, SweepResult, simulate_grid
-from stability.validation import as_finite_array
+from stability._validation import as_finite_array
 
 __all__ = ["sweep"]
 

@@ -11,7 +11,7 @@ import pytest
 
 from stability import SGD, InvalidInputError
 from stability.bounds import coherence_critical_learning_rate, coherence_problem
-from stability.numeric.thresholds import critical_learning_rate, threshold_report
+from stability.numeric import critical_learning_rate, threshold_report
 from tests import brute_force
 
 

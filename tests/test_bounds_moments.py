@@ -1,4 +1,4 @@
-"""Higher-moment and almost-sure stability (stability.bounds.moments, stability.numeric).
+"""Higher-moment and almost-sure stability (stability.bounds._moments, stability.numeric).
 
 Theory: docs/theory/higher-moments.md.
 """

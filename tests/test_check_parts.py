@@ -50,11 +50,11 @@ from stability.errors import (
     SizeLimitError,
     StabilityError,
 )
-from stability.methods.base import as_dynamics
+from stability.methods import as_dynamics
 from stability.numeric import reduced_operator
-from stability.numeric.prediction import second_moment_recursion
+from stability.numeric import second_moment_recursion
 from stability.simulation import bernstein_radius
-from stability.system import bind
+from stability._system import bind
 from tests import brute_force
 
 FALSE_ALARM = 1e-6

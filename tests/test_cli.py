@@ -12,7 +12,7 @@ import pytest
 
 import stability
 from stability.cli import main
-from stability.examples import regression_example
+from stability._examples import regression_example
 
 DATA = np.array([[1.0, 0.0], [0.0, 1.0], [1.0, 1.0]])
 

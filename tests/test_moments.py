@@ -27,10 +27,10 @@ from stability.errors import (
     InvalidTypeError,
     UnstableError,
 )
-from stability.examples import regression_example
-from stability.methods.variational import VariationalGD
-from stability.numeric import moments
-from stability.numeric.moments import expected_loss_change, stationary_second_moment
+from stability._examples import regression_example
+from stability.methods import VariationalGD
+from stability.numeric import _moments as moments
+from stability.numeric import expected_loss_change, stationary_second_moment
 from stability.testing.strategies import problems, psd_matrices
 from tests import brute_force
 

@@ -58,7 +58,7 @@ def spec(request) -> registry.MethodSpec:
 # ------------------------------------------------------------------------ the registry
 def test_the_registry_lists_every_method_class_once() -> None:
     import stability.methods as methods
-    from stability.methods.base import Method
+    from stability.methods import Method
 
     classes = {spec.load() for spec in registry.METHODS}
     assert len(classes) == len(registry.METHODS) == len(set(registry.names()))

@@ -22,7 +22,7 @@ import stability
 from stability import GD, SGD, HeavyBall, Nesterov, Quadratic
 from stability.dynamics import ReshuffledBatchLaw
 from stability.errors import InvalidInputError, SizeLimitError
-from stability.methods.adaptive import Adam
+from stability.methods import Adam
 from stability.reshuffling import (
     epoch_critical_learning_rate,
     epoch_operator,

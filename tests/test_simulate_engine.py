@@ -30,12 +30,12 @@ from stability.dynamics import (
     sample_indices,
 )
 from stability.errors import InvalidInputError, InvalidTypeError
-from stability.methods.adaptive import Adam, AdamW, RMSProp
-from stability.numeric.prediction import predicted_mean_square, second_moment_recursion
+from stability.methods import Adam, AdamW, RMSProp
+from stability.numeric import predicted_mean_square, second_moment_recursion
 from stability.preconditioning import congruent, congruent_start
 from stability.reshuffling import predicted_epoch_mean_square, simulate_epochs
 from stability.simulation import simulate
-from stability.starts import default_initial_error, default_start
+from stability._starts import default_initial_error, default_start
 from stability.testing.strategies import problems
 
 FALSE_ALARM = 1e-6

@@ -1,4 +1,4 @@
-"""Structure detection and closed forms (stability.numeric.structure; docs/theory/threshold.md).
+"""Structure detection and closed forms (stability.numeric._structure; docs/theory/threshold.md).
 
 The closed forms are checked against the general dense routes, brute-force bisection,
 mpmath and an independent implementation in :mod:`stability.bounds`.
@@ -16,14 +16,14 @@ from hypothesis import strategies as st
 
 from stability import GD, SGD, HeavyBall, InvalidInputError, Nesterov, Quadratic
 from stability.bounds import commuting_threshold as published_commuting_threshold
-from stability.numeric.structure import (
+from stability.numeric._structure import (
     common_eigenbasis_curvatures,
     common_eigenbasis_threshold,
     commuting_critical_learning_rate,
     full_batch_critical_learning_rate,
     one_dimensional_critical_learning_rate,
 )
-from stability.numeric.thresholds import critical_learning_rate, threshold_report
+from stability.numeric import critical_learning_rate, threshold_report
 from stability.testing.strategies import methods
 from tests import brute_force
 

@@ -20,10 +20,10 @@ from stability import (
 from stability.bounds import lyapunov_exponent, moment_spectral_radius, moment_threshold
 from stability.checks import check
 from stability.errors import InvalidTypeError
-from stability.numeric.moments import stationary_second_moment
-from stability.numeric.prediction import predicted_mean_square
+from stability.numeric import stationary_second_moment
+from stability.numeric import predicted_mean_square
 from stability.simulation import simulate
-from stability.system import bind
+from stability._system import bind
 
 PROBLEM = Quadratic.from_data(np.random.default_rng(3).standard_normal((6, 3)))
 SYMBOLIC = HeavyBall(sympy.Symbol("beta"), batch_size=2)

@@ -26,8 +26,8 @@ from stability.errors import (
     NotPositiveSemidefiniteError,
     NotSymmetricError,
 )
-from stability.examples import regression_example
-from stability.methods.variational import PosteriorMeanSampler, VariationalGD
+from stability._examples import regression_example
+from stability.methods import PosteriorMeanSampler, VariationalGD
 from stability.testing.strategies import problems
 
 PROPERTY = settings(max_examples=40, deadline=None, suppress_health_check=[HealthCheck.too_slow])

@@ -32,10 +32,10 @@ from typing import Any, NamedTuple
 import numpy as np
 
 from stability.errors import DimensionError, InvalidInputError
-from stability.methods.base import as_dynamics
-from stability.methods.variational import posterior_covariance_matrix
+from stability.methods import as_dynamics
+from stability.methods import posterior_covariance_matrix
 from stability.problems import Quadratic, as_problem
-from stability.validation import as_finite_array, check_learning_rate, check_positive_integer
+from stability._validation import as_finite_array, check_learning_rate, check_positive_integer
 
 __all__ = [
     "VariationalEdges",
@@ -280,7 +280,7 @@ def variational_edges(problem: Quadratic, method: Any, lr: float, mean: Any) -> 
     --------
     >>> import numpy as np
     >>> from stability import Quadratic
-    >>> from stability.methods.variational import VariationalGD
+    >>> from stability.methods import VariationalGD
     >>> from stability.bounds import variational_edges
     >>> problem = Quadratic(np.diag([3.0, 1.0]))
     >>> result = variational_edges(problem, VariationalGD(0.5, samples=2), 0.5, [1.0, 1.0])

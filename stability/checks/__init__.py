@@ -8,7 +8,7 @@ descriptions of the same recursion agree?
 
 * **numeric**: the exact threshold ``η*`` and the reduced operator of
   :mod:`stability.numeric`, cross-checked against the matrix-free
-  second-moment map of :mod:`stability.numeric.prediction` (a separate code path);
+  second-moment map of :mod:`stability.numeric` (a separate code path);
 * **symbolic** (small problems): :mod:`stability.symbolic`'s operator (and threshold, when
   it provides one) at the same ``η``;
 * **simulation**: :func:`stability.simulation.simulate` of exactly the recursion, tested

@@ -17,8 +17,8 @@ from stability.numeric import critical_learning_rate
 from stability.problems import Quadratic
 from stability.progress import ProgressMeter
 from stability.simulation import DEFAULT_CHUNK_SIZE, DEFAULT_FALSE_ALARM
-from stability.system import System, bind
-from stability.validation import (
+from stability._system import System, bind
+from stability._validation import (
     as_seed_sequence,
     check_false_alarm,
     check_learning_rate,
@@ -86,7 +86,7 @@ def rates_to_check(
     >>> import numpy as np
     >>> from stability import GD, Quadratic
     >>> from stability.checks._check import rates_to_check
-    >>> from stability.system import bind
+    >>> from stability._system import bind
     >>> rates_to_check(bind(Quadratic(np.eye(1)), GD()), 2.0, None, 0.25, None)
     [1.5, 2.5]
     """

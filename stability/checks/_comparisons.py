@@ -254,7 +254,7 @@ def trajectory_comparison(
     >>> import numpy as np
     >>> from stability import SGD, Quadratic
     >>> from stability.checks._comparisons import trajectory_comparison
-    >>> from stability.numeric.prediction import predicted_mean_square
+    >>> from stability.numeric import predicted_mean_square
     >>> from stability.simulation import simulate
     >>> problem = Quadratic.from_data([[1.0, 0.0], [0.0, 1.0], [1.0, 1.0]])
     >>> trajectory = simulate(problem, SGD(1), 0.5, steps=3, runs=2000, seed=0)

@@ -1,6 +1,6 @@
 """The operator under test: the prediction's own ``T`` or one the user supplies.
 
-Whatever its form (the matrix-free recursion of :mod:`stability.numeric.prediction`, a
+Whatever its form (the matrix-free recursion of :mod:`stability.numeric`, a
 function ``S ↦ T(S)`` or a matrix in the row-major ``vec`` basis), it becomes one function
 applying ``T`` to a stack ``(k, md, md)`` of moments in the problem's own coordinates.
 """

@@ -23,7 +23,7 @@ from stability.checks._spectrum import Spectrum, predicted_spectrum
 from stability.checks._symbolic import operator_comparison
 from stability.checks._trajectory import trajectory_check
 from stability.numeric import dense_operator
-from stability.system import System
+from stability._system import System
 
 __all__ = ["check_rate", "exact_comparisons"]
 

@@ -16,10 +16,10 @@ from typing import Any
 import numpy as np
 
 from stability.checks._operator import OperatorLike, StackOperator, operator_apply
-from stability.numeric.prediction import SecondMomentRecursion, second_moment_recursion
+from stability.numeric import SecondMomentRecursion, second_moment_recursion
 from stability.progress import ProgressMeter
 from stability.simulation import state_map_norm_bound
-from stability.system import System
+from stability._system import System
 
 __all__ = ["STREAMS", "RateOptions", "RateSetup", "Stream", "prepare"]
 
@@ -143,7 +143,7 @@ def prepare(
     >>> import numpy as np
     >>> from stability import SGD, Quadratic
     >>> from stability.checks._setup import RateOptions, prepare
-    >>> from stability.system import bind
+    >>> from stability._system import bind
     >>> options = RateOptions(100, None, 1e-6, None, None, False, 1024)
     >>> setup = prepare(bind(Quadratic.from_data(np.eye(2)), SGD(1)), 0.5, None, options)
     >>> setup.state, setup.image(np.eye(2))  # E[(I − η x xᵀ)²] = I − 0.75 · (1/2) I

@@ -23,9 +23,9 @@ from stability.checks._operator import StackOperator
 from stability.checks._report import Comparison
 from stability.errors import SizeLimitError
 from stability.numeric import SecondMomentOperator, reduced_operator, symmetric_basis
-from stability.numeric.operators import DENSE_ENTRY_LIMIT
-from stability.numeric.thresholds import principal_moments
-from stability.system import System
+from stability.numeric import DENSE_ENTRY_LIMIT
+from stability.numeric import principal_moments
+from stability._system import System
 
 __all__ = [
     "DENSE_CHECK_SIZE",
@@ -220,7 +220,7 @@ def matrix_free_spectrum(
     """Large problems: ``ρ`` and the top modes matrix-free, and both operators on probes.
 
     The right and left Krein–Rutman eigen-moments come from
-    :func:`~stability.numeric.thresholds.principal_moments`; the operator under test (in
+    :func:`~stability.numeric.principal_moments`; the operator under test (in
     the problem's own coordinates) and the numeric one (reduced coordinates) are applied
     to three probes: the two modes and a random symmetric matrix of the reduced space.
 
@@ -247,8 +247,8 @@ def matrix_free_spectrum(
     >>> import numpy as np
     >>> from stability import SGD, Quadratic
     >>> from stability.checks._spectrum import matrix_free_spectrum
-    >>> from stability.numeric.prediction import second_moment_recursion
-    >>> from stability.system import bind
+    >>> from stability.numeric import second_moment_recursion
+    >>> from stability._system import bind
     >>> system = bind(Quadratic.from_data(np.eye(3)), SGD(1))
     >>> recursion = second_moment_recursion(system.problem, system.dynamics, 0.5)
     >>> spectrum, tested, numeric = matrix_free_spectrum(system, recursion.apply, np.eye(3), 0.5)
@@ -295,8 +295,8 @@ def predicted_spectrum(
     >>> import numpy as np
     >>> from stability import GD, Quadratic
     >>> from stability.checks._spectrum import predicted_spectrum
-    >>> from stability.numeric.prediction import second_moment_recursion
-    >>> from stability.system import bind
+    >>> from stability.numeric import second_moment_recursion
+    >>> from stability._system import bind
     >>> system = bind(Quadratic(np.diag([1.5, 0.1])), GD())
     >>> recursion = second_moment_recursion(system.problem, system.dynamics, 1.0)
     >>> spectrum, comparison = predicted_spectrum(system, recursion.apply, np.eye(2), 1.0, False)

@@ -522,7 +522,7 @@ def problem_from_arguments(arguments: argparse.Namespace) -> Any:
 
     _positional_data(arguments)
     if getattr(arguments, "example", False):
-        from stability.examples import regression_example
+        from stability._examples import regression_example
 
         return regression_example()
     for option, build in (

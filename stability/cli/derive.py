@@ -235,7 +235,7 @@ def _problem(arguments: argparse.Namespace) -> tuple[Any, str | None, Any]:
     scaled problem at ``c η`` (``docs/theory/threshold.md``: η* scales as 1/s²).
     """
     from stability.symbolic import from_data, symbols_problem
-    from stability.symbolic.problems import as_symbolic_problem
+    from stability.symbolic import as_symbolic_problem
 
     if arguments.hessians and arguments.data:
         raise CommandError("give one of --hessians and --data")

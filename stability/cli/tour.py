@@ -61,9 +61,9 @@ def tour_rows() -> list[tuple[str, str, float]]:
     >>> tour_rows()[0][:2]
     ('GD', 'full batch')
     """
-    from stability.examples import regression_example
+    from stability._examples import regression_example
     from stability.methods import GD, SGD, HeavyBall, Nesterov, VariationalGD, registry
-    from stability.numeric.thresholds import critical_learning_rate
+    from stability.numeric import critical_learning_rate
 
     problem = regression_example()
     methods = [GD()]
@@ -122,7 +122,7 @@ def edge_rows() -> tuple[float, float, list[tuple[float, int, float, float]]]:
     True
     """
     from stability.bounds import variational_edges
-    from stability.examples import regression_example
+    from stability._examples import regression_example
     from stability.methods import VariationalGD
 
     problem = regression_example()
@@ -143,7 +143,7 @@ def run(arguments: argparse.Namespace) -> int:
     arguments : argparse.Namespace
         The parsed arguments.
     """
-    from stability.examples import regression_example
+    from stability._examples import regression_example
 
     problem = regression_example()
     rows = tour_rows()

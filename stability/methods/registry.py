@@ -17,7 +17,7 @@ argument (say ``preconditioner``) therefore offers it on the command line at onc
 How to add a method
 -------------------
 Write the class in its own module of :mod:`stability.methods` (a frozen dataclass
-subclassing :class:`~stability.methods.base.Method`), re-export it from
+subclassing :class:`~stability.methods.Method`), re-export it from
 :mod:`stability.methods`, then append ONE :class:`MethodSpec` to :data:`METHODS`:
 
 * ``name``: the command-line name, lower case with hyphens (``"heavy-ball"``);
@@ -690,7 +690,7 @@ def label(method: Any, *, batch: bool = True) -> str:
         name = getattr(method, "name", None)
         if not isinstance(name, str):
             try:
-                from stability.methods.base import as_dynamics
+                from stability.methods._base import as_dynamics
 
                 name = as_dynamics(method).name
             except Exception:  # not a method: its class name

@@ -7,7 +7,7 @@ every evaluator of the numeric layer uses these two and no copy of them:
 
 * :func:`pencil_threshold`: when the coefficients ``T(η) = Σ_q η^q T_q`` are assembled, the
   smallest positive real root of ``det(T(η) − I) = 0`` by the deflated companion pencil of
-  :mod:`stability.numeric.polynomial`, in the rescaled variable ``ν = scale · η`` so that the
+  :mod:`stability.numeric`, in the rescaled variable ``ν = scale · η`` so that the
   roots are of order one;
 * :func:`first_crossing`: when only ``ρ(T(η))`` can be evaluated (matrix-free), the first root
   of ``ρ(T(η)) − 1`` in ``(0, upper]``: a bracket below ``upper`` (stepping down by factors of
@@ -22,7 +22,7 @@ from collections.abc import Callable
 import numpy as np
 
 from stability.errors import ConvergenceError
-from stability.numeric.polynomial import smallest_positive_real_root
+from stability.numeric._polynomial import smallest_positive_real_root
 
 __all__ = ["first_crossing", "pencil_threshold"]
 

@@ -19,7 +19,7 @@ with weight ``1/(n − |W|)``; a batch of ``c`` samples is closed by
 
     X ← (F ⊗ I) X (F ⊗ I)ᵀ + ((F ⊗ I) Pᵀ + P (F ⊗ I)ᵀ)/c + Q/c² = E[A_b X A_bᵀ | b],
 
-the second-moment operator of :class:`~stability.numeric.operator.SecondMomentOperator` for
+the second-moment operator of :class:`~stability.numeric.SecondMomentOperator` for
 the batch ``b`` drawn with probability one (the tests compare the two). Every update is linear in
 ``(X, P, Q)`` and its validity depends only on ``W``, so the states of all the histories with the
 same ``W`` are summed. The recursion visits ``n 2^{n−1}`` transitions for every batch size, each
@@ -57,8 +57,8 @@ import scipy.optimize
 
 from stability.dynamics import LinearDynamics, ReshuffledBatchLaw
 from stability.errors import InvalidInputError, SizeLimitError
-from stability.methods.base import Method
-from stability.numeric.operator import SymmetricLayout
+from stability.methods import Method
+from stability.numeric._operator import SymmetricLayout
 from stability.problems import Quadratic, as_problem
 
 __all__ = [
@@ -179,7 +179,7 @@ class EpochOperator:
 
     Build it with :func:`epoch_operator`. Moments are symmetric matrices of the state
     restricted to :attr:`coordinates` (``m`` blocks), in the ``svec`` coordinates of
-    :class:`~stability.numeric.operator.SymmetricLayout`.
+    :class:`~stability.numeric.SymmetricLayout`.
 
     Attributes
     ----------
@@ -609,7 +609,7 @@ def _batch_memory(samples: int, sizes: tuple[int, ...], size: int) -> int:
 def _start_parts(problem: Quadratic, blocks: int, init: Any) -> np.ndarray | None:
     if init is None:
         return None
-    from stability.starts import initial_states
+    from stability._starts import initial_states
 
     states = initial_states(init, problem.dimension, blocks)
     states = np.atleast_2d(states)
@@ -732,7 +732,7 @@ def reshuffled_mean_square(
     Step ``t = eK + k`` (``k`` batches into epoch ``e``) has ``S_t = 𝒯_k(𝒯^e(S_0))``: epochs are
     independent and the first ``k`` batches of an epoch are a uniform sequence of disjoint
     batches, whose operator ``𝒯_k`` the recursion gives on the way to ``𝒯 = 𝒯_K``. Starts are
-    those of :func:`stability.starts.initial_states` (one ``δ_0``, a full state, or one per row).
+    those of :func:`stability._starts.initial_states` (one ``δ_0``, a full state, or one per row).
 
     Parameters
     ----------
@@ -745,7 +745,7 @@ def reshuffled_mean_square(
     steps : int
         The horizon.
     init : array_like, optional
-        The start (default :func:`stability.starts.default_initial_error`).
+        The start (default :func:`stability._starts.default_initial_error`).
 
     Examples
     --------
@@ -757,7 +757,7 @@ def reshuffled_mean_square(
     >>> reshuffled_mean_square(problem, SGD(1, shuffle=True), 0.25, steps=4, init=[1.0])
     array([1.        , 0.3125    , 0.03515625, 0.01098633, 0.00123596])
     """
-    from stability.starts import initial_states
+    from stability._starts import initial_states
 
     original = as_problem(problem)
     pair = reshuffled_pair(original, method)

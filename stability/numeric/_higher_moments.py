@@ -43,10 +43,10 @@ import scipy.sparse.linalg
 from stability.dynamics import LinearDynamics
 from stability.errors import InvalidInputError, SizeLimitError
 from stability.numeric._crossing import first_crossing, pencil_threshold
-from stability.numeric.thresholds import critical_learning_rate, spectral_radius
+from stability.numeric._thresholds import critical_learning_rate, spectral_radius
 from stability.problems import Quadratic, ReducedQuadratic
-from stability.system import System, bind
-from stability.validation import check_learning_rate, check_positive_integer
+from stability._system import System, bind
+from stability._validation import check_learning_rate, check_positive_integer
 
 __all__ = [
     "LyapunovEstimate",

@@ -14,11 +14,11 @@ import numpy as np
 
 from stability.dynamics import BatchLaw, LinearDynamics, ReshuffledBatchLaw
 from stability.errors import InvalidTypeError
-from stability.methods.base import Method, as_dynamics
+from stability.methods import Method, as_dynamics
 from stability.preconditioning import congruent_problem
 from stability.problems import Quadratic, as_problem
-from stability.system import bind, numeric_coefficient
-from stability.validation import check_learning_rate
+from stability._system import bind, numeric_coefficient
+from stability._validation import check_learning_rate
 
 __all__ = [
     "batch_eigenvalue_bound",
@@ -31,7 +31,7 @@ __all__ = [
 
 
 def validated(problem: Any, method: Any) -> tuple[Quadratic, LinearDynamics]:
-    """``(problem, dynamics)`` checked as :func:`stability.system.bind` checks them.
+    """``(problem, dynamics)`` checked as :func:`stability._system.bind` checks them.
 
     The coefficients must be numbers and the batch law must fit the problem. Unlike
     ``bind``, a reshuffled law (:class:`~stability.dynamics.ReshuffledBatchLaw`, whose
@@ -255,7 +255,7 @@ def growth_bound(problem: Quadratic, dynamics: LinearDynamics, lr: float, steps:
     >>> import numpy as np
     >>> from stability import GD, Quadratic
     >>> from stability.simulation import growth_bound
-    >>> from stability.system import bind
+    >>> from stability._system import bind
     >>> system = bind(Quadratic(np.diag([4.0, 1.0])), GD())
     >>> growth_bound(system.problem, system.dynamics, 0.75, 3)  # ‖A‖₂ = |1 − 0.75·4| = 2
     array([ 1.,  4., 16., 64.])

@@ -23,8 +23,8 @@ from stability.progress import ProgressMeter, as_progress
 from stability.simulation._growth import growth_bound, validated
 from stability.simulation._kernel import Kernel, build_kernel
 from stability.simulation._result import SimulationResult
-from stability.starts import initial_states
-from stability.validation import (
+from stability._starts import initial_states
+from stability._validation import (
     as_seed_sequence,
     check_learning_rate,
     check_positive_integer,
@@ -414,7 +414,7 @@ def simulate(
         The start: ``δ_0`` of length ``d`` (for momentum ``δ_{-1} = δ_0``), a full state of
         length ``m d``, or an array with one such start per run (``runs`` rows). Default:
         the unit vector along the projection of ``(1, …, 1)`` on ``range(H)``
-        (:func:`stability.starts.default_start`): no component along the directions no
+        (:func:`stability._starts.default_start`): no component along the directions no
         step ever moves.
     progress : bool or ProgressMeter, default False
         ``True`` shows a tqdm bar (the ``progress`` extra); or pass a
@@ -453,7 +453,7 @@ def simulate(
     --------
     >>> import numpy as np
     >>> from stability import SGD, Quadratic
-    >>> from stability.numeric.prediction import predicted_mean_square
+    >>> from stability.numeric import predicted_mean_square
     >>> from stability.simulation import simulate
     >>> problem = Quadratic.from_data([[1.0, 0.0], [0.0, 1.0], [1.0, 1.0]])
     >>> result = simulate(problem, SGD(1), 0.8, steps=10, runs=20_000, seed=1)

@@ -19,7 +19,7 @@ from stability.simulation._runner import (
     execute,
     plan,
 )
-from stability.validation import as_finite_array, as_seed_sequence
+from stability._validation import as_finite_array, as_seed_sequence
 
 __all__ = ["SweepResult", "simulate_grid"]
 

@@ -29,11 +29,11 @@ Examples
 2*(h_1 + h_2)/(h_1**2 + h_2**2)
 """
 
-from stability.symbolic.bridge import NumericFunction, lambdify
-from stability.symbolic.conditions import stability_condition, stable_set
-from stability.symbolic.latex import to_latex
-from stability.symbolic.moments import stationary_moment
-from stability.symbolic.operators import (
+from stability.symbolic._bridge import NumericFunction, lambdify
+from stability.symbolic._conditions import stability_condition, stable_set
+from stability.symbolic._latex import to_latex
+from stability.symbolic._moments import stationary_moment
+from stability.symbolic._operators import (
     SymbolicDynamics,
     noise_matrix,
     read_dynamics,
@@ -41,7 +41,7 @@ from stability.symbolic.operators import (
     state_map,
     symmetric_indices,
 )
-from stability.symbolic.problems import (
+from stability.symbolic._problems import (
     LEARNING_RATE,
     NoClosedFormError,
     SymbolicQuadratic,
@@ -50,35 +50,65 @@ from stability.symbolic.problems import (
     from_data,
     symbols_problem,
 )
-from stability.symbolic.thresholds import (
+from stability.symbolic._thresholds import (
     ThresholdDerivation,
     characteristic_polynomial,
     critical_learning_rate,
     threshold_derivation,
 )
+from stability.symbolic._domains import Domain
+from stability.symbolic._moments import MAX_EXACT_MOMENT_SIZE
+from stability.symbolic._operators import MAX_EXACT_OPERATOR_ENTRIES
+from stability.symbolic._thresholds import MAX_EXACT_THRESHOLD_SIZE
+from stability.symbolic._problems import MAX_SYMBOLIC_DIMENSION
+from stability.symbolic._moments import MAX_SYMBOLIC_MOMENT_SIZE
+from stability.symbolic._operators import MAX_SYMBOLIC_OPERATOR_WORK
+from stability.symbolic._problems import MAX_SYMBOLIC_SAMPLES
+from stability.symbolic._domains import as_relationals
+from stability.symbolic._domains import decide_positive
+from stability.symbolic._domains import default_domain
+from stability.symbolic._operators import exact_learning_rate
+from stability.symbolic._thresholds import exact_symmetric_terms
+from stability.symbolic._domains import prune_minimum
+from stability.symbolic._domains import substitution
 
 __all__ = [
-    "LEARNING_RATE",
-    "NoClosedFormError",
-    "NumericFunction",
-    "SymbolicDynamics",
-    "SymbolicQuadratic",
-    "ThresholdDerivation",
+    "as_relationals",
     "as_symbolic_problem",
     "characteristic_polynomial",
     "critical_learning_rate",
+    "decide_positive",
+    "default_domain",
+    "Domain",
     "exact",
+    "exact_learning_rate",
+    "exact_symmetric_terms",
     "from_data",
     "lambdify",
+    "LEARNING_RATE",
+    "MAX_EXACT_MOMENT_SIZE",
+    "MAX_EXACT_OPERATOR_ENTRIES",
+    "MAX_EXACT_THRESHOLD_SIZE",
+    "MAX_SYMBOLIC_DIMENSION",
+    "MAX_SYMBOLIC_MOMENT_SIZE",
+    "MAX_SYMBOLIC_OPERATOR_WORK",
+    "MAX_SYMBOLIC_SAMPLES",
+    "NoClosedFormError",
     "noise_matrix",
+    "NumericFunction",
+    "prune_minimum",
     "read_dynamics",
     "second_moment_operator",
     "stability_condition",
     "stable_set",
     "state_map",
     "stationary_moment",
+    "substitution",
+    "SymbolicDynamics",
+    "SymbolicQuadratic",
     "symbols_problem",
     "symmetric_indices",
     "threshold_derivation",
+    "ThresholdDerivation",
     "to_latex",
 ]
