@@ -62,19 +62,20 @@ if TYPE_CHECKING:  # pragma: no cover - for type checkers and IDEs only
         AdamW,
         HeavyBall,
         Method,
+        MethodLike,
         Nesterov,
         RMSProp,
         VariationalGD,
     )
-    from stability.methods import MethodLike
-    from stability.numeric import expected_loss_change, stationary_second_moment
-    from stability.numeric import second_moment_operator
-    from stability.numeric import predicted_mean_square
     from stability.numeric import (
         ThresholdReport,
         critical_learning_rate,
+        expected_loss_change,
         is_stable,
+        predicted_mean_square,
+        second_moment_operator,
         spectral_radius,
+        stationary_second_moment,
         threshold_report,
     )
     from stability.preconditioning import congruent

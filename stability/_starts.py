@@ -15,12 +15,15 @@ without a known Hessian.
 
 from __future__ import annotations
 
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
-from stability.errors import DimensionError, StabilityError
 from stability._validation import as_finite_array, check_positive_integer
+from stability.errors import DimensionError, StabilityError
+
+if TYPE_CHECKING:
+    from stability.problems import ProblemLike
 
 __all__ = ["default_initial_error", "default_start", "initial_states"]
 
@@ -48,7 +51,7 @@ def default_initial_error(dimension: int) -> np.ndarray:
     return np.full(dimension, 1.0 / np.sqrt(dimension))
 
 
-def default_start(problem: Any, preconditioning: Any = None) -> np.ndarray:
+def default_start(problem: ProblemLike, preconditioning: Any = None) -> np.ndarray:
     """The default ``δ_0``: the unit vector along the projection of ``(1, …, 1)`` on ``range(H)``.
 
     It has no component along ``null(H)``, the directions that no step ever moves; for a
@@ -106,7 +109,7 @@ def initial_states(
     dimension: int,
     blocks: int,
     *,
-    problem: Any = None,
+    problem: ProblemLike = None,
     preconditioning: Any = None,
 ) -> np.ndarray:
     """Normalise ``init`` to start states: shape ``(md,)`` or ``(runs, md)``.

@@ -52,6 +52,8 @@ from stability.problems import Quadratic, ReducedQuadratic, as_problem
 
 if TYPE_CHECKING:
     from stability.dynamics import Preconditioning
+    from stability.methods import MethodLike
+    from stability.problems import ProblemLike
 
 __all__ = ["System", "bind", "bind_reduced", "numeric_coefficient"]
 
@@ -483,7 +485,7 @@ def _gradient_form(identity: np.ndarray, hessian: np.ndarray) -> tuple[float | N
     return scale, shift
 
 
-def bind(problem: Any, method: Any) -> System:
+def bind(problem: ProblemLike, method: MethodLike) -> System:
     """Bind a method to a problem once: validated numeric coefficients and mixing weight.
 
     Parameters
@@ -540,7 +542,7 @@ def bind(problem: Any, method: Any) -> System:
     return system
 
 
-def _description(method: Any) -> LinearDynamics:
+def _description(method: MethodLike) -> LinearDynamics:
     """A method's description, with or without a frozen preconditioner."""
     if isinstance(method, LinearDynamics):
         return method
@@ -551,7 +553,7 @@ def _description(method: Any) -> LinearDynamics:
     return as_dynamics(method)  # raises the usual type error
 
 
-def bind_reduced(reduced: ReducedQuadratic, method: Any, mixing: Any) -> System:
+def bind_reduced(reduced: ReducedQuadratic, method: MethodLike, mixing: Any) -> System:
     """Bind a method to an already reduced problem with a given mixing weight ``p``.
 
     For building blocks that work on a :class:`~stability.problems.ReducedQuadratic`
@@ -590,7 +592,7 @@ def bind_reduced(reduced: ReducedQuadratic, method: Any, mixing: Any) -> System:
     return system
 
 
-def _system(problem: Any, dynamics: LinearDynamics, mixing_fraction: Fraction) -> System:
+def _system(problem: ProblemLike, dynamics: LinearDynamics, mixing_fraction: Fraction) -> System:
     name = dynamics.name
     degree = max(dynamics.identity_part.degree, dynamics.hessian_part.degree, 1)
     identity = _table(dynamics.identity_part, name, degree)

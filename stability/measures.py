@@ -43,11 +43,11 @@ from typing import Any
 
 import numpy as np
 
+from stability._validation import as_finite_array, check_learning_rate, check_positive_integer
 from stability.errors import DimensionError, InvalidInputError
 from stability.methods import MethodLike, as_dynamics
 from stability.problems import ProblemLike, Quadratic, as_problem
 from stability.simulation import normal_radius
-from stability._validation import as_finite_array, check_learning_rate, check_positive_integer
 
 __all__ = [
     "BatchSharpness",

@@ -41,15 +41,18 @@ from __future__ import annotations
 
 import dataclasses
 from fractions import Fraction
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
+from stability._validation import as_finite_array
 from stability.dynamics import LinearDynamics, Preconditioning
 from stability.errors import InvalidInputError
 from stability.methods import Method
 from stability.problems import Quadratic, as_problem
-from stability._validation import as_finite_array
+
+if TYPE_CHECKING:
+    from stability.methods import MethodLike
 
 __all__ = ["congruent", "congruent_problem", "congruent_start", "symbolic_congruent"]
 
@@ -136,7 +139,7 @@ def congruent_problem(problem: Quadratic, preconditioner: Any, *, shift: float =
     )
 
 
-def congruent(problem: Quadratic, method: Any) -> tuple[Quadratic, LinearDynamics]:
+def congruent(problem: Quadratic, method: MethodLike) -> tuple[Quadratic, LinearDynamics]:
     """``(problem, dynamics)`` in the coordinates ``u = P^{1/2} δ``: the plain pair.
 
     Every evaluator applies this itself (when it binds the problem) and reports
@@ -256,7 +259,7 @@ def congruent_start(init: Any, preconditioner: Any, *, blocks: int = 1) -> np.nd
 
 
 def symbolic_congruent(
-    hessians: Any, method: Any, *, preconditioner: Any = None
+    hessians: Any, method: MethodLike, *, preconditioner: Any = None
 ) -> tuple[list[Any], LinearDynamics]:
     """The congruence for SymPy Hessians: ``P^{−1/2} (H_i + μ I) P^{−1/2}`` and the plain method.
 

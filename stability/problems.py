@@ -33,13 +33,6 @@ from typing import Any, Literal
 import numpy as np
 import scipy.linalg
 
-from stability.errors import (
-    DimensionError,
-    InvalidTypeError,
-    OutOfRangeError,
-    SizeLimitError,
-    TransposedDataWarning,
-)
 from stability._validation import (
     DEFAULT_TOLERANCE,
     as_finite_array,
@@ -47,6 +40,13 @@ from stability._validation import (
     check_symmetric,
     check_tolerance,
     safe_exponent,
+)
+from stability.errors import (
+    DimensionError,
+    InvalidTypeError,
+    OutOfRangeError,
+    SizeLimitError,
+    TransposedDataWarning,
 )
 
 __all__ = ["Quadratic", "ReducedQuadratic", "as_problem"]

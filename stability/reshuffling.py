@@ -19,20 +19,28 @@ exact operator and works at any ``n``.
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import scipy.stats
 
+from stability._validation import check_learning_rate, check_positive_integer
 from stability.dynamics import LinearDynamics, ReshuffledBatchLaw
 from stability.errors import InvalidInputError
 from stability.methods import Method
-from stability.numeric import EPOCH_TRANSITION_LIMIT, EpochOperator, epoch_operator
-from stability.numeric import predicted_mean_square
+from stability.numeric import (
+    EPOCH_TRANSITION_LIMIT,
+    EpochOperator,
+    epoch_operator,
+    predicted_mean_square,
+)
 from stability.preconditioning import congruent
 from stability.problems import Quadratic, as_problem
 from stability.simulation import simulate
-from stability._validation import check_learning_rate, check_positive_integer
+
+if TYPE_CHECKING:
+    from stability.methods import MethodLike
+    from stability.problems import ProblemLike
 
 __all__ = [
     "EPOCH_TRANSITION_LIMIT",
@@ -46,7 +54,7 @@ __all__ = [
 ]
 
 
-def _reshuffled_pair(problem: Any, method: Any) -> tuple[Quadratic, LinearDynamics]:
+def _reshuffled_pair(problem: ProblemLike, method: MethodLike) -> tuple[Quadratic, LinearDynamics]:
     if isinstance(method, Method | LinearDynamics):
         problem, dynamics = congruent(problem, method)
     else:
@@ -63,7 +71,7 @@ def _reshuffled_pair(problem: Any, method: Any) -> tuple[Quadratic, LinearDynami
     return problem, dynamics
 
 
-def epoch_spectral_radius(problem: Quadratic, method: Any, lr: float) -> float:
+def epoch_spectral_radius(problem: Quadratic, method: MethodLike, lr: float) -> float:
     """``ρ(𝒯(η))`` of the exact epoch operator, the growth of ``E‖z‖²`` per epoch.
 
     :func:`stability.spectral_radius` gives the growth per step, ``ρ(𝒯)^{1/K}``.
@@ -91,7 +99,7 @@ def epoch_spectral_radius(problem: Quadratic, method: Any, lr: float) -> float:
     return epoch_operator(problem, method).radius(lr)
 
 
-def epoch_critical_learning_rate(problem: Quadratic, method: Any) -> float:
+def epoch_critical_learning_rate(problem: Quadratic, method: MethodLike) -> float:
     """The exact mean-square threshold ``η*`` of a reshuffled method: first ``ρ(𝒯(η)) = 1``.
 
     The same number as :func:`stability.critical_learning_rate` gives for a method with
@@ -124,7 +132,7 @@ def epoch_critical_learning_rate(problem: Quadratic, method: Any) -> float:
 
 
 def predicted_epoch_mean_square(
-    problem: Quadratic, method: Any, lr: float, *, epochs: int, init: Any = None
+    problem: Quadratic, method: MethodLike, lr: float, *, epochs: int, init: Any = None
 ) -> np.ndarray:
     """The exact ``E‖z‖²`` at the end of each epoch, ``e = 0..epochs``.
 
@@ -204,7 +212,7 @@ class EpochSimulation:
 
 def simulate_epochs(
     problem: Quadratic,
-    method: Any,
+    method: MethodLike,
     lr: float,
     *,
     epochs: int,

@@ -34,14 +34,14 @@ from typing import Any
 
 import numpy as np
 
+from stability._starts import initial_states
+from stability._validation import as_finite_array, check_positive_integer
 from stability.dynamics import LinearDynamics
 from stability.errors import DimensionError, InvalidInputError
 from stability.methods import MethodLike, as_dynamics
 from stability.numeric import SecondMomentRecursion, second_moment_recursion
 from stability.problems import ProblemLike, Quadratic, as_problem
 from stability.simulation import normal_radius
-from stability._starts import initial_states
-from stability._validation import as_finite_array, check_positive_integer
 
 __all__ = [
     "ScheduleReport",

@@ -16,6 +16,7 @@ from typing import Any
 
 import numpy as np
 
+from stability._validation import as_finite_array
 from stability.dynamics import ReshuffledBatchLaw
 from stability.errors import InvalidInputError
 from stability.numeric import critical_learning_rate
@@ -24,7 +25,6 @@ from stability.problems import Quadratic, as_problem
 from stability.progress import ProgressMeter
 from stability.reshuffling import epoch_critical_learning_rate
 from stability.simulation import DEFAULT_CHUNK_SIZE, SeedLike, SweepResult, simulate_grid
-from stability._validation import as_finite_array
 
 __all__ = ["sweep"]
 

@@ -23,9 +23,11 @@ from stability import GD, SGD, HeavyBall, Nesterov, Quadratic
 from stability.checks import CheckReport, check
 from stability.errors import DimensionError, InvalidInputError, InvalidTypeError
 from stability.methods import VariationalGD
-from stability.numeric import second_moment_operator
-from stability.numeric import second_moment_recursion
-from stability.numeric import critical_learning_rate
+from stability.numeric import (
+    critical_learning_rate,
+    second_moment_operator,
+    second_moment_recursion,
+)
 from stability.testing.strategies import methods, problems
 
 RANDOM = settings(

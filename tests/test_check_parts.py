@@ -17,6 +17,7 @@ import pytest
 import stability
 import stability.checks
 from stability import GD, SGD, HeavyBall, Quadratic
+from stability._system import bind
 from stability.checks._check import check_margin, rates_to_check
 from stability.checks._comparisons import (
     EXACT_TOLERANCE,
@@ -51,10 +52,8 @@ from stability.errors import (
     StabilityError,
 )
 from stability.methods import as_dynamics
-from stability.numeric import reduced_operator
-from stability.numeric import second_moment_recursion
+from stability.numeric import reduced_operator, second_moment_recursion
 from stability.simulation import bernstein_radius
-from stability._system import bind
 from tests import brute_force
 
 FALSE_ALARM = 1e-6

@@ -19,6 +19,12 @@ from hypothesis import strategies as st
 import stability.numeric._matrix_free as matrix_free
 from stability import SGD, HeavyBall, LinearDynamics, Nesterov, Quadratic
 from stability.dynamics import BatchLaw, MatrixPolynomial
+from stability.numeric import (
+    critical_learning_rate,
+    reduced_operator,
+    spectral_radius,
+    threshold_report,
+)
 from stability.numeric._matrix_free import (
     ConvergenceError,
     GradientPencil,
@@ -27,12 +33,6 @@ from stability.numeric._matrix_free import (
     SymmetricLayout,
     perron_radius,
     top_eigenpair,
-)
-from stability.numeric import (
-    critical_learning_rate,
-    reduced_operator,
-    spectral_radius,
-    threshold_report,
 )
 from stability.testing.strategies import data_matrices, methods, per_sample_hessians
 from tests import brute_force

@@ -19,6 +19,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from stability import GD, SGD, HeavyBall, Nesterov, Quadratic, critical_learning_rate
+from stability._examples import regression_example
 from stability.bounds import edge_parameter
 from stability.dynamics import AdditiveNoise, BatchLaw, LinearDynamics, MatrixPolynomial
 from stability.errors import (
@@ -27,7 +28,6 @@ from stability.errors import (
     InvalidTypeError,
     UnstableError,
 )
-from stability._examples import regression_example
 from stability.methods import VariationalGD
 from stability.numeric import _moments as moments
 from stability.numeric import expected_loss_change, stationary_second_moment

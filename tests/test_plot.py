@@ -23,8 +23,8 @@ from matplotlib.figure import Figure
 
 import stability
 from stability import GD, SGD, HeavyBall, Nesterov, Quadratic
-from stability.errors import InvalidInputError, InvalidTypeError
 from stability._examples import regression_example
+from stability.errors import InvalidInputError, InvalidTypeError
 from stability.plot import (
     monte_carlo_verdict,
     phase_data,
@@ -430,8 +430,7 @@ FIGURES = _figures()
 @pytest.mark.parametrize("name", sorted(FIGURES))
 @pytest.mark.parametrize("size", ["column", "page"])
 def test_every_figure_fits_its_paper_size_with_nothing_cut_off_or_overlapping(name, size):
-    from stability.plot import FIGURE_SIZES
-    from stability.plot import FONT_SIZE, LEGEND_GID
+    from stability.plot import FIGURE_SIZES, FONT_SIZE, LEGEND_GID
 
     ax = FIGURES[name](size=size)
     assert ax.figure.get_size_inches().tolist() == list(FIGURE_SIZES[size])

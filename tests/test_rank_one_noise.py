@@ -19,6 +19,7 @@ from hypothesis import strategies as st
 from stability import SGD, HeavyBall, LinearDynamics, Nesterov, Quadratic
 from stability.dynamics import BatchLaw, MatrixPolynomial
 from stability.errors import InvalidInputError
+from stability.numeric import critical_learning_rate
 from stability.numeric._rank_one_noise import (
     NOT_APPLICABLE,
     heavy_ball_shape,
@@ -28,7 +29,6 @@ from stability.numeric._rank_one_noise import (
     rank_one_threshold,
 )
 from stability.numeric._structure import full_batch_critical_learning_rate
-from stability.numeric import critical_learning_rate
 from stability.testing.strategies import data_matrices, per_sample_hessians
 from tests import brute_force
 

@@ -20,8 +20,7 @@ import stability
 from stability import SGD, HeavyBall, Nesterov, Quadratic
 from stability.errors import InvalidInputError, SizeLimitError
 from stability.methods import Adam, RMSProp
-from stability.numeric import epoch_operator
-from stability.numeric import radius_report, threshold_report
+from stability.numeric import epoch_operator, radius_report, threshold_report
 from stability.preconditioning import congruent, congruent_problem
 from stability.reshuffling import (
     epoch_critical_learning_rate,
@@ -356,8 +355,8 @@ def test_large_batches_beyond_sixteen_samples_equal_the_two_batch_formula():
 @pytest.mark.parametrize("route", ["samples", "batches"])
 def test_one_batch_per_epoch_is_the_second_moment_operator_of_the_full_batch(route):
     # the closing of a batch is T(S) = E[A S Aᵀ] of numeric/operator.py for that batch
-    from stability.numeric import SecondMomentOperator
     from stability._system import bind
+    from stability.numeric import SecondMomentOperator
 
     problem = Quadratic.from_data(np.random.default_rng(9).standard_normal((5, 3)))
     for beta in (0.0, 0.7):

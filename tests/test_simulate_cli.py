@@ -8,8 +8,8 @@ import numpy as np
 import pytest
 
 from stability import SGD
-from stability.cli import main
 from stability._examples import regression_example
+from stability.cli import main
 from stability.numeric import predicted_mean_square
 
 

@@ -22,6 +22,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from stability import GD, SGD, HeavyBall, Quadratic, critical_learning_rate
+from stability._starts import default_initial_error, default_start
 from stability.dynamics import (
     BatchLaw,
     EpochBatchSampler,
@@ -35,7 +36,6 @@ from stability.numeric import predicted_mean_square, second_moment_recursion
 from stability.preconditioning import congruent, congruent_start
 from stability.reshuffling import predicted_epoch_mean_square, simulate_epochs
 from stability.simulation import simulate
-from stability._starts import default_initial_error, default_start
 from stability.testing.strategies import problems
 
 FALSE_ALARM = 1e-6

@@ -16,6 +16,7 @@ from hypothesis import strategies as st
 
 from stability import GD, SGD, HeavyBall, InvalidInputError, Nesterov, Quadratic
 from stability.bounds import commuting_threshold as published_commuting_threshold
+from stability.numeric import critical_learning_rate, threshold_report
 from stability.numeric._structure import (
     common_eigenbasis_curvatures,
     common_eigenbasis_threshold,
@@ -23,7 +24,6 @@ from stability.numeric._structure import (
     full_batch_critical_learning_rate,
     one_dimensional_critical_learning_rate,
 )
-from stability.numeric import critical_learning_rate, threshold_report
 from stability.testing.strategies import methods
 from tests import brute_force
 

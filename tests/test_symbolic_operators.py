@@ -27,8 +27,7 @@ from stability.errors import (
     NotSymmetricError,
     SizeLimitError,
 )
-from stability.methods import gradient_step_dynamics
-from stability.methods import VariationalGD
+from stability.methods import VariationalGD, gradient_step_dynamics
 from stability.symbolic import (
     LEARNING_RATE,
     SymbolicQuadratic,

@@ -13,6 +13,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from stability import GD, SGD, Quadratic, critical_learning_rate, spectral_radius
+from stability._examples import regression_example
 from stability.bounds import (
     edge_parameter,
     variational_edge,
@@ -26,7 +27,6 @@ from stability.errors import (
     NotPositiveSemidefiniteError,
     NotSymmetricError,
 )
-from stability._examples import regression_example
 from stability.methods import PosteriorMeanSampler, VariationalGD
 from stability.testing.strategies import problems
 

@@ -48,13 +48,6 @@ True
 """
 
 from stability.bounds._coherence import coherence_critical_learning_rate, coherence_problem
-from stability.bounds._variational_edge import (
-    VariationalEdges,
-    edge_parameter,
-    variational_edge,
-    variational_edges,
-    variational_factor,
-)
 from stability.bounds._deep_linear import (
     balanced_minimiser,
     balanced_minimiser_sharpness,
@@ -94,6 +87,13 @@ from stability.bounds._variational import (
     stationary_edge_parameter,
     variational_descent_learning_rate,
     variational_gd_threshold,
+)
+from stability.bounds._variational_edge import (
+    VariationalEdges,
+    edge_parameter,
+    variational_edge,
+    variational_edges,
+    variational_factor,
 )
 
 # the evaluators of higher moments live in the numeric layer; re-exported here as before

@@ -25,10 +25,10 @@ import math
 
 import numpy as np
 
+from stability._validation import check_positive_integer
 from stability.dynamics import BatchLaw
 from stability.errors import InvalidInputError
 from stability.problems import Quadratic
-from stability._validation import check_positive_integer
 
 __all__ = ["coherence_critical_learning_rate", "coherence_problem"]
 

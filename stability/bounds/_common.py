@@ -15,7 +15,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Any, Literal, TypeVar
+from typing import TYPE_CHECKING, Any, Literal, TypeVar
 
 import numpy as np
 
@@ -23,6 +23,10 @@ from stability.dynamics import LinearDynamics
 from stability.errors import InvalidInputError, InvalidTypeError
 from stability.methods import as_dynamics
 from stability.problems import Quadratic, ReducedQuadratic, as_problem
+
+if TYPE_CHECKING:
+    from stability.methods import MethodLike
+    from stability.problems import ProblemLike
 
 __all__ = [
     "Side",
@@ -58,7 +62,7 @@ class GradientSetting:
     scale: float
 
 
-def gradient_setting(problem: Any, method: Any) -> GradientSetting:
+def gradient_setting(problem: ProblemLike, method: MethodLike) -> GradientSetting:
     """Check that ``method`` is a plain gradient step ``I − g η H_B`` and reduce ``problem``.
 
     A gradient step with weight decay, ``I − g η (H_B + μ I)``, is the plain step on the

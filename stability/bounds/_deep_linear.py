@@ -36,9 +36,9 @@ from typing import Any
 
 import numpy as np
 
+from stability._validation import as_finite_array, check_positive_integer
 from stability.errors import DimensionError, InvalidInputError, InvalidTypeError
 from stability.problems import Quadratic
-from stability._validation import as_finite_array, check_positive_integer
 
 __all__ = [
     "balanced_minimiser",

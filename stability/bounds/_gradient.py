@@ -26,16 +26,11 @@ from __future__ import annotations
 
 import math
 from fractions import Fraction
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import scipy.linalg
 
-from stability.bounds._common import bound, gradient_setting
-from stability.dynamics import BatchLaw
-from stability.errors import DimensionError, InvalidInputError, SizeLimitError
-from stability.methods import GD
-from stability.problems import ReducedQuadratic
 from stability._validation import (
     as_finite_array,
     check_learning_rate,
@@ -43,6 +38,15 @@ from stability._validation import (
     check_symmetric,
     check_weight_decay,
 )
+from stability.bounds._common import bound, gradient_setting
+from stability.dynamics import BatchLaw
+from stability.errors import DimensionError, InvalidInputError, SizeLimitError
+from stability.methods import GD
+from stability.problems import ReducedQuadratic
+
+if TYPE_CHECKING:
+    from stability.methods import MethodLike
+    from stability.problems import ProblemLike
 
 __all__ = [
     "commuting_threshold",
@@ -111,7 +115,9 @@ def _mean_square_batch_hessian(reduced: ReducedQuadratic, mixing: float) -> np.n
     "Cohen et al. (2021); docs/theory/threshold.md and docs/theory/methods.md "
     "(GD is p = 0; SGD never beats GD)",
 )
-def gradient_descent_edge(problem: Any, method: Any = None, *, weight_decay: float = 0.0) -> float:
+def gradient_descent_edge(
+    problem: ProblemLike, method: MethodLike = None, *, weight_decay: float = 0.0,
+) -> float:
     """The edge of stability of gradient descent, ``η = 2 / (λ_max(H) + μ)``.
 
     Statement: full-batch GD ``δ ← (I − η (H + μ I)) δ`` on a quadratic is stable iff
@@ -222,7 +228,7 @@ def equivalent_batch_size(samples: int, batch_size: int, *, replacement: bool = 
 
 
 @bound("exact", _MULAYOFF_CITATION)
-def mulayoff_michaeli_threshold(problem: Any, method: Any) -> float:
+def mulayoff_michaeli_threshold(problem: ProblemLike, method: MethodLike) -> float:
     """The exact mean-square threshold ``η* = 2 / λ_max(C† D)`` (Mulayoff & Michaeli 2023, Thm 3).
 
     Statement: SGD ``δ ← (I − η H_B) δ`` is mean-square stable iff ``η < η*`` with
@@ -306,7 +312,7 @@ def _one_dimensional_curvatures(reduced: ReducedQuadratic) -> np.ndarray:
 
 
 @bound("exact", _WU_MA_E_CITATION)
-def wu_ma_e_threshold(problem: Any, method: Any) -> float:
+def wu_ma_e_threshold(problem: ProblemLike, method: MethodLike) -> float:
     """Wu, Ma & E's one-dimensional threshold ``η* = 2a / (a² + p s²)``.
 
     Statement: for a one-dimensional problem with per-sample curvatures ``h_i ≥ 0``,
@@ -363,7 +369,7 @@ def _simultaneous_eigenbasis(reduced: ReducedQuadratic) -> np.ndarray:
 
 
 @bound("exact", _WU_MA_E_CITATION + "; Mulayoff & Michaeli (2023) for commuting H_i")
-def commuting_threshold(problem: Any, method: Any) -> float:
+def commuting_threshold(problem: ProblemLike, method: MethodLike) -> float:
     """The exact threshold for commuting samples, ``min_k 2 h̄_k / (h̄_k² + p Var_i h_ik)``.
 
     Statement: if the ``H_i`` share an eigenbasis with eigenvalues ``h_ik``, the
@@ -420,7 +426,7 @@ def _unit_direction(direction: Any, dimension: int) -> np.ndarray:
 
 
 @bound("upper", _MULAYOFF_CITATION + " (test matrix Σ = v vᵀ); " + _WU_MA_E_CITATION)
-def rank_one_test_bound(problem: Any, method: Any, direction: Any = None) -> float:
+def rank_one_test_bound(problem: ProblemLike, method: MethodLike, direction: Any = None) -> float:
     """Necessary condition from the test matrix ``Σ = v vᵀ``: ``η* ≤ 2 a_v / (a_v² + p s_v²)``.
 
     Statement: for every unit ``v``, with ``a_v = vᵀ H v`` and
@@ -494,7 +500,7 @@ def _rayleigh_bound(setting: Any, test: np.ndarray) -> float:
 
 
 @bound("upper", _MULAYOFF_CITATION + " (Rayleigh quotient of T)")
-def rayleigh_quotient_bound(problem: Any, method: Any, test: Any) -> float:
+def rayleigh_quotient_bound(problem: ProblemLike, method: MethodLike, test: Any) -> float:
     """Necessary condition from any symmetric test matrix: ``η* ≤ 2 ⟨Σ, CΣ⟩ / ⟨Σ, DΣ⟩``.
 
     Statement: ``T(η) − I = η (η D − 2 C)`` is self-adjoint, so stability at ``η``
@@ -533,7 +539,7 @@ def rayleigh_quotient_bound(problem: Any, method: Any, test: Any) -> float:
 
 
 @bound("upper", _MULAYOFF_CITATION + " (test matrix Σ = I)")
-def identity_test_bound(problem: Any, method: Any) -> float:
+def identity_test_bound(problem: ProblemLike, method: MethodLike) -> float:
     """Necessary condition from ``Σ = I``: ``η* ≤ 2 tr H / ((1 − p) ‖H‖_F² + (p/n) Σ ‖H_i‖_F²)``.
 
     Statement: the denominator is ``E‖H_B‖_F²``, so ``η* ≤ 2 E tr H_B / E‖H_B‖_F²``
@@ -577,7 +583,7 @@ def _largest_sample_rank(setting: Any) -> int:
     "Wu, Wang & Su (2022), The alignment property of SGD noise; Ma & Ying (2021); from the "
     "identity test of docs/theory/threshold.md",
 )
-def trace_bound(problem: Any, method: Any) -> float:
+def trace_bound(problem: ProblemLike, method: MethodLike) -> float:
     """Trace bound: ``η* ≤ 2 r / (p tr H)`` with ``r = max_i rank H_i`` (``r = 1`` from data).
 
     Statement: Cauchy–Schwarz on the eigenvalues gives ``‖H_i‖_F² ≥ (tr H_i)² / rank H_i``
@@ -649,7 +655,7 @@ def frobenius_constant(rank: int, mixing: float) -> float:
     "alignment property) is the paper's; the exact constant K(r, p), valid for every problem "
     "and batch law, is derived here from the identity test of docs/theory/threshold.md",
 )
-def frobenius_bound(problem: Any, method: Any) -> float:
+def frobenius_bound(problem: ProblemLike, method: MethodLike) -> float:
     """Frobenius bound in the ``√B`` form: ``η* ≤ K(r, p) / (g ‖H‖_F)``, ``r = max_i rank H_i``.
 
     Statement: if SGD is mean-square stable at ``η`` then
@@ -696,7 +702,7 @@ def frobenius_bound(problem: Any, method: Any) -> float:
 
 
 @bound("lower", _WU_MA_E_CITATION + " (sufficient condition)")
-def wu_ma_e_sufficient_threshold(problem: Any, method: Any) -> float:
+def wu_ma_e_sufficient_threshold(problem: ProblemLike, method: MethodLike) -> float:
     """Largest ``η`` of Wu, Ma & E's sufficient condition: ``2 / λ_max(H^{-½} E[H_B²] H^{-½})``.
 
     Statement: ``E‖δ_{t+1}‖² = E δ_tᵀ Q(η) δ_t`` with
@@ -732,7 +738,7 @@ def wu_ma_e_sufficient_threshold(problem: Any, method: Any) -> float:
     return 2.0 / (setting.scale * top)
 
 
-def wu_ma_e_sufficient_condition(problem: Any, method: Any, lr: float) -> bool:
+def wu_ma_e_sufficient_condition(problem: ProblemLike, method: MethodLike, lr: float) -> bool:
     """Whether Wu, Ma & E's sufficient condition ``λ_max(E(I − η H_B)²) ≤ 1`` holds on ``range(H)``.
 
     Statement: ``E(I − η H_B)² = (I − ηH)² + η² p (mean H_i² − H²)``; when its largest

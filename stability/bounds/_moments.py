@@ -21,8 +21,10 @@ evaluators.
 from __future__ import annotations
 
 from dataclasses import replace
-from typing import Any
+from typing import TYPE_CHECKING
 
+from stability._system import bind
+from stability._validation import check_positive_integer
 from stability.bounds._common import bound
 from stability.dynamics import BatchLaw
 from stability.numeric import (
@@ -32,8 +34,9 @@ from stability.numeric import (
     moment_critical_learning_rate,
 )
 from stability.problems import Quadratic
-from stability._system import bind
-from stability._validation import check_positive_integer
+
+if TYPE_CHECKING:
+    from stability.methods import MethodLike
 
 __all__ = [
     "almost_sure_threshold",
@@ -49,7 +52,7 @@ _CITATION = (
 
 
 @bound("exact", _CITATION)
-def moment_threshold(problem: Quadratic, method: Any, order: int) -> float:
+def moment_threshold(problem: Quadratic, method: MethodLike, order: int) -> float:
     """The ``k``-th moment threshold ``η*_k``: the supremum of ``η`` with ``sup_t E‖z_t‖^k < ∞``.
 
     Statement (Ma & Ying 2021; ``docs/theory/higher-moments.md``): for even ``k``, ``E‖z_t‖^k``
@@ -96,7 +99,9 @@ def moment_threshold(problem: Quadratic, method: Any, order: int) -> float:
     return moment_critical_learning_rate(problem, method, order)
 
 
-def moment_threshold_bracket(problem: Quadratic, method: Any, order: int) -> tuple[float, float]:
+def moment_threshold_bracket(
+    problem: Quadratic, method: MethodLike, order: int,
+) -> tuple[float, float]:
     """Bounds ``(lower, upper)`` on the ``k``-th moment threshold for every ``k ≥ 1``.
 
     Statement: equal (the exact :func:`moment_threshold`) for even ``k`` and for
@@ -144,7 +149,7 @@ def moment_threshold_bracket(problem: Quadratic, method: Any, order: int) -> tup
 
 
 @bound("lower", _CITATION + " (k → ∞: every batch contracts)")
-def infinite_moment_threshold(problem: Quadratic, method: Any) -> float:
+def infinite_moment_threshold(problem: Quadratic, method: MethodLike) -> float:
     """The limit ``η*_∞ = lim_k η*_k``: the largest ``η`` with ``max_B ‖I − η H_B‖ ≤ 1``.
 
     Statement: for a plain gradient step ``A_B = I − η H_B`` is symmetric, so
@@ -173,7 +178,7 @@ def infinite_moment_threshold(problem: Quadratic, method: Any) -> float:
     return infinite_moment_critical_learning_rate(problem, method)
 
 
-def almost_sure_threshold(problem: Quadratic, method: Any) -> float:
+def almost_sure_threshold(problem: Quadratic, method: MethodLike) -> float:
     """The first learning rate at which a one-dimensional problem is no longer almost-surely stable.
 
     Statement: in one dimension ``γ(η) = E log|1 − η h_B|``; between consecutive

@@ -20,16 +20,10 @@ from __future__ import annotations
 
 import math
 import numbers
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
-from stability.bounds._common import bound
-from stability.dynamics import LinearDynamics
-from stability.errors import DimensionError, InvalidInputError
-from stability.methods import HeavyBall, Nesterov
-from stability.methods import Method
-from stability.problems import as_problem
 from stability._validation import (
     as_finite_array,
     check_momentum,
@@ -37,6 +31,14 @@ from stability._validation import (
     check_symmetric,
     check_weight_decay,
 )
+from stability.bounds._common import bound
+from stability.dynamics import LinearDynamics
+from stability.errors import DimensionError, InvalidInputError
+from stability.methods import HeavyBall, Method, Nesterov
+from stability.problems import as_problem
+
+if TYPE_CHECKING:
+    from stability.problems import ProblemLike
 
 __all__ = ["ema_momentum_edge", "heavy_ball_edge", "nesterov_edge"]
 
@@ -75,12 +77,12 @@ def _momentum_of(momentum: Any, kind: type[Method]) -> float:
     return float(check_momentum(momentum))
 
 
-def _shifted_sharpness(problem: Any, weight_decay: float) -> float:
+def _shifted_sharpness(problem: ProblemLike, weight_decay: float) -> float:
     return as_problem(problem).sharpness + check_weight_decay(weight_decay)
 
 
 @bound("upper", _CITATION_HB)
-def heavy_ball_edge(problem: Any, momentum: Any, *, weight_decay: float = 0.0) -> float:
+def heavy_ball_edge(problem: ProblemLike, momentum: Any, *, weight_decay: float = 0.0) -> float:
     """The heavy-ball edge ``η = 2 (1 + β) / (λ_max(H) + μ)``.
 
     Statement: full-batch heavy ball ``δ_{t+1} = δ_t − η (H + μI) δ_t + β (δ_t − δ_{t−1})``,
@@ -112,7 +114,7 @@ def heavy_ball_edge(problem: Any, momentum: Any, *, weight_decay: float = 0.0) -
 
 
 @bound("upper", _CITATION_NESTEROV)
-def nesterov_edge(problem: Any, momentum: Any, *, weight_decay: float = 0.0) -> float:
+def nesterov_edge(problem: ProblemLike, momentum: Any, *, weight_decay: float = 0.0) -> float:
     """The Nesterov edge ``η = 2 (1 + β) / ((1 + 2β) (λ_max(H) + μ))``.
 
     Statement: full-batch Nesterov momentum, ``δ_{t+1} = (I − η H)((1 + β) δ_t − β δ_{t−1})``,
@@ -146,7 +148,7 @@ def nesterov_edge(problem: Any, momentum: Any, *, weight_decay: float = 0.0) -> 
 
 @bound("upper", _CITATION_EMA)
 def ema_momentum_edge(
-    problem: Any,
+    problem: ProblemLike,
     momentum: Any,
     *,
     preconditioner: Any = None,

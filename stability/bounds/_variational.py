@@ -14,16 +14,20 @@ solutions at the edge of stability"). The posterior noise of variational GD is a
 from __future__ import annotations
 
 import dataclasses
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
+from stability._validation import as_finite_array, check_learning_rate
 from stability.bounds._common import bound
-from stability.bounds._variational_edge import variational_edge
 from stability.bounds._gradient import mulayoff_michaeli_threshold
+from stability.bounds._variational_edge import variational_edge
 from stability.errors import InvalidInputError
 from stability.methods import as_dynamics
-from stability._validation import as_finite_array, check_learning_rate
+
+if TYPE_CHECKING:
+    from stability.methods import MethodLike
+    from stability.problems import ProblemLike
 
 __all__ = [
     "ghosh_edge",
@@ -143,7 +147,7 @@ def stationary_edge_parameter(lr: float, eigenvalue: Any) -> float | np.ndarray:
 
 
 @bound("exact", _CITATION + " (additive posterior noise leaves T unchanged)")
-def variational_gd_threshold(problem: Any, method: Any) -> float:
+def variational_gd_threshold(problem: ProblemLike, method: MethodLike) -> float:
     """The mean-square threshold of variational GD: GD's or SGD's, for every ``Σ_q`` and ``S``.
 
     Statement: on a quadratic, ``δ_{t+1} = (I − η H_B) δ_t − η H_B ε̄_t`` with ``ε̄``

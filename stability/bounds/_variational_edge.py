@@ -27,15 +27,17 @@ whole positive range of ``z``.
 
 from __future__ import annotations
 
-from typing import Any, NamedTuple
+from typing import TYPE_CHECKING, Any, NamedTuple
 
 import numpy as np
 
-from stability.errors import DimensionError, InvalidInputError
-from stability.methods import as_dynamics
-from stability.methods import posterior_covariance_matrix
-from stability.problems import Quadratic, as_problem
 from stability._validation import as_finite_array, check_learning_rate, check_positive_integer
+from stability.errors import DimensionError, InvalidInputError
+from stability.methods import as_dynamics, posterior_covariance_matrix
+from stability.problems import Quadratic, as_problem
+
+if TYPE_CHECKING:
+    from stability.methods import MethodLike
 
 __all__ = [
     "VariationalEdges",
@@ -248,7 +250,9 @@ class VariationalEdges(NamedTuple):
     gd_edge: float
 
 
-def variational_edges(problem: Quadratic, method: Any, lr: float, mean: Any) -> VariationalEdges:
+def variational_edges(
+    problem: Quadratic, method: MethodLike, lr: float, mean: Any,
+) -> VariationalEdges:
     """The expected-descent edge along each eigenvector of ``H`` at the mean ``m``.
 
     Reads the method's dynamics: it must be a full-batch gradient step ``I − η H`` with

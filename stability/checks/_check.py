@@ -4,10 +4,17 @@ from __future__ import annotations
 
 import math
 from concurrent.futures import Executor
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
+from stability._system import System, bind
+from stability._validation import (
+    as_seed_sequence,
+    check_false_alarm,
+    check_learning_rate,
+    check_positive_integer,
+)
 from stability.checks._operator import OperatorLike
 from stability.checks._rate import RateOptions, check_rate
 from stability.checks._report import CheckReport, Comparison
@@ -17,13 +24,9 @@ from stability.numeric import critical_learning_rate
 from stability.problems import Quadratic
 from stability.progress import ProgressMeter
 from stability.simulation import DEFAULT_CHUNK_SIZE, DEFAULT_FALSE_ALARM
-from stability._system import System, bind
-from stability._validation import (
-    as_seed_sequence,
-    check_false_alarm,
-    check_learning_rate,
-    check_positive_integer,
-)
+
+if TYPE_CHECKING:
+    from stability.methods import MethodLike
 
 __all__ = ["check", "check_margin", "rates_to_check"]
 
@@ -123,7 +126,7 @@ def _options(
 
 def check(
     problem: Quadratic,
-    method: Any,
+    method: MethodLike,
     lr: float | None = None,
     *,
     seed: int | np.random.SeedSequence | None = None,

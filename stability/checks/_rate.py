@@ -14,6 +14,7 @@ from typing import Any
 
 import numpy as np
 
+from stability._system import System
 from stability.checks._comparisons import verdict_comparison
 from stability.checks._operator import OperatorLike
 from stability.checks._probes import noise_comparison, probe_comparison, top_mode_comparisons
@@ -23,7 +24,6 @@ from stability.checks._spectrum import Spectrum, predicted_spectrum
 from stability.checks._symbolic import operator_comparison
 from stability.checks._trajectory import trajectory_check
 from stability.numeric import dense_operator
-from stability._system import System
 
 __all__ = ["check_rate", "exact_comparisons"]
 

@@ -15,11 +15,11 @@ from typing import Any
 
 import numpy as np
 
+from stability._system import System
 from stability.checks._operator import OperatorLike, StackOperator, operator_apply
 from stability.numeric import SecondMomentRecursion, second_moment_recursion
 from stability.progress import ProgressMeter
 from stability.simulation import state_map_norm_bound
-from stability._system import System
 
 __all__ = ["STREAMS", "RateOptions", "RateSetup", "Stream", "prepare"]
 

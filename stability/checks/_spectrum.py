@@ -18,14 +18,18 @@ from dataclasses import dataclass
 import numpy as np
 import scipy.linalg
 
+from stability._system import System
 from stability.checks._comparisons import exact_comparison
 from stability.checks._operator import StackOperator
 from stability.checks._report import Comparison
 from stability.errors import SizeLimitError
-from stability.numeric import SecondMomentOperator, reduced_operator, symmetric_basis
-from stability.numeric import DENSE_ENTRY_LIMIT
-from stability.numeric import principal_moments
-from stability._system import System
+from stability.numeric import (
+    DENSE_ENTRY_LIMIT,
+    SecondMomentOperator,
+    principal_moments,
+    reduced_operator,
+    symmetric_basis,
+)
 
 __all__ = [
     "DENSE_CHECK_SIZE",

@@ -12,13 +12,13 @@ from typing import Any
 
 import numpy as np
 
+from stability._starts import initial_states
 from stability.checks._comparisons import trajectory_comparison
 from stability.checks._operator import StackOperator
 from stability.checks._report import Comparison
 from stability.checks._setup import RateSetup, Stream
 from stability.checks._statistics import MAX_HORIZON, informative
 from stability.simulation import growth_bound, simulate
-from stability._starts import initial_states
 
 __all__ = ["horizon_and_prediction", "predicted_traces", "quiet_horizon", "trajectory_check"]
 

@@ -19,12 +19,16 @@ import json
 import math
 import sys
 from collections.abc import Callable, Sequence
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
 from stability.cli import CommandError
 from stability.methods import registry
+
+if TYPE_CHECKING:
+    from stability.methods import MethodLike
+    from stability.problems import ProblemLike
 
 __all__ = [
     "DEFAULT_SEED",
@@ -633,7 +637,7 @@ def scale_back(value: float, exponent: int, what: str) -> float:
     return result
 
 
-def problem_fields(problem: Any) -> dict[str, Any]:
+def problem_fields(problem: ProblemLike) -> dict[str, Any]:
     """The JSON fields describing a problem, with one meaning in every subcommand.
 
     ``samples`` is ``n`` (``null`` for one Hessian), ``dimension`` the number of
@@ -666,7 +670,7 @@ def problem_fields(problem: Any) -> dict[str, Any]:
 
 
 # -------------------------------------------------------------------------------- methods
-def method_fields(method: Any) -> dict[str, Any]:
+def method_fields(method: MethodLike) -> dict[str, Any]:
     """The JSON fields naming a method, the same in every subcommand.
 
     ``method_name`` is its registry name, ``label`` its display label

@@ -10,7 +10,7 @@ object carries the same word in ``verdict`` (``"agree"``, ``"disagree"``,
 from __future__ import annotations
 
 import argparse
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from stability.cli import CommandError
 from stability.cli._common import (
@@ -35,6 +35,9 @@ from stability.cli.simulate import (
     learning_rate_from_arguments,
     simulation_work,
 )
+
+if TYPE_CHECKING:
+    from stability.problems import ProblemLike
 
 __all__ = ["register", "run", "verdict"]
 
@@ -105,7 +108,7 @@ def verdict(report: Any) -> str:
     return "agree"
 
 
-def _scale_payload(payload: dict[str, Any], exponent: int, problem: Any) -> None:
+def _scale_payload(payload: dict[str, Any], exponent: int, problem: ProblemLike) -> None:
     """Turn the learning rates and sharpness of a scaled problem's JSON into the input's."""
     from stability.cli._common import scale_back
     from stability.errors import OutOfRangeError

@@ -18,7 +18,7 @@ method  batch                    η*    η* × λ_max / 2
 from __future__ import annotations
 
 import argparse
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from stability.cli._common import (
     add_json_argument,
@@ -32,6 +32,10 @@ from stability.cli._common import (
     progress_from_arguments,
     scaled_problem_from_arguments,
 )
+
+if TYPE_CHECKING:
+    from stability.methods import MethodLike
+    from stability.problems import ProblemLike
 
 __all__ = ["register", "run", "threshold_row"]
 
@@ -62,7 +66,9 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     parser.set_defaults(handler=run)
 
 
-def threshold_row(problem: Any, method: Any, threshold: float, exponent: int = 0) -> dict[str, Any]:
+def threshold_row(
+    problem: ProblemLike, method: MethodLike, threshold: float, exponent: int = 0,
+) -> dict[str, Any]:
     """The JSON object of one method: the same fields in every subcommand.
 
     Parameters

@@ -22,12 +22,15 @@ from __future__ import annotations
 import argparse
 import re
 from fractions import Fraction
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
 from stability.cli import CommandError
 from stability.cli._common import add_method_arguments, count, load_array
+
+if TYPE_CHECKING:
+    from stability.problems import ProblemLike
 
 __all__ = ["rationalise", "register", "run"]
 
@@ -234,8 +237,7 @@ def _problem(arguments: argparse.Namespace) -> tuple[Any, str | None, Any]:
     (data) or ``10^k`` (Hessians), and every expression in ``η`` of the input is that of the
     scaled problem at ``c η`` (``docs/theory/threshold.md``: η* scales as 1/s²).
     """
-    from stability.symbolic import from_data, symbols_problem
-    from stability.symbolic import as_symbolic_problem
+    from stability.symbolic import as_symbolic_problem, from_data, symbols_problem
 
     if arguments.hessians and arguments.data:
         raise CommandError("give one of --hessians and --data")
@@ -285,7 +287,7 @@ def _problem(arguments: argparse.Namespace) -> tuple[Any, str | None, Any]:
 DIGIT_LIMITS = {1: 17, 2: 17, 3: 17, 4: 8, 5: 2}
 
 
-def _check_exact_work(problem: Any, dynamics: Any, weight: Any, digits: int | None) -> None:
+def _check_exact_work(problem: ProblemLike, dynamics: Any, weight: Any, digits: int | None) -> None:
     """Refuse exact work on rounded floats that would not end in reasonable time."""
     if digits is None or weight == 0:
         return
@@ -315,7 +317,7 @@ def _decimal(value: Any) -> str | None:
     return None
 
 
-def _describe_hessians(problem: Any) -> str:
+def _describe_hessians(problem: ProblemLike) -> str:
     if problem.samples > 6 and not problem.is_parametric:
         return f"{problem.samples} exact {problem.dimension}×{problem.dimension} matrices"
     if problem.dimension == 1:

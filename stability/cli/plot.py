@@ -338,8 +338,7 @@ def run_mean_square(arguments: argparse.Namespace) -> int:
     arguments : argparse.Namespace
         The parsed arguments.
     """
-    from stability.numeric import predicted_mean_square
-    from stability.numeric import critical_learning_rate
+    from stability.numeric import critical_learning_rate, predicted_mean_square
     from stability.simulation import simulate
 
     path = _output_path(arguments)

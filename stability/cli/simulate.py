@@ -5,7 +5,7 @@ from __future__ import annotations
 import argparse
 import math
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
@@ -25,6 +25,10 @@ from stability.cli._common import (
     print_json,
     progress_from_arguments,
 )
+
+if TYPE_CHECKING:
+    from stability.methods import MethodLike
+    from stability.problems import ProblemLike
 
 __all__ = [
     "add_rate_arguments",
@@ -173,7 +177,7 @@ def save_plot(path: str | Path, draw: Any, *, dpi: int = 150) -> None:
     ax.figure.savefig(path, dpi=dpi)
 
 
-def simulation_work(problem: Any, method: Any, runs: int, steps: int) -> float:
+def simulation_work(problem: ProblemLike, method: MethodLike, runs: int, steps: int) -> float:
     """Estimated multiply-adds of a simulation and its exact prediction.
 
     Parameters
@@ -276,8 +280,7 @@ def run(arguments: argparse.Namespace) -> int:
     arguments : argparse.Namespace
         The parsed arguments.
     """
-    from stability.numeric import predicted_mean_square
-    from stability.numeric import critical_learning_rate, spectral_radius
+    from stability.numeric import critical_learning_rate, predicted_mean_square, spectral_radius
     from stability.progress import StatusLine
     from stability.simulation import DEFAULT_CHUNK_SIZE, simulate
 

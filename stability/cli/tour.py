@@ -121,8 +121,8 @@ def edge_rows() -> tuple[float, float, list[tuple[float, int, float, float]]]:
     >>> all(edge < gd_edge for *_, edge in rows)
     True
     """
-    from stability.bounds import variational_edges
     from stability._examples import regression_example
+    from stability.bounds import variational_edges
     from stability.methods import VariationalGD
 
     problem = regression_example()

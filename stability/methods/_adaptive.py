@@ -35,11 +35,11 @@ import dataclasses
 from dataclasses import dataclass
 from typing import Any
 
+from stability._validation import check_batch_size, check_momentum, exact_number
 from stability.dynamics import LinearDynamics, MatrixPolynomial, Preconditioning
 from stability.methods._base import Method, batch_law, check_weight_decay
 from stability.methods._gradient import gradient_step_dynamics
 from stability.methods._momentum import HeavyBall
-from stability._validation import check_batch_size, check_momentum, exact_number
 
 __all__ = ["Adam", "AdamW", "RMSProp"]
 

@@ -15,9 +15,9 @@ from abc import ABC, abstractmethod
 from dataclasses import dataclass, fields
 from typing import Any
 
+from stability._validation import exact_number, is_symbolic
 from stability.dynamics import BatchLaw, LinearDynamics, ReshuffledBatchLaw
 from stability.errors import InvalidInputError, InvalidTypeError
-from stability._validation import exact_number, is_symbolic
 
 __all__ = ["Method", "as_dynamics", "batch_law", "check_weight_decay"]
 

@@ -12,9 +12,9 @@ import dataclasses
 from dataclasses import dataclass
 from typing import Any
 
+from stability._validation import check_positive_integer, exact_number
 from stability.dynamics import BatchLaw, LinearDynamics, MatrixPolynomial, Preconditioning
 from stability.methods._base import Method, batch_law, check_weight_decay
-from stability._validation import check_positive_integer, exact_number
 
 __all__ = ["GD", "SGD", "gradient_step_dynamics"]
 

@@ -13,9 +13,9 @@ from abc import abstractmethod
 from dataclasses import dataclass
 from typing import Any, ClassVar
 
+from stability._validation import check_batch_size, check_momentum, exact_number
 from stability.dynamics import LinearDynamics, MatrixPolynomial
 from stability.methods._base import Method, batch_law, check_weight_decay
-from stability._validation import check_batch_size, check_momentum, exact_number
 
 __all__ = ["HeavyBall", "Nesterov"]
 

@@ -24,10 +24,6 @@ from typing import Any, Literal
 
 import numpy as np
 
-from stability.dynamics import AdditiveNoise, BatchLaw, LinearDynamics
-from stability.errors import DimensionError, InvalidInputError, InvalidTypeError
-from stability.methods._base import Method, check_weight_decay
-from stability.methods._gradient import gradient_step_dynamics
 from stability._validation import (
     as_finite_array,
     check_batch_size,
@@ -37,6 +33,10 @@ from stability._validation import (
     exact_number,
     is_symbolic,
 )
+from stability.dynamics import AdditiveNoise, BatchLaw, LinearDynamics
+from stability.errors import DimensionError, InvalidInputError, InvalidTypeError
+from stability.methods._base import Method, check_weight_decay
+from stability.methods._gradient import gradient_step_dynamics
 
 __all__ = ["PosteriorMeanSampler", "VariationalGD", "posterior_covariance_matrix"]
 

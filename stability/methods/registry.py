@@ -50,9 +50,12 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from functools import cache
 from importlib import import_module
-from typing import Any, Literal
+from typing import TYPE_CHECKING, Any, Literal
 
 from stability.errors import InvalidInputError
+
+if TYPE_CHECKING:
+    from stability.methods._base import MethodLike
 
 __all__ = [
     "CATALOGUE",
@@ -611,7 +614,7 @@ def flags() -> dict[str, Option]:
     return seen
 
 
-def spec_of(method: Any) -> MethodSpec | None:
+def spec_of(method: MethodLike) -> MethodSpec | None:
     """The registry entry whose class ``method`` is an instance of (``None`` if none).
 
     Parameters
@@ -660,7 +663,7 @@ def _differs(value: Any, default: Any) -> bool:
         return True
 
 
-def label(method: Any, *, batch: bool = True) -> str:
+def label(method: MethodLike, *, batch: bool = True) -> str:
     """A short display label of a method: name, options that differ from their defaults, batch.
 
     Used by every table of the command line and every figure legend, so a method reads the

@@ -50,7 +50,7 @@ import itertools
 import math
 from dataclasses import dataclass
 from functools import cached_property
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import scipy.optimize
@@ -60,6 +60,10 @@ from stability.errors import InvalidInputError, SizeLimitError
 from stability.methods import Method
 from stability.numeric._operator import SymmetricLayout
 from stability.problems import Quadratic, as_problem
+
+if TYPE_CHECKING:
+    from stability.methods import MethodLike
+    from stability.problems import ProblemLike
 
 __all__ = [
     "EPOCH_BATCH_LIMIT",
@@ -88,7 +92,7 @@ SCAN_STOP = 1e3
 THRESHOLD_TOLERANCE = 1e-13
 
 
-def _dynamics_of(method: Any) -> LinearDynamics | None:
+def _dynamics_of(method: MethodLike) -> LinearDynamics | None:
     if isinstance(method, LinearDynamics):
         return method
     if isinstance(method, Method):
@@ -96,7 +100,9 @@ def _dynamics_of(method: Any) -> LinearDynamics | None:
     return None
 
 
-def reshuffled_pair(problem: Any, method: Any) -> tuple[Quadratic, LinearDynamics] | None:
+def reshuffled_pair(
+    problem: ProblemLike, method: MethodLike,
+) -> tuple[Quadratic, LinearDynamics] | None:
     """``(problem, dynamics)`` ready for the epoch operator when ``method`` reshuffles, else None.
 
     A frozen preconditioner is taken into the problem by the congruence of
@@ -617,7 +623,7 @@ def _start_parts(problem: Quadratic, blocks: int, init: Any) -> np.ndarray | Non
 
 
 def epoch_operator(
-    problem: Quadratic, method: Any, *, init: Any = None, route: str | None = None
+    problem: Quadratic, method: MethodLike, *, init: Any = None, route: str | None = None
 ) -> EpochOperator:
     """The exact epoch operator of a reshuffled method (module notes).
 
@@ -725,7 +731,7 @@ def epoch_operator(
 
 
 def reshuffled_mean_square(
-    problem: Quadratic, method: Any, lr: float, *, steps: int, init: Any = None
+    problem: Quadratic, method: MethodLike, lr: float, *, steps: int, init: Any = None
 ) -> np.ndarray:
     """The exact ``E‖z_t‖²`` of a reshuffled method at every step ``t = 0..steps``.
 

@@ -34,19 +34,23 @@ from __future__ import annotations
 import itertools
 import math
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import scipy.optimize
 import scipy.sparse.linalg
 
+from stability._system import System, bind
+from stability._validation import check_learning_rate, check_positive_integer
 from stability.dynamics import LinearDynamics
 from stability.errors import InvalidInputError, SizeLimitError
 from stability.numeric._crossing import first_crossing, pencil_threshold
 from stability.numeric._thresholds import critical_learning_rate, spectral_radius
 from stability.problems import Quadratic, ReducedQuadratic
-from stability._system import System, bind
-from stability._validation import check_learning_rate, check_positive_integer
+
+if TYPE_CHECKING:
+    from stability.methods import MethodLike
+    from stability.problems import ProblemLike
 
 __all__ = [
     "LyapunovEstimate",
@@ -133,7 +137,7 @@ class _Setting:
         return scale * self.curvatures[:, 0, 0]
 
 
-def _setting(problem: Any, method: Any) -> _Setting:
+def _setting(problem: ProblemLike, method: MethodLike) -> _Setting:
     """Bind ``method`` to ``problem`` and enumerate its batches with their probabilities."""
     system = bind(problem, method)
     problem, dynamics = system.problem, system.dynamics
@@ -251,7 +255,7 @@ def _apply_modes(maps: np.ndarray, probabilities: np.ndarray, tensor: np.ndarray
 
 
 def moment_operator(
-    problem: Quadratic, method: Any, lr: float, order: int
+    problem: Quadratic, method: MethodLike, lr: float, order: int
 ) -> scipy.sparse.linalg.LinearOperator:
     """The ``k``-th moment operator ``E[A^{⊗k}]`` on symmetric tensors, matrix-free.
 
@@ -339,7 +343,7 @@ def _scalar_moment(setting: _Setting, lr: float, order: int) -> float:
     return float(np.dot(setting.probabilities, values))
 
 
-def moment_spectral_radius(problem: Quadratic, method: Any, lr: float, order: int) -> float:
+def moment_spectral_radius(problem: Quadratic, method: MethodLike, lr: float, order: int) -> float:
     """The growth rate per step of ``E‖z_t‖^k``: the spectral radius of ``E[A^{⊗k}]``.
 
     Defined for even ``k`` on any problem, and for every ``k`` when the state is
@@ -439,7 +443,7 @@ def _scalar_threshold(setting: _Setting, order: int) -> float:
     return float(scipy.optimize.brentq(excess, left, upper, xtol=1e-15 * upper, rtol=1e-15))
 
 
-def moment_critical_learning_rate(problem: Quadratic, method: Any, order: int) -> float:
+def moment_critical_learning_rate(problem: Quadratic, method: MethodLike, order: int) -> float:
     """The ``k``-th moment threshold ``η*_k``: the supremum of ``η`` with ``sup_t E‖z_t‖^k < ∞``.
 
     For even ``k``, the smallest positive root of ``det(E[A^{⊗k}](η) − I) = 0``; in one
@@ -507,7 +511,7 @@ def _matrix_free_threshold(setting: _Setting, order: int) -> float:
     return first_crossing(excess, upper, grid=_GRID)
 
 
-def infinite_moment_critical_learning_rate(problem: Quadratic, method: Any) -> float:
+def infinite_moment_critical_learning_rate(problem: Quadratic, method: MethodLike) -> float:
     """``η*_∞ = 2 / (g max_B λ_max(H_B))``: the largest ``η`` at which every batch contracts.
 
     For a plain gradient step ``A_B = I − g η H_B``, the limit of the moment thresholds
@@ -591,7 +595,7 @@ def _scalar_exponent(setting: _Setting, lr: float) -> float:
 
 def lyapunov_exponent(
     problem: Quadratic,
-    method: Any,
+    method: MethodLike,
     lr: float,
     *,
     steps: int = 2000,
@@ -721,7 +725,7 @@ def _simulate_exponents(
     return totals / steps
 
 
-def almost_sure_critical_learning_rate(problem: Quadratic, method: Any) -> float:
+def almost_sure_critical_learning_rate(problem: Quadratic, method: MethodLike) -> float:
     """The first learning rate at which a one-dimensional problem is no longer almost-surely stable.
 
     In one dimension ``γ(η) = E log|1 − η h_B|``; between consecutive singular points

@@ -48,6 +48,7 @@ import numpy as np
 import scipy.linalg
 from scipy.sparse.linalg import ArpackNoConvergence, eigs, eigsh
 
+from stability._system import bind_reduced
 from stability.dynamics import LinearDynamics
 from stability.errors import ConvergenceError
 from stability.numeric._crossing import first_crossing
@@ -58,7 +59,6 @@ from stability.numeric._operator import (
     SymmetricLayout,
 )
 from stability.problems import ReducedQuadratic
-from stability._system import bind_reduced
 
 __all__ = [
     "ConvergenceError",

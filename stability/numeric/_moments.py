@@ -35,12 +35,14 @@ null-space directions are kept and are stable only if ``ρ(F) < 1``.
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Any, Literal
+from typing import TYPE_CHECKING, Any, Literal
 
 import numpy as np
 import scipy.linalg
 import scipy.sparse.linalg
 
+from stability._system import System, bind
+from stability._validation import as_finite_array, check_learning_rate
 from stability.dynamics import LinearDynamics
 from stability.errors import (
     ConvergenceError,
@@ -54,8 +56,9 @@ from stability.errors import (
 from stability.numeric._operator import SecondMomentOperator
 from stability.numeric._thresholds import critical_learning_rate, radius_report
 from stability.problems import Quadratic, ReducedQuadratic
-from stability._system import System, bind
-from stability._validation import as_finite_array, check_learning_rate
+
+if TYPE_CHECKING:
+    from stability.methods import MethodLike
 
 __all__ = ["expected_loss_change", "stationary_second_moment"]
 
@@ -310,7 +313,7 @@ def _krylov_solve(
 
 def stationary_second_moment(
     problem: Quadratic,
-    method: Any,
+    method: MethodLike,
     lr: float,
     *,
     solver: Solver = "auto",
@@ -423,7 +426,7 @@ def _coupled(system: System) -> bool:
     return bool(shift)
 
 
-def expected_loss_change(problem: Quadratic, method: Any, lr: float, mean: Any) -> float:
+def expected_loss_change(problem: Quadratic, method: MethodLike, lr: float, mean: Any) -> float:
     """The exact expected one-step change of the loss, ``E[L(δ_{t+1})] − L(δ_t)``.
 
     ``L(δ) = ½ δᵀ H δ`` and the expectation is over the batch draw and the additive noise

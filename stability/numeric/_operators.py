@@ -12,16 +12,19 @@ work on the reduced problem restricted to symmetric matrices instead.
 
 from __future__ import annotations
 
-from typing import Any
+from typing import TYPE_CHECKING
 
 import numpy as np
 
+from stability._system import bind
+from stability._validation import check_learning_rate
 from stability.dynamics import LinearDynamics
 from stability.errors import SizeLimitError
 from stability.numeric._operator import SymmetricLayout
 from stability.problems import Quadratic
-from stability._system import bind
-from stability._validation import check_learning_rate
+
+if TYPE_CHECKING:
+    from stability.methods import MethodLike
 
 __all__ = [
     "DENSE_ENTRY_LIMIT",
@@ -98,7 +101,7 @@ def dense_operator(problem: Quadratic, dynamics: LinearDynamics, lr: float) -> n
     return columns
 
 
-def second_moment_operator(problem: Quadratic, method: Any, lr: float) -> np.ndarray:
+def second_moment_operator(problem: Quadratic, method: MethodLike, lr: float) -> np.ndarray:
     """The second-moment operator ``T = E[A ⊗ A]`` of ``method`` at ``lr`` as a dense array.
 
     Basis: ``vec`` of the state's second moment ``S = E z zᵀ`` (``z`` stacks the ``m``

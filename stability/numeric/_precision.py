@@ -16,16 +16,19 @@ exact deflation of the trivial roots at ``η = 0`` (see :mod:`stability.numeric`
 
 from __future__ import annotations
 
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import mpmath
 import numpy as np
 
+from stability._system import System, bind
+from stability._validation import check_positive_integer
 from stability.errors import InvalidInputError, SizeLimitError
 from stability.numeric._operator import SecondMomentOperator, SymmetricLayout
 from stability.problems import Quadratic
-from stability._system import System, bind
-from stability._validation import check_positive_integer
+
+if TYPE_CHECKING:
+    from stability.methods import MethodLike
 
 __all__ = ["MAX_PRECISION_DIGITS", "MAX_PRECISION_SIZE", "high_precision_critical_learning_rate"]
 
@@ -204,7 +207,7 @@ def _polynomial_route(powers: list[mpmath.matrix], sharpness: Any) -> Any:
 
 
 def high_precision_critical_learning_rate(
-    problem: Quadratic, method: Any, *, precision: int = 50
+    problem: Quadratic, method: MethodLike, *, precision: int = 50
 ) -> Any:
     """The exact critical learning rate computed with mpmath at ``precision`` digits.
 

@@ -29,18 +29,21 @@ read and reported in the original coordinates, ``S_δ = M S_u Mᵀ`` with
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
+from stability._starts import initial_states
+from stability._system import System, bind
+from stability._validation import check_learning_rate, check_positive_integer
 from stability.dynamics import LinearDynamics
 from stability.errors import DimensionError, InvalidTypeError
 from stability.numeric._epoch import reshuffled_mean_square, reshuffled_pair
 from stability.numeric._operator import SecondMomentOperator
 from stability.problems import Quadratic
-from stability._starts import initial_states
-from stability._system import System, bind
-from stability._validation import check_learning_rate, check_positive_integer
+
+if TYPE_CHECKING:
+    from stability.methods import MethodLike
 
 __all__ = [
     "SecondMomentRecursion",
@@ -284,7 +287,9 @@ def original_coordinates_operator(system: System) -> SecondMomentOperator:
     )
 
 
-def second_moment_recursion(problem: Quadratic, method: Any, lr: float) -> SecondMomentRecursion:
+def second_moment_recursion(
+    problem: Quadratic, method: MethodLike, lr: float,
+) -> SecondMomentRecursion:
     """The matrix-free affine second-moment map ``S ↦ T(S) + N`` at learning rate ``lr``.
 
     Parameters
@@ -352,7 +357,7 @@ def second_moment_recursion(problem: Quadratic, method: Any, lr: float) -> Secon
 
 
 def apply_second_moment_operator(
-    problem: Quadratic, method: Any, lr: float, moment: Any
+    problem: Quadratic, method: MethodLike, lr: float, moment: Any
 ) -> np.ndarray:
     """``T(S) = E[A S Aᵀ]`` for one ``md × md`` matrix ``S``, without forming ``T``.
 
@@ -379,7 +384,7 @@ def apply_second_moment_operator(
     return second_moment_recursion(problem, method, lr).apply(moment)
 
 
-def noise_second_moment(problem: Quadratic, method: Any, lr: float) -> np.ndarray:
+def noise_second_moment(problem: Quadratic, method: MethodLike, lr: float) -> np.ndarray:
     """``N = E[b bᵀ]``, the second moment of the additive noise (zeros without noise).
 
     Parameters
@@ -409,7 +414,7 @@ def noise_second_moment(problem: Quadratic, method: Any, lr: float) -> np.ndarra
 
 
 def predicted_mean_square(
-    problem: Quadratic, method: Any, lr: float, *, steps: int, init: Any = None
+    problem: Quadratic, method: MethodLike, lr: float, *, steps: int, init: Any = None
 ) -> np.ndarray:
     """The exact ``E‖z_t‖² = tr S_t`` for ``t = 0..steps`` (``docs/monte-carlo.md``).
 

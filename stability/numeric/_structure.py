@@ -30,13 +30,13 @@ from fractions import Fraction
 
 import numpy as np
 
+from stability._system import bind_reduced
+from stability._validation import as_finite_array
 from stability.dynamics import BatchLaw, LinearDynamics
 from stability.errors import SizeLimitError
 from stability.numeric._crossing import pencil_threshold
 from stability.numeric._operator import SecondMomentOperator
 from stability.problems import ReducedQuadratic
-from stability._system import bind_reduced
-from stability._validation import as_finite_array
 
 __all__ = [
     "common_eigenbasis_curvatures",

@@ -31,13 +31,15 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import scipy.linalg
 import scipy.sparse.linalg
 from scipy.sparse.linalg import ArpackNoConvergence, LinearOperator, eigsh, lobpcg
 
+from stability._system import System, bind
+from stability._validation import check_learning_rate
 from stability.dynamics import LinearDynamics
 from stability.errors import (
     CertificationError,
@@ -67,8 +69,9 @@ from stability.numeric._structure import (
     full_batch_critical_learning_rate,
 )
 from stability.problems import Quadratic, ReducedQuadratic
-from stability._system import System, bind
-from stability._validation import check_learning_rate
+
+if TYPE_CHECKING:
+    from stability.methods import MethodLike
 
 __all__ = [
     "CertificationError",
@@ -192,7 +195,7 @@ def _reduced_operator(system: System) -> ReducedOperator:
     )
 
 
-def reduced_operator(problem: Quadratic, method: Any) -> ReducedOperator:
+def reduced_operator(problem: Quadratic, method: MethodLike) -> ReducedOperator:
     """Assemble the second-moment operator of ``method`` on ``problem`` (reduced, svec basis).
 
     Parameters
@@ -410,7 +413,7 @@ def _certify(report: ThresholdReport, problem: Quadratic, dynamics: LinearDynami
 
 
 def threshold_report(
-    problem: Quadratic, method: Any, *, solver: str = "auto", certify: bool = False
+    problem: Quadratic, method: MethodLike, *, solver: str = "auto", certify: bool = False
 ) -> ThresholdReport:
     """The exact threshold ``η*`` with the route taken and its accuracy certificate.
 
@@ -448,7 +451,9 @@ def threshold_report(
     return _threshold_report(system, solver, certify)
 
 
-def _epoch_threshold_report(problem: Quadratic, method: Any, certify: bool) -> ThresholdReport:
+def _epoch_threshold_report(
+    problem: Quadratic, method: MethodLike, certify: bool,
+) -> ThresholdReport:
     """Reshuffled epochs: the first root of ``ρ(𝒯_epoch(η)) = 1`` (docs/theory/reshuffling.md)."""
     if certify:
         raise InvalidInputError(
@@ -496,7 +501,7 @@ def _threshold_report(system: System, solver: str, certify: bool) -> ThresholdRe
 
 def critical_learning_rate(
     problem: Quadratic,
-    method: Any,
+    method: MethodLike,
     *,
     precision: int | None = None,
     solver: str = "auto",
@@ -1024,7 +1029,7 @@ def _gradient_mode(system: System, lr: float) -> tuple[RadiusReport, np.ndarray]
 
 
 def radius_report(
-    problem: Quadratic, method: Any, lr: float, *, solver: str = "auto"
+    problem: Quadratic, method: MethodLike, lr: float, *, solver: str = "auto"
 ) -> RadiusReport:
     """``ρ(T(η))`` and ``1 − ρ`` with the route taken and its accuracy.
 
@@ -1074,7 +1079,7 @@ def radius_report(
     return report
 
 
-def _epoch_radius_report(problem: Quadratic, method: Any, lr: float) -> RadiusReport:
+def _epoch_radius_report(problem: Quadratic, method: MethodLike, lr: float) -> RadiusReport:
     """Reshuffled epochs: ``ρ(𝒯_epoch(η))^{1/K}``, the mean growth per step of ``K``."""
     operator = epoch_operator(problem, method)
     radius = operator.radius(lr)
@@ -1084,7 +1089,9 @@ def _epoch_radius_report(problem: Quadratic, method: Any, lr: float) -> RadiusRe
     return RadiusReport(math.exp(log_step), -math.expm1(log_step), "epoch")
 
 
-def spectral_radius(problem: Quadratic, method: Any, lr: float, *, solver: str = "auto") -> float:
+def spectral_radius(
+    problem: Quadratic, method: MethodLike, lr: float, *, solver: str = "auto",
+) -> float:
     """``ρ(T(η))``, the spectral radius of the second-moment operator on the non-neutral subspace.
 
     The operator acts on symmetric second moments of the state restricted to
@@ -1139,12 +1146,14 @@ def spectral_radius(problem: Quadratic, method: Any, lr: float, *, solver: str =
     return _finite_report(problem, method, lr, solver).value
 
 
-def _finite_report(problem: Quadratic, method: Any, lr: float, solver: str) -> RadiusReport:
+def _finite_report(problem: Quadratic, method: MethodLike, lr: float, solver: str) -> RadiusReport:
     """:func:`radius_report` (which refuses a radius beyond the float range by name)."""
     return radius_report(problem, method, lr, solver=solver)
 
 
-def spectral_gap(problem: Quadratic, method: Any, lr: float, *, solver: str = "auto") -> float:
+def spectral_gap(
+    problem: Quadratic, method: MethodLike, lr: float, *, solver: str = "auto",
+) -> float:
     """``1 − ρ(T(η))``, accurate when ``ρ`` is close to one (for log-scale plots).
 
     Negative above the threshold. See :func:`radius_report` for the routes.
@@ -1177,7 +1186,7 @@ def spectral_gap(problem: Quadratic, method: Any, lr: float, *, solver: str = "a
     return _finite_report(problem, method, lr, solver).gap
 
 
-def is_stable(problem: Quadratic, method: Any, lr: float, *, solver: str = "auto") -> bool:
+def is_stable(problem: Quadratic, method: MethodLike, lr: float, *, solver: str = "auto") -> bool:
     """Whether ``method`` is mean-square stable on ``problem`` at learning rate ``lr``.
 
     True exactly when ``lr < η*`` (equivalently ``ρ(T(lr)) < 1``); at ``lr = η*`` the

@@ -29,40 +29,42 @@ from stability.plot._phase import (
     phase_data,
     phase_diagram,
 )
-from stability.plot._radius import radius_curve, radius_excess_curve, spectral_radius_curves
-from stability.plot._style import FIGURE_SIZES, save_figure
+from stability.plot._radius import SCALES, radius_curve, radius_excess_curve, spectral_radius_curves
+from stability.plot._style import (
+    FIGURE_SIZES,
+    FONT_SIZE,
+    LEGEND_GID,
+    figure_size,
+    finish_axes,
+    fit_title,
+    owns,
+    save_figure,
+    start_axes,
+)
 from stability.plot._variational import variational_edge_curves
-from stability.plot._style import FONT_SIZE
-from stability.plot._style import LEGEND_GID
-from stability.plot._radius import SCALES
-from stability.plot._style import figure_size
-from stability.plot._style import finish_axes
-from stability.plot._style import fit_title
-from stability.plot._style import owns
-from stability.plot._style import start_axes
 
 __all__ = [
-    "figure_size",
     "FIGURE_SIZES",
-    "finish_axes",
-    "fit_title",
     "FONT_SIZE",
     "LEGEND_GID",
+    "SCALES",
+    "VERDICTS",
+    "PhaseData",
+    "figure_size",
+    "finish_axes",
+    "fit_title",
     "monte_carlo_verdict",
     "new_axes",
     "owns",
     "phase_data",
     "phase_diagram",
-    "PhaseData",
     "plot_check",
     "plot_mean_square",
     "radius_curve",
     "radius_excess_curve",
     "require_matplotlib",
     "save_figure",
-    "SCALES",
     "spectral_radius_curves",
     "start_axes",
     "variational_edge_curves",
-    "VERDICTS",
 ]

@@ -15,17 +15,20 @@ from __future__ import annotations
 import numbers
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
+from stability._validation import check_learning_rates, check_positive_integer
 from stability.errors import InvalidInputError, InvalidTypeError
 from stability.methods import SGD, registry
 from stability.numeric import critical_learning_rate
 from stability.plot._backend import new_axes, require_matplotlib
 from stability.plot._style import finish_axes
 from stability.problems import Quadratic, as_problem
-from stability._validation import check_learning_rates, check_positive_integer
+
+if TYPE_CHECKING:
+    from stability.methods import MethodLike
 
 __all__ = ["VERDICTS", "PhaseData", "monte_carlo_verdict", "phase_data", "phase_diagram"]
 
@@ -36,7 +39,7 @@ VERDICTS = ("stable", "unstable", "inconclusive")
 _ALIASES = {True: "stable", False: "unstable", None: "inconclusive"}
 
 
-def _read_verdict(value: Any, method: Any, lr: float) -> str:
+def _read_verdict(value: Any, method: MethodLike, lr: float) -> str:
     """Normalise a verdict to one of :data:`VERDICTS`."""
     if isinstance(value, np.bool_):
         value = bool(value)
@@ -108,7 +111,7 @@ def monte_carlo_verdict(
     options.setdefault("symbolic", False)
     calls = [0]
 
-    def verdict(method: Any, lr: float) -> str:
+    def verdict(method: MethodLike, lr: float) -> str:
         stream = np.random.SeedSequence(seed, spawn_key=(calls[0],))
         calls[0] += 1
         report = check(

@@ -9,14 +9,14 @@ from __future__ import annotations
 
 import math
 from collections.abc import Sequence
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import scipy.linalg
 
+from stability._validation import check_learning_rates
 from stability.errors import InvalidInputError
-from stability.methods import registry
-from stability.methods import Method, as_dynamics
+from stability.methods import Method, as_dynamics, registry
 from stability.numeric import (
     DENSE_RADIUS_SIZE,
     ReducedOperator,
@@ -28,7 +28,9 @@ from stability.numeric import (
 from stability.plot._backend import new_axes, require_matplotlib
 from stability.plot._style import finish_axes
 from stability.problems import Quadratic, as_problem
-from stability._validation import check_learning_rates
+
+if TYPE_CHECKING:
+    from stability.methods import MethodLike
 
 __all__ = ["SCALES", "radius_curve", "radius_excess_curve", "spectral_radius_curves"]
 
@@ -70,7 +72,7 @@ def _radius_excess(operator: ReducedOperator, lr: float) -> float:
     return float(np.max(scipy.linalg.eigvals(matrix).real))
 
 
-def radius_excess_curve(problem: Quadratic, method: Any, lrs: Any) -> np.ndarray:
+def radius_excess_curve(problem: Quadratic, method: MethodLike, lrs: Any) -> np.ndarray:
     """``ρ(T(η)) − 1`` at each learning rate of ``lrs``, accurate when ``ρ`` is close to one.
 
     Negative below ``η*`` (``−(ρ − 1)`` is how much ``E‖z‖²`` shrinks per step along the
@@ -114,7 +116,7 @@ def radius_excess_curve(problem: Quadratic, method: Any, lrs: Any) -> np.ndarray
     return np.array([_radius_excess(operator, float(lr)) for lr in values])
 
 
-def radius_curve(problem: Quadratic, method: Any, lrs: Any) -> np.ndarray:
+def radius_curve(problem: Quadratic, method: MethodLike, lrs: Any) -> np.ndarray:
     """``ρ(T(η))`` at each learning rate of ``lrs``, assembling the operator only once.
 
     The same quantity as :func:`stability.spectral_radius`, evaluated on a grid: small
@@ -318,7 +320,7 @@ def spectral_radius_curves(
 def _draw_margin(
     ax: Any,
     problem: Quadratic,
-    method: Any,
+    method: MethodLike,
     lrs: np.ndarray,
     threshold: float,
     label: str,

@@ -15,11 +15,11 @@ from typing import Any
 
 import numpy as np
 
+from stability._validation import as_finite_array, check_learning_rate
 from stability.bounds import variational_edge
 from stability.errors import InvalidInputError
 from stability.plot._backend import new_axes, require_matplotlib
 from stability.plot._style import finish_axes
-from stability._validation import as_finite_array, check_learning_rate
 
 __all__ = ["variational_edge_curves"]
 

@@ -8,17 +8,21 @@ from __future__ import annotations
 
 import dataclasses
 import math
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
+from stability._system import bind, numeric_coefficient
+from stability._validation import check_learning_rate
 from stability.dynamics import BatchLaw, LinearDynamics, ReshuffledBatchLaw
 from stability.errors import InvalidTypeError
 from stability.methods import Method, as_dynamics
 from stability.preconditioning import congruent_problem
 from stability.problems import Quadratic, as_problem
-from stability._system import bind, numeric_coefficient
-from stability._validation import check_learning_rate
+
+if TYPE_CHECKING:
+    from stability.methods import MethodLike
+    from stability.problems import ProblemLike
 
 __all__ = [
     "batch_eigenvalue_bound",
@@ -30,7 +34,7 @@ __all__ = [
 ]
 
 
-def validated(problem: Any, method: Any) -> tuple[Quadratic, LinearDynamics]:
+def validated(problem: ProblemLike, method: MethodLike) -> tuple[Quadratic, LinearDynamics]:
     """``(problem, dynamics)`` checked as :func:`stability._system.bind` checks them.
 
     The coefficients must be numbers and the batch law must fit the problem. Unlike
@@ -171,7 +175,7 @@ def _congruent(problem: Quadratic, dynamics: LinearDynamics) -> tuple[Quadratic,
     return shifted, dataclasses.replace(dynamics, preconditioning=None)
 
 
-def state_map_norm_bound(problem: Quadratic, method: Any, lr: float) -> float:
+def state_map_norm_bound(problem: Quadratic, method: MethodLike, lr: float) -> float:
     """An a priori ``a`` with ``‖A‖₂ ≤ a`` for every batch the law can draw.
 
     ``A = F ⊗ I + G ⊗ H_B`` is orthogonally similar to the block diagonal of

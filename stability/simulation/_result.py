@@ -8,9 +8,9 @@ from typing import Any
 
 import numpy as np
 
+from stability._validation import check_false_alarm
 from stability.errors import InvalidInputError
 from stability.simulation._bands import DEFAULT_FALSE_ALARM, BandKind, band_ends
-from stability._validation import check_false_alarm
 
 __all__ = ["SimulationResult", "finite_list", "json_number"]
 

@@ -12,10 +12,16 @@ from __future__ import annotations
 from collections.abc import Sequence
 from concurrent.futures import Executor, as_completed
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
+from stability._starts import initial_states
+from stability._validation import (
+    as_seed_sequence,
+    check_learning_rate,
+    check_positive_integer,
+)
 from stability.dynamics import LinearDynamics
 from stability.errors import DimensionError, InvalidTypeError
 from stability.problems import Quadratic
@@ -23,12 +29,10 @@ from stability.progress import ProgressMeter, as_progress
 from stability.simulation._growth import growth_bound, validated
 from stability.simulation._kernel import Kernel, build_kernel
 from stability.simulation._result import SimulationResult
-from stability._starts import initial_states
-from stability._validation import (
-    as_seed_sequence,
-    check_learning_rate,
-    check_positive_integer,
-)
+
+if TYPE_CHECKING:
+    from stability.methods import MethodLike
+    from stability.problems import ProblemLike
 
 __all__ = [
     "DEFAULT_CHUNK_SIZE",
@@ -268,8 +272,8 @@ class Plan:
 
 
 def plan(
-    problem: Any,
-    method: Any,
+    problem: ProblemLike,
+    method: MethodLike,
     lr: Any,
     *,
     steps: Any,
@@ -371,7 +375,7 @@ def execute(
 
 def simulate(
     problem: Quadratic,
-    method: Any,
+    method: MethodLike,
     lr: float,
     *,
     steps: int,

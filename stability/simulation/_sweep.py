@@ -8,6 +8,7 @@ from typing import Any
 
 import numpy as np
 
+from stability._validation import as_finite_array, as_seed_sequence
 from stability.errors import DimensionError, InvalidInputError
 from stability.problems import Quadratic, as_problem
 from stability.progress import ProgressMeter, as_progress
@@ -19,7 +20,6 @@ from stability.simulation._runner import (
     execute,
     plan,
 )
-from stability._validation import as_finite_array, as_seed_sequence
 
 __all__ = ["SweepResult", "simulate_grid"]
 

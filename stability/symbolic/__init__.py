@@ -31,10 +31,25 @@ Examples
 
 from stability.symbolic._bridge import NumericFunction, lambdify
 from stability.symbolic._conditions import stability_condition, stable_set
+from stability.symbolic._domains import (
+    Domain,
+    as_relationals,
+    decide_positive,
+    default_domain,
+    prune_minimum,
+    substitution,
+)
 from stability.symbolic._latex import to_latex
-from stability.symbolic._moments import stationary_moment
+from stability.symbolic._moments import (
+    MAX_EXACT_MOMENT_SIZE,
+    MAX_SYMBOLIC_MOMENT_SIZE,
+    stationary_moment,
+)
 from stability.symbolic._operators import (
+    MAX_EXACT_OPERATOR_ENTRIES,
+    MAX_SYMBOLIC_OPERATOR_WORK,
     SymbolicDynamics,
+    exact_learning_rate,
     noise_matrix,
     read_dynamics,
     second_moment_operator,
@@ -43,6 +58,8 @@ from stability.symbolic._operators import (
 )
 from stability.symbolic._problems import (
     LEARNING_RATE,
+    MAX_SYMBOLIC_DIMENSION,
+    MAX_SYMBOLIC_SAMPLES,
     NoClosedFormError,
     SymbolicQuadratic,
     as_symbolic_problem,
@@ -51,40 +68,15 @@ from stability.symbolic._problems import (
     symbols_problem,
 )
 from stability.symbolic._thresholds import (
+    MAX_EXACT_THRESHOLD_SIZE,
     ThresholdDerivation,
     characteristic_polynomial,
     critical_learning_rate,
+    exact_symmetric_terms,
     threshold_derivation,
 )
-from stability.symbolic._domains import Domain
-from stability.symbolic._moments import MAX_EXACT_MOMENT_SIZE
-from stability.symbolic._operators import MAX_EXACT_OPERATOR_ENTRIES
-from stability.symbolic._thresholds import MAX_EXACT_THRESHOLD_SIZE
-from stability.symbolic._problems import MAX_SYMBOLIC_DIMENSION
-from stability.symbolic._moments import MAX_SYMBOLIC_MOMENT_SIZE
-from stability.symbolic._operators import MAX_SYMBOLIC_OPERATOR_WORK
-from stability.symbolic._problems import MAX_SYMBOLIC_SAMPLES
-from stability.symbolic._domains import as_relationals
-from stability.symbolic._domains import decide_positive
-from stability.symbolic._domains import default_domain
-from stability.symbolic._operators import exact_learning_rate
-from stability.symbolic._thresholds import exact_symmetric_terms
-from stability.symbolic._domains import prune_minimum
-from stability.symbolic._domains import substitution
 
 __all__ = [
-    "as_relationals",
-    "as_symbolic_problem",
-    "characteristic_polynomial",
-    "critical_learning_rate",
-    "decide_positive",
-    "default_domain",
-    "Domain",
-    "exact",
-    "exact_learning_rate",
-    "exact_symmetric_terms",
-    "from_data",
-    "lambdify",
     "LEARNING_RATE",
     "MAX_EXACT_MOMENT_SIZE",
     "MAX_EXACT_OPERATOR_ENTRIES",
@@ -93,9 +85,24 @@ __all__ = [
     "MAX_SYMBOLIC_MOMENT_SIZE",
     "MAX_SYMBOLIC_OPERATOR_WORK",
     "MAX_SYMBOLIC_SAMPLES",
+    "Domain",
     "NoClosedFormError",
-    "noise_matrix",
     "NumericFunction",
+    "SymbolicDynamics",
+    "SymbolicQuadratic",
+    "ThresholdDerivation",
+    "as_relationals",
+    "as_symbolic_problem",
+    "characteristic_polynomial",
+    "critical_learning_rate",
+    "decide_positive",
+    "default_domain",
+    "exact",
+    "exact_learning_rate",
+    "exact_symmetric_terms",
+    "from_data",
+    "lambdify",
+    "noise_matrix",
     "prune_minimum",
     "read_dynamics",
     "second_moment_operator",
@@ -104,11 +111,8 @@ __all__ = [
     "state_map",
     "stationary_moment",
     "substitution",
-    "SymbolicDynamics",
-    "SymbolicQuadratic",
     "symbols_problem",
     "symmetric_indices",
     "threshold_derivation",
-    "ThresholdDerivation",
     "to_latex",
 ]

@@ -23,7 +23,7 @@ from __future__ import annotations
 
 import itertools
 from collections.abc import Mapping
-from typing import Any, Literal
+from typing import TYPE_CHECKING, Any, Literal
 
 import mpmath
 import numpy as np
@@ -37,6 +37,9 @@ from stability.symbolic._thresholds import (
     exact_symmetric_terms,
     threshold_derivation,
 )
+
+if TYPE_CHECKING:
+    from stability.methods import MethodLike
 
 __all__ = ["stability_condition", "stable_set"]
 
@@ -67,7 +70,7 @@ def _rational_between(low: sympy.Expr, high: sympy.Expr) -> sympy.Rational:
 
 def stable_set(
     hessians: Any,
-    method: Any,
+    method: MethodLike,
     *,
     mixing: Any = None,
     domain: Mapping[Any, Any] | None = None,
@@ -123,7 +126,7 @@ def stable_set(
 
 def stability_condition(
     hessians: Any,
-    method: Any,
+    method: MethodLike,
     *,
     lr: Any = LEARNING_RATE,
     mixing: Any = None,

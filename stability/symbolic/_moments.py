@@ -21,7 +21,7 @@ Matrix([[-eta*lambda*sigma2/(2*(eta*lambda - 2))]])
 
 from __future__ import annotations
 
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import sympy
@@ -37,6 +37,9 @@ from stability.symbolic._operators import (
 )
 from stability.symbolic._problems import LEARNING_RATE, as_symbolic_problem
 from stability.symbolic._thresholds import critical_learning_rate
+
+if TYPE_CHECKING:
+    from stability.methods import MethodLike
 
 __all__ = ["MAX_EXACT_MOMENT_SIZE", "MAX_SYMBOLIC_MOMENT_SIZE", "stationary_moment"]
 
@@ -59,7 +62,7 @@ def _null_projector(hessian: sympy.Matrix) -> sympy.Matrix:
 
 
 def stationary_moment(
-    hessians: Any, method: Any, lr: Any = LEARNING_RATE, *, mixing: Any = None
+    hessians: Any, method: MethodLike, lr: Any = LEARNING_RATE, *, mixing: Any = None
 ) -> sympy.Matrix:
     """The stationary second moment ``S_∞ = lim E[z_t z_tᵀ]`` of a noisy method.
 

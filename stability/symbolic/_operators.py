@@ -35,7 +35,7 @@ Examples
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import sympy
@@ -49,6 +49,9 @@ from stability.symbolic._problems import (
     as_symbolic_problem,
     exact,
 )
+
+if TYPE_CHECKING:
+    from stability.methods import MethodLike
 
 __all__ = [
     "MAX_EXACT_OPERATOR_ENTRIES",
@@ -169,7 +172,7 @@ def _coefficient_arrays(table: Any, degree: int, name: str) -> tuple[np.ndarray,
 
 
 def read_dynamics(
-    method: Any, samples: int | None = None, *, mixing: Any = None
+    method: MethodLike, samples: int | None = None, *, mixing: Any = None
 ) -> SymbolicDynamics:
     """Read a method's :class:`LinearDynamics` with exact (SymPy) coefficients.
 
@@ -493,7 +496,7 @@ def _sum_powers(terms: list[np.ndarray], lr: sympy.Expr) -> sympy.Matrix:
 
 def second_moment_operator(
     hessians: Any,
-    method: Any,
+    method: MethodLike,
     lr: Any = LEARNING_RATE,
     *,
     mixing: Any = None,
@@ -568,7 +571,7 @@ def second_moment_operator(
     return _sum_powers(terms, lr)
 
 
-def state_map(hessian: Any, method: Any, lr: Any = LEARNING_RATE) -> sympy.Matrix:
+def state_map(hessian: Any, method: MethodLike, lr: Any = LEARNING_RATE) -> sympy.Matrix:
     """The state map ``A = F(η) ⊗ I + G(η) ⊗ H_B`` for one (batch) Hessian, as a SymPy matrix.
 
     Parameters
@@ -644,7 +647,7 @@ def _noise_vectors(table: Any, lr: sympy.Expr) -> sympy.Matrix:
 
 
 def noise_matrix(
-    hessians: Any, method: Any, lr: Any = LEARNING_RATE, *, mixing: Any = None
+    hessians: Any, method: MethodLike, lr: Any = LEARNING_RATE, *, mixing: Any = None
 ) -> sympy.Matrix:
     """The noise moment ``N = E[b bᵀ]`` of the method's additive noise (zero without noise).
 

@@ -19,13 +19,16 @@ from __future__ import annotations
 
 import dataclasses
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import sympy
 
 from stability.dynamics import LinearDynamics
 from stability.errors import InvalidInputError
 from stability.symbolic import SymbolicQuadratic, as_symbolic_problem, exact  # loaded lazily
+
+if TYPE_CHECKING:
+    from stability.methods import MethodLike
 
 __all__ = ["PreconditionedQuadratic", "preconditioned_pair"]
 
@@ -45,7 +48,7 @@ class PreconditionedQuadratic(SymbolicQuadratic):
         )
 
 
-def _description(method: Any) -> LinearDynamics | None:
+def _description(method: MethodLike) -> LinearDynamics | None:
     if isinstance(method, LinearDynamics):
         return method
     from stability.methods import Method
@@ -55,7 +58,9 @@ def _description(method: Any) -> LinearDynamics | None:
     return None  # read_dynamics raises the usual type error
 
 
-def preconditioned_pair(hessians: Any, method: Any, name: str = "hessians") -> tuple[Any, Any]:
+def preconditioned_pair(
+    hessians: Any, method: MethodLike, name: str = "hessians",
+) -> tuple[Any, Any]:
     """``(problem, method)`` for the symbolic evaluators, a frozen preconditioner applied.
 
     Without a preconditioner: ``(as_symbolic_problem(hessians), method)``. With one: the

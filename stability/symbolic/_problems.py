@@ -32,6 +32,7 @@ from typing import Any, Literal
 import numpy as np
 import sympy
 
+from stability._validation import check_positive_integer
 from stability.errors import (
     DimensionError,
     InvalidInputError,
@@ -40,7 +41,6 @@ from stability.errors import (
     NotSymmetricError,
     SizeLimitError,
 )
-from stability._validation import check_positive_integer
 
 __all__ = [
     "LEARNING_RATE",

@@ -47,7 +47,7 @@ import math
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from fractions import Fraction
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import sympy
@@ -73,6 +73,9 @@ from stability.symbolic._problems import (
     SymbolicQuadratic,
     as_symbolic_problem,
 )
+
+if TYPE_CHECKING:
+    from stability.methods import MethodLike
 
 __all__ = [
     "MAX_EXACT_THRESHOLD_SIZE",
@@ -682,7 +685,7 @@ def _domain(
 
 def threshold_derivation(
     hessians: Any,
-    method: Any,
+    method: MethodLike,
     *,
     mixing: Any = None,
     domain: Mapping[Any, Any] | None = None,
@@ -739,7 +742,7 @@ def threshold_derivation(
 
 def critical_learning_rate(
     hessians: Any,
-    method: Any,
+    method: MethodLike,
     *,
     mixing: Any = None,
     domain: Mapping[Any, Any] | None = None,
@@ -797,7 +800,7 @@ def critical_learning_rate(
 
 
 def characteristic_polynomial(
-    hessians: Any, method: Any, lr: Any = LEARNING_RATE, *, mixing: Any = None
+    hessians: Any, method: MethodLike, lr: Any = LEARNING_RATE, *, mixing: Any = None
 ) -> sympy.Expr:
     """``det(T(η) − I)`` on symmetric second moments of ``range(H)``, without its ``η^k`` factor.
 

@@ -29,13 +29,17 @@ from __future__ import annotations
 import math
 import numbers
 from collections.abc import Callable
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
+from stability._validation import check_learning_rate, check_positive_integer
 from stability.errors import InvalidInputError, InvalidTypeError
 from stability.methods import as_dynamics
 from stability.numeric import critical_learning_rate
 from stability.problems import as_problem
-from stability._validation import check_learning_rate, check_positive_integer
+
+if TYPE_CHECKING:
+    from stability.methods import MethodLike
+    from stability.problems import ProblemLike
 
 __all__ = [
     "BoundViolatedError",
@@ -98,7 +102,7 @@ class BoundViolatedError(StabilityAssertionError):
     """:func:`assert_bound_holds` failed: the bound is on the wrong side of ``η*``."""
 
 
-def _describe(method: Any) -> str:
+def _describe(method: MethodLike) -> str:
     dynamics = as_dynamics(method)
     extra = ""
     momentum = getattr(method, "momentum", None)
@@ -127,7 +131,7 @@ def _check_tolerance(value: Any, name: str) -> float:
     return value
 
 
-def _threshold(problem: Any, method: Any, order: Any) -> tuple[float, str]:
+def _threshold(problem: ProblemLike, method: MethodLike, order: Any) -> tuple[float, str]:
     __tracebackhide__ = True
     order = check_positive_integer(order, "order")
     if order == 2:
@@ -142,7 +146,7 @@ def _fmt(value: float) -> str:
 
 
 def assert_stable(
-    problem: Any, method: Any, lr: float, *, margin: float = 0.0, order: int = 2
+    problem: ProblemLike, method: MethodLike, lr: float, *, margin: float = 0.0, order: int = 2
 ) -> float:
     """Assert that ``method`` is stable on ``problem`` at ``lr``, with a relative safety margin.
 
@@ -212,7 +216,7 @@ def assert_stable(
 
 
 def assert_unstable(
-    problem: Any, method: Any, lr: float, *, margin: float = 0.0, order: int = 2
+    problem: ProblemLike, method: MethodLike, lr: float, *, margin: float = 0.0, order: int = 2
 ) -> float:
     """Assert that ``method`` is unstable on ``problem`` at ``lr``: ``lr ≥ (1 + margin) η*``.
 
@@ -273,8 +277,8 @@ def assert_unstable(
 
 
 def assert_critical_learning_rate(
-    problem: Any,
-    method: Any,
+    problem: ProblemLike,
+    method: MethodLike,
     expected: float,
     *,
     rtol: float = 1e-7,
@@ -351,8 +355,8 @@ _SIDES = ("upper", "lower", "exact")
 
 def assert_bound_holds(
     bound: float | Callable[..., float],
-    problem: Any,
-    method: Any,
+    problem: ProblemLike,
+    method: MethodLike,
     *,
     side: str | None = None,
     rtol: float = 1e-9,

@@ -43,6 +43,9 @@ import pytest
 if TYPE_CHECKING:
     import numpy as np
 
+    from stability.methods import MethodLike
+    from stability.problems import ProblemLike
+
 __all__ = [
     "PROFILE",
     "StabilityAssertions",
@@ -194,7 +197,7 @@ class StabilityAssertions:
     """
 
     @staticmethod
-    def stable(problem: Any, method: Any, lr: float, **options: Any) -> float:
+    def stable(problem: ProblemLike, method: MethodLike, lr: float, **options: Any) -> float:
         """:func:`~stability.testing.assert_stable`.
 
         Parameters
@@ -213,7 +216,7 @@ class StabilityAssertions:
         return assert_stable(problem, method, lr, **options)
 
     @staticmethod
-    def unstable(problem: Any, method: Any, lr: float, **options: Any) -> float:
+    def unstable(problem: ProblemLike, method: MethodLike, lr: float, **options: Any) -> float:
         """:func:`~stability.testing.assert_unstable`.
 
         Parameters
@@ -232,7 +235,9 @@ class StabilityAssertions:
         return assert_unstable(problem, method, lr, **options)
 
     @staticmethod
-    def critical_learning_rate(problem: Any, method: Any, expected: float, **options: Any) -> float:
+    def critical_learning_rate(
+        problem: ProblemLike, method: MethodLike, expected: float, **options: Any,
+    ) -> float:
         """:func:`~stability.testing.assert_critical_learning_rate`.
 
         Parameters
@@ -251,7 +256,7 @@ class StabilityAssertions:
         return assert_critical_learning_rate(problem, method, expected, **options)
 
     @staticmethod
-    def bound_holds(bound: Any, problem: Any, method: Any, **options: Any) -> float:
+    def bound_holds(bound: Any, problem: ProblemLike, method: MethodLike, **options: Any) -> float:
         """:func:`~stability.testing.assert_bound_holds`.
 
         Parameters

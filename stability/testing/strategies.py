@@ -25,7 +25,7 @@ Examples
 from __future__ import annotations
 
 from collections.abc import Sequence
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 from hypothesis import strategies as st
@@ -34,6 +34,9 @@ from stability.errors import InvalidInputError
 from stability.methods import GD, SGD, Method, registry
 from stability.numeric import critical_learning_rate
 from stability.problems import Quadratic
+
+if TYPE_CHECKING:
+    from stability.methods import MethodLike
 
 __all__ = [
     "commuting_hessians",
@@ -436,7 +439,7 @@ def gradient_methods(draw: st.DrawFn, samples: int | None) -> Method:
 def learning_rates(
     draw: st.DrawFn,
     problem: Quadratic,
-    method: Any,
+    method: MethodLike,
     *,
     stable: bool = True,
     low: float = 0.05,
