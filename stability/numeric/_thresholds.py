@@ -304,7 +304,60 @@ def _full_batch_rate(system: System) -> float:
     if system.gradient_scale is not None:
         top = float(reduced.eigenvalues[0]) + system.shift
         return min(2.0 / (float(system.gradient_scale) * top), _null_limit(system))
+    if (shifted := _shifted_plain_method(system)) is not None:
+        # the plain method at λ + μ: only λ_max + μ is needed, heavy ball in closed form
+        plain, shift = shifted
+        return full_batch_critical_learning_rate(plain, reduced.eigenvalues + shift)
     return full_batch_critical_learning_rate(system.dynamics, reduced.eigenvalues)
+
+
+def _shifted_plain_method(system: System) -> tuple[LinearDynamics, float] | None:
+    """``(plain dynamics, μ)`` when the bound state map is a plain method on ``H_B + μ I``.
+
+    Weight decay compiled by ``LinearDynamics.with_hessian_shift`` gives
+    ``F(ν) = F₀ + μ ν G₁`` and ``G(ν) = ν G₁`` (docs/theory/weight-decay.md): the method
+    whose ``F = F₀`` is constant on the shifted eigenvalues ``λ + μ`` and the shifted sample
+    moment, so the routes of the plain method (the heavy-ball pencil, the homogeneous
+    rescaling, the full-batch closed forms) apply. ``μ`` is read from the exact
+    coefficients when they are the bound ones. ``None`` without a shift (or when ``F`` has
+    any other ``η`` dependence, e.g. AdamW's decoupled decay), and for gradient steps,
+    which have their own shifted routes.
+    """
+    import dataclasses
+    from fractions import Fraction
+
+    from stability.dynamics import MatrixPolynomial
+
+    identity, hessian = system.identity, system.hessian
+    if (
+        system.gradient_scale is not None
+        or identity.shape[0] != 2
+        or np.any(hessian[0])
+        or not np.any(hessian[1])
+        or not np.any(identity[1])
+    ):
+        return None
+    exact_identity, exact_hessian = _exact_coefficients(system)
+    try:
+        first = [Fraction(value) for row in exact_identity[1] for value in row]
+        slope = [Fraction(value) for row in exact_hessian[1] for value in row]
+        constant = [[Fraction(value) for value in row] for row in exact_identity[0]]
+    except (TypeError, ValueError):
+        return None
+    pivot = max(range(len(slope)), key=lambda index: abs(slope[index]))
+    shift = first[pivot] / slope[pivot]
+    if shift <= 0 or any(f != shift * g for f, g in zip(first, slope, strict=True)):
+        return None
+    plain = dataclasses.replace(
+        system.dynamics,
+        identity_part=MatrixPolynomial.from_matrices([constant]),
+        hessian_part=MatrixPolynomial.from_matrices(
+            [[[Fraction(value) for value in row] for row in matrix] for matrix in exact_hessian]
+        ),
+        noise=None,
+        preconditioning=None,
+    )
+    return plain, float(shift)
 
 
 def _exact_coefficients(system: System) -> tuple[Any, Any]:
@@ -344,10 +397,23 @@ def _rank_one_report(system: System) -> ThresholdReport | None:
         return None
     sandwich = BatchSandwich(reduced.eigenvalues, reduced.factors, 1.0)
     identity, hessian = _exact_coefficients(system)
+    eigenvalues, sample_moment = reduced.eigenvalues, sandwich.sample
+    if (shifted := _shifted_plain_method(system)) is not None:
+        # weight decay: the plain method on H_i + μ I, whose per-sample moment is
+        # M X + μ (Λ X + X Λ) + μ² X in the eigenbasis of H (docs/theory/weight-decay.md)
+        plain, shift = shifted
+        identity, hessian = plain.identity_part.coefficients, plain.hessian_part.coefficients
+        eigenvalues = reduced.eigenvalues + shift
+
+        def sample_moment(matrix: np.ndarray) -> np.ndarray:
+            return sandwich.sample(matrix) + shift * (
+                sandwich.left(matrix) + sandwich.right(matrix) + shift * matrix
+            )
+
     try:
         result = rank_one_threshold(
-            reduced.eigenvalues,
-            sandwich.sample,
+            eigenvalues,
+            sample_moment,
             identity,
             hessian,
             system.mixing,
