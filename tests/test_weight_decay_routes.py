@@ -9,16 +9,20 @@ one the mpmath route.
 
 from __future__ import annotations
 
+import dataclasses
 from fractions import Fraction
 
 import numpy as np
 import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 
 import stability
 import stability.numeric._rank_one_noise as rank_one_noise
 from stability import SGD, HeavyBall, Nesterov, Quadratic
-from stability.methods import Adam, AdamW
+from stability.methods import Adam, AdamW, RMSProp
 from stability.numeric import radius_report, threshold_report
+from stability.testing.strategies import per_sample_hessians
 
 #: routes the general fallback takes (companion pencil, Perron crossing): never with decay here
 FALLBACKS = ("dense-polynomial", "matrix-free-perron")
@@ -151,3 +155,47 @@ def test_momentum_close_to_one_with_decay_matches_mpmath(gap):
     method = HeavyBall(1 - gap, 2, weight_decay=0.5)
     exact = float(stability.critical_learning_rate(problem, method, precision=40))
     assert stability.critical_learning_rate(problem, method) == pytest.approx(exact, rel=1e-12)
+
+
+# ------------------------------------------------------------------ property: every route agrees
+@st.composite
+def decayed_methods(draw, samples: int):
+    """Any method with a batch size, β, and μ ≥ 0 (zero included on purpose)."""
+    decay = draw(st.one_of(st.just(0.0), st.floats(0.01, 2.0)))
+    beta = draw(st.sampled_from([0.0, 0.5, 0.9, 0.99]))
+    batch = draw(st.integers(1, samples))
+    replacement = draw(st.booleans())
+    kind = draw(st.sampled_from(["sgd", "heavy-ball", "nesterov", "rmsprop", "adam", "adamw"]))
+    if kind == "sgd":
+        return decay, SGD(batch, replacement, weight_decay=decay)
+    if kind == "heavy-ball":
+        return decay, HeavyBall(beta, batch, replacement, weight_decay=decay)
+    if kind == "nesterov":
+        return decay, Nesterov(beta, batch, replacement, weight_decay=decay)
+    if kind == "rmsprop":
+        return decay, RMSProp(None, batch, replacement, momentum=beta, weight_decay=decay)
+    cls = Adam if kind == "adam" else AdamW
+    return decay, cls(beta, None, batch, replacement, weight_decay=decay)
+
+
+@settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(per_sample_hessians(min_samples=2, max_samples=4), st.data())
+def test_every_route_agrees_on_random_psd_hessians(stack, data):
+    # singular H included: with μ > 0 the null space contracts and never sets η*
+    problem = Quadratic.from_hessians(stack)
+    relative, method = data.draw(decayed_methods(problem.samples))
+    decay = relative * problem.sharpness
+    method = dataclasses.replace(method, weight_decay=decay)
+    auto = threshold_report(problem, method)
+    dense = threshold_report(problem, method, solver="dense").value
+    assert auto.value == pytest.approx(dense, rel=1e-9)
+    free = threshold_report(problem, method, solver="matrix-free").value
+    assert free == pytest.approx(dense, rel=1e-8)
+    dynamics = method.dynamics()
+    if dynamics.name != "AdamW":  # coupled: the plain method on the shifted problem
+        assert auto.route not in FALLBACKS  # the plain method's own routes
+        shifted = Quadratic.from_hessians(stack + decay * np.eye(stack.shape[1]))
+        plain = stability.critical_learning_rate(
+            shifted, dataclasses.replace(method, weight_decay=0)
+        )
+        assert auto.value == pytest.approx(plain, rel=1e-12)
