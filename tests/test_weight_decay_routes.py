@@ -199,3 +199,31 @@ def test_every_route_agrees_on_random_psd_hessians(stack, data):
             shifted, dataclasses.replace(method, weight_decay=0)
         )
         assert auto.value == pytest.approx(plain, rel=1e-12)
+
+
+@pytest.mark.parametrize(
+    "build",
+    [
+        lambda decay: SGD(2, weight_decay=decay),
+        lambda decay: SGD(1, replacement=True, weight_decay=decay),
+        lambda decay: HeavyBall(0.9, 2, weight_decay=decay),
+        lambda decay: Nesterov(0.5, 2, weight_decay=decay),
+        lambda decay: Adam(0.9, batch_size=2, weight_decay=decay),
+    ],
+    ids=["sgd", "sgd-replacement", "heavy-ball", "nesterov", "adam"],
+)
+def test_commuting_hessians_with_decay_keep_the_closed_form(build):
+    # diagonal H_i with a direction no sample curves: the plain method per common
+    # eigenvector at h_ik + μ (before, SGD with decay left this route for the dense one)
+    curvatures = np.random.default_rng(0).uniform(0.0, 3.0, (6, 4))
+    curvatures[:, 3] = 0.0
+    stack = np.array([np.diag(row) for row in curvatures])
+    problem, decay = Quadratic.from_hessians(stack), 0.3
+    shifted = Quadratic.from_hessians(stack + decay * np.eye(4))
+    decayed = threshold_report(problem, build(decay))
+    reference = threshold_report(shifted, build(0))
+    assert decayed.route == reference.route == threshold_report(problem, build(0)).route
+    assert decayed.route == "commuting"
+    assert decayed.value == pytest.approx(reference.value, rel=1e-12)
+    dense = threshold_report(problem, build(decay), solver="dense")
+    assert decayed.value == pytest.approx(dense.value, rel=1e-9)

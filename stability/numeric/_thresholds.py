@@ -311,6 +311,23 @@ def _full_batch_rate(system: System) -> float:
     return full_batch_critical_learning_rate(system.dynamics, reduced.eigenvalues)
 
 
+def _commuting_rate(system: System) -> float | None:
+    """The closed form per common eigenvector (in ``ν``), or ``None`` if the ``H_i`` do not commute.
+
+    With weight decay it is the plain method's at the shifted curvatures ``h_ik + μ``.
+    """
+    curvatures = common_eigenbasis_curvatures(system.reduced)
+    if curvatures is None:
+        return None
+    if (shifted := _shifted_plain_method(system)) is not None:
+        plain, shift = shifted
+        rate = common_eigenbasis_threshold(plain, curvatures + shift, system.mixing)
+        return min(rate, _null_limit(system)) if system.gradient_scale is not None else rate
+    if system.shift:  # a shifted gradient step whose exact coefficients were not available
+        return None
+    return common_eigenbasis_threshold(system.dynamics, curvatures, system.mixing)
+
+
 def _shifted_plain_method(system: System) -> tuple[LinearDynamics, float] | None:
     """``(plain dynamics, μ)`` when the bound state map is a plain method on ``H_B + μ I``.
 
@@ -318,10 +335,9 @@ def _shifted_plain_method(system: System) -> tuple[LinearDynamics, float] | None
     ``F(ν) = F₀ + μ ν G₁`` and ``G(ν) = ν G₁`` (docs/theory/weight-decay.md): the method
     whose ``F = F₀`` is constant on the shifted eigenvalues ``λ + μ`` and the shifted sample
     moment, so the routes of the plain method (the heavy-ball pencil, the homogeneous
-    rescaling, the full-batch closed forms) apply. ``μ`` is read from the exact
-    coefficients when they are the bound ones. ``None`` without a shift (or when ``F`` has
-    any other ``η`` dependence, e.g. AdamW's decoupled decay), and for gradient steps,
-    which have their own shifted routes.
+    rescaling, the full-batch and commuting closed forms) apply. ``μ`` is read from the
+    exact coefficients when they are the bound ones. ``None`` without a shift, or when
+    ``F`` has any other ``η`` dependence (e.g. AdamW's decoupled decay).
     """
     import dataclasses
     from fractions import Fraction
@@ -330,8 +346,7 @@ def _shifted_plain_method(system: System) -> tuple[LinearDynamics, float] | None
 
     identity, hessian = system.identity, system.hessian
     if (
-        system.gradient_scale is not None
-        or identity.shape[0] != 2
+        identity.shape[0] != 2
         or np.any(hessian[0])
         or not np.any(hessian[1])
         or not np.any(identity[1])
@@ -547,9 +562,8 @@ def _threshold_report(system: System, solver: str, certify: bool) -> ThresholdRe
     elif mixing == 0:
         value = system.learning_rate(_full_batch_rate(system))
         report = ThresholdReport(value, "full-batch", reduced.rank, size)
-    elif not system.shift and (curvatures := common_eigenbasis_curvatures(reduced)) is not None:
-        value = system.learning_rate(common_eigenbasis_threshold(dynamics, curvatures, mixing))
-        report = ThresholdReport(value, "commuting", reduced.rank, size)
+    elif (commuting := _commuting_rate(system)) is not None:
+        report = ThresholdReport(system.learning_rate(commuting), "commuting", reduced.rank, size)
     elif not gradient and (rank_one := _rank_one_report(system)) is not None:
         # minibatch momentum at every size: the rank-one noise pencil keeps 1 − β exact,
         # where the companion pencil of det(T(η) − I) loses it as β → 1
