@@ -225,13 +225,17 @@ def test_size_limit():
     ],
 )
 def test_monte_carlo_of_the_epoch_law_agrees(method):
-    # the exact prediction lies in the 99.9% band of the seeded simulation at every epoch
+    # the exact prediction lies in the 99.9% band of the seeded simulation at every epoch;
+    # E‖δ‖² of the preconditioned method (simulated in δ, P⁻¹ H_B per step) is heavier-tailed
+    # at 0.8·η*: with 20,000 runs its sample standard error is too small (seed 4 missed the
+    # band at epochs 5–6), with 200,000 the normal band held on 20 of 20 seeds (|z| ≤ 2.7)
+    runs = 200_000 if method.dynamics().preconditioning is not None else 20_000
     rng = np.random.default_rng(3)
     problem = Quadratic.from_data(rng.standard_normal((7, 3)))
     lr = 0.8 * epoch_critical_learning_rate(problem, method)
     start = rng.standard_normal(3)
     exact = predicted_epoch_mean_square(problem, method, lr, epochs=6, init=start)
-    result = simulate_epochs(problem, method, lr, epochs=6, runs=20_000, seed=4, init=start)
+    result = simulate_epochs(problem, method, lr, epochs=6, runs=runs, seed=4, init=start)
     lower, upper = result.interval(0.999)
     slack = 1e-12 * exact
     assert np.all(lower - slack <= exact) and np.all(exact <= upper + slack)
