@@ -272,3 +272,12 @@ def test_thresholds_scale_as_one_over_the_square_of_the_data(family, scale):
     unit = threshold(Quadratic.from_data(data), method).threshold
     scaled = threshold(Quadratic.from_data(scale * data), method).threshold
     assert scaled * scale**2 == pytest.approx(unit, rel=1e-12)
+
+
+def test_identical_samples_at_the_full_batch_edge_regression() -> None:
+    # identical |x_i| (no gradient noise): η* is the full-batch edge itself, where the pair
+    # weights are singular; Newton once evaluated exactly there and overflowed (β = 1e-300)
+    problem = Quadratic.from_data(np.array([[0.3], [-0.3]]))
+    for method in (Nesterov(1e-300, batch_size=2, replacement=True), HeavyBall(0.3, batch_size=1)):
+        dense = critical_learning_rate(problem, method, solver="dense")
+        assert threshold(problem, method).threshold == pytest.approx(dense, rel=1e-10)

@@ -665,10 +665,16 @@ def rank_one_threshold(
 
     def weights(s: float) -> tuple[np.ndarray, np.ndarray]:
         lr = 1.0 / s
-        values, slopes = pair_weights(lam, identity, hessian, lr, derivative=True)
+        try:
+            values, slopes = pair_weights(lam, identity, hessian, lr, derivative=True)
+        except np.linalg.LinAlgError:  # exactly at the full-batch edge: step just inside it
+            lr = 1.0 / (s * (1.0 + 1e-12))
+            values, slopes = pair_weights(lam, identity, hessian, lr, derivative=True)
         denominator = 1.0 + mixing * products * values
-        # d log w / ds = −η² (d log w / dη), d log w / dη = r' / (r (1 + p λλ r))
-        return mixing * values / denominator, -lr * lr * slopes / (values * denominator)
+        # d log w / ds = −η² (d log w / dη), d log w / dη = r' / (r (1 + p λλ r)), divided
+        # in two steps: r and 1 + p λλ r may both be near the float range close to the
+        # full-batch edge, where their product would overflow
+        return mixing * values / denominator, -lr * lr * (slopes / values) / denominator
 
     return _newton(
         lam,
@@ -747,6 +753,8 @@ def _newton(
         candidate = s + (1.0 - 1.0 / value) / derivative if derivative > 0 else math.nan
         if not unstable <= candidate <= stable:
             candidate = 2.0 * unstable if math.isinf(stable) else 0.5 * (unstable + stable)
+        if candidate == lowest:  # the full-batch edge itself: the pair weights are singular there
+            candidate = lowest * (1.0 + 4.0 * np.finfo(float).eps)
         step = abs(candidate - s)
         s = candidate
         if math.isfinite(stable) and (stable - unstable) <= BRACKET_TOLERANCE * stable:
