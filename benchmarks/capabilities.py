@@ -14,7 +14,7 @@ Cases (``--size`` 256 and/or 1000):
   ``1.2 η*``;
 * ``check``: :func:`stability.checks.check` at ``(1 ∓ 0.05) η*`` with 1,000 runs
   (SGD with ``B = 4`` only);
-* ``predicted``: :func:`stability.numeric.prediction.predicted_mean_square`, 20 steps.
+* ``predicted``: :func:`stability.numeric.predicted_mean_square`, 20 steps.
 """
 
 from __future__ import annotations
@@ -66,7 +66,7 @@ def _child(size: int, method_name: str, case: str) -> dict:
             report = check(problem, method, seed=0, runs=1000)
             result["value"] = bool(report.agrees)
         else:
-            from stability.numeric.prediction import predicted_mean_square
+            from stability.numeric import predicted_mean_square
 
             result["value"] = float(predicted_mean_square(problem, method, threshold, steps=20)[-1])
         elapsed = time.perf_counter() - start

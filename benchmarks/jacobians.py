@@ -124,7 +124,7 @@ def run_case(name: str, sgd: bool = False) -> dict:
     del projected, outer
 
     if sgd:
-        from stability.numeric.thresholds import threshold_report
+        from stability.numeric import threshold_report
 
         try:
             start = time.perf_counter()

@@ -10,7 +10,7 @@ Columns:
   ``C^{-1/2} D C^{-1/2}``);
 * ``before``: ``threshold_report(problem, HeavyBall/Nesterov(β, B), solver="matrix-free")``,
   the Perron root of the full ``2r × 2r`` second-moment operator located by regula falsi;
-* ``after``: :func:`stability.numeric.rank_one_noise.rank_one_threshold` (the heavy-ball
+* ``after``: :func:`stability.numeric._rank_one_noise.rank_one_threshold` (the heavy-ball
   pencil, or Newton on ``μ(η) = 1`` for Nesterov) with the ``O(n r²)`` rank-one sandwich
   below; its relative difference from ``before`` is printed as ``agree``.
 
@@ -26,12 +26,12 @@ import time
 
 os.environ.setdefault("OPENBLAS_NUM_THREADS", "1")
 
-import numpy as np  # noqa: E402
+import numpy as np
 
-from stability import SGD, HeavyBall, Nesterov, Quadratic  # noqa: E402
-from stability.numeric.rank_one_noise import rank_one_threshold  # noqa: E402
-from stability.numeric.structure import full_batch_critical_learning_rate  # noqa: E402
-from stability.numeric.thresholds import threshold_report  # noqa: E402
+from stability import SGD, HeavyBall, Nesterov, Quadratic
+from stability.numeric import threshold_report
+from stability.numeric._rank_one_noise import rank_one_threshold
+from stability.numeric._structure import full_batch_critical_learning_rate
 
 SIZES = {"small": (300, 80), "large": (1000, 200)}
 

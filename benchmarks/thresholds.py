@@ -103,7 +103,7 @@ def case_kronecker_40() -> list[dict]:
     import numpy as np
 
     from stability import SGD, Quadratic
-    from stability.numeric.thresholds import threshold_report
+    from stability.numeric import threshold_report
 
     rows = []
     rng = np.random.default_rng(0)
@@ -143,7 +143,7 @@ def case_kronecker_40() -> list[dict]:
 
 
 def _end_to_end(build, method, repeat: int = 1, **options) -> dict:
-    from stability.numeric.thresholds import threshold_report
+    from stability.numeric import threshold_report
 
     def run():
         start = time.perf_counter()
@@ -173,7 +173,7 @@ def _reference(problem, method) -> float:
     import numpy as np
     from scipy.sparse.linalg import eigsh
 
-    from stability.numeric.matrix_free import GradientPencil
+    from stability.numeric import GradientPencil
 
     dynamics = method.dynamics()
     pencil = GradientPencil(problem.reduced(), float(dynamics.batch.mixing(problem.samples)))
@@ -234,7 +234,7 @@ def case_wide() -> list[dict]:
 
 def case_coherence() -> list[dict]:
     from stability import SGD
-    from stability.numeric.structure import coherence_critical_learning_rate, coherence_problem
+    from stability.numeric._structure import coherence_critical_learning_rate, coherence_problem
 
     rows = []
     for copies in (1, 10, 50, 100):
@@ -267,7 +267,7 @@ def case_scaling() -> list[dict]:
     import numpy as np
 
     from stability import SGD, Quadratic
-    from stability.numeric.matrix_free import GradientPencil
+    from stability.numeric import GradientPencil
 
     rows = []
     rng = np.random.default_rng(4)
@@ -297,7 +297,7 @@ def case_momentum() -> list[dict]:
     import numpy as np
 
     from stability import HeavyBall, Quadratic
-    from stability.numeric.thresholds import threshold_report
+    from stability.numeric import threshold_report
 
     rows = []
     rng = np.random.default_rng(5)

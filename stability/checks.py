@@ -7,8 +7,8 @@ stable there (the exact verdict ``ρ(T(η)) < 1``), and do the three independent
 descriptions of the same recursion agree?
 
 * **numeric**: the exact threshold ``η*`` and the reduced operator of
-  :mod:`stability.numeric.thresholds`, cross-checked against the matrix-free
-  second-moment map of :mod:`stability.numeric.prediction` (a separate code path);
+  :mod:`stability.numeric`, cross-checked against the matrix-free
+  second-moment map of :mod:`stability.numeric` (a separate code path);
 * **symbolic** (small problems): :mod:`stability.symbolic`'s operator (and threshold, when
   it provides one) at the same ``η``;
 * **simulation**: :func:`stability.simulation.simulate` of exactly the recursion, tested
@@ -54,6 +54,14 @@ from typing import Any
 import numpy as np
 import scipy.linalg
 
+from stability._starts import initial_states
+from stability._system import bind
+from stability._validation import (
+    as_seed_sequence,
+    check_false_alarm,
+    check_learning_rate,
+    check_positive_integer,
+)
 from stability.dynamics import LinearDynamics
 from stability.errors import (
     DimensionError,
@@ -62,13 +70,16 @@ from stability.errors import (
     SizeLimitError,
     StabilityError,
 )
-from stability.numeric.operator import SecondMomentOperator
-from stability.numeric.operators import DENSE_ENTRY_LIMIT, dense_operator, symmetric_basis
-from stability.numeric.prediction import SecondMomentRecursion, second_moment_recursion
-from stability.numeric.thresholds import (
+from stability.numeric import (
+    DENSE_ENTRY_LIMIT,
+    SecondMomentOperator,
+    SecondMomentRecursion,
     critical_learning_rate,
+    dense_operator,
     principal_moments,
     reduced_operator,
+    second_moment_recursion,
+    symmetric_basis,
 )
 from stability.problems import Quadratic
 from stability.progress import ProgressMeter
@@ -82,14 +93,6 @@ from stability.simulation import (
     normal_radius,
     simulate,
     state_map_norm_bound,
-)
-from stability.starts import initial_states
-from stability.system import bind
-from stability.validation import (
-    as_seed_sequence,
-    check_false_alarm,
-    check_learning_rate,
-    check_positive_integer,
 )
 
 __all__ = ["CheckReport", "Comparison", "RateCheck", "check"]
@@ -513,7 +516,7 @@ def _matrix_free_spectrum(
     """Large problems: ``ρ`` and the top modes matrix-free, the operators compared on probes.
 
     The right and left Krein–Rutman eigen-moments come from
-    :func:`~stability.numeric.thresholds.principal_moments`; the operator under test (or
+    :func:`~stability.numeric.principal_moments`; the operator under test (or
     the prediction's, in the problem's own coordinates) is compared with the numeric one
     on three probes: the two modes and a random symmetric matrix of the reduced space.
     """

@@ -36,8 +36,8 @@ from typing import Any
 
 import numpy as np
 
+from stability._validation import check_batch_size
 from stability.errors import InvalidInputError
-from stability.validation import check_batch_size
 
 __all__ = [
     "AdditiveNoise",

@@ -44,10 +44,10 @@ from typing import Any
 import numpy as np
 import scipy.stats
 
+from stability._validation import as_finite_array, check_learning_rate, check_positive_integer
 from stability.errors import DimensionError, InvalidInputError
-from stability.methods.base import as_dynamics
+from stability.methods import as_dynamics
 from stability.problems import Quadratic, as_problem
-from stability.validation import as_finite_array, check_learning_rate, check_positive_integer
 
 __all__ = [
     "BatchSharpness",

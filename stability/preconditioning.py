@@ -22,7 +22,7 @@ Examples
 --------
 >>> import numpy as np
 >>> from stability import Quadratic, critical_learning_rate
->>> from stability.methods.adaptive import Adam
+>>> from stability.methods import Adam
 >>> from stability.preconditioning import congruent
 >>> problem = Quadratic(np.diag([4.0, 1.0]))
 >>> method = Adam(0.9, preconditioner=[4.0, 0.25])  # P⁻¹H = diag(1, 4)
@@ -37,11 +37,11 @@ from typing import Any
 
 import numpy as np
 
+from stability._validation import as_finite_array
 from stability.dynamics import LinearDynamics, Preconditioning
 from stability.errors import InvalidInputError
-from stability.methods.base import Method
+from stability.methods import Method
 from stability.problems import Quadratic, as_problem
-from stability.validation import as_finite_array
 
 __all__ = ["congruent", "congruent_problem", "congruent_start", "symbolic_congruent"]
 
@@ -122,7 +122,7 @@ def congruent(problem: Quadratic, method: Any) -> tuple[Quadratic, LinearDynamic
     elif isinstance(method, LinearDynamics):
         dynamics = method
     else:
-        from stability.methods.base import as_dynamics
+        from stability.methods import as_dynamics
 
         dynamics = as_dynamics(method)  # raises the usual type error
     if dynamics.preconditioning is None:
@@ -176,7 +176,7 @@ def symbolic_congruent(hessians: Any, method: Any) -> tuple[list[Any], LinearDyn
     --------
     >>> import sympy
     >>> from stability import symbolic
-    >>> from stability.methods.adaptive import Adam
+    >>> from stability.methods import Adam
     >>> from stability.preconditioning import symbolic_congruent
     >>> hessians, plain = symbolic_congruent([sympy.Matrix([[8, 0], [0, 1]])], Adam(0.9, [4, 1]))
     >>> hessians[0], symbolic.critical_learning_rate(hessians, plain)  # (2 + 2β₁)/((1 − β₁) 2)

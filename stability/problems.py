@@ -33,20 +33,20 @@ from typing import Any, Literal
 import numpy as np
 import scipy.linalg
 
-from stability.errors import (
-    DimensionError,
-    InvalidTypeError,
-    OutOfRangeError,
-    SizeLimitError,
-    TransposedDataWarning,
-)
-from stability.validation import (
+from stability._validation import (
     DEFAULT_TOLERANCE,
     as_finite_array,
     check_psd,
     check_symmetric,
     check_tolerance,
     safe_exponent,
+)
+from stability.errors import (
+    DimensionError,
+    InvalidTypeError,
+    OutOfRangeError,
+    SizeLimitError,
+    TransposedDataWarning,
 )
 
 __all__ = ["Quadratic", "ReducedQuadratic", "as_problem"]
@@ -124,14 +124,14 @@ class ReducedQuadratic:
         """``(1/n) Σ_i H_i X H_i`` for a reduced ``X`` (or a stack ``(..., r, r)``).
 
         The package's one batch sandwich
-        (:class:`~stability.numeric.operator.BatchSandwich`) through :attr:`factors`.
+        (:class:`~stability.numeric.BatchSandwich`) through :attr:`factors`.
 
         Parameters
         ----------
         matrix : np.ndarray
             The matrix X acted on (or a stack of them on the last two axes).
         """
-        from stability.numeric.operator import BatchSandwich
+        from stability.numeric import BatchSandwich
 
         return BatchSandwich(self.eigenvalues, self.factors, 1.0).sample(matrix)
 

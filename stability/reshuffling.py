@@ -41,12 +41,12 @@ import numpy as np
 import scipy.optimize
 import scipy.stats
 
+from stability._validation import as_finite_array, check_learning_rate, check_positive_integer
 from stability.dynamics import LinearDynamics, ReshuffledBatchLaw
 from stability.errors import InvalidInputError, SizeLimitError
-from stability.methods.base import as_dynamics
-from stability.numeric.operator import SecondMomentOperator, SymmetricLayout
+from stability.methods import as_dynamics
+from stability.numeric import SecondMomentOperator, SymmetricLayout
 from stability.problems import Quadratic, as_problem
-from stability.validation import as_finite_array, check_learning_rate, check_positive_integer
 
 __all__ = [
     "EPOCH_TRANSITION_LIMIT",
@@ -82,7 +82,7 @@ def _reshuffled(dynamics: LinearDynamics) -> ReshuffledBatchLaw:
 
 
 def _svec_basis(size: int) -> np.ndarray:
-    """The package's ``svec`` basis (:class:`~stability.numeric.operator.SymmetricLayout`),
+    """The package's ``svec`` basis (:class:`~stability.numeric.SymmetricLayout`),
     rows acting on row-major ``vec`` of symmetric ``size × size`` matrices."""
     return SymmetricLayout(size).basis().reshape(-1, size * size)
 
@@ -198,7 +198,7 @@ def _batch_polynomials(
     """``𝒯_b`` as polynomials in ν for every batch Hessian (already divided by λ_max).
 
     ``𝒯_b(S) = A_b S A_bᵀ`` is the package's one second-moment operator
-    (:class:`~stability.numeric.operator.SecondMomentOperator`) of the batch ``b`` drawn
+    (:class:`~stability.numeric.SecondMomentOperator`) of the batch ``b`` drawn
     with probability one (mixing weight zero, mean Hessian ``H_b``): its coefficients
     ``T_q`` on ``svec`` (the basis of ``projector``). Returns shape
     ``(batches, 2 deg + 1, N, N)``.

@@ -34,12 +34,12 @@ from typing import Any
 import numpy as np
 import scipy.stats
 
+from stability._system import bind
+from stability._validation import as_finite_array, check_positive_integer
 from stability.errors import InvalidInputError
-from stability.methods.base import as_dynamics
-from stability.numeric.operator import SecondMomentOperator
+from stability.methods import as_dynamics
+from stability.numeric import SecondMomentOperator
 from stability.problems import Quadratic, as_problem
-from stability.system import bind
-from stability.validation import as_finite_array, check_positive_integer
 
 __all__ = [
     "ScheduleReport",
@@ -170,9 +170,9 @@ class _Step:
     """The affine second-moment map of one step, matrix-free, in the original coordinates.
 
     ``𝒯(η)`` is the package's one operator
-    (:class:`~stability.numeric.operator.SecondMomentOperator`) acting on the full ``m d``
+    (:class:`~stability.numeric.SecondMomentOperator`) acting on the full ``m d``
     state (the mean Hessian ``H`` as a matrix, so the null space of ``H`` is followed too),
-    and ``E[H_B X H_B]`` its batch sandwich (:class:`~stability.numeric.operator.BatchSandwich`).
+    and ``E[H_B X H_B]`` its batch sandwich (:class:`~stability.numeric.BatchSandwich`).
     """
 
     def __init__(self, problem: Quadratic, method: Any) -> None:

@@ -52,20 +52,20 @@ from typing import Any, Literal
 
 import numpy as np
 
-from stability.dynamics import BatchLaw, LinearDynamics, sample_indices
-from stability.errors import DimensionError, InvalidInputError, InvalidTypeError
-from stability.methods.base import as_dynamics
-from stability.problems import Quadratic, as_problem
-from stability.progress import ProgressMeter, as_progress
-from stability.starts import initial_states
-from stability.system import bind
-from stability.validation import (
+from stability._starts import initial_states
+from stability._system import bind
+from stability._validation import (
     as_finite_array,
     as_seed_sequence,
     check_false_alarm,
     check_learning_rate,
     check_positive_integer,
 )
+from stability.dynamics import BatchLaw, LinearDynamics, sample_indices
+from stability.errors import DimensionError, InvalidInputError, InvalidTypeError
+from stability.methods import as_dynamics
+from stability.problems import Quadratic, as_problem
+from stability.progress import ProgressMeter, as_progress
 
 __all__ = [
     "DEFAULT_CHUNK_SIZE",
@@ -277,7 +277,7 @@ def growth_bound(problem: Quadratic, dynamics: LinearDynamics, lr: float, steps:
     >>> import numpy as np
     >>> from stability import GD, Quadratic
     >>> from stability.simulation import growth_bound
-    >>> from stability.system import bind
+    >>> from stability._system import bind
     >>> system = bind(Quadratic(np.diag([4.0, 1.0])), GD())
     >>> growth_bound(system.problem, system.dynamics, 0.75, 3)  # ‖A‖₂ = |1 − 0.75·4| = 2
     array([ 1.,  4., 16., 64.])
@@ -922,7 +922,7 @@ def simulate(
     init : array_like, optional
         The start: ``δ_0`` of length ``d`` (for momentum ``δ_{-1} = δ_0``), a full state of
         length ``m d``, or an array with one such start per run (``runs`` rows). Default
-        ``(1, …, 1)/√d`` (:func:`stability.starts.default_initial_error`).
+        ``(1, …, 1)/√d`` (:func:`stability._starts.default_initial_error`).
     progress : bool or ProgressMeter, default False
         ``True`` shows a tqdm bar (the ``progress`` extra); or pass a
         :class:`~stability.progress.ProgressMeter`.
@@ -954,7 +954,7 @@ def simulate(
     --------
     >>> import numpy as np
     >>> from stability import SGD, Quadratic
-    >>> from stability.numeric.prediction import predicted_mean_square
+    >>> from stability.numeric import predicted_mean_square
     >>> from stability.simulation import simulate
     >>> problem = Quadratic.from_data([[1.0, 0.0], [0.0, 1.0], [1.0, 1.0]])
     >>> result = simulate(problem, SGD(1), 0.8, steps=10, runs=20_000, seed=1)

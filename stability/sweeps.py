@@ -2,7 +2,7 @@
 
 The layer above the Monte Carlo engine (:mod:`stability.simulation`, which imports no
 numeric code): it reads each method's exact critical learning rate from
-:mod:`stability.numeric.thresholds` when the rates are given as multiples of it, and hands
+:mod:`stability.numeric` when the rates are given as multiples of it, and hands
 the absolute grid to :func:`stability.simulation.simulate_grid`.
 """
 
@@ -14,13 +14,13 @@ from typing import Any
 
 import numpy as np
 
+from stability._validation import as_finite_array
 from stability.errors import InvalidInputError
-from stability.methods.base import as_dynamics
-from stability.numeric.thresholds import critical_learning_rate
+from stability.methods import as_dynamics
+from stability.numeric import critical_learning_rate
 from stability.problems import Quadratic, as_problem
 from stability.progress import ProgressMeter
 from stability.simulation import DEFAULT_CHUNK_SIZE, SeedLike, SweepResult, simulate_grid
-from stability.validation import as_finite_array
 
 __all__ = ["sweep"]
 

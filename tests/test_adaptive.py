@@ -19,7 +19,7 @@ from hypothesis import strategies as st
 import stability
 from stability import SGD, HeavyBall, Quadratic
 from stability.errors import InvalidInputError
-from stability.methods.adaptive import Adam, AdamW, RMSProp
+from stability.methods import Adam, AdamW, RMSProp
 from stability.preconditioning import congruent, congruent_problem, congruent_start
 from stability.testing.strategies import data_matrices, per_sample_hessians
 

@@ -33,7 +33,7 @@ from stability import (
     spectral_radius,
     variational_edge,
 )
-from stability.numeric.thresholds import reduced_operator
+from stability.numeric import reduced_operator
 from stability.testing.strategies import (
     commuting_hessians,
     data_matrices,

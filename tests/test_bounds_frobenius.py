@@ -14,7 +14,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from stability import SGD, Quadratic, bounds, critical_learning_rate
-from stability.bounds.gradient import frobenius_constant
+from stability.bounds import frobenius_constant
 from stability.errors import InvalidInputError
 from stability.testing.strategies import data_matrices, per_sample_hessians
 

@@ -1,4 +1,4 @@
-"""Higher-moment and almost-sure stability (stability.bounds.moments).
+"""Higher-moment and almost-sure stability (stability.bounds._moments).
 
 Theory: docs/theory/higher-moments.md.
 """
@@ -22,6 +22,7 @@ from stability import (
     SizeLimitError,
     critical_learning_rate,
 )
+from stability.bounds import _moments as moments_module
 from stability.bounds import (
     almost_sure_threshold,
     infinite_moment_threshold,
@@ -31,7 +32,6 @@ from stability.bounds import (
     moment_threshold,
     moment_threshold_bracket,
 )
-from stability.bounds import moments as moments_module
 from stability.testing.strategies import (
     commuting_hessians,
     data_matrices,

@@ -22,10 +22,12 @@ from hypothesis import strategies as st
 from stability import GD, SGD, HeavyBall, Nesterov, Quadratic
 from stability.checks import CheckReport, check
 from stability.errors import DimensionError, InvalidInputError, InvalidTypeError
-from stability.methods.variational import VariationalGD
-from stability.numeric.operators import second_moment_operator
-from stability.numeric.prediction import second_moment_recursion
-from stability.numeric.thresholds import critical_learning_rate
+from stability.methods import VariationalGD
+from stability.numeric import (
+    critical_learning_rate,
+    second_moment_operator,
+    second_moment_recursion,
+)
 from stability.testing.strategies import methods, problems
 
 RANDOM = settings(

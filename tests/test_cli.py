@@ -11,8 +11,8 @@ import numpy as np
 import pytest
 
 import stability
+from stability._examples import regression_example
 from stability.cli import main
-from stability.examples import regression_example
 
 DATA = np.array([[1.0, 0.0], [0.0, 1.0], [1.0, 1.0]])
 

@@ -383,7 +383,7 @@ def test_simulate_json_is_strict_even_when_it_overflows(capsys) -> None:
 
 
 def test_internal_errors_exit_one_without_traceback(capsys, monkeypatch) -> None:
-    import stability.numeric.thresholds as thresholds
+    import stability.numeric as thresholds
 
     def broken(*args, **kwargs):
         raise ZeroDivisionError("simulated bug")
@@ -400,7 +400,7 @@ def test_internal_errors_exit_one_without_traceback(capsys, monkeypatch) -> None
 def test_warnings_do_not_precede_an_error(capsys, monkeypatch) -> None:
     import warnings
 
-    import stability.numeric.thresholds as thresholds
+    import stability.numeric as thresholds
 
     def noisy(*args, **kwargs):
         warnings.warn("overflow encountered", RuntimeWarning, stacklevel=1)

@@ -17,7 +17,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from stability import SGD, HeavyBall, Quadratic
-from stability.numeric.thresholds import critical_learning_rate, threshold_report
+from stability.numeric import critical_learning_rate, threshold_report
 from stability.testing.strategies import gram_matrices
 from tests import brute_force
 

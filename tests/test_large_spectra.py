@@ -15,7 +15,7 @@ import pytest
 
 from stability import GD, SGD, Quadratic, critical_learning_rate, spectral_radius
 from stability.checks import check
-from stability.numeric.thresholds import radius_report
+from stability.numeric import radius_report
 from tests import brute_force
 
 FACTORS = (0.5, 0.8, 0.99, 1.01, 1.2)

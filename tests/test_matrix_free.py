@@ -1,9 +1,9 @@
-"""Matrix-free operators and thresholds (stability.numeric.matrix_free; docs/theory/operator.md and
+"""Matrix-free operators and thresholds (stability.numeric._matrix_free; docs/theory/operator.md and
 docs/theory/threshold.md).
 
 Every matrix-free quantity is compared with an independent computation: batch enumeration
 of ``E[A S Aᵀ]`` with the method's own state map (tests/brute_force.py), the dense ``svec``
-assembly of :mod:`stability.numeric.thresholds`, a dense ``d² × d²`` Kronecker construction,
+assembly of :mod:`stability.numeric`, a dense ``d² × d²`` Kronecker construction,
 or mpmath at 50 digits.
 """
 
@@ -16,10 +16,16 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-import stability.numeric.matrix_free as matrix_free
+import stability.numeric._matrix_free as matrix_free
 from stability import SGD, HeavyBall, LinearDynamics, Nesterov, Quadratic
 from stability.dynamics import BatchLaw, MatrixPolynomial
-from stability.numeric.matrix_free import (
+from stability.numeric import (
+    critical_learning_rate,
+    reduced_operator,
+    spectral_radius,
+    threshold_report,
+)
+from stability.numeric._matrix_free import (
     ConvergenceError,
     GradientPencil,
     SampleSandwich,
@@ -27,12 +33,6 @@ from stability.numeric.matrix_free import (
     SymmetricLayout,
     perron_radius,
     top_eigenpair,
-)
-from stability.numeric.thresholds import (
-    critical_learning_rate,
-    reduced_operator,
-    spectral_radius,
-    threshold_report,
 )
 from stability.testing.strategies import data_matrices, methods, per_sample_hessians
 from tests import brute_force
@@ -349,8 +349,8 @@ def test_certify_confirms_with_mpmath():
 
 # -------------------------------------------------------------------------- routes
 def test_certification_error_when_mpmath_disagrees(monkeypatch):
-    import stability.numeric.precision as precision
-    from stability.numeric.thresholds import CertificationError
+    import stability.numeric._precision as precision
+    from stability.numeric._thresholds import CertificationError
 
     problem = Quadratic.from_data([[1.0, 0.0], [0.0, 1.0], [1.0, 1.0]])
     exact = 3 - math.sqrt(3)

@@ -19,6 +19,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from stability import GD, SGD, HeavyBall, Nesterov, Quadratic, critical_learning_rate
+from stability._examples import regression_example
 from stability.dynamics import AdditiveNoise, BatchLaw, LinearDynamics, MatrixPolynomial
 from stability.errors import (
     DimensionError,
@@ -26,11 +27,9 @@ from stability.errors import (
     InvalidTypeError,
     UnstableError,
 )
-from stability.examples import regression_example
-from stability.methods.variational import VariationalGD
-from stability.numeric import moments
-from stability.numeric.moments import expected_loss_change, stationary_second_moment
-from stability.numeric.variational_edge import edge_parameter
+from stability.methods import VariationalGD
+from stability.numeric import _moments as moments
+from stability.numeric import edge_parameter, expected_loss_change, stationary_second_moment
 from stability.testing.strategies import problems, psd_matrices
 from tests import brute_force
 
@@ -172,7 +171,7 @@ def test_full_batch_closed_form_per_eigendirection(hessian, seed, samples):
 
 def test_edge_identity_at_the_stationary_moment():
     # At stationarity z_k = S E c_k / σ_k² = η λ_k³ / (2 − η λ_k) and the edge equals λ_k.
-    from stability.numeric.variational_edge import variational_edge
+    from stability.numeric import variational_edge
 
     problem = regression_example()
     rng = np.random.default_rng(3)

@@ -19,8 +19,8 @@ import pytest
 
 from stability import HeavyBall, Nesterov, Quadratic, critical_learning_rate
 from stability.errors import InvalidInputError
-from stability.numeric.rank_one_noise import rank_one_threshold
-from stability.numeric.structure import full_batch_critical_learning_rate
+from stability.numeric._rank_one_noise import rank_one_threshold
+from stability.numeric._structure import full_batch_critical_learning_rate
 
 
 def conditioned(condition: float, seed: int = 0, samples: int = 5) -> Quadratic:

@@ -23,8 +23,8 @@ from matplotlib.figure import Figure
 
 import stability
 from stability import GD, SGD, HeavyBall, Nesterov, Quadratic
+from stability._examples import regression_example
 from stability.errors import InvalidInputError, InvalidTypeError
-from stability.examples import regression_example
 from stability.plot import (
     monte_carlo_verdict,
     phase_data,
@@ -70,7 +70,7 @@ def test_radius_curve_matches_brute_force_enumeration(method) -> None:
     [(SGD(3), 36), (SGD(5, replacement=True), 36), (HeavyBall(0.5, batch_size=4), 18)],
 )
 def test_radius_curve_of_large_problems_goes_matrix_free_and_matches_dense(method, rank) -> None:
-    from stability.numeric.thresholds import DENSE_RADIUS_SIZE
+    from stability.numeric import DENSE_RADIUS_SIZE
 
     state = method.dynamics().blocks * rank
     assert state * (state + 1) // 2 > DENSE_RADIUS_SIZE  # the matrix-free route is taken
@@ -401,7 +401,7 @@ def _texts(ax: Axes):
 def _figures():
     """Every figure of stability.plot, on a new figure of the package (default size)."""
     from stability.checks import check
-    from stability.numeric.prediction import predicted_mean_square
+    from stability.numeric import predicted_mean_square
     from stability.plot import plot_check, plot_mean_square
     from stability.simulation import simulate
 
@@ -430,13 +430,12 @@ FIGURES = _figures()
 @pytest.mark.parametrize("name", sorted(FIGURES))
 @pytest.mark.parametrize("size", ["column", "page"])
 def test_every_figure_fits_its_paper_size_with_nothing_cut_off_or_overlapping(name, size):
-    from stability.plot import FIGURE_SIZES
-    from stability.plot.style import FONT_SIZE, LEGEND_GID
+    from stability.plot import FIGURE_SIZES, FONT_SIZE, LEGEND_GID
 
     ax = FIGURES[name](size=size)
     assert ax.figure.get_size_inches().tolist() == list(FIGURE_SIZES[size])
     ax.set_title("a title long enough to be wider than a one-column figure of a paper, surely")
-    from stability.plot.style import fit_title
+    from stability.plot import fit_title
 
     fit_title(ax, ax.get_title())
     page = _drawn(ax)
@@ -471,7 +470,7 @@ def test_on_the_callers_axes_the_legend_goes_outside_them_and_sizes_are_kept() -
 
 
 def test_drawing_twice_on_one_figure_keeps_one_legend_with_both_entries() -> None:
-    from stability.plot.style import LEGEND_GID
+    from stability.plot import LEGEND_GID
 
     ax = variational_edge_curves([0.1], points=20)
     variational_edge_curves([0.02], points=20, ax=ax)
@@ -624,8 +623,8 @@ def test_radius_excess_agrees_with_the_radius_on_random_problems(data) -> None:
 
 def test_radius_excess_of_large_problems_goes_through_the_spectral_gap() -> None:
     # past DENSE_RADIUS_SIZE operator coordinates the excess is −(1 − ρ) from
-    # stability.numeric.thresholds.spectral_gap; it agrees with the radius minus one
-    from stability.numeric.thresholds import DENSE_RADIUS_SIZE
+    # stability.numeric._thresholds.spectral_gap; it agrees with the radius minus one
+    from stability.numeric import DENSE_RADIUS_SIZE
     from stability.plot import radius_excess_curve
 
     problem = Quadratic.from_data(np.random.default_rng(0).standard_normal((60, 40)))

@@ -14,9 +14,9 @@ from matplotlib.figure import Figure
 
 import stability
 from stability import SGD, HeavyBall
+from stability._examples import regression_example
 from stability.cli import main
-from stability.examples import regression_example
-from stability.numeric.prediction import predicted_mean_square
+from stability.numeric import predicted_mean_square
 
 SIGNATURES = {".png": b"\x89PNG\r\n\x1a\n", ".pdf": b"%PDF"}
 

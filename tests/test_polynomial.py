@@ -9,7 +9,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from stability.numeric.polynomial import deflate_zero_roots, smallest_positive_real_root
+from stability.numeric._polynomial import deflate_zero_roots, smallest_positive_real_root
 
 
 def _diagonal_polynomial(root_lists, seed):

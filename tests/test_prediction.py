@@ -1,4 +1,4 @@
-"""Exact finite-time second moments (stability.numeric.prediction), docs/theory/operator.md and
+"""Exact finite-time second moments (stability.numeric._prediction), docs/theory/operator.md and
 docs/monte-carlo.md.
 
 Every formula is checked against an independent computation: batch enumeration
@@ -17,18 +17,18 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from stability import GD, SGD, AdditiveNoise, HeavyBall, Nesterov, Quadratic
+from stability._starts import default_initial_error, initial_states
 from stability.errors import DimensionError, InvalidInputError, InvalidTypeError
-from stability.methods.variational import VariationalGD
-from stability.numeric.moments import stationary_second_moment
-from stability.numeric.operators import second_moment_operator
-from stability.numeric.prediction import (
+from stability.methods import VariationalGD
+from stability.numeric import (
     apply_second_moment_operator,
+    critical_learning_rate,
     noise_second_moment,
     predicted_mean_square,
+    second_moment_operator,
     second_moment_recursion,
+    stationary_second_moment,
 )
-from stability.numeric.thresholds import critical_learning_rate
-from stability.starts import default_initial_error, initial_states
 from stability.testing.strategies import data_matrices, methods, per_sample_hessians
 from tests import brute_force
 

@@ -13,8 +13,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from stability import GD, SGD, HeavyBall, Nesterov, Quadratic, critical_learning_rate
-from stability.numeric.operator import BatchSandwich, SymmetricLayout
-from stability.numeric.thresholds import radius_report, spectral_gap
+from stability.numeric import BatchSandwich, SymmetricLayout, radius_report, spectral_gap
 
 FACTORS = (0.3, 0.9, 0.999, 1.05, 2.0)
 

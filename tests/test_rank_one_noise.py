@@ -1,4 +1,4 @@
-"""Rank-one noise thresholds (stability.numeric.rank_one_noise; docs/theory/momentum-threshold.md).
+"""Rank-one noise thresholds (stability.numeric._rank_one_noise; docs/theory/momentum-threshold.md).
 
 Every threshold is compared with an independent computation: the dense companion pencil
 of ``det(T(η) − I)`` on the assembled ``svec`` operator (``solver="dense"``), batch
@@ -19,7 +19,8 @@ from hypothesis import strategies as st
 from stability import SGD, HeavyBall, LinearDynamics, Nesterov, Quadratic
 from stability.dynamics import BatchLaw, MatrixPolynomial
 from stability.errors import InvalidInputError
-from stability.numeric.rank_one_noise import (
+from stability.numeric import critical_learning_rate
+from stability.numeric._rank_one_noise import (
     NOT_APPLICABLE,
     heavy_ball_shape,
     heavy_ball_threshold,
@@ -27,8 +28,7 @@ from stability.numeric.rank_one_noise import (
     pair_weights,
     rank_one_threshold,
 )
-from stability.numeric.structure import full_batch_critical_learning_rate
-from stability.numeric.thresholds import critical_learning_rate
+from stability.numeric._structure import full_batch_critical_learning_rate
 from stability.testing.strategies import data_matrices, per_sample_hessians
 from tests import brute_force
 
@@ -241,7 +241,7 @@ def test_bad_arguments_are_named():
 
 @pytest.mark.parametrize("beta", [0.0, 0.5, 0.9, 0.999])
 def test_heavy_ball_newton_refinement_agrees_with_the_pencil(beta, monkeypatch):
-    import stability.numeric.rank_one_noise as rank_one_noise
+    import stability.numeric._rank_one_noise as rank_one_noise
 
     problem = Quadratic.from_data(np.random.default_rng(11).standard_normal((15, 6)))
     method = HeavyBall(beta, batch_size=4)

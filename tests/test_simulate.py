@@ -23,9 +23,8 @@ import sympy
 
 from stability import GD, SGD, AdditiveNoise, HeavyBall, Nesterov, Quadratic
 from stability.errors import DimensionError, InvalidInputError, InvalidTypeError
-from stability.methods.variational import VariationalGD
-from stability.numeric.prediction import predicted_mean_square
-from stability.numeric.thresholds import critical_learning_rate
+from stability.methods import VariationalGD
+from stability.numeric import critical_learning_rate, predicted_mean_square
 from stability.progress import ProgressMeter, TextProgress, TqdmProgress
 from stability.simulation import (
     SimulationResult,

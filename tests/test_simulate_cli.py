@@ -8,9 +8,9 @@ import numpy as np
 import pytest
 
 from stability import SGD
+from stability._examples import regression_example
 from stability.cli import main
-from stability.examples import regression_example
-from stability.numeric.prediction import predicted_mean_square
+from stability.numeric import predicted_mean_square
 
 
 def _run(capsys, *arguments):

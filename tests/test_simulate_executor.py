@@ -14,7 +14,7 @@ import pytest
 
 from stability import SGD, HeavyBall, Quadratic
 from stability.checks import check
-from stability.methods.variational import VariationalGD
+from stability.methods import VariationalGD
 from stability.simulation import simulate
 from stability.sweeps import sweep
 

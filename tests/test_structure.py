@@ -1,4 +1,4 @@
-"""Structure detection and closed forms (stability.numeric.structure; docs/theory/threshold.md).
+"""Structure detection and closed forms (stability.numeric._structure; docs/theory/threshold.md).
 
 The closed forms are checked against the general dense routes, brute-force bisection,
 mpmath and an independent implementation in :mod:`stability.bounds`.
@@ -16,7 +16,8 @@ from hypothesis import strategies as st
 
 from stability import GD, SGD, HeavyBall, InvalidInputError, Nesterov, Quadratic
 from stability.bounds import commuting_threshold as published_commuting_threshold
-from stability.numeric.structure import (
+from stability.numeric import critical_learning_rate, threshold_report
+from stability.numeric._structure import (
     coherence_critical_learning_rate,
     coherence_problem,
     common_eigenbasis_curvatures,
@@ -25,7 +26,6 @@ from stability.numeric.structure import (
     full_batch_critical_learning_rate,
     one_dimensional_critical_learning_rate,
 )
-from stability.numeric.thresholds import critical_learning_rate, threshold_report
 from stability.testing.strategies import methods
 from tests import brute_force
 

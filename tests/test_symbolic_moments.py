@@ -1,4 +1,4 @@
-"""Stationary second moments ``S_∞ = (I − T)^{-1} N`` (``stability.symbolic.moments``)."""
+"""Stationary second moments ``S_∞ = (I − T)^{-1} N`` (``stability.symbolic._moments``)."""
 
 from __future__ import annotations
 
@@ -19,8 +19,8 @@ from stability import (
     critical_learning_rate,
 )
 from stability.errors import SizeLimitError, UnstableError
-from stability.methods.variational import VariationalGD
-from stability.numeric.moments import stationary_second_moment
+from stability.methods import VariationalGD
+from stability.numeric import stationary_second_moment
 from stability.symbolic import (
     LEARNING_RATE,
     from_data,

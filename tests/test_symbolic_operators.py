@@ -1,4 +1,4 @@
-"""The symbolic second-moment operator and noise moment (``stability.symbolic.operators``).
+"""The symbolic second-moment operator and noise moment (``stability.symbolic._operators``).
 
 Independent references: an exact enumeration of every batch with its probability
 (fractions, no moment formula), the numeric layer's dense operator (bit-for-bit on dyadic
@@ -27,8 +27,7 @@ from stability.errors import (
     NotSymmetricError,
     SizeLimitError,
 )
-from stability.methods.gradient import gradient_step_dynamics
-from stability.methods.variational import VariationalGD
+from stability.methods import VariationalGD, gradient_step_dynamics
 from stability.symbolic import (
     LEARNING_RATE,
     SymbolicQuadratic,
@@ -396,7 +395,7 @@ def test_size_guards_refuse_up_front() -> None:
     big = [sympy.eye(32)]
     with pytest.raises(SizeLimitError, match="d=32"):
         second_moment_operator(big, GD())
-    assert math.isfinite(stability.symbolic.operators.MAX_SYMBOLIC_OPERATOR_WORK)
+    assert math.isfinite(stability.symbolic._operators.MAX_SYMBOLIC_OPERATOR_WORK)
 
 
 def test_operator_of_custom_dynamics_without_a_method_class() -> None:

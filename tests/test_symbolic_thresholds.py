@@ -1,4 +1,4 @@
-"""Exact and closed-form thresholds (``stability.symbolic.thresholds``).
+"""Exact and closed-form thresholds (``stability.symbolic._thresholds``).
 
 Every closed form is *derived* by the code from the dynamics description and compared with
 the formula written by hand (``docs/theory/threshold.md`` and ``docs/theory/methods.md``) by
@@ -19,7 +19,7 @@ from hypothesis import strategies as st
 import stability
 from stability import GD, SGD, HeavyBall, Nesterov, Quadratic
 from stability.errors import InvalidInputError, SizeLimitError
-from stability.methods.variational import VariationalGD
+from stability.methods import VariationalGD
 from stability.symbolic import (
     LEARNING_RATE,
     NoClosedFormError,

@@ -17,13 +17,12 @@ from stability import (
     is_stable,
     spectral_radius,
 )
+from stability._system import bind
 from stability.bounds import lyapunov_exponent, moment_spectral_radius, moment_threshold
 from stability.checks import check
 from stability.errors import InvalidTypeError
-from stability.numeric.moments import stationary_second_moment
-from stability.numeric.prediction import predicted_mean_square
+from stability.numeric import predicted_mean_square, stationary_second_moment
 from stability.simulation import simulate
-from stability.system import bind
 
 PROBLEM = Quadratic.from_data(np.random.default_rng(3).standard_normal((6, 3)))
 SYMBOLIC = HeavyBall(sympy.Symbol("beta"), batch_size=2)

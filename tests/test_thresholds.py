@@ -170,7 +170,7 @@ def test_spectral_radius_at_huge_rates_is_refused_by_name_not_infinite():
 
 def test_precision_has_a_documented_limit():
     from stability.errors import InvalidInputError
-    from stability.numeric.precision import MAX_PRECISION_DIGITS
+    from stability.numeric import MAX_PRECISION_DIGITS
 
     problem = Quadratic(np.diag([2.0, 1.0]))
     with pytest.raises(InvalidInputError, match="precision must be at most 1000"):
@@ -181,7 +181,7 @@ def test_precision_has_a_documented_limit():
 def test_spectral_gap_beyond_the_float_range_is_refused_by_name():
     """1 − ρ is never returned as −inf: a radius past the float range is a named refusal."""
     from stability.errors import OutOfRangeError
-    from stability.numeric.thresholds import spectral_gap
+    from stability.numeric import spectral_gap
 
     problem = Quadratic(np.diag([2.0, 1.0]))
     with pytest.raises(OutOfRangeError, match="lr = 1e"):

@@ -24,7 +24,7 @@ from stability import (
     StabilityError,
     critical_learning_rate,
 )
-from stability.validation import check_learning_rate, check_positive_integer
+from stability._validation import check_learning_rate, check_positive_integer
 
 
 def test_exception_hierarchy():

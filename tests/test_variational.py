@@ -13,6 +13,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from stability import GD, SGD, Quadratic, critical_learning_rate, spectral_radius
+from stability._examples import regression_example
 from stability.errors import (
     DimensionError,
     InvalidInputError,
@@ -20,9 +21,8 @@ from stability.errors import (
     NotPositiveSemidefiniteError,
     NotSymmetricError,
 )
-from stability.examples import regression_example
-from stability.methods.variational import PosteriorMeanSampler, VariationalGD
-from stability.numeric.variational_edge import (
+from stability.methods import PosteriorMeanSampler, VariationalGD
+from stability.numeric import (
     edge_parameter,
     variational_edge,
     variational_edges,

@@ -12,7 +12,7 @@ import numpy as np
 import pytest
 import sympy as sp
 
-from stability.numeric.variational_edge import variational_edge, variational_factor
+from stability.numeric import variational_edge, variational_factor
 
 eta, lam, sigma2, S, z, u, c = sp.symbols("eta lambda sigma2 S z u c", positive=True)
 delta, epsilon = sp.symbols("delta epsilon", real=True)

@@ -7,10 +7,10 @@ import json
 import pytest
 
 from stability import GD, SGD, critical_learning_rate
+from stability._examples import regression_example
 from stability.cli import main
 from stability.cli.tour import EDGE_SETTINGS, edge_rows
-from stability.examples import regression_example
-from stability.numeric.variational_edge import variational_edge
+from stability.numeric import variational_edge
 
 
 def test_tour_json_has_variational_rows_and_edges(capsys):

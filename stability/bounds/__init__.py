@@ -40,7 +40,7 @@ True
 ('upper', 'lower')
 """
 
-from stability.bounds.deep_linear import (
+from stability.bounds._deep_linear import (
     balanced_minimiser,
     balanced_minimiser_sharpness,
     deep_linear_hessian,
@@ -51,7 +51,7 @@ from stability.bounds.deep_linear import (
     end_to_end,
     least_squares_solution,
 )
-from stability.bounds.gradient import (
+from stability.bounds._gradient import (
     commuting_threshold,
     equivalent_batch_size,
     frobenius_bound,
@@ -67,7 +67,7 @@ from stability.bounds.gradient import (
     wu_ma_e_sufficient_threshold,
     wu_ma_e_threshold,
 )
-from stability.bounds.moments import (
+from stability.bounds._moments import (
     LyapunovEstimate,
     almost_sure_threshold,
     infinite_moment_threshold,
@@ -77,8 +77,8 @@ from stability.bounds.moments import (
     moment_threshold,
     moment_threshold_bracket,
 )
-from stability.bounds.momentum import ema_momentum_edge, heavy_ball_edge, nesterov_edge
-from stability.bounds.variational import (
+from stability.bounds._momentum import ema_momentum_edge, heavy_ball_edge, nesterov_edge
+from stability.bounds._variational import (
     ghosh_edge,
     stationary_edge_parameter,
     variational_descent_learning_rate,

@@ -23,7 +23,7 @@ import numpy as np
 
 from stability.dynamics import LinearDynamics
 from stability.errors import InvalidInputError, InvalidTypeError, SizeLimitError
-from stability.methods.base import as_dynamics
+from stability.methods import as_dynamics
 from stability.problems import Quadratic, ReducedQuadratic, as_problem
 
 __all__ = [

@@ -458,7 +458,7 @@ def problem_from_arguments(arguments: argparse.Namespace) -> Any:
     from stability.problems import Quadratic
 
     if getattr(arguments, "example", False):
-        from stability.examples import regression_example
+        from stability._examples import regression_example
 
         return regression_example()
     for option, build in (

@@ -134,7 +134,7 @@ def run(arguments: argparse.Namespace) -> int:
         The parsed arguments.
     """
     from stability.checks import check
-    from stability.numeric.thresholds import critical_learning_rate
+    from stability.numeric import critical_learning_rate
     from stability.simulation import DEFAULT_CHUNK_SIZE
 
     output = check_output_path(arguments.output)

@@ -129,7 +129,7 @@ def run(arguments: argparse.Namespace) -> int:
         The parsed arguments.
     """
     from stability.methods.registry import label
-    from stability.numeric.thresholds import critical_learning_rate
+    from stability.numeric import critical_learning_rate
     from stability.progress import StatusLine
 
     problem, exponent = scaled_problem_from_arguments(arguments)

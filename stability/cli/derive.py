@@ -234,8 +234,7 @@ def _problem(arguments: argparse.Namespace) -> tuple[Any, str | None, Any]:
     (data) or ``10^k`` (Hessians), and every expression in ``η`` of the input is that of the
     scaled problem at ``c η`` (``docs/theory/threshold.md``: η* scales as 1/s²).
     """
-    from stability.symbolic import from_data, symbols_problem
-    from stability.symbolic.problems import as_symbolic_problem
+    from stability.symbolic import as_symbolic_problem, from_data, symbols_problem
 
     if arguments.hessians and arguments.data:
         raise CommandError("give one of --hessians and --data")

@@ -357,8 +357,7 @@ def run_mean_square(arguments: argparse.Namespace) -> int:
     arguments : argparse.Namespace
         The parsed arguments.
     """
-    from stability.numeric.prediction import predicted_mean_square
-    from stability.numeric.thresholds import critical_learning_rate
+    from stability.numeric import critical_learning_rate, predicted_mean_square
     from stability.simulation import simulate
 
     path = _output_path(arguments)

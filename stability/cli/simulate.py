@@ -276,8 +276,7 @@ def run(arguments: argparse.Namespace) -> int:
     arguments : argparse.Namespace
         The parsed arguments.
     """
-    from stability.numeric.prediction import predicted_mean_square
-    from stability.numeric.thresholds import critical_learning_rate, spectral_radius
+    from stability.numeric import critical_learning_rate, predicted_mean_square, spectral_radius
     from stability.progress import StatusLine
     from stability.simulation import DEFAULT_CHUNK_SIZE, simulate
 
@@ -323,7 +322,7 @@ def run(arguments: argparse.Namespace) -> int:
         inside = (lower <= predicted) & (predicted <= upper)
     note = band_note(predicted, lower, upper)
     if output is not None:
-        from stability.plot.mean_square import plot_mean_square
+        from stability.plot import plot_mean_square
 
         save_plot(
             output,

@@ -58,10 +58,9 @@ def tour_rows() -> list[tuple[str, str, float]]:
     >>> tour_rows()[0][:2]
     ('GD', 'full batch')
     """
-    from stability.examples import regression_example
-    from stability.methods import GD, SGD, HeavyBall, Nesterov
-    from stability.methods.variational import VariationalGD
-    from stability.numeric.thresholds import critical_learning_rate
+    from stability._examples import regression_example
+    from stability.methods import GD, SGD, HeavyBall, Nesterov, VariationalGD
+    from stability.numeric import critical_learning_rate
 
     problem = regression_example()
     methods = [GD()]
@@ -102,9 +101,9 @@ def edge_rows() -> tuple[float, float, list[tuple[float, int, float, float]]]:
     >>> all(edge < gd_edge for *_, edge in rows)
     True
     """
-    from stability.examples import regression_example
-    from stability.methods.variational import VariationalGD
-    from stability.numeric.variational_edge import variational_edges
+    from stability._examples import regression_example
+    from stability.methods import VariationalGD
+    from stability.numeric import variational_edges
 
     problem = regression_example()
     lr = 1.0 / problem.sharpness
@@ -124,7 +123,7 @@ def run(arguments: argparse.Namespace) -> int:
     arguments : argparse.Namespace
         The parsed arguments.
     """
-    from stability.examples import regression_example
+    from stability._examples import regression_example
 
     problem = regression_example()
     rows = tour_rows()

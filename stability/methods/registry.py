@@ -9,7 +9,7 @@ available everywhere at once.
 How to add a method
 -------------------
 Write the class in its own module of :mod:`stability.methods` (a frozen dataclass
-subclassing :class:`~stability.methods.base.Method`), then append ONE
+subclassing :class:`~stability.methods.Method`), then append ONE
 :class:`MethodSpec` to :data:`METHODS`:
 
 * ``name``: the command-line name, lower case with hyphens (``"heavy-ball"``);
@@ -269,7 +269,7 @@ _BETA1 = Option(
 METHODS: tuple[MethodSpec, ...] = (
     MethodSpec(
         "gd",
-        "stability.methods.gradient:GD",
+        "stability.methods._gradient:GD",
         "none",
         "GD",
         "full-batch gradient descent",
@@ -277,7 +277,7 @@ METHODS: tuple[MethodSpec, ...] = (
     ),
     MethodSpec(
         "sgd",
-        "stability.methods.gradient:SGD",
+        "stability.methods._gradient:SGD",
         "required",
         "SGD",
         "minibatch stochastic gradient descent",
@@ -285,7 +285,7 @@ METHODS: tuple[MethodSpec, ...] = (
     ),
     MethodSpec(
         "heavy-ball",
-        "stability.methods.momentum:HeavyBall",
+        "stability.methods._momentum:HeavyBall",
         "optional",
         "HeavyBall",
         "Polyak heavy-ball momentum (full batch or minibatch)",
@@ -293,7 +293,7 @@ METHODS: tuple[MethodSpec, ...] = (
     ),
     MethodSpec(
         "nesterov",
-        "stability.methods.momentum:Nesterov",
+        "stability.methods._momentum:Nesterov",
         "optional",
         "Nesterov",
         "Nesterov momentum (full batch or minibatch)",
@@ -301,7 +301,7 @@ METHODS: tuple[MethodSpec, ...] = (
     ),
     MethodSpec(
         "variational-gd",
-        "stability.methods.variational:VariationalGD",
+        "stability.methods._variational:VariationalGD",
         "optional",
         "VariationalGD",
         "gradient steps on the mean of a fixed-covariance Gaussian posterior",
@@ -332,7 +332,7 @@ METHODS: tuple[MethodSpec, ...] = (
     ),
     MethodSpec(
         "adam",
-        "stability.methods.adaptive:Adam",
+        "stability.methods._adaptive:Adam",
         "optional",
         "Adam",
         "Adam with a frozen preconditioner (here P = I: an EMA form of heavy ball)",
@@ -340,7 +340,7 @@ METHODS: tuple[MethodSpec, ...] = (
     ),
     MethodSpec(
         "adamw",
-        "stability.methods.adaptive:AdamW",
+        "stability.methods._adaptive:AdamW",
         "optional",
         "AdamW",
         "Adam with decoupled weight decay (frozen preconditioner P = I)",
@@ -348,7 +348,7 @@ METHODS: tuple[MethodSpec, ...] = (
     ),
     MethodSpec(
         "rmsprop",
-        "stability.methods.adaptive:RMSProp",
+        "stability.methods._adaptive:RMSProp",
         "optional",
         "RMSProp",
         "RMSProp with a frozen preconditioner (here P = I) and optional momentum",

@@ -9,7 +9,7 @@ from __future__ import annotations
 import importlib
 from typing import Any
 
-from stability.methods.base import as_dynamics
+from stability.methods import as_dynamics
 
 __all__ = ["PLOT_EXTRA_HINT", "method_label", "new_axes", "require_matplotlib"]
 
@@ -30,7 +30,7 @@ def require_matplotlib() -> Any:
 def new_axes(ax: Any, *, size: Any = "column") -> Any:
     """Return ``ax`` if given (checked), else the axes of a new figure of the package's style.
 
-    See :func:`stability.plot.style.start_axes` (``size`` is ``"column"``, ``"page"`` or
+    See :func:`stability.plot.start_axes` (``size`` is ``"column"``, ``"page"`` or
     ``(width, height)`` in inches).
 
     Parameters
@@ -40,7 +40,7 @@ def new_axes(ax: Any, *, size: Any = "column") -> Any:
     size : str or tuple of float, default "column"
         Size of a new figure: ``"column"``, ``"page"`` or ``(width, height)`` in inches.
     """
-    from stability.plot.style import start_axes
+    from stability.plot._style import start_axes
 
     return start_axes(ax, size=size)
 

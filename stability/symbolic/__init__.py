@@ -29,20 +29,37 @@ Examples
 2*(h_1 + h_2)/(h_1**2 + h_2**2)
 """
 
-from stability.symbolic.bridge import NumericFunction, lambdify
-from stability.symbolic.conditions import stability_condition, stable_set
-from stability.symbolic.latex import to_latex
-from stability.symbolic.moments import stationary_moment
-from stability.symbolic.operators import (
+from stability.symbolic._bridge import NumericFunction, lambdify
+from stability.symbolic._conditions import stability_condition, stable_set
+from stability.symbolic._domains import (
+    Domain,
+    as_relationals,
+    decide_positive,
+    default_domain,
+    prune_minimum,
+    substitution,
+)
+from stability.symbolic._latex import to_latex
+from stability.symbolic._moments import (
+    MAX_EXACT_MOMENT_SIZE,
+    MAX_SYMBOLIC_MOMENT_SIZE,
+    stationary_moment,
+)
+from stability.symbolic._operators import (
+    MAX_EXACT_OPERATOR_ENTRIES,
+    MAX_SYMBOLIC_OPERATOR_WORK,
     SymbolicDynamics,
+    exact_learning_rate,
     noise_matrix,
     read_dynamics,
     second_moment_operator,
     state_map,
     symmetric_indices,
 )
-from stability.symbolic.problems import (
+from stability.symbolic._problems import (
     LEARNING_RATE,
+    MAX_SYMBOLIC_DIMENSION,
+    MAX_SYMBOLIC_SAMPLES,
     NoClosedFormError,
     SymbolicQuadratic,
     as_symbolic_problem,
@@ -50,33 +67,50 @@ from stability.symbolic.problems import (
     from_data,
     symbols_problem,
 )
-from stability.symbolic.thresholds import (
+from stability.symbolic._thresholds import (
+    MAX_EXACT_THRESHOLD_SIZE,
     ThresholdDerivation,
     characteristic_polynomial,
     critical_learning_rate,
+    exact_symmetric_terms,
     threshold_derivation,
 )
 
 __all__ = [
     "LEARNING_RATE",
+    "MAX_EXACT_MOMENT_SIZE",
+    "MAX_EXACT_OPERATOR_ENTRIES",
+    "MAX_EXACT_THRESHOLD_SIZE",
+    "MAX_SYMBOLIC_DIMENSION",
+    "MAX_SYMBOLIC_MOMENT_SIZE",
+    "MAX_SYMBOLIC_OPERATOR_WORK",
+    "MAX_SYMBOLIC_SAMPLES",
+    "Domain",
     "NoClosedFormError",
     "NumericFunction",
     "SymbolicDynamics",
     "SymbolicQuadratic",
     "ThresholdDerivation",
+    "as_relationals",
     "as_symbolic_problem",
     "characteristic_polynomial",
     "critical_learning_rate",
+    "decide_positive",
+    "default_domain",
     "exact",
+    "exact_learning_rate",
+    "exact_symmetric_terms",
     "from_data",
     "lambdify",
     "noise_matrix",
+    "prune_minimum",
     "read_dynamics",
     "second_moment_operator",
     "stability_condition",
     "stable_set",
     "state_map",
     "stationary_moment",
+    "substitution",
     "symbols_problem",
     "symmetric_indices",
     "threshold_derivation",

@@ -1,6 +1,6 @@
 """Tools for users' own CI: assertions, hypothesis strategies and a pytest plugin.
 
-* :mod:`stability.testing.assertions`: :func:`assert_stable`, :func:`assert_unstable`,
+* :mod:`stability.testing`: :func:`assert_stable`, :func:`assert_unstable`,
   :func:`assert_critical_learning_rate`, :func:`assert_bound_holds`; failures raise
   subclasses of :class:`AssertionError` (:class:`StabilityAssertionError`) whose messages
   show the numbers and the margin.
@@ -18,7 +18,7 @@ Examples
 0.5
 """
 
-from stability.testing.assertions import (
+from stability.testing._assertions import (
     BoundViolatedError,
     CriticalLearningRateMismatchError,
     ExpectedStableError,

@@ -208,7 +208,7 @@ class StabilityAssertions:
         **options : Any
             Further keyword arguments passed to the underlying function.
         """
-        from stability.testing.assertions import assert_stable
+        from stability.testing._assertions import assert_stable
 
         return assert_stable(problem, method, lr, **options)
 
@@ -227,7 +227,7 @@ class StabilityAssertions:
         **options : Any
             Further keyword arguments passed to the underlying function.
         """
-        from stability.testing.assertions import assert_unstable
+        from stability.testing._assertions import assert_unstable
 
         return assert_unstable(problem, method, lr, **options)
 
@@ -246,7 +246,7 @@ class StabilityAssertions:
         **options : Any
             Further keyword arguments passed to the underlying function.
         """
-        from stability.testing.assertions import assert_critical_learning_rate
+        from stability.testing._assertions import assert_critical_learning_rate
 
         return assert_critical_learning_rate(problem, method, expected, **options)
 
@@ -265,7 +265,7 @@ class StabilityAssertions:
         **options : Any
             Further keyword arguments passed to the underlying function.
         """
-        from stability.testing.assertions import assert_bound_holds
+        from stability.testing._assertions import assert_bound_holds
 
         return assert_bound_holds(bound, problem, method, **options)
 

@@ -32,7 +32,7 @@ from hypothesis import strategies as st
 
 from stability.errors import InvalidInputError
 from stability.methods import GD, SGD, Method, registry
-from stability.numeric.thresholds import critical_learning_rate
+from stability.numeric import critical_learning_rate
 from stability.problems import Quadratic
 
 __all__ = [
