@@ -98,3 +98,12 @@ def test_batch_sandwich_through_factors_of_any_rank(width):
     layout = SymmetricLayout(5)
     dense = np.column_stack([layout.pack(sandwich(element)) for element in layout.basis()])
     np.testing.assert_allclose(sandwich.diagonal(layout), np.diag(dense), rtol=1e-12)
+
+
+def test_radius_report_refuses_a_radius_past_the_float_range_by_name() -> None:
+    # ρ = (1 − η λ)² overflows at η = 1e300: a named refusal, never a report carrying inf
+    from stability.errors import OutOfRangeError
+
+    with pytest.raises(OutOfRangeError, match="lr = 1e"):
+        radius_report(Quadratic(np.diag([4.0, 1.0])), GD(), 1e300)
+    assert radius_report(Quadratic(np.diag([4.0, 1.0])), GD(), 1e100).value > 1e200

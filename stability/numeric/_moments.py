@@ -49,6 +49,7 @@ from stability.errors import (
     DimensionError,
     InvalidInputError,
     InvalidTypeError,
+    OutOfRangeError,
     SizeLimitError,
     UnstableError,
 )
@@ -239,7 +240,10 @@ def _check_stable(
         if not lr < threshold:
             raise _unstable(dynamics, lr, f"its critical learning rate is η* = {threshold:.10g}")
         return
-    report = radius_report(system.problem, dynamics, lr, solver="matrix-free")
+    try:
+        report = radius_report(system.problem, dynamics, lr, solver="matrix-free")
+    except OutOfRangeError as error:  # ρ(T) beyond the float range: far above η*
+        raise _unstable(dynamics, lr, "ρ(T) exceeds the float range") from error
     if report.value >= 1.0:
         raise _unstable(
             dynamics, lr, f"ρ(T) ≈ {report.value:.10g} ≥ 1 (Krylov estimate, {report.route})"

@@ -1022,11 +1022,23 @@ def radius_report(
     >>> report = radius_report(Quadratic(np.diag([2.0, 1e-9])), GD(), 0.25)
     >>> report.route, report.gap  # 1 − (1 − η λ)² = η λ (2 − η λ) for λ = 1e-9
     ('full-batch', 4.999999999375e-10)
+
+    Raises
+    ------
+    OutOfRangeError
+        If ``ρ(T(lr))`` exceeds the largest float (``lr`` far above ``η*``): the report never
+        carries ``inf``.
     """
     lr = check_learning_rate(lr)
     solver = _check_solver(solver)
     system = bind(problem, method)
-    return _radius_report(system, lr, solver)
+    report = _radius_report(system, lr, solver)
+    if math.isinf(report.value):
+        raise OutOfRangeError(
+            f"lr = {lr!r}: the spectral radius ρ(T(lr)) exceeds the float range (above "
+            f"{np.finfo(float).max:.2g}); the method is unstable at this rate (is_stable is False)"
+        )
+    return report
 
 
 def spectral_radius(problem: Quadratic, method: Any, lr: float, *, solver: str = "auto") -> float:
@@ -1083,14 +1095,8 @@ def spectral_radius(problem: Quadratic, method: Any, lr: float, *, solver: str =
 
 
 def _finite_report(problem: Quadratic, method: Any, lr: float, solver: str) -> RadiusReport:
-    """:func:`radius_report`, refusing a radius beyond the float range by name."""
-    report = radius_report(problem, method, lr, solver=solver)
-    if math.isinf(report.value):
-        raise OutOfRangeError(
-            f"lr = {lr!r}: the spectral radius ρ(T(lr)) exceeds the float range (above "
-            f"{np.finfo(float).max:.2g}); the method is unstable at this rate (is_stable is False)"
-        )
-    return report
+    """:func:`radius_report` (which refuses a radius beyond the float range by name)."""
+    return radius_report(problem, method, lr, solver=solver)
 
 
 def spectral_gap(problem: Quadratic, method: Any, lr: float, *, solver: str = "auto") -> float:
