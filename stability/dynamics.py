@@ -389,10 +389,13 @@ class ReshuffledBatchLaw(BatchLaw):
     sample), so steps are *not* i.i.d.: mean-square stability is decided by the epoch's
     second-moment operator (:mod:`stability.reshuffling`, ``docs/theory/reshuffling.md``).
 
-    The per-step evaluators, which assume i.i.d. steps, refuse this law: :meth:`mixing`
-    and :meth:`sample_weights` raise :class:`~stability.errors.InvalidInputError`. The Monte
-    Carlo engine draws the real epoch law through :meth:`sampler`, so
-    :func:`stability.simulation.simulate` accepts reshuffled methods.
+    No single mixing weight describes these steps: :meth:`mixing` and :meth:`sample_weights`
+    raise :class:`~stability.errors.InvalidInputError`. The evaluators dispatch on this law
+    instead: :func:`stability.critical_learning_rate`, :func:`stability.spectral_radius`,
+    :func:`stability.is_stable` and :func:`stability.predicted_mean_square` use the exact epoch
+    operator (``docs/theory/reshuffling.md``), and the Monte Carlo engine draws the real epoch
+    law through :meth:`sampler`, so :func:`stability.simulation.simulate` accepts reshuffled
+    methods.
 
     Parameters
     ----------
@@ -476,8 +479,9 @@ class ReshuffledBatchLaw(BatchLaw):
         """
         raise InvalidInputError(
             "reshuffled batches (shuffle=True) are dependent within an epoch, so the per-step "
-            "i.i.d. evaluators do not apply; use stability.reshuffling "
-            "(epoch_critical_learning_rate, epoch_spectral_radius, simulate_epochs)"
+            "i.i.d. mixing weight does not apply; critical_learning_rate, spectral_radius, "
+            "is_stable and predicted_mean_square use the exact epoch operator for this law "
+            "(stability.reshuffling has the epoch-level functions)"
         )
 
     def outcomes(self, samples: int) -> tuple[np.ndarray, np.ndarray]:
