@@ -185,7 +185,7 @@ def _recursion_at(first: SecondMomentRecursion, lr: float) -> SecondMomentRecurs
 
 
 def _mean_square_under(
-    problem: Quadratic, dynamics: LinearDynamics, schedule: np.ndarray, init: Any
+    problem: Quadratic, method: MethodLike, schedule: np.ndarray, init: Any
 ) -> np.ndarray:
     """``tr S_t``, ``t = 0..T``, from ``S_{t+1} = 𝒯(η_t)(S_t) + N(η_t)``.
 
@@ -194,7 +194,7 @@ def _mean_square_under(
     matrix-free on ``md × md`` matrices in the original coordinates, null space of ``H``
     included); the loop over the steps is the schedule's.
     """
-    first = second_moment_recursion(problem, dynamics, float(schedule[0]))
+    first = second_moment_recursion(problem, method, float(schedule[0]))
     moment = first.initial_moment(init)
     values = np.full(schedule.size + 1, np.inf)
     with np.errstate(over="ignore", invalid="ignore"):
@@ -222,13 +222,14 @@ def predicted_schedule_mean_square(
     problem : Quadratic
         The minimum.
     method : Method or LinearDynamics
-        The optimiser (i.i.d. batches; reshuffled epochs are in :mod:`stability.reshuffling`).
+        The optimiser (i.i.d. batches, a frozen preconditioner allowed: ``E‖δ_t‖²`` in the
+        original coordinates; reshuffled epochs are in :mod:`stability.reshuffling`).
     schedule : array_like
         ``η_t`` for every step (e.g. :func:`warmup_cosine`).
     init : array_like, optional
         ``δ_0`` (length ``d``; for momentum ``δ_{−1} = δ_0``), a full state (length
-        ``m d``), or one start per row (then ``S_0`` is their mean outer product). Default
-        ``(1, …, 1)/√d``, as :func:`stability.predicted_mean_square`.
+        ``m d``), or one start per row (then ``S_0`` is their mean outer product). Default:
+        the default start of :func:`stability.predicted_mean_square` and of the simulator.
 
     Returns
     -------
@@ -243,7 +244,7 @@ def predicted_schedule_mean_square(
     >>> predicted_schedule_mean_square(Quadratic(np.array([[2.0]])), GD(), [0.25, 1.5], init=[1.0])
     array([1.  , 0.25, 1.  ])
     """
-    return _mean_square_under(as_problem(problem), as_dynamics(method), as_schedule(schedule), init)
+    return _mean_square_under(as_problem(problem), method, as_schedule(schedule), init)
 
 
 @dataclass(frozen=True)

@@ -264,3 +264,23 @@ def test_one_start_per_row():
     np.testing.assert_allclose(result.mean_square, values, rtol=1e-14)
     with pytest.raises(InvalidInputError, match="one start per run"):
         simulate_schedule(problem, GD(), rates, runs=3, init=starts)
+
+
+def test_preconditioned_schedule_equals_the_prediction_at_each_constant_stretch() -> None:
+    # a frozen preconditioner goes straight in: a constant schedule is predicted_mean_square
+    # (E‖δ_t‖² in the original coordinates, same default start), and a two-rate schedule is
+    # the prediction at the first rate followed by the prediction at the second
+    import stability
+    from stability import Adam
+
+    problem = Quadratic.from_data(np.random.default_rng(0).standard_normal((6, 3)))
+    method = Adam(0.5, preconditioner=[1.0, 2.0, 0.5], batch_size=2)
+    lr = 0.5 * stability.critical_learning_rate(problem, method)
+    constant = predicted_schedule_mean_square(problem, method, [lr] * 6)
+    assert constant == pytest.approx(stability.predicted_mean_square(problem, method, lr, steps=6),
+                                     rel=1e-12)
+    given = predicted_schedule_mean_square(problem, method, [lr] * 3, init=[1.0, -0.5, 0.3])
+    direct = stability.predicted_mean_square(problem, method, lr, steps=3, init=[1.0, -0.5, 0.3])
+    assert given == pytest.approx(direct, rel=1e-12)
+    assert not np.allclose(given, predicted_schedule_mean_square(
+        problem, Adam(0.5, batch_size=2), [lr] * 3, init=[1.0, -0.5, 0.3]))
