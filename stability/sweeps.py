@@ -17,13 +17,11 @@ from typing import Any
 import numpy as np
 
 from stability._validation import as_finite_array
-from stability.dynamics import ReshuffledBatchLaw
+from stability.dynamics import LinearDynamics
 from stability.errors import InvalidInputError
 from stability.numeric import critical_learning_rate
-from stability.preconditioning import congruent
 from stability.problems import Quadratic, as_problem
 from stability.progress import ProgressMeter
-from stability.reshuffling import epoch_critical_learning_rate
 from stability.simulation import DEFAULT_CHUNK_SIZE, SeedLike, SweepResult, simulate_grid
 
 __all__ = ["sweep"]
@@ -104,16 +102,13 @@ def sweep(
     grid = np.empty((len(method_list), rates.size))
     for row, method in enumerate(method_list):
         scale = 1.0
-        if relative:
-            plain_problem, plain = congruent(problem, method)
-            if isinstance(plain.batch, ReshuffledBatchLaw):
-                scale = epoch_critical_learning_rate(plain_problem, plain)
-            else:
-                scale = critical_learning_rate(plain_problem, plain)
+        if relative:  # preconditioned and reshuffled methods included
+            scale = critical_learning_rate(problem, method)
             if not math.isfinite(scale):
+                name = method.name if isinstance(method, LinearDynamics) else type(method).__name__
                 raise InvalidInputError(
                     f"relative=True needs a finite critical learning rate; "
-                    f"{plain.name} is stable at every rate on this problem"
+                    f"{name} is stable at every rate on this problem"
                 )
         grid[row] = rates * scale
     return simulate_grid(
