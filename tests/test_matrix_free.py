@@ -326,7 +326,11 @@ def test_matrix_free_spectral_radius_above_the_assembly_size(method):
     )
 
 
-def test_perron_radius_is_the_largest_eigenvalue_in_modulus():
+@pytest.mark.parametrize("assemble", [True, False], ids=["assembled", "arnoldi"])
+def test_perron_radius_is_the_largest_eigenvalue_in_modulus(assemble, monkeypatch):
+    # 55 coordinates: assembled by default; Arnoldi when the assembly limit is lowered
+    if not assemble:
+        monkeypatch.setattr(matrix_free, "PERRON_ASSEMBLE_SIZE", 0)
     problem = Quadratic.from_data(np.random.default_rng(14).standard_normal((8, 5)))
     dynamics = HeavyBall(0.95, batch_size=2).dynamics()
     operator = SecondMomentMap(problem.reduced(), dynamics, float(dynamics.batch.mixing(8)))

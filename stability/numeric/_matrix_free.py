@@ -81,6 +81,10 @@ ACCEPT_RESIDUAL = 1e-9
 LANCZOS_MEMORY = 4.0e8
 #: Operators with at most this many svec coordinates are assembled column by column.
 ASSEMBLE_SIZE = 12
+#: :func:`perron_radius` assembles operators up to this many coordinates: there ``size``
+#: applications cost less than Arnoldi, which restarts thousands of times when eigenvalues
+#: cluster below the Perron root (momentum close to one: 7 s for a 21-coordinate operator).
+PERRON_ASSEMBLE_SIZE = 200
 #: When Arnoldi fails, operators up to this many coordinates are assembled instead.
 DENSE_FALLBACK_SIZE = 600
 
@@ -415,7 +419,7 @@ def perron_radius(
     size = operator.size
     if size == 0:
         return 0.0, np.zeros(0)
-    if size <= ASSEMBLE_SIZE:
+    if size <= PERRON_ASSEMBLE_SIZE:
         values, vectors = scipy.linalg.eig(operator.matrix(lr))
         index = int(np.argmax(values.real))
         return float(values[index].real), np.real(vectors[:, index])
