@@ -38,7 +38,7 @@ from stability._starts import initial_states
 from stability._validation import as_finite_array, check_positive_integer
 from stability.dynamics import LinearDynamics
 from stability.errors import DimensionError, InvalidInputError
-from stability.methods import MethodLike, as_dynamics
+from stability.methods import Method, MethodLike, as_dynamics
 from stability.numeric import SecondMomentRecursion, second_moment_recursion
 from stability.problems import ProblemLike, Quadratic, as_problem
 from stability.simulation import normal_radius
@@ -351,6 +351,10 @@ def simulate_schedule(
 ) -> ScheduleSimulation:
     """Simulate ``runs`` trajectories under the learning rates ``η_t``, batches drawn i.i.d.
 
+    A frozen preconditioner is applied as the optimiser applies it, ``P⁻¹ (H_B + μ I)`` on
+    ``δ`` (an independent check of the congruence the prediction uses); the default start is
+    that of the prediction.
+
     Parameters
     ----------
     problem, method, schedule
@@ -376,9 +380,20 @@ def simulate_schedule(
     problem = as_problem(problem)
     schedule = as_schedule(schedule)
     runs = check_positive_integer(runs, "runs")
-    dynamics = as_dynamics(method)
+    if isinstance(method, Method):  # a frozen preconditioner is applied in δ, as simulate does
+        dynamics = method.dynamics()
+    else:
+        dynamics = as_dynamics(method)
     blocks, dimension = dynamics.blocks, problem.dimension
-    starts = initial_states(init, dimension, blocks)
+    preconditioning = dynamics.preconditioning
+    if preconditioning is not None and dynamics.noise is not None:
+        raise InvalidInputError(
+            "method must not combine a frozen preconditioner with additive noise in "
+            "simulate_schedule"
+        )
+    starts = initial_states(
+        init, dimension, blocks, problem=problem, preconditioning=preconditioning
+    )
     if starts.ndim == 2 and starts.shape[0] != runs:
         raise DimensionError(
             f"init must hold one start per run ({runs} rows) when it is 2-D; got {starts.shape[0]}"
@@ -395,6 +410,10 @@ def simulate_schedule(
     )
     hessian = np.asarray(problem.hessian, dtype=float)
     draw_noise = None if dynamics.noise is None else _noise_sampler(dynamics, dimension)
+    inverse = None
+    if preconditioning is not None:
+        matrix = preconditioning.dense(dimension)
+        inverse = 1.0 / np.diag(matrix) if preconditioning.diagonal else np.linalg.inv(matrix)
     squares = [np.sum(state**2, axis=(1, 2))]
     for lr in schedule:
         identity = dynamics.identity_part.evaluate(lr)
@@ -405,6 +424,8 @@ def simulate_schedule(
         else:
             weights = law.sample_weights(samples, runs, rng)
             curved = _batch_times(weights, state, data, stack)
+        if preconditioning is not None:  # P⁻¹ (H_B + μ I) in the original coordinates
+            curved = _preconditioned(curved + float(preconditioning.shift) * state, inverse)
         new = np.einsum("ij,rja->ria", identity, state) + np.einsum("ij,rja->ria", gradient, curved)
         if draw_noise is not None:
             u, w = dynamics.noise.evaluate(lr)
@@ -419,6 +440,11 @@ def simulate_schedule(
     values = np.array(squares)
     error = values.std(axis=1, ddof=1) / math.sqrt(runs) if runs > 1 else 0 * values[:, 0]
     return ScheduleSimulation(values.mean(axis=1), error, runs, seed)
+
+
+def _preconditioned(vectors: np.ndarray, inverse: np.ndarray) -> np.ndarray:
+    """``P⁻¹ v`` for every row of ``vectors`` (``inverse``: the diagonal or the matrix)."""
+    return vectors * inverse if inverse.ndim == 1 else vectors @ inverse
 
 
 def _noise_sampler(dynamics: LinearDynamics, dimension: int) -> Any:

@@ -284,3 +284,26 @@ def test_preconditioned_schedule_equals_the_prediction_at_each_constant_stretch(
     assert given == pytest.approx(direct, rel=1e-12)
     assert not np.allclose(given, predicted_schedule_mean_square(
         problem, Adam(0.5, batch_size=2), [lr] * 3, init=[1.0, -0.5, 0.3]))
+
+
+@pytest.mark.parametrize(
+    "method",
+    [
+        stability.Adam(0.5, preconditioner=[1.0, 2.0, 0.5], batch_size=2, weight_decay=0.05),
+        SGD(2, preconditioner=np.array([[2.0, 0.5, 0.0], [0.5, 1.0, 0.0], [0.0, 0.0, 3.0]])),
+    ],
+    ids=["adam-diagonal-decay", "sgd-dense"],
+)
+def test_preconditioned_schedule_simulation_matches_the_prediction(method) -> None:
+    # the simulation applies P⁻¹ (H_B + μ I) in δ, the prediction works in u = P^{1/2} δ:
+    # a z-test at |z| ≤ 5 on 40,000 seeded runs at 4 steps (false alarm below 3e-6 per case)
+    problem = Quadratic.from_data(np.random.default_rng(0).standard_normal((6, 3)))
+    top = 0.8 * stability.critical_learning_rate(problem, method)
+    schedule = warmup_cosine(top, 8, warmup=3)
+    predicted = predicted_schedule_mean_square(problem, method, schedule)
+    simulated = simulate_schedule(problem, method, schedule, runs=40_000, seed=2)
+    assert simulated.mean_square[0] == pytest.approx(predicted[0], rel=1e-12)
+    for step in (2, 4, 6, 8):
+        assert abs(simulated.mean_square[step] - predicted[step]) <= (
+            5 * simulated.standard_error[step]
+        ), step
