@@ -47,7 +47,7 @@ from stability.errors import (
     OutOfRangeError,
     SizeLimitError,
 )
-from stability.numeric._crossing import pencil_threshold
+from stability.numeric._crossing import first_crossing, pencil_threshold
 from stability.numeric._epoch import epoch_operator, reshuffled_pair
 from stability.numeric._matrix_free import (
     ConvergenceError,
@@ -225,34 +225,23 @@ def _null_limit(system: System) -> float:
     return 2.0 / (float(system.gradient_scale) * system.shift)
 
 
-_EPSILON = float(np.finfo(float).eps)
-
-
 def _identity_limit(system: System) -> float:
     """The smallest ``η > 0`` with ``ρ(F(η)) ≥ 1``, the edge of ``H = 0`` (``∞`` if none).
 
     With ``H = 0`` the state evolves by ``F(η)`` alone and its second moment by ``F ⊗ F``, whose
     radius is ``ρ(F)²``. ``F(0)`` has the eigenvalue one (nothing moves at ``η = 0``); a method
     whose ``F`` depends on ``η`` (decoupled weight decay) contracts for small ``η`` and turns
-    unstable where ``ρ(F(η))`` returns to one: a geometric scan from 1e-12 to 1e12 finds the
-    first rate above it, bisection the crossing to the last bit.
+    unstable where ``ρ(F(η))`` returns to one: a geometric scan from 1e-12 to 1e12 finds a rate
+    above it, the shared crossing search the crossing.
     """
 
     def excess(lr: float) -> float:
         identity, _ = system.parts(lr)
         return float(np.max(np.abs(np.linalg.eigvals(identity)))) - 1.0
 
-    previous = 0.0
     for lr in np.logspace(-12, 12, 193):
         if excess(float(lr)) > 1e-12:
-            low, high = previous, float(lr)
-            for _ in range(200):
-                middle = 0.5 * (low + high)
-                if middle in (low, high):
-                    break
-                low, high = (low, middle) if excess(middle) > 8 * _EPSILON else (middle, high)
-            return high
-        previous = float(lr)
+            return first_crossing(excess, float(lr), relative_tolerance=1e-15)
     return math.inf
 
 
