@@ -920,6 +920,27 @@ class Preconditioning:
         values, vectors = np.linalg.eigh(matrix)
         return (vectors * values**exponent) @ vectors.T
 
+    def inverse_factor(self, dimension: int) -> np.ndarray:
+        """``P⁻¹`` as applied to row vectors: its diagonal (shape ``(d,)``) for a diagonal
+        ``P``, else the symmetric matrix (``v ↦ v * P⁻¹`` or ``v @ P⁻¹``).
+
+        Parameters
+        ----------
+        dimension : int
+            Dimension d of the parameter space.
+
+        Examples
+        --------
+        >>> from stability.dynamics import Preconditioning
+        >>> Preconditioning((4.0, 0.5)).inverse_factor(2)
+        array([0.25, 2.  ])
+        """
+        matrix = self.dense(dimension)
+        if self.diagonal:
+            return 1.0 / np.diag(matrix)
+        inverse = np.linalg.inv(matrix)
+        return 0.5 * (inverse + inverse.T)
+
     def inverse_square_root(self, dimension: int) -> np.ndarray:
         """``P^{−1/2}``.
 

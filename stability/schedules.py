@@ -410,10 +410,7 @@ def simulate_schedule(
     )
     hessian = np.asarray(problem.hessian, dtype=float)
     draw_noise = None if dynamics.noise is None else _noise_sampler(dynamics, dimension)
-    inverse = None
-    if preconditioning is not None:
-        matrix = preconditioning.dense(dimension)
-        inverse = 1.0 / np.diag(matrix) if preconditioning.diagonal else np.linalg.inv(matrix)
+    inverse = None if preconditioning is None else preconditioning.inverse_factor(dimension)
     squares = [np.sum(state**2, axis=(1, 2))]
     for lr in schedule:
         identity = dynamics.identity_part.evaluate(lr)

@@ -377,10 +377,7 @@ def build_kernel(
     shift = 0.0
     if dynamics.preconditioning is not None:
         preconditioning = dynamics.preconditioning
-        matrix = preconditioning.dense(d)
-        inverse = 1.0 / np.diag(matrix) if preconditioning.diagonal else np.linalg.inv(matrix)
-        if inverse.ndim == 2:
-            inverse = 0.5 * (inverse + inverse.T)
+        inverse = preconditioning.inverse_factor(d)
         shift = float(preconditioning.shift)
     return Kernel(
         identity=identity,
